@@ -1,0 +1,127 @@
+/**
+ * The one error type of waypoint-ops and its closed catalogue of codes.
+ *
+ * Each code maps to a gRPC status (by name, so this module stays free of
+ * grpc), a process exit code and a hint that tells the user what to do.
+ * Never reuse or renumber a retired code: scripts match on them.
+ */
+export const ERROR_CODES = {
+  USAGE: { grpc: "INVALID_ARGUMENT", exit: 2, hint: "Run the command with -help to see its usage." },
+  INVALID_ARGUMENT: { grpc: "INVALID_ARGUMENT", exit: 2, hint: "Check the value and try again." },
+  INVALID_HEADER: {
+    grpc: "INVALID_ARGUMENT",
+    exit: 1,
+    hint: "Use a waypoint client, or send every client-* metadata header exactly once.",
+  },
+  CLIENT_OUTDATED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 5,
+    hint: "Upgrade this component to a release whose protocol range overlaps the server's.",
+  },
+  SERVER_OUTDATED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 5,
+    hint: "Upgrade the server first (see `waypoint upgrade plan`), or use an older client.",
+  },
+  UNAUTHENTICATED: {
+    grpc: "UNAUTHENTICATED",
+    exit: 4,
+    hint: "Pass a token with -token, WAYPOINT_SERVER_TOKEN or a context (`waypoint context create`).",
+  },
+  PERMISSION_DENIED: {
+    grpc: "PERMISSION_DENIED",
+    exit: 4,
+    hint: "Use a token of a kind allowed to do this (see `waypoint token new -help`).",
+  },
+  ALREADY_BOOTSTRAPPED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "Ask an operator with a management token to run `waypoint token new -kind=management`.",
+  },
+  NOT_FOUND: { grpc: "NOT_FOUND", exit: 1, hint: "Check the name or id." },
+  ALREADY_EXISTS: { grpc: "ALREADY_EXISTS", exit: 1, hint: "Pick another name, or pass -force to replace it." },
+  UNAVAILABLE: {
+    grpc: "UNAVAILABLE",
+    exit: 3,
+    hint: "Check that the server is running and that -server-addr / WAYPOINT_SERVER_ADDR points at it.",
+  },
+  CATALOG_INVALID: { grpc: "INVALID_ARGUMENT", exit: 1, hint: "Fix the release catalog file and try again." },
+  EMULATION_INVALID: {
+    grpc: "INVALID_ARGUMENT",
+    exit: 1,
+    hint: "Set WAYPOINT_EMULATE_VERSION to a version listed in the catalog named by WAYPOINT_CATALOG.",
+  },
+  CONFIG_INVALID: { grpc: "INVALID_ARGUMENT", exit: 2, hint: "Fix the flag or environment variable named above." },
+  CONTEXT_INVALID: {
+    grpc: "INVALID_ARGUMENT",
+    exit: 1,
+    hint: "Recreate the context with `waypoint context create`.",
+  },
+  DB_NEWER_SCHEMA: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 10,
+    hint: "Run a server release that knows this schema, or restore a snapshot taken by this release. The file was not modified.",
+  },
+  DB_LOCKED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 10,
+    hint: "Another server holds the database. Stop it, or point -db at another file.",
+  },
+  DB_INVALID: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 10,
+    hint: "The file is not a waypoint database. Check -db, or restore from a snapshot.",
+  },
+  DATA_DIR_UNWRITABLE: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 10,
+    hint: "Make the directory writable by this user, or point -db elsewhere.",
+  },
+  PORT_IN_USE: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 10,
+    hint: "Stop whatever listens there, or pick another address with -listen-grpc / -listen-http.",
+  },
+  INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
+} as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** gRPC status names used by the catalogue; src/server maps them to numbers. */
+export type GrpcStatusName =
+  | "INVALID_ARGUMENT"
+  | "FAILED_PRECONDITION"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "UNAVAILABLE"
+  | "RESOURCE_EXHAUSTED"
+  | "INTERNAL";
+
+export class AppError extends Error {
+  override readonly name = "AppError";
+  /** What to do about it; defaults to the code's hint. */
+  readonly hint: string;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: { hint?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.hint = options.hint ?? ERROR_CODES[code].hint;
+  }
+
+  get exitCode(): number {
+    return ERROR_CODES[this.code].exit;
+  }
+
+  get grpcStatus(): GrpcStatusName {
+    return ERROR_CODES[this.code].grpc;
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}
