@@ -80,7 +80,7 @@ export function parseCatalog(input: string | unknown, origin = "catalog"): Catal
     if (seen.has(v)) fail(`release ${v}`, "duplicate version");
     seen.add(v);
     onlyKeys(r, RELEASE_KEYS, (k) => fail(`release ${v}`, `unknown key ${JSON.stringify(k)}`));
-    if (r.date !== undefined && (typeof r.date !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(r.date))) {
+    if (r.date !== undefined && !isDate(r.date)) {
       fail(at("date"), "must be a date YYYY-MM-DD");
     }
     for (const family of ["api", "entrypoint"] as const) {
@@ -171,6 +171,21 @@ function isRole(value: unknown): value is CatalogRole {
   return (CATALOG_ROLES as readonly unknown[]).includes(value);
 }
 
+/**
+ * A semver range with no empty alternative: semver reads "" and the empty side
+ * of "<0.9.0 ||" as "*", so a typo would silently mean "any version".
+ */
 function isRange(value: unknown): value is string {
-  return typeof value === "string" && value.trim() !== "" && semver.validRange(value) !== null;
+  return (
+    typeof value === "string" &&
+    value.split("||").every((alternative) => alternative.trim() !== "") &&
+    semver.validRange(value) !== null
+  );
+}
+
+/** A real calendar date written YYYY-MM-DD (not 2023-02-30). */
+function isDate(value: unknown): value is string {
+  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const parsed = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
 }

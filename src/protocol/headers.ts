@@ -60,7 +60,7 @@ export function decodeClientHeaders(get: (name: string) => readonly unknown[]): 
     return v;
   };
   const version = one(HEADERS.version, true)!;
-  if (semver.valid(version) === null) {
+  if (!isCanonicalSemver(version)) {
     throw new AppError("INVALID_HEADER", `metadata header ${HEADERS.version}: ${JSON.stringify(version)} is not a semantic version`);
   }
   const kind = one(HEADERS.kind, true)!;
@@ -85,7 +85,20 @@ export function decodeBearer(get: (name: string) => readonly unknown[]): string 
   const values = get(HEADERS.authorization);
   if (values.length === 0) return undefined;
   if (values.length > 1) throw new AppError("UNAUTHENTICATED", `metadata header ${HEADERS.authorization} was sent ${values.length} times`);
-  const m = typeof values[0] === "string" ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(values[0]) : null;
+  // The auth scheme is case-insensitive (RFC 7235 §2.1): "bearer x" is as good as "Bearer x".
+  const m = typeof values[0] === "string" ? /^Bearer ([\x21-\x7e]{1,512})$/i.exec(values[0]) : null;
   if (!m) throw new AppError("UNAUTHENTICATED", `metadata header ${HEADERS.authorization}: expected "Bearer <token>"`);
   return m[1];
+}
+
+/**
+ * True for a semantic version written exactly as semver prints it (build
+ * metadata allowed). semver.valid also accepts "v1.2.3" and surrounding
+ * blanks; such a version would never match a catalog release by name.
+ */
+function isCanonicalSemver(text: string): boolean {
+  const parsed = semver.parse(text);
+  if (parsed === null) return false;
+  const build = parsed.build.length > 0 ? `+${parsed.build.join(".")}` : "";
+  return `${parsed.version}${build}` === text;
 }

@@ -83,11 +83,15 @@ export function formatGoDuration(ms: number): string {
 
 /** Parses a Go-style duration such as "168h", "90m", "1h30m", "500ms", "7d" is not Go and is rejected. */
 export function parseGoDuration(text: string): number | undefined {
+  // Go accepts a bare "0" (and only that number) without a unit.
+  if (text === "0") return 0;
   if (!/^(\d+(\.\d+)?(h|m|s|ms))+$/.test(text)) return undefined;
   let total = 0;
   for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
     const n = Number(m[1]);
     total += n * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[m[2] as "h" | "m" | "s" | "ms"];
   }
-  return Math.round(total);
+  const ms = Math.round(total);
+  // Absurdly long values ("9999…9h") would turn into Infinity or lose precision.
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }

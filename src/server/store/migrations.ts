@@ -1,0 +1,77 @@
+import type Database from "better-sqlite3";
+
+/**
+ * Forward-only schema migrations. Migration N brings the schema from version
+ * N-1 to N and runs in its own transaction together with the update of
+ * PRAGMA user_version. Never edit a released migration: add a new one.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly up: (db: Database.Database) => void;
+}
+
+/** PRAGMA application_id marking a waypoint-ops database ("WPOP"). */
+export const APPLICATION_ID = 0x57504f50;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial schema: state index, tokens, inventory",
+    up: (db) => {
+      db.exec(`
+        PRAGMA application_id = ${APPLICATION_ID};
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+        INSERT INTO meta (key, value) VALUES ('state_index', '0');
+        CREATE TABLE tokens (
+          id TEXT PRIMARY KEY,
+          kind TEXT NOT NULL CHECK (kind IN ('management', 'readonly', 'runner', 'entrypoint')),
+          hash TEXT NOT NULL UNIQUE,
+          app TEXT,
+          deployment TEXT,
+          description TEXT,
+          bootstrap INTEGER NOT NULL DEFAULT 0,
+          created_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE components (
+          kind TEXT NOT NULL,
+          id TEXT NOT NULL,
+          via TEXT,
+          version TEXT NOT NULL,
+          api_min INTEGER NOT NULL, api_current INTEGER NOT NULL,
+          entrypoint_min INTEGER NOT NULL, entrypoint_current INTEGER NOT NULL,
+          app TEXT, deployment TEXT, instance TEXT, hostname TEXT,
+          first_seen TEXT NOT NULL,
+          last_seen TEXT NOT NULL,
+          PRIMARY KEY (kind, id)
+        ) STRICT;
+        CREATE TABLE rejected (
+          kind TEXT NOT NULL,
+          id TEXT NOT NULL,
+          via TEXT,
+          version TEXT NOT NULL,
+          api_min INTEGER NOT NULL, api_current INTEGER NOT NULL,
+          entrypoint_min INTEGER NOT NULL, entrypoint_current INTEGER NOT NULL,
+          reason TEXT NOT NULL,
+          count INTEGER NOT NULL,
+          first_seen TEXT NOT NULL,
+          last_seen TEXT NOT NULL,
+          PRIMARY KEY (kind, id)
+        ) STRICT;
+      `);
+    },
+  },
+  {
+    version: 2,
+    name: "record whether a component emulated a catalog release",
+    up: (db) => {
+      db.exec(`
+        ALTER TABLE components ADD COLUMN emulated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rejected ADD COLUMN emulated INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX components_last_seen ON components (last_seen);
+      `);
+    },
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,230 @@
+import { statSync } from "node:fs";
+import type Database from "better-sqlite3";
+import { AppError } from "../../protocol/errors.js";
+import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "./store.js";
+import { type OpenOptions, openDatabase } from "./open.js";
+
+type Row = Record<string, string | number | null>;
+
+/**
+ * The SQLite implementation of Store. One instance owns the file exclusively
+ * (see openDatabase) and is used from one thread; better-sqlite3 is
+ * synchronous, so each method is atomic with respect to the event loop.
+ */
+export class SqliteStore implements Store {
+  readonly schemaVersion: number;
+  private readonly db: Database.Database;
+  private index: number;
+  private closed = false;
+  private readonly stmts;
+
+  private constructor(
+    readonly path: string,
+    opened: { db: Database.Database; schemaVersion: number },
+  ) {
+    this.db = opened.db;
+    this.schemaVersion = opened.schemaVersion;
+    const db = this.db;
+    this.stmts = {
+      bumpIndex: db.prepare("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'state_index'"),
+      readIndex: db.prepare("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'state_index'"),
+      insertToken: db.prepare(
+        `INSERT INTO tokens (id, kind, hash, app, deployment, description, bootstrap, created_at)
+         VALUES (@id, @kind, @hash, @app, @deployment, @description, @bootstrap, @createdAt)`,
+      ),
+      anyBootstrap: db.prepare("SELECT 1 FROM tokens WHERE bootstrap = 1 LIMIT 1"),
+      listTokens: db.prepare("SELECT * FROM tokens ORDER BY created_at, id"),
+      upsertComponent: db.prepare(
+        `INSERT INTO components (kind, id, via, version, api_min, api_current, entrypoint_min, entrypoint_current,
+           emulated, app, deployment, instance, hostname, first_seen, last_seen)
+         VALUES (@kind, @id, @via, @version, @apiMin, @apiCurrent, @epMin, @epCurrent,
+           @emulated, @app, @deployment, @instance, @hostname, @firstSeen, @lastSeen)
+         ON CONFLICT (kind, id) DO UPDATE SET via = excluded.via, version = excluded.version,
+           api_min = excluded.api_min, api_current = excluded.api_current,
+           entrypoint_min = excluded.entrypoint_min, entrypoint_current = excluded.entrypoint_current,
+           emulated = excluded.emulated, app = excluded.app, deployment = excluded.deployment,
+           instance = excluded.instance, hostname = excluded.hostname,
+           last_seen = max(components.last_seen, excluded.last_seen)`,
+      ),
+      upsertRejected: db.prepare(
+        `INSERT INTO rejected (kind, id, via, version, api_min, api_current, entrypoint_min, entrypoint_current,
+           emulated, reason, count, first_seen, last_seen)
+         VALUES (@kind, @id, @via, @version, @apiMin, @apiCurrent, @epMin, @epCurrent,
+           @emulated, @reason, @count, @firstSeen, @lastSeen)
+         ON CONFLICT (kind, id) DO UPDATE SET via = excluded.via, version = excluded.version,
+           api_min = excluded.api_min, api_current = excluded.api_current,
+           entrypoint_min = excluded.entrypoint_min, entrypoint_current = excluded.entrypoint_current,
+           emulated = excluded.emulated, reason = excluded.reason, count = rejected.count + excluded.count,
+           last_seen = max(rejected.last_seen, excluded.last_seen)`,
+      ),
+      listComponents: db.prepare("SELECT * FROM components ORDER BY kind, version, id"),
+      listRejected: db.prepare("SELECT * FROM rejected ORDER BY kind, version, id"),
+    };
+    this.index = (this.stmts.readIndex.get() as { v: number }).v;
+  }
+
+  static open(path: string, opts: OpenOptions = {}): SqliteStore {
+    return new SqliteStore(path, openDatabase(path, opts));
+  }
+
+  stateIndex(): number {
+    return this.index;
+  }
+
+  /** Runs `fn` and advances the state index in one transaction. */
+  private write<T>(fn: () => T): T {
+    this.assertOpen();
+    const result = this.db.transaction(() => {
+      const r = fn();
+      this.stmts.bumpIndex.run();
+      return r;
+    })();
+    this.index += 1;
+    return result;
+  }
+
+  bootstrapToken(token: TokenRecord): void {
+    this.write(() => {
+      if (this.stmts.anyBootstrap.get()) {
+        throw new AppError("ALREADY_BOOTSTRAPPED", "the server is already bootstrapped");
+      }
+      this.stmts.insertToken.run(tokenParams(token, true));
+    });
+  }
+
+  isBootstrapped(): boolean {
+    this.assertOpen();
+    return this.stmts.anyBootstrap.get() !== undefined;
+  }
+
+  insertToken(token: TokenRecord): void {
+    this.write(() => this.stmts.insertToken.run(tokenParams(token, false)));
+  }
+
+  listTokens(): TokenRecord[] {
+    this.assertOpen();
+    return (this.stmts.listTokens.all() as Row[]).map((r) => ({
+      id: r.id as string,
+      kind: r.kind as TokenRecord["kind"],
+      hash: r.hash as string,
+      createdAt: r.created_at as string,
+      ...opt("app", r.app),
+      ...opt("deployment", r.deployment),
+      ...opt("description", r.description),
+    }));
+  }
+
+  upsertComponents(records: readonly ComponentRecord[]): void {
+    if (records.length === 0) return;
+    this.write(() => {
+      for (const c of records) this.stmts.upsertComponent.run(componentParams(c));
+    });
+  }
+
+  recordRejections(records: readonly RejectedRecord[]): void {
+    if (records.length === 0) return;
+    this.write(() => {
+      for (const r of records) {
+        this.stmts.upsertRejected.run({ ...componentParams({ ...r, app: undefined }), reason: r.reason, count: r.count });
+      }
+    });
+  }
+
+  listComponents(): ComponentRecord[] {
+    this.assertOpen();
+    return (this.stmts.listComponents.all() as Row[]).map((r) => ({
+      ...commonFromRow(r),
+      ...opt("app", r.app),
+      ...opt("deployment", r.deployment),
+      ...opt("instance", r.instance),
+      ...opt("hostname", r.hostname),
+    }));
+  }
+
+  listRejected(): RejectedRecord[] {
+    this.assertOpen();
+    return (this.stmts.listRejected.all() as Row[]).map((r) => ({
+      ...commonFromRow(r),
+      reason: r.reason as string,
+      count: r.count as number,
+    }));
+  }
+
+  sizeBytes(): number {
+    const size = (p: string) => {
+      try {
+        return statSync(p).size;
+      } catch {
+        return 0;
+      }
+    };
+    return size(this.path) + size(`${this.path}-wal`);
+  }
+
+  checkpoint(): void {
+    this.assertOpen();
+    this.db.pragma("wal_checkpoint(TRUNCATE)");
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.checkpoint();
+    this.db.close();
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new AppError("INTERNAL", "the store is closed");
+  }
+}
+
+function opt<K extends string>(key: K, value: string | number | null | undefined): Partial<Record<K, string>> {
+  return value === null || value === undefined || value === "" ? {} : ({ [key]: String(value) } as Record<K, string>);
+}
+
+function tokenParams(t: TokenRecord, bootstrap: boolean) {
+  return {
+    id: t.id,
+    kind: t.kind,
+    hash: t.hash,
+    app: t.app ?? null,
+    deployment: t.deployment ?? null,
+    description: t.description ?? null,
+    bootstrap: bootstrap ? 1 : 0,
+    createdAt: t.createdAt,
+  };
+}
+
+function componentParams(c: Omit<ComponentRecord, "app"> & { app?: string | undefined }) {
+  return {
+    kind: c.kind,
+    id: c.id,
+    via: c.via ?? null,
+    version: c.version,
+    apiMin: c.api.min,
+    apiCurrent: c.api.current,
+    epMin: c.entrypoint.min,
+    epCurrent: c.entrypoint.current,
+    emulated: c.emulated ? 1 : 0,
+    app: c.app ?? null,
+    deployment: c.deployment ?? null,
+    instance: c.instance ?? null,
+    hostname: c.hostname ?? null,
+    firstSeen: c.firstSeen,
+    lastSeen: c.lastSeen,
+  };
+}
+
+function commonFromRow(r: Row) {
+  return {
+    kind: r.kind as ComponentRecord["kind"],
+    ...(r.via === null ? {} : { via: r.via as "cli" | "ui" }),
+    id: r.id as string,
+    version: r.version as string,
+    api: { min: r.api_min as number, current: r.api_current as number },
+    entrypoint: { min: r.entrypoint_min as number, current: r.entrypoint_current as number },
+    emulated: r.emulated === 1,
+    firstSeen: r.first_seen as string,
+    lastSeen: r.last_seen as string,
+  };
+}

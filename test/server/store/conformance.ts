@@ -1,0 +1,166 @@
+import type { TestFn } from "ava";
+import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "../../../src/server/store/store.js";
+
+/**
+ * The behaviour every Store implementation must have. `open(path)` opens (or
+ * reopens) the store at `path`; `newPath()` names a fresh location.
+ */
+export interface StoreFactory {
+  readonly name: string;
+  newPath(t: Parameters<Parameters<TestFn>[1]>[0]): string;
+  open(path: string): Store;
+}
+
+const token = (id: string, kind: TokenRecord["kind"] = "management"): TokenRecord => ({
+  id,
+  kind,
+  hash: `hash-${id}`,
+  createdAt: "2026-11-22T10:00:00.000Z",
+});
+
+const component = (id: string, over: Partial<ComponentRecord> = {}): ComponentRecord => ({
+  kind: "client",
+  via: "cli",
+  id,
+  version: "0.1.0",
+  api: { min: 1, current: 1 },
+  entrypoint: { min: 1, current: 1 },
+  emulated: false,
+  firstSeen: "2026-11-22T10:00:00.000Z",
+  lastSeen: "2026-11-22T10:00:00.000Z",
+  ...over,
+});
+
+const rejection = (id: string, over: Partial<RejectedRecord> = {}): RejectedRecord => ({
+  kind: "entrypoint",
+  id,
+  version: "0.0.1",
+  api: { min: 1, current: 1 },
+  entrypoint: { min: 1, current: 1 },
+  emulated: true,
+  reason: "client is outdated",
+  count: 1,
+  firstSeen: "2026-11-22T10:00:00.000Z",
+  lastSeen: "2026-11-22T10:00:00.000Z",
+  ...over,
+});
+
+export function storeConformance(test: TestFn, f: StoreFactory): void {
+  const open = (t: Parameters<Parameters<TestFn>[1]>[0]) => {
+    const path = f.newPath(t);
+    const store = f.open(path);
+    t.teardown(() => store.close());
+    return { store, path };
+  };
+
+  test(`${f.name}: a new store starts at state index 0 and not bootstrapped`, (t) => {
+    const { store } = open(t);
+    t.is(store.stateIndex(), 0);
+    t.false(store.isBootstrapped());
+    t.deepEqual(store.listTokens(), []);
+    t.deepEqual(store.listComponents(), []);
+  });
+
+  test(`${f.name}: every write advances the state index by one and reads do not`, (t) => {
+    const { store } = open(t);
+    store.insertToken(token("a"));
+    t.is(store.stateIndex(), 1);
+    store.upsertComponents([component("c1"), component("c2")]);
+    t.is(store.stateIndex(), 2);
+    store.recordRejections([rejection("r1")]);
+    t.is(store.stateIndex(), 3);
+    store.listTokens();
+    store.listComponents();
+    t.is(store.stateIndex(), 3);
+  });
+
+  test(`${f.name}: bootstrap works once`, (t) => {
+    const { store } = open(t);
+    store.bootstrapToken(token("first"));
+    t.true(store.isBootstrapped());
+    const err = t.throws(() => store.bootstrapToken(token("second")));
+    t.is((err as { code?: string }).code, "ALREADY_BOOTSTRAPPED");
+    t.deepEqual(
+      store.listTokens().map((x) => x.id),
+      ["first"],
+    );
+    t.is(store.stateIndex(), 1, "a refused bootstrap writes nothing");
+  });
+
+  test(`${f.name}: tokens keep their scope`, (t) => {
+    const { store } = open(t);
+    store.insertToken({ ...token("e", "entrypoint"), app: "web", deployment: "d1", description: "for web" });
+    t.like(store.listTokens()[0], { kind: "entrypoint", app: "web", deployment: "d1", description: "for web" });
+  });
+
+  test(`${f.name}: upserting a component keeps its first-seen time and never moves last-seen back`, (t) => {
+    const { store } = open(t);
+    store.upsertComponents([component("c", { lastSeen: "2026-11-22T10:05:00.000Z" })]);
+    store.upsertComponents([
+      component("c", {
+        version: "0.2.0",
+        firstSeen: "2026-11-22T11:00:00.000Z",
+        lastSeen: "2026-11-22T10:01:00.000Z",
+      }),
+    ]);
+    const [c] = store.listComponents();
+    t.like(c, { version: "0.2.0", firstSeen: "2026-11-22T10:00:00.000Z", lastSeen: "2026-11-22T10:05:00.000Z" });
+  });
+
+  test(`${f.name}: entrypoint components keep app, deployment, instance and host`, (t) => {
+    const { store } = open(t);
+    store.upsertComponents([
+      component("i1", {
+        kind: "entrypoint",
+        via: undefined,
+        app: "web",
+        deployment: "d1",
+        instance: "i1",
+        hostname: "h1",
+        emulated: true,
+      }),
+    ]);
+    const [c] = store.listComponents();
+    t.like(c, { kind: "entrypoint", app: "web", deployment: "d1", instance: "i1", hostname: "h1", emulated: true });
+    t.false("via" in (c as object));
+  });
+
+  test(`${f.name}: rejections accumulate their count and keep the latest reason`, (t) => {
+    const { store } = open(t);
+    store.recordRejections([rejection("r", { count: 2 })]);
+    store.recordRejections([rejection("r", { count: 3, reason: "newer reason", lastSeen: "2026-11-22T12:00:00.000Z" })]);
+    t.like(store.listRejected()[0], { count: 5, reason: "newer reason", lastSeen: "2026-11-22T12:00:00.000Z" });
+  });
+
+  test(`${f.name}: everything survives close and reopen`, (t) => {
+    const path = f.newPath(t);
+    const first = f.open(path);
+    first.bootstrapToken(token("boot"));
+    first.insertToken({ ...token("ep", "entrypoint"), app: "web", deployment: "d1" });
+    first.upsertComponents([component("c1"), component("c2", { kind: "runner", via: undefined })]);
+    first.recordRejections([rejection("r1", { count: 4 })]);
+    const index = first.stateIndex();
+    const tokens = first.listTokens();
+    const components = first.listComponents();
+    const rejected = first.listRejected();
+    first.close();
+    first.close();
+
+    const second = f.open(path);
+    t.teardown(() => second.close());
+    t.is(second.stateIndex(), index);
+    t.true(second.isBootstrapped());
+    t.deepEqual(second.listTokens(), tokens);
+    t.deepEqual(second.listComponents(), components);
+    t.deepEqual(second.listRejected(), rejected);
+    second.insertToken(token("after"));
+    t.is(second.stateIndex(), index + 1);
+  });
+
+  test(`${f.name}: a closed store refuses to be used`, (t) => {
+    const path = f.newPath(t);
+    const store = f.open(path);
+    store.close();
+    t.throws(() => store.listTokens());
+  });
+}
