@@ -74,7 +74,10 @@ export function parseFlags(
     }
     const body = arg.startsWith("--") ? arg.slice(2) : arg.slice(1);
     if (body === "" || body.startsWith("-") || body.startsWith("=")) {
-      throw usage(`bad flag syntax: ${arg}`, `Write flags as -name or -name=value. ${helpHint(opts.command)}`);
+      throw usage(
+        `bad flag syntax: ${arg}`,
+        `Write flags as -name or -name=value. ${helpHint(opts.command)}`,
+      );
     }
     const eq = body.indexOf("=");
     const name = eq === -1 ? body : body.slice(0, eq);
@@ -161,7 +164,9 @@ export function parseFlags(
   const specFor = (name: string, type: FlagType): void => {
     const spec = byName.get(name);
     if (spec === undefined) throw new AppError("INTERNAL", `flag -${name} is not defined`);
-    if (spec.type !== type) throw new AppError("INTERNAL", `flag -${name} is a ${spec.type} flag, not ${type}`);
+    if (spec.type !== type) {
+      throw new AppError("INTERNAL", `flag -${name} is a ${spec.type} flag, not ${type}`);
+    }
   };
 
   return {

@@ -1,4 +1,4 @@
-import type { TestFn } from "ava";
+import type { ExecutionContext, TestFn } from "ava";
 import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "../../../src/server/store/store.js";
 
 /**
@@ -7,7 +7,7 @@ import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "../../
  */
 export interface StoreFactory {
   readonly name: string;
-  newPath(t: Parameters<Parameters<TestFn>[1]>[0]): string;
+  newPath(t: ExecutionContext): string;
   open(path: string): Store;
 }
 
@@ -46,7 +46,7 @@ const rejection = (id: string, over: Partial<RejectedRecord> = {}): RejectedReco
 });
 
 export function storeConformance(test: TestFn, f: StoreFactory): void {
-  const open = (t: Parameters<Parameters<TestFn>[1]>[0]) => {
+  const open = (t: ExecutionContext) => {
     const path = f.newPath(t);
     const store = f.open(path);
     t.teardown(() => store.close());

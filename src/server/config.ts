@@ -1,0 +1,89 @@
+import { AppError } from "../protocol/errors.js";
+import { parseGoDuration } from "../protocol/inventory.js";
+import type { VersionInfo } from "../protocol/version-info.js";
+import type { LogLevel } from "./logger.js";
+
+/** Every default of the server in one table. */
+export const SERVER_DEFAULTS = Object.freeze({
+  db: "./data.db",
+  listenGrpc: "127.0.0.1:9701",
+  listenHttp: "127.0.0.1:9702",
+  activeWindow: "168h",
+  /** How often recorded calls are written to the inventory tables. */
+  inventoryFlushMs: 1000,
+  /** How long shutdown waits for in-flight calls before cancelling them. */
+  shutdownGraceMs: 10_000,
+  /** Largest gRPC message accepted, in bytes. */
+  maxMessageBytes: 4 * 1024 * 1024,
+});
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Validated, frozen server configuration. Built once by serverConfig(). */
+export interface ServerConfig {
+  readonly dbPath: string;
+  readonly listenGrpc: ListenAddress;
+  readonly listenHttp: ListenAddress;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  readonly logLevel: LogLevel;
+  readonly activeWindowMs: number;
+  readonly inventoryFlushMs: number;
+  readonly shutdownGraceMs: number;
+  readonly maxMessageBytes: number;
+  readonly versionInfo: VersionInfo;
+}
+
+export interface ServerConfigInput {
+  readonly dbPath?: string;
+  readonly listenGrpc?: string;
+  readonly listenHttp?: string;
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+  readonly logLevel: LogLevel;
+  readonly activeWindow?: string;
+  readonly inventoryFlushMs?: number;
+  readonly shutdownGraceMs?: number;
+  readonly versionInfo: VersionInfo;
+}
+
+export function serverConfig(input: ServerConfigInput): ServerConfig {
+  const activeWindow = input.activeWindow ?? SERVER_DEFAULTS.activeWindow;
+  const activeWindowMs = parseGoDuration(activeWindow);
+  if (activeWindowMs === undefined || activeWindowMs <= 0) {
+    throw new AppError("CONFIG_INVALID", `-active-window: ${JSON.stringify(activeWindow)} is not a duration like 168h or 30m`);
+  }
+  if (Boolean(input.tlsCertFile) !== Boolean(input.tlsKeyFile)) {
+    throw new AppError("CONFIG_INVALID", "-tls-cert-file and -tls-key-file must be given together");
+  }
+  return Object.freeze({
+    dbPath: input.dbPath ?? SERVER_DEFAULTS.db,
+    listenGrpc: parseListen(input.listenGrpc ?? SERVER_DEFAULTS.listenGrpc, "-listen-grpc"),
+    listenHttp: parseListen(input.listenHttp ?? SERVER_DEFAULTS.listenHttp, "-listen-http"),
+    ...(input.tlsCertFile && input.tlsKeyFile
+      ? { tls: Object.freeze({ certFile: input.tlsCertFile, keyFile: input.tlsKeyFile }) }
+      : {}),
+    logLevel: input.logLevel,
+    activeWindowMs,
+    inventoryFlushMs: input.inventoryFlushMs ?? SERVER_DEFAULTS.inventoryFlushMs,
+    shutdownGraceMs: input.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
+    maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes,
+    versionInfo: input.versionInfo,
+  });
+}
+
+/** "127.0.0.1:9701", "[::1]:9701", "localhost:0" or ":9701" (all interfaces). */
+export function parseListen(text: string, flag: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new AppError("CONFIG_INVALID", `${flag}: ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9701)`);
+  }
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+export function formatAddress(a: ListenAddress): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}

@@ -1,0 +1,28 @@
+import { randomBytes } from "node:crypto";
+import { Metadata, type StatusObject, status } from "@grpc/grpc-js";
+import { AppError } from "../protocol/errors.js";
+import type { ServerLogger } from "./logger.js";
+
+/** Trailing metadata carrying the AppError code and hint, read back by src/client. */
+export const ERROR_CODE_HEADER = "waypoint-error-code";
+export const ERROR_HINT_HEADER = "waypoint-hint";
+
+/**
+ * The one boundary where errors become gRPC statuses. AppErrors go out with
+ * their message, code and hint; anything else is logged in full and the
+ * client gets only a reference, never SQLite or stack text.
+ */
+export function toStatus(err: unknown, logger: ServerLogger, path: string): Partial<StatusObject> {
+  const metadata = new Metadata();
+  if (err instanceof AppError && err.code !== "INTERNAL") {
+    metadata.set(ERROR_CODE_HEADER, err.code);
+    metadata.set(ERROR_HINT_HEADER, err.hint);
+    logger.debug({ rpc: path, code: err.code, msg: err.message }, "call refused");
+    return { code: status[err.grpcStatus], details: err.message, metadata };
+  }
+  const ref = randomBytes(6).toString("hex");
+  logger.error({ rpc: path, err, ref }, "internal error");
+  metadata.set(ERROR_CODE_HEADER, "INTERNAL");
+  metadata.set(ERROR_HINT_HEADER, `This is a bug; the server log has the details under ref=${ref}.`);
+  return { code: status.INTERNAL, details: `internal error (ref ${ref})`, metadata };
+}

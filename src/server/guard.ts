@@ -1,0 +1,139 @@
+import type * as grpc from "@grpc/grpc-js";
+import { AppError } from "../protocol/errors.js";
+import { type ClientIdentity, decodeBearer, decodeClientHeaders } from "../protocol/headers.js";
+import { negotiate } from "../protocol/negotiate.js";
+import type { VersionInfo } from "../protocol/version-info.js";
+import type { TokenCache } from "./auth.js";
+import { toStatus } from "./grpc-errors.js";
+import type { EntrypointFacts, InventoryRecorder } from "./inventory-recorder.js";
+import type { ServerLogger } from "./logger.js";
+import { type RpcRule, ruleFor } from "./rpc-table.js";
+import type { TokenRecord } from "./store/store.js";
+
+/** What a handler knows about its caller once the guard let the call through. */
+export interface CallContext {
+  readonly who: ClientIdentity;
+  /** Absent only for "bootstrap" calls. */
+  readonly token?: TokenRecord;
+  /** The protocol number agreed for the RPC's family. */
+  readonly agreed: number;
+  /** For entrypoint tokens: the scope the token grants. */
+  readonly facts?: EntrypointFacts;
+}
+
+type Unary<Req, Res> = (req: Req, ctx: CallContext) => Res | Promise<Res>;
+type Stream<Req, Res> = (call: grpc.ServerWritableStream<Req, Res>, ctx: CallContext) => void | Promise<void>;
+
+/**
+ * The interceptor chain every RPC passes, in this order:
+ * 1. the RPC must be in RPC_TABLE;
+ * 2. identity headers are decoded (missing/duplicated/malformed → INVALID_ARGUMENT);
+ * 3. the protocol family is negotiated (→ FAILED_PRECONDITION, recorded as rejected);
+ * 4. the token is checked against the table (→ UNAUTHENTICATED / PERMISSION_DENIED);
+ * 5. the caller is recorded in the inventory.
+ * Handlers then run, and any error they throw goes through toStatus.
+ */
+export class Guard {
+  /** Open server streams, ended by the server at shutdown. */
+  readonly streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+
+  constructor(
+    private readonly deps: {
+      readonly server: VersionInfo;
+      readonly tokens: TokenCache;
+      readonly recorder: InventoryRecorder;
+      readonly logger: ServerLogger;
+    },
+  ) {}
+
+  check(path: string, metadata: grpc.Metadata): CallContext {
+    const rule = ruleFor(path);
+    if (!rule) throw new AppError("INTERNAL", `RPC ${path} is not in the access table`);
+    const get = (name: string) => metadata.get(name);
+    const who = decodeClientHeaders(get);
+    if ((rule.family === "entrypoint") !== (who.kind === "entrypoint")) {
+      throw new AppError(
+        "INVALID_HEADER",
+        `client-kind ${who.kind} cannot call ${path}: only entrypoints use the entrypoint protocol family`,
+      );
+    }
+    const n = negotiate(
+      rule.family,
+      { range: who[rule.family], version: who.version, label: who.kind === "cli" || who.kind === "ui" ? "client" : who.kind },
+      { range: this.deps.server[rule.family], version: this.deps.server.version, label: "server" },
+    );
+    if (!n.ok) {
+      this.deps.recorder.rejected(who, n.error.message);
+      throw n.error;
+    }
+    const token = this.authorize(rule, path, get);
+    const facts = token?.kind === "entrypoint" ? scopeOf(token) : undefined;
+    this.deps.recorder.seen(who, facts);
+    return { who, agreed: n.agreed, ...(token ? { token } : {}), ...(facts ? { facts } : {}) };
+  }
+
+  private authorize(rule: RpcRule, path: string, get: (name: string) => unknown[]): TokenRecord | undefined {
+    if (rule.access === "bootstrap") return undefined;
+    const secret = decodeBearer(get);
+    if (secret === undefined) throw new AppError("UNAUTHENTICATED", `${path} needs a token`);
+    const token = this.deps.tokens.lookup(secret);
+    if (!token) throw new AppError("UNAUTHENTICATED", "the token is not valid on this server");
+    if (rule.access === "public" || !rule.access.includes(token.kind)) {
+      throw new AppError("PERMISSION_DENIED", `a ${token.kind} token may not call ${path}`);
+    }
+    return token;
+  }
+
+  unary<Req, Res>(handler: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const path = call.getPath();
+      let result: Res | Promise<Res>;
+      try {
+        const rule = ruleFor(path);
+        const ctx = rule?.access === "public" ? publicContext() : this.check(path, call.metadata);
+        result = handler(call.request, ctx);
+      } catch (err) {
+        callback(toStatus(err, this.deps.logger, path));
+        return;
+      }
+      Promise.resolve(result).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toStatus(err, this.deps.logger, path)),
+      );
+    };
+  }
+
+  serverStream<Req, Res>(handler: Stream<Req, Res>): grpc.handleServerStreamingCall<Req, Res> {
+    return (call) => {
+      const path = call.getPath();
+      const stream = call as grpc.ServerWritableStream<unknown, unknown>;
+      const fail = (err: unknown) => {
+        this.streams.delete(stream);
+        // grpc-js turns an "error" event on a server stream into the call's final status.
+        if (!call.cancelled && !call.writableEnded) call.emit("error", toStatus(err, this.deps.logger, path));
+      };
+      try {
+        const ctx = this.check(path, call.metadata);
+        this.streams.add(stream);
+        const forget = () => this.streams.delete(stream);
+        call.on("cancelled", forget);
+        call.on("finish", forget);
+        call.on("close", forget);
+        Promise.resolve(handler(call, ctx)).catch(fail);
+      } catch (err) {
+        fail(err);
+      }
+    };
+  }
+}
+
+function scopeOf(token: TokenRecord): EntrypointFacts {
+  return { ...(token.app ? { app: token.app } : {}), ...(token.deployment ? { deployment: token.deployment } : {}) };
+}
+
+/** GetVersionInfo runs without identity; its handler ignores the context. */
+function publicContext(): CallContext {
+  return PUBLIC_CONTEXT;
+}
+
+const PUBLIC_CONTEXT = Object.freeze({}) as CallContext;

@@ -1,0 +1,212 @@
+import type { ClientIdentity } from "../protocol/headers.js";
+import {
+  componentKindOf,
+  formatGoDuration,
+  type InventoryComponent,
+  type InventoryJson,
+  type InventoryRejected,
+} from "../protocol/inventory.js";
+import type { VersionInfo } from "../protocol/version-info.js";
+import type { ServerLogger } from "./logger.js";
+import type { ComponentRecord, RejectedRecord, Store } from "./store/store.js";
+
+/** Extra facts about an entrypoint caller, from its token scope and registration. */
+export interface EntrypointFacts {
+  readonly app?: string;
+  readonly deployment?: string;
+  readonly instance?: string;
+  readonly hostname?: string;
+}
+
+/**
+ * Records who talks to the server (DESIGN §5) without putting SQLite on the
+ * hot path: calls update an in-memory map, and a timer flushes what changed
+ * in one transaction every `flushMs`. Connected-ness (open streams) lives only
+ * in memory: after a restart nothing is connected until it reconnects.
+ *
+ * Lifecycle: start() arms the timer; stop() flushes and disarms. Reads
+ * (inventory()) flush first, so they always see every recorded call.
+ */
+export class InventoryRecorder {
+  private readonly pending = new Map<string, ComponentRecord>();
+  private readonly pendingRejections = new Map<string, RejectedRecord>();
+  /** Last fields flushed per key, to skip rewrites of unchanged components. */
+  private readonly lastFlushed = new Map<string, { sig: string; at: number }>();
+  private readonly open = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly opts: {
+      readonly server: VersionInfo;
+      readonly activeWindowMs: number;
+      readonly flushMs: number;
+      readonly logger: ServerLogger;
+      readonly now?: () => number;
+    },
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => this.flushSafely(), this.opts.flushMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+
+  /** An accepted call. Cheap: one map write. */
+  seen(who: ClientIdentity, facts?: EntrypointFacts): void {
+    const now = this.now();
+    const key = `${who.kind}\u0000${who.id}`;
+    const sig = `${who.version}|${who.api.min},${who.api.current}|${who.entrypoint.min},${who.entrypoint.current}|${who.emulated}|${facts?.app}|${facts?.deployment}|${facts?.instance}|${facts?.hostname}`;
+    const flushed = this.lastFlushed.get(key);
+    // Unchanged and flushed less than a second ago: lastSeen is fresh enough.
+    if (flushed && flushed.sig === sig && now - flushed.at < 1000 && !this.pending.has(key)) return;
+    const iso = new Date(now).toISOString();
+    const { kind, via } = componentKindOf(who.kind);
+    this.pending.set(key, {
+      kind,
+      ...(via ? { via } : {}),
+      id: who.id,
+      version: who.version,
+      api: who.api,
+      entrypoint: who.entrypoint,
+      emulated: who.emulated,
+      ...stripEmpty(facts),
+      firstSeen: iso,
+      lastSeen: iso,
+    });
+    this.lastFlushed.set(key, { sig, at: flushed?.sig === sig ? flushed.at : 0 });
+  }
+
+  /** A refused call. */
+  rejected(who: ClientIdentity, reason: string): void {
+    const iso = new Date(this.now()).toISOString();
+    const key = `${who.kind}\u0000${who.id}`;
+    const prev = this.pendingRejections.get(key);
+    const { kind, via } = componentKindOf(who.kind);
+    this.pendingRejections.set(key, {
+      kind,
+      ...(via ? { via } : {}),
+      id: who.id,
+      version: who.version,
+      api: who.api,
+      entrypoint: who.entrypoint,
+      emulated: who.emulated,
+      reason,
+      count: (prev?.count ?? 0) + 1,
+      firstSeen: prev?.firstSeen ?? iso,
+      lastSeen: iso,
+    });
+  }
+
+  /** A stream opened by `who`; returns the function to call when it closes. */
+  connected(who: ClientIdentity, facts?: EntrypointFacts): () => void {
+    const key = `${who.kind}\u0000${who.id}`;
+    this.open.set(key, (this.open.get(key) ?? 0) + 1);
+    this.seen(who, facts);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.open.get(key) ?? 1) - 1;
+      if (n <= 0) this.open.delete(key);
+      else this.open.set(key, n);
+      this.lastFlushed.delete(key);
+      this.seen(who, facts);
+    };
+  }
+
+  flush(): void {
+    if (this.pending.size > 0) {
+      const batch = [...this.pending.values()];
+      // Cleared only after the write succeeded: a failed flush is retried.
+      this.store.upsertComponents(batch);
+      this.pending.clear();
+      const at = this.now();
+      for (const c of batch) {
+        const key = `${clientKindKey(c)}\u0000${c.id}`;
+        const entry = this.lastFlushed.get(key);
+        if (entry) entry.at = at;
+      }
+    }
+    if (this.pendingRejections.size > 0) {
+      this.store.recordRejections([...this.pendingRejections.values()]);
+      this.pendingRejections.clear();
+    }
+  }
+
+  /** The inventory in the DESIGN §5 shape; inactive components only with `includeInactive`. */
+  inventory(includeInactive = false): InventoryJson {
+    this.flush();
+    const since = new Date(this.now() - this.opts.activeWindowMs).toISOString();
+    const components: InventoryComponent[] = [];
+    for (const c of this.store.listComponents()) {
+      const connected = this.open.has(`${clientKindKey(c)}\u0000${c.id}`);
+      if (!includeInactive && !connected && c.lastSeen < since) continue;
+      components.push({
+        kind: c.kind,
+        ...(c.via ? { via: c.via } : {}),
+        id: c.id,
+        version: c.version,
+        ...(c.kind === "entrypoint" ? { entrypoint: c.entrypoint } : { api: c.api }),
+        ...(c.app ? { app: c.app } : {}),
+        ...(c.deployment ? { deployment: c.deployment } : {}),
+        ...(c.instance ? { instance: c.instance } : {}),
+        ...(c.hostname ? { hostname: c.hostname } : {}),
+        connected,
+        lastSeen: c.lastSeen,
+        firstSeen: c.firstSeen,
+        ...(c.emulated ? { emulated: true as const } : {}),
+      });
+    }
+    const rejected: InventoryRejected[] = this.store
+      .listRejected()
+      .filter((r) => includeInactive || r.lastSeen >= since)
+      .map((r) => ({
+        kind: r.kind,
+        ...(r.via ? { via: r.via } : {}),
+        id: r.id,
+        version: r.version,
+        ...(r.kind === "entrypoint" ? { entrypoint: r.entrypoint } : { api: r.api }),
+        reason: r.reason,
+        count: r.count,
+        lastSeen: r.lastSeen,
+        firstSeen: r.firstSeen,
+        ...(r.emulated ? { emulated: true as const } : {}),
+      }));
+    const s = this.opts.server;
+    return {
+      server: { version: s.version, api: s.api, entrypoint: s.entrypoint, ...(s.emulated ? { emulated: true } : {}) },
+      activeWindow: formatGoDuration(this.opts.activeWindowMs),
+      components,
+      rejected,
+    };
+  }
+
+  private flushSafely(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      this.opts.logger.error({ err }, "inventory flush failed; will retry");
+    }
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+}
+
+/** The client-kind key a stored component was recorded under. */
+function clientKindKey(c: { kind: string; via?: string }): string {
+  return c.kind === "client" ? (c.via ?? "cli") : c.kind;
+}
+
+function stripEmpty(facts: EntrypointFacts | undefined): EntrypointFacts {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(facts ?? {})) if (v) out[k] = v;
+  return out;
+}

@@ -1,0 +1,33 @@
+import type { ProtocolFamily } from "../protocol/range.js";
+import type { TokenKind } from "../protocol/tokens.js";
+
+/**
+ * Who may call what: the single table the guard enforces. Every RPC the
+ * server registers must be listed (the server refuses to start otherwise),
+ * and test/server/rpc-table.test.ts calls each one with every token kind.
+ *
+ * access:
+ * - "public": no token, no version check, nothing recorded (GetVersionInfo);
+ * - "bootstrap": no token; version-checked and recorded; the handler itself
+ *   refuses once the server is bootstrapped;
+ * - a list: the token kinds allowed.
+ */
+export const RPC_TABLE = {
+  "/waypoint.v1.Waypoint/GetVersionInfo": { family: "api", access: "public" },
+  "/waypoint.v1.Waypoint/BootstrapToken": { family: "api", access: "bootstrap" },
+  "/waypoint.v1.Waypoint/CreateToken": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/GetInventory": { family: "api", access: ["management", "readonly"] },
+  "/waypoint.v1.Waypoint/WatchState": { family: "api", access: ["management", "readonly", "runner"] },
+  "/waypoint.v1.Entrypoint/EntrypointConfig": { family: "entrypoint", access: ["entrypoint"] },
+} as const satisfies Record<string, RpcRule>;
+
+export type RpcPath = keyof typeof RPC_TABLE;
+
+export interface RpcRule {
+  readonly family: ProtocolFamily;
+  readonly access: "public" | "bootstrap" | readonly TokenKind[];
+}
+
+export function ruleFor(path: string): RpcRule | undefined {
+  return (RPC_TABLE as Record<string, RpcRule>)[path];
+}

@@ -1,0 +1,175 @@
+import { readFileSync } from "node:fs";
+import type { Server as HttpServer } from "node:http";
+import * as grpc from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import { loadWaypointProto } from "../gen/load.js";
+import { AppError } from "../protocol/errors.js";
+import { TokenCache } from "./auth.js";
+import { formatAddress, type ListenAddress, type ServerConfig } from "./config.js";
+import { Guard } from "./guard.js";
+import { createHttpServer } from "./http.js";
+import { InventoryRecorder } from "./inventory-recorder.js";
+import type { ServerLogger } from "./logger.js";
+import { RPC_TABLE } from "./rpc-table.js";
+import { entrypointService } from "./services/entrypoint-service.js";
+import { waypointService } from "./services/waypoint-service.js";
+import { StateWatch } from "./state-watch.js";
+import { SqliteStore } from "./store/sqlite-store.js";
+import type { Store } from "./store/store.js";
+
+/** A started server. close() is the graceful shutdown; it is idempotent. */
+export interface RunningServer {
+  readonly grpcAddress: string;
+  readonly httpAddress: string;
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store, then binds gRPC and HTTP. If any step fails, everything
+ * opened so far is closed again and the error is an AppError that says what
+ * to do (port in use, unwritable dir, locked or newer database).
+ */
+export async function startServer(config: ServerConfig, logger: ServerLogger): Promise<RunningServer> {
+  const store = SqliteStore.open(config.dbPath, {
+    onMigrate: (m) => logger.notice({ from: m.from, to: m.to, backup: m.backup }, "migrating database schema; backup written"),
+  });
+  const tokens = new TokenCache(store);
+  const recorder = new InventoryRecorder(store, {
+    server: config.versionInfo,
+    activeWindowMs: config.activeWindowMs,
+    flushMs: config.inventoryFlushMs,
+    logger,
+  });
+  const watch = new StateWatch(() => store.stateIndex());
+  const guard = new Guard({ server: config.versionInfo, tokens, recorder, logger });
+  const proto = loadWaypointProto();
+
+  const grpcServer = new grpc.Server({
+    "grpc.max_receive_message_length": config.maxMessageBytes,
+    "grpc.max_send_message_length": config.maxMessageBytes,
+  });
+  const waypoint = waypointService({ guard, store, tokens, recorder, watch, versionInfo: config.versionInfo });
+  const entrypoint = entrypointService({ guard, recorder });
+  assertTableCovers([proto.grpc.waypoint.v1.Waypoint.service, proto.grpc.waypoint.v1.Entrypoint.service]);
+  grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypoint);
+  grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);
+  const health = new HealthImplementation({
+    "": "SERVING",
+    "waypoint.v1.Waypoint": "SERVING",
+    "waypoint.v1.Entrypoint": "SERVING",
+  });
+  health.addToServer(grpcServer);
+  new ReflectionService(proto.definition).addToServer(grpcServer);
+
+  let draining = false;
+  const http = createHttpServer({
+    versionInfo: config.versionInfo,
+    stateIndex: () => store.stateIndex(),
+    draining: () => draining,
+  });
+
+  let grpcPort: number;
+  try {
+    grpcPort = await bindGrpc(grpcServer, config);
+    await listenHttp(http, config.listenHttp);
+  } catch (err) {
+    grpcServer.forceShutdown();
+    http.close();
+    store.close();
+    throw err;
+  }
+  recorder.start();
+  const httpAddr = http.address();
+  const httpPort = typeof httpAddr === "object" && httpAddr ? httpAddr.port : config.listenHttp.port;
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      draining = true;
+      health.setStatus("", "NOT_SERVING");
+      logger.notice("shutting down: no new calls; waiting for calls in flight");
+      // Long-lived streams would hold tryShutdown open forever: end them; clients reconnect elsewhere.
+      for (const s of guard.streams) if (!s.writableEnded) s.end();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn({ graceMs: config.shutdownGraceMs }, "calls still in flight after the grace period; cancelling them");
+          grpcServer.forceShutdown();
+          resolve();
+        }, config.shutdownGraceMs);
+        grpcServer.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+      watch.stop();
+      recorder.stop();
+      store.close();
+      logger.notice({ db: config.dbPath }, "stopped; database checkpointed and closed");
+    })();
+    return closing;
+  };
+
+  return {
+    grpcAddress: formatAddress({ host: config.listenGrpc.host, port: grpcPort }),
+    httpAddress: formatAddress({ host: config.listenHttp.host, port: httpPort }),
+    store,
+    close,
+  };
+}
+
+function bindGrpc(server: grpc.Server, config: ServerConfig): Promise<number> {
+  let credentials = grpc.ServerCredentials.createInsecure();
+  if (config.tls) {
+    try {
+      credentials = grpc.ServerCredentials.createSsl(
+        null,
+        [{ cert_chain: readFileSync(config.tls.certFile), private_key: readFileSync(config.tls.keyFile) }],
+        false,
+      );
+    } catch (err) {
+      throw new AppError("CONFIG_INVALID", `cannot load the TLS certificate or key: ${(err as Error).message}`);
+    }
+  }
+  const address = formatAddress(config.listenGrpc);
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, port) => {
+      if (err) reject(bindError(err, address, "-listen-grpc"));
+      else resolve(port);
+    });
+  });
+}
+
+function listenHttp(http: HttpServer, addr: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http.once("error", (err) => reject(bindError(err, formatAddress(addr), "-listen-http")));
+    http.listen(addr.port, addr.host, () => resolve());
+  });
+}
+
+function bindError(err: Error, address: string, flag: string): AppError {
+  const text = `${(err as NodeJS.ErrnoException).code ?? ""} ${err.message}`;
+  if (/EADDRINUSE|address already in use/i.test(text)) {
+    return new AppError("PORT_IN_USE", `cannot listen on ${address} (${flag}): the address is already in use`);
+  }
+  if (/EACCES|permission denied/i.test(text)) {
+    return new AppError("PORT_IN_USE", `cannot listen on ${address} (${flag}): permission denied`, {
+      hint: "Ports below 1024 need privileges; pick a higher port.",
+    });
+  }
+  return new AppError("CONFIG_INVALID", `cannot listen on ${address} (${flag}): ${err.message}`);
+}
+
+/** Every method of our services must be in RPC_TABLE: an unlisted RPC would be unguarded. */
+function assertTableCovers(services: readonly grpc.ServiceDefinition[]): void {
+  for (const service of services) {
+    for (const method of Object.values(service)) {
+      if (!(method.path in RPC_TABLE)) throw new AppError("INTERNAL", `RPC ${method.path} has no entry in RPC_TABLE`);
+    }
+  }
+}

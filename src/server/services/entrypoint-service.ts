@@ -1,0 +1,34 @@
+import type { EntrypointHandlers } from "../../gen/waypoint/v1/Entrypoint.js";
+import { AppError } from "../../protocol/errors.js";
+import type { Guard } from "../guard.js";
+import type { InventoryRecorder } from "../inventory-recorder.js";
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** Handlers of the entrypoint family. An entrypoint token reaches only its own deployment. */
+export function entrypointService(d: { readonly guard: Guard; readonly recorder: InventoryRecorder }): EntrypointHandlers {
+  return {
+    EntrypointConfig: d.guard.serverStream((call, ctx) => {
+      const req = call.request;
+      if (!ID.test(req.instanceId)) {
+        throw new AppError("INVALID_ARGUMENT", "instance_id must be 1-128 letters, digits or . _ : -");
+      }
+      if (req.deploymentId !== ctx.facts?.deployment) {
+        throw new AppError(
+          "PERMISSION_DENIED",
+          `this entrypoint token is scoped to deployment ${JSON.stringify(ctx.facts?.deployment ?? "")}, not ${JSON.stringify(req.deploymentId)}`,
+        );
+      }
+      const disconnect = d.recorder.connected(ctx.who, {
+        ...ctx.facts,
+        instance: req.instanceId,
+        ...(req.hostname ? { hostname: req.hostname.slice(0, 255) } : {}),
+      });
+      call.on("cancelled", disconnect);
+      call.on("close", disconnect);
+      call.on("finish", disconnect);
+      // No configuration store exists yet: the initial configuration is empty.
+      call.write({ config: [] });
+    }),
+  };
+}
