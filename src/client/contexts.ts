@@ -173,7 +173,7 @@ function validate(value: unknown, fail: (problem: string) => AppError): ContextC
 }
 
 /** Create `<dir>` and `<dir>/contexts` as mode 0700; existing directories are left alone. */
-function ensureDirs(dir: string): void {
+export function ensureDirs(dir: string): void {
   for (const folder of [dir, path.join(dir, "contexts")]) {
     if (fs.existsSync(folder)) continue;
     try {
@@ -189,7 +189,7 @@ function ensureDirs(dir: string): void {
  * Write `data` to a mode-0600 temp file beside `file`, then move it into place.
  * With `exclusive`, an existing `file` is never replaced (ALREADY_EXISTS).
  */
-function writeAtomic(file: string, data: string, exclusive: boolean): void {
+export function writeAtomic(file: string, data: string, exclusive: boolean): void {
   const folder = path.dirname(file);
   const temp = path.join(
     folder,

@@ -7,7 +7,15 @@ export const CATALOG_ROLES = ["server", "client", "runner", "entrypoint"] as con
 export type CatalogRole = (typeof CATALOG_ROLES)[number];
 
 /** What a known issue can affect. */
-export const KNOWN_ISSUE_AREAS = ["snapshot", "restore", "upgrade", "server", "client", "runner", "entrypoint"] as const;
+export const KNOWN_ISSUE_AREAS = [
+  "snapshot",
+  "restore",
+  "upgrade",
+  "server",
+  "client",
+  "runner",
+  "entrypoint",
+] as const;
 export type KnownIssueArea = (typeof KNOWN_ISSUE_AREAS)[number];
 
 /** When a component of role `when` runs this release, the other roles must satisfy `requires`. */
@@ -62,11 +70,14 @@ export function parseCatalog(input: string | unknown, origin = "catalog"): Catal
     throw new AppError("CATALOG_INVALID", `${origin}: ${where}: ${problem}`);
   };
   const top = asObject(data, () => fail("top level", "must be a JSON object"));
-  onlyKeys(top, ["product", "source", "releases"], (k) => fail("top level", `unknown key ${JSON.stringify(k)}`));
+  onlyKeys(top, ["product", "source", "releases"], (k) =>
+    fail("top level", `unknown key ${JSON.stringify(k)}`),
+  );
   const product = top.product;
   if (typeof product !== "string" || product === "") fail('field "product"', "must be a non-empty string");
   if (top.source !== undefined && typeof top.source !== "string") fail('field "source"', "must be a string");
-  if (!Array.isArray(top.releases) || top.releases.length === 0) fail('field "releases"', "must be a non-empty array");
+  if (!Array.isArray(top.releases) || top.releases.length === 0)
+    fail('field "releases"', "must be a non-empty array");
 
   const seen = new Set<string>();
   const releases = (top.releases as unknown[]).map((raw, i) => {
@@ -99,7 +110,8 @@ export function parseCatalog(input: string | unknown, origin = "catalog"): Catal
       if (Object.keys(req).length === 0) fail(`${where}.requires`, "must name at least one role");
       for (const [role, range] of Object.entries(req)) {
         if (!isRole(role)) fail(`${where}.requires`, `unknown role ${JSON.stringify(role)}`);
-        if (!isRange(range)) fail(`${where}.requires.${role}`, `${JSON.stringify(range)} is not a semver range`);
+        if (!isRange(range))
+          fail(`${where}.requires.${role}`, `${JSON.stringify(range)} is not a semver range`);
       }
       if (typeof c.why !== "string" || c.why === "") fail(`${where}.why`, "must be a non-empty string");
       return { when: c.when as CatalogRole, requires: req as Constraint["requires"], why: c.why as string };
@@ -116,7 +128,10 @@ export function parseCatalog(input: string | unknown, origin = "catalog"): Catal
     const release: Release = {
       version: v,
       api: { min: (r.api as Obj).min as number, current: (r.api as Obj).current as number },
-      entrypoint: { min: (r.entrypoint as Obj).min as number, current: (r.entrypoint as Obj).current as number },
+      entrypoint: {
+        min: (r.entrypoint as Obj).min as number,
+        current: (r.entrypoint as Obj).current as number,
+      },
       constraints,
       knownIssues,
       ...(r.date === undefined ? {} : { date: r.date as string }),

@@ -17,5 +17,10 @@ export function emulatedVersionInfo(catalog: Catalog, version: string): VersionI
       `cannot emulate ${JSON.stringify(version)}: the catalog has no such release (it lists ${shown.join(", ")})`,
     );
   }
-  return Object.freeze({ version: release.version, api: release.api, entrypoint: release.entrypoint, emulated: true });
+  return Object.freeze({
+    version: release.version,
+    api: release.api,
+    entrypoint: release.entrypoint,
+    emulated: true,
+  });
 }

@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: {
     grpc: "UNAUTHENTICATED",
     exit: 4,
-    hint: "Pass a token with -token, WAYPOINT_SERVER_TOKEN or a context (`waypoint context create`).",
+    hint: "Pass a token with -server-token, WAYPOINT_SERVER_TOKEN or a context (`waypoint context create`).",
   },
   PERMISSION_DENIED: {
     grpc: "PERMISSION_DENIED",
@@ -39,7 +39,11 @@ export const ERROR_CODES = {
     hint: "Ask an operator with a management token to run `waypoint token new -kind=management`.",
   },
   NOT_FOUND: { grpc: "NOT_FOUND", exit: 1, hint: "Check the name or id." },
-  ALREADY_EXISTS: { grpc: "ALREADY_EXISTS", exit: 1, hint: "Pick another name, or pass -force to replace it." },
+  ALREADY_EXISTS: {
+    grpc: "ALREADY_EXISTS",
+    exit: 1,
+    hint: "Pick another name, or pass -force to replace it.",
+  },
   UNAVAILABLE: {
     grpc: "UNAVAILABLE",
     exit: 3,
@@ -51,7 +55,11 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "Set WAYPOINT_EMULATE_VERSION to a version listed in the catalog named by WAYPOINT_CATALOG.",
   },
-  CONFIG_INVALID: { grpc: "INVALID_ARGUMENT", exit: 2, hint: "Fix the flag or environment variable named above." },
+  CONFIG_INVALID: {
+    grpc: "INVALID_ARGUMENT",
+    exit: 2,
+    hint: "Fix the flag or environment variable named above.",
+  },
   CONTEXT_INVALID: {
     grpc: "INVALID_ARGUMENT",
     exit: 1,

@@ -54,22 +54,32 @@ export function decodeClientHeaders(get: (name: string) => readonly unknown[]): 
       if (!required) return undefined;
       throw new AppError("INVALID_HEADER", `missing metadata header ${name}`);
     }
-    if (values.length > 1) throw new AppError("INVALID_HEADER", `metadata header ${name} was sent ${values.length} times`);
+    if (values.length > 1)
+      throw new AppError("INVALID_HEADER", `metadata header ${name} was sent ${values.length} times`);
     const v = values[0];
     if (typeof v !== "string") throw new AppError("INVALID_HEADER", `metadata header ${name} must be text`);
     return v;
   };
   const version = one(HEADERS.version, true)!;
   if (!isCanonicalSemver(version)) {
-    throw new AppError("INVALID_HEADER", `metadata header ${HEADERS.version}: ${JSON.stringify(version)} is not a semantic version`);
+    throw new AppError(
+      "INVALID_HEADER",
+      `metadata header ${HEADERS.version}: ${JSON.stringify(version)} is not a semantic version`,
+    );
   }
   const kind = one(HEADERS.kind, true)!;
   if (!(CLIENT_KINDS as readonly string[]).includes(kind)) {
-    throw new AppError("INVALID_HEADER", `metadata header ${HEADERS.kind}: ${JSON.stringify(kind)} is not one of ${CLIENT_KINDS.join(", ")}`);
+    throw new AppError(
+      "INVALID_HEADER",
+      `metadata header ${HEADERS.kind}: ${JSON.stringify(kind)} is not one of ${CLIENT_KINDS.join(", ")}`,
+    );
   }
   const id = one(HEADERS.id, true)!;
   if (!ID_PATTERN.test(id)) {
-    throw new AppError("INVALID_HEADER", `metadata header ${HEADERS.id}: must be 1-128 letters, digits or . _ : - (got ${JSON.stringify(id.slice(0, 40))})`);
+    throw new AppError(
+      "INVALID_HEADER",
+      `metadata header ${HEADERS.id}: must be 1-128 letters, digits or . _ : - (got ${JSON.stringify(id.slice(0, 40))})`,
+    );
   }
   const api = parseRangeText(one(HEADERS.api, true)!, `metadata header ${HEADERS.api}`);
   const entrypoint = parseRangeText(one(HEADERS.entrypoint, true)!, `metadata header ${HEADERS.entrypoint}`);
@@ -84,10 +94,18 @@ export function decodeClientHeaders(get: (name: string) => readonly unknown[]): 
 export function decodeBearer(get: (name: string) => readonly unknown[]): string | undefined {
   const values = get(HEADERS.authorization);
   if (values.length === 0) return undefined;
-  if (values.length > 1) throw new AppError("UNAUTHENTICATED", `metadata header ${HEADERS.authorization} was sent ${values.length} times`);
+  if (values.length > 1)
+    throw new AppError(
+      "UNAUTHENTICATED",
+      `metadata header ${HEADERS.authorization} was sent ${values.length} times`,
+    );
   // The auth scheme is case-insensitive (RFC 7235 §2.1): "bearer x" is as good as "Bearer x".
   const m = typeof values[0] === "string" ? /^Bearer ([\x21-\x7e]{1,512})$/i.exec(values[0]) : null;
-  if (!m) throw new AppError("UNAUTHENTICATED", `metadata header ${HEADERS.authorization}: expected "Bearer <token>"`);
+  if (!m)
+    throw new AppError(
+      "UNAUTHENTICATED",
+      `metadata header ${HEADERS.authorization}: expected "Bearer <token>"`,
+    );
   return m[1];
 }
 

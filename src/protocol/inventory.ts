@@ -70,7 +70,9 @@ export function componentKindOf(clientKind: "cli" | "ui" | "runner" | "entrypoin
   kind: ComponentKind;
   via?: "cli" | "ui";
 } {
-  return clientKind === "cli" || clientKind === "ui" ? { kind: "client", via: clientKind } : { kind: clientKind };
+  return clientKind === "cli" || clientKind === "ui"
+    ? { kind: "client", via: clientKind }
+    : { kind: clientKind };
 }
 
 /** Formats milliseconds as a Go duration the way `time.Duration.String` would for whole hours/minutes/seconds. */

@@ -178,7 +178,7 @@ test("accepts every role and every known-issue area", (t) => {
 
 interface Case {
   readonly title: string;
-  readonly mutate: (c: RawCatalog) => unknown;
+  readonly mutate: (c: RawCatalog) => void;
   readonly fragments: readonly string[];
 }
 
@@ -186,214 +186,304 @@ const CASES: readonly Case[] = [
   // version
   {
     title: "rejects a release whose version is not a semantic version",
-    mutate: (c) => void (r1(c).version = "0.9"),
+    mutate: (c) => {
+      r1(c).version = "0.9";
+    },
     fragments: ["releases[1]", 'field "version"', '"0.9"'],
   },
   {
     title: "rejects a release version with a leading v",
-    mutate: (c) => void (r1(c).version = "v0.9.0"),
+    mutate: (c) => {
+      r1(c).version = "v0.9.0";
+    },
     fragments: ["releases[1]", 'field "version"', '"v0.9.0"'],
   },
   {
     title: "rejects a release version with build metadata",
-    mutate: (c) => void (r1(c).version = "0.9.0+build.1"),
+    mutate: (c) => {
+      r1(c).version = "0.9.0+build.1";
+    },
     fragments: ["releases[1]", 'field "version"', '"0.9.0+build.1"'],
   },
   {
     title: "rejects a release version given as a number",
-    mutate: (c) => void (r1(c).version = 9),
+    mutate: (c) => {
+      r1(c).version = 9;
+    },
     fragments: ["releases[1]", 'field "version"'],
   },
   {
     title: "rejects a release without a version",
-    mutate: (c) => void delete r1(c).version,
+    mutate: (c) => {
+      delete r1(c).version;
+    },
     fragments: ["releases[1]", 'field "version"'],
   },
   {
     title: "rejects a duplicate version",
-    mutate: (c) => void (c.releases[0]!.version = "0.9.0"),
+    mutate: (c) => {
+      c.releases[0]!.version = "0.9.0";
+    },
     fragments: ["release 0.9.0", "duplicate version"],
   },
   // protocol ranges
   {
     title: "rejects an api range whose min is greater than its current",
-    mutate: (c) => void (r1(c).api = { min: 3, current: 2 }),
+    mutate: (c) => {
+      r1(c).api = { min: 3, current: 2 };
+    },
     fragments: ["release 0.9.0", 'field "api"', "min (3) is greater than current (2)"],
   },
   {
     title: "rejects an entrypoint range whose min is greater than its current",
-    mutate: (c) => void (r1(c).entrypoint = { min: 5, current: 4 }),
+    mutate: (c) => {
+      r1(c).entrypoint = { min: 5, current: 4 };
+    },
     fragments: ["release 0.9.0", 'field "entrypoint"', "min (5) is greater than current (4)"],
   },
   {
     title: "rejects a release without an api range",
-    mutate: (c) => void delete r1(c).api,
+    mutate: (c) => {
+      delete r1(c).api;
+    },
     fragments: ["release 0.9.0", 'field "api"', "must be an object"],
   },
   {
     title: "rejects an entrypoint range starting at zero",
-    mutate: (c) => void (r1(c).entrypoint = { min: 0, current: 1 }),
+    mutate: (c) => {
+      r1(c).entrypoint = { min: 0, current: 1 };
+    },
     fragments: ["release 0.9.0", 'field "entrypoint"', "min must be an integer"],
   },
   {
     title: "rejects a fractional api protocol",
-    mutate: (c) => void (r1(c).api = { min: 1, current: 1.5 }),
+    mutate: (c) => {
+      r1(c).api = { min: 1, current: 1.5 };
+    },
     fragments: ["release 0.9.0", 'field "api"', "current must be an integer"],
   },
   {
     title: "rejects an unknown key in a protocol range",
-    mutate: (c) => void (r1(c).api = { min: 1, current: 2, max: 3 }),
+    mutate: (c) => {
+      r1(c).api = { min: 1, current: 2, max: 3 };
+    },
     fragments: ["release 0.9.0", 'field "api"', 'unknown key "max"'],
   },
   // unknown keys
   {
     title: "rejects an unknown key at the top level",
-    mutate: (c) => void (c.releasess = []),
+    mutate: (c) => {
+      c.releasess = [];
+    },
     fragments: ["top level", 'unknown key "releasess"'],
   },
   {
     title: "rejects an unknown key in a release",
-    mutate: (c) => void (r1(c).serverUpgradeFom = ">=0.8.0"),
+    mutate: (c) => {
+      r1(c).serverUpgradeFom = ">=0.8.0";
+    },
     fragments: ["release 0.9.0", 'unknown key "serverUpgradeFom"'],
   },
   {
     title: "rejects an unknown key in a constraint",
-    mutate: (c) => void (r1(c).constraints![0]!.reason = "typo of why"),
+    mutate: (c) => {
+      r1(c).constraints![0]!.reason = "typo of why";
+    },
     fragments: ["release 0.9.0", '"constraints"[0]', 'unknown key "reason"'],
   },
   {
     title: "rejects an unknown key in a known issue",
-    mutate: (c) => void (r1(c).knownIssues![0]!.severity = "high"),
+    mutate: (c) => {
+      r1(c).knownIssues![0]!.severity = "high";
+    },
     fragments: ["release 0.9.0", '"knownIssues"[0]', 'unknown key "severity"'],
   },
   // serverUpgradeFrom
   {
     title: "rejects a malformed serverUpgradeFrom range",
-    mutate: (c) => void (r1(c).serverUpgradeFrom = ">=0.8.0 garbage"),
+    mutate: (c) => {
+      r1(c).serverUpgradeFrom = ">=0.8.0 garbage";
+    },
     fragments: ["release 0.9.0", 'field "serverUpgradeFrom"', '">=0.8.0 garbage" is not a semver range'],
   },
   {
     title: "rejects an empty serverUpgradeFrom range",
-    mutate: (c) => void (r1(c).serverUpgradeFrom = "  "),
+    mutate: (c) => {
+      r1(c).serverUpgradeFrom = "  ";
+    },
     fragments: ["release 0.9.0", 'field "serverUpgradeFrom"', "is not a semver range"],
   },
   {
     title: "rejects a serverUpgradeFrom range with an empty alternative",
-    mutate: (c) => void (r1(c).serverUpgradeFrom = ">=0.8.0 ||"),
+    mutate: (c) => {
+      r1(c).serverUpgradeFrom = ">=0.8.0 ||";
+    },
     fragments: ["release 0.9.0", 'field "serverUpgradeFrom"', "is not a semver range"],
   },
   {
     title: "rejects a serverUpgradeFrom given as a number",
-    mutate: (c) => void (r1(c).serverUpgradeFrom = 8),
+    mutate: (c) => {
+      r1(c).serverUpgradeFrom = 8;
+    },
     fragments: ["release 0.9.0", 'field "serverUpgradeFrom"'],
   },
   // constraints
   {
     title: "rejects a malformed semver range in a constraint's requires",
-    mutate: (c) => void (r1(c).constraints![0]!.requires = { server: "newer than 0.8" }),
-    fragments: ["release 0.9.0", '"constraints"[0].requires.server', '"newer than 0.8" is not a semver range'],
+    mutate: (c) => {
+      r1(c).constraints![0]!.requires = { server: "newer than 0.8" };
+    },
+    fragments: [
+      "release 0.9.0",
+      '"constraints"[0].requires.server',
+      '"newer than 0.8" is not a semver range',
+    ],
   },
   {
     title: "rejects a constraint range with an empty alternative",
-    mutate: (c) => void (r1(c).constraints![0]!.requires = { server: "|| >=0.9.0" }),
+    mutate: (c) => {
+      r1(c).constraints![0]!.requires = { server: "|| >=0.9.0" };
+    },
     fragments: ["release 0.9.0", '"constraints"[0].requires.server', "is not a semver range"],
   },
   {
     title: "rejects an unknown role in a constraint's requires",
-    mutate: (c) => void (r1(c).constraints![0]!.requires = { database: ">=1.0.0" }),
+    mutate: (c) => {
+      r1(c).constraints![0]!.requires = { database: ">=1.0.0" };
+    },
     fragments: ["release 0.9.0", '"constraints"[0].requires', 'unknown role "database"'],
   },
   {
     title: "rejects an unknown role in a constraint's when",
-    mutate: (c) => void (r1(c).constraints![0]!.when = "database"),
-    fragments: ["release 0.9.0", '"constraints"[0].when', "must be one of server, client, runner, entrypoint"],
+    mutate: (c) => {
+      r1(c).constraints![0]!.when = "database";
+    },
+    fragments: [
+      "release 0.9.0",
+      '"constraints"[0].when',
+      "must be one of server, client, runner, entrypoint",
+    ],
   },
   {
     title: "rejects a constraint that requires nothing",
-    mutate: (c) => void (r1(c).constraints![0]!.requires = {}),
+    mutate: (c) => {
+      r1(c).constraints![0]!.requires = {};
+    },
     fragments: ["release 0.9.0", '"constraints"[0].requires', "at least one role"],
   },
   {
     title: "rejects a constraint whose requires is not an object",
-    mutate: (c) => void (r1(c).constraints![0]!.requires = ">=0.9.0"),
+    mutate: (c) => {
+      r1(c).constraints![0]!.requires = ">=0.9.0";
+    },
     fragments: ["release 0.9.0", '"constraints"[0].requires', "must be an object"],
   },
   {
     title: "rejects a constraint without a reason",
-    mutate: (c) => void (r1(c).constraints![0]!.why = ""),
+    mutate: (c) => {
+      r1(c).constraints![0]!.why = "";
+    },
     fragments: ["release 0.9.0", '"constraints"[0].why'],
   },
   {
     title: "rejects constraints that are not a list",
-    mutate: (c) => void (r1(c).constraints = { when: "runner" } as unknown as Json[]),
+    mutate: (c) => {
+      r1(c).constraints = { when: "runner" } as unknown as Json[];
+    },
     fragments: ["release 0.9.0", 'field "constraints"', "must be an array"],
   },
   {
     title: "rejects a constraint that is not an object",
-    mutate: (c) => void (r1(c).constraints = ["runner needs server 0.9"] as unknown as Json[]),
+    mutate: (c) => {
+      r1(c).constraints = ["runner needs server 0.9"] as unknown as Json[];
+    },
     fragments: ["release 0.9.0", '"constraints"[0]', "must be an object"],
   },
   // known issues
   {
     title: "rejects a known issue affecting an unknown area",
-    mutate: (c) => void (r1(c).knownIssues![0]!.affects = "backup"),
+    mutate: (c) => {
+      r1(c).knownIssues![0]!.affects = "backup";
+    },
     fragments: ["release 0.9.0", '"knownIssues"[0].affects', "must be one of snapshot"],
   },
   {
     title: "rejects a known issue without text",
-    mutate: (c) => void delete r1(c).knownIssues![0]!.text,
+    mutate: (c) => {
+      delete r1(c).knownIssues![0]!.text;
+    },
     fragments: ["release 0.9.0", '"knownIssues"[0].text'],
   },
   // other release fields
   {
     title: "rejects a date that does not exist",
-    mutate: (c) => void (r1(c).date = "2022-02-30"),
+    mutate: (c) => {
+      r1(c).date = "2022-02-30";
+    },
     fragments: ["release 0.9.0", 'field "date"', "YYYY-MM-DD"],
   },
   {
     title: "rejects a date not written YYYY-MM-DD",
-    mutate: (c) => void (r1(c).date = "June 7, 2022"),
+    mutate: (c) => {
+      r1(c).date = "June 7, 2022";
+    },
     fragments: ["release 0.9.0", 'field "date"'],
   },
   {
     title: "rejects notes that are not text",
-    mutate: (c) => void (r1(c).notes = ["a", "b"]),
+    mutate: (c) => {
+      r1(c).notes = ["a", "b"];
+    },
     fragments: ["release 0.9.0", 'field "notes"'],
   },
   {
     title: "rejects a release that is not an object",
-    mutate: (c) => void (c.releases[1] = "0.9.0" as unknown as RawRelease),
+    mutate: (c) => {
+      c.releases[1] = "0.9.0" as unknown as RawRelease;
+    },
     fragments: ["releases[1]", "must be an object"],
   },
   // top level
   {
     title: "rejects an empty list of releases",
-    mutate: (c) => void (c.releases = []),
+    mutate: (c) => {
+      c.releases = [];
+    },
     fragments: ['field "releases"', "must be a non-empty array"],
   },
   {
     title: "rejects a catalog without releases",
-    mutate: (c) => void delete (c as Json).releases,
+    mutate: (c) => {
+      delete (c as Json).releases;
+    },
     fragments: ['field "releases"', "must be a non-empty array"],
   },
   {
     title: "rejects releases given as an object",
-    mutate: (c) => void ((c as Json).releases = { "0.9.0": {} }),
+    mutate: (c) => {
+      (c as Json).releases = { "0.9.0": {} };
+    },
     fragments: ['field "releases"'],
   },
   {
     title: "rejects a catalog without a product",
-    mutate: (c) => void delete c.product,
+    mutate: (c) => {
+      delete c.product;
+    },
     fragments: ['field "product"', "non-empty string"],
   },
   {
     title: "rejects an empty product name",
-    mutate: (c) => void (c.product = ""),
+    mutate: (c) => {
+      c.product = "";
+    },
     fragments: ['field "product"'],
   },
   {
     title: "rejects a source that is not text",
-    mutate: (c) => void (c.source = 1),
+    mutate: (c) => {
+      c.source = 1;
+    },
     fragments: ['field "source"'],
   },
 ];

@@ -1,5 +1,11 @@
 import test from "ava";
-import { AppError, ERROR_CODES, type ErrorCode, isAppError } from "../../src/protocol/errors.js";
+import {
+  AppError,
+  ERROR_CODES,
+  type ErrorCode,
+  type GrpcStatusName,
+  isAppError,
+} from "../../src/protocol/errors.js";
 
 test("carries its code, message, catalogue hint, exit code and gRPC status", (t) => {
   const err = new AppError("NOT_FOUND", "no app named web");
@@ -50,7 +56,7 @@ test("gives every code a hint, a positive exit code and a gRPC status", (t) => {
 });
 
 test("maps the protocol codes to the statuses and exit codes scripts rely on", (t) => {
-  const expected: Record<string, [string, number]> = {
+  const expected: Record<string, [GrpcStatusName, number]> = {
     USAGE: ["INVALID_ARGUMENT", 2],
     INVALID_HEADER: ["INVALID_ARGUMENT", 1],
     CLIENT_OUTDATED: ["FAILED_PRECONDITION", 5],

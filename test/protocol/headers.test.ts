@@ -64,9 +64,9 @@ test("adds client-emulated=true for an emulating component", (t) => {
 });
 
 test("uses lower-case header names, as gRPC metadata requires", (t) => {
-  for (const name of Object.values(HEADERS)) t.is(name, name.toLowerCase());
+  for (const name of Object.values(HEADERS)) t.is<string, string>(name, name.toLowerCase());
   for (const name of Object.keys(encodeClientHeaders({ ...identity, emulated: true }))) {
-    t.is(name, name.toLowerCase());
+    t.is<string, string>(name, name.toLowerCase());
   }
 });
 
@@ -117,13 +117,15 @@ test("decodes what it encodes for any valid identity (property)", (t) => {
 // --- accepted values -----------------------------------------------------------------------------
 
 test("accepts a pre-release version with build metadata", (t) => {
-  const decoded = decodeClientHeaders(getter({ ...validMetadata, "client-version": ["1.2.3-rc.1+sha.0f3e"] }));
+  const decoded = decodeClientHeaders(
+    getter({ ...validMetadata, "client-version": ["1.2.3-rc.1+sha.0f3e"] }),
+  );
   t.is(decoded.version, "1.2.3-rc.1+sha.0f3e");
 });
 
 test("accepts every client kind", (t) => {
   for (const kind of ["cli", "ui", "runner", "entrypoint"]) {
-    t.is(decodeClientHeaders(getter({ ...validMetadata, "client-kind": [kind] })).kind, kind);
+    t.is<string, string>(decodeClientHeaders(getter({ ...validMetadata, "client-kind": [kind] })).kind, kind);
   }
 });
 
@@ -152,7 +154,20 @@ const REQUIRED = [
   },
   {
     name: "client-api-protocol",
-    malformed: ["", "1", "2,1", "0,1", "1,0", "-1,2", "1,2,3", "a,b", "1;2", "1.5,2", "1,1000001", "1,10000000"],
+    malformed: [
+      "",
+      "1",
+      "2,1",
+      "0,1",
+      "1,0",
+      "-1,2",
+      "1,2,3",
+      "a,b",
+      "1;2",
+      "1.5,2",
+      "1,1000001",
+      "1,10000000",
+    ],
   },
   {
     name: "client-entrypoint-protocol",
@@ -190,12 +205,22 @@ for (const { name, malformed } of REQUIRED) {
 
   test(`rejects a binary ${name} header`, (t) => {
     const value = Buffer.from(String(validMetadata[name]![0]));
-    rejects(t, () => decodeClientHeaders(getter({ ...validMetadata, [name]: [value] })), "INVALID_HEADER", name);
+    rejects(
+      t,
+      () => decodeClientHeaders(getter({ ...validMetadata, [name]: [value] })),
+      "INVALID_HEADER",
+      name,
+    );
   });
 
   for (const value of malformed) {
     test(`rejects a malformed ${name} header ${JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}…` : value)}`, (t) => {
-      rejects(t, () => decodeClientHeaders(getter({ ...validMetadata, [name]: [value] })), "INVALID_HEADER", name);
+      rejects(
+        t,
+        () => decodeClientHeaders(getter({ ...validMetadata, [name]: [value] })),
+        "INVALID_HEADER",
+        name,
+      );
     });
   }
 }
@@ -260,7 +285,15 @@ test("accepts a token of 512 characters and rejects one of 513", (t) => {
 });
 
 test("rejects an authorization header that is not a Bearer token", (t) => {
-  for (const value of ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearer  tok", "Bearer a b", "tok", "Bearer tök"]) {
+  for (const value of [
+    "Basic dXNlcjpwYXNz",
+    "Bearer",
+    "Bearer ",
+    "Bearer  tok",
+    "Bearer a b",
+    "tok",
+    "Bearer tök",
+  ]) {
     rejects(t, () => bearer(value), "UNAUTHENTICATED", "authorization", "Bearer <token>");
   }
 });

@@ -32,7 +32,25 @@ for (const [text, ms] of PARSED) {
   });
 }
 
-const REJECTED = ["7d", "", "h", "1", "12", "-1h", "+1h", "1h ", " 1h", "1H", "1.h", ".5h", "1 h", "1hour", "h1", "1e3s", `${"9".repeat(400)}h`];
+const REJECTED = [
+  "7d",
+  "",
+  "h",
+  "1",
+  "12",
+  "-1h",
+  "+1h",
+  "1h ",
+  " 1h",
+  "1H",
+  "1.h",
+  ".5h",
+  "1 h",
+  "1hour",
+  "h1",
+  "1e3s",
+  `${"9".repeat(400)}h`,
+];
 
 for (const text of REJECTED) {
   test(`rejects ${JSON.stringify(text.length > 20 ? `${text.slice(0, 20)}…` : text)} as a Go duration`, (t) => {

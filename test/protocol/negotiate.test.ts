@@ -169,9 +169,7 @@ test("agrees on a protocol inside both ranges, the smaller current one (property
         );
         if (!result.ok) return true;
         const inside = (r: ProtocolRange) => result.agreed >= r.min && result.agreed <= r.current;
-        return (
-          inside(client) && inside(server) && result.agreed === Math.min(client.current, server.current)
-        );
+        return inside(client) && inside(server) && result.agreed === Math.min(client.current, server.current);
       }),
       { numRuns: 2000 },
     ),

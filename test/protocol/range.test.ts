@@ -50,7 +50,10 @@ const PROBLEMS: readonly [string, unknown, string][] = [
 for (const [what, value, problem] of PROBLEMS) {
   test(`reports ${what} as a malformed range`, (t) => {
     const found = rangeProblem(value);
-    t.true(found?.startsWith(problem), `expected ${JSON.stringify(found)} to start with ${JSON.stringify(problem)}`);
+    t.true(
+      found?.startsWith(problem),
+      `expected ${JSON.stringify(found)} to start with ${JSON.stringify(problem)}`,
+    );
   });
 }
 
@@ -62,7 +65,21 @@ test("parses the header form <min>,<current>", (t) => {
   t.deepEqual(parseRangeText("1,1000000", "x"), { min: 1, current: 1_000_000 });
 });
 
-for (const text of ["", "1", "1,", ",1", "1,2,3", "a,b", "1;2", "1.0,2", "-1,2", "2,1", "0,1", "1,1000001", "1,10000000"]) {
+for (const text of [
+  "",
+  "1",
+  "1,",
+  ",1",
+  "1,2,3",
+  "a,b",
+  "1;2",
+  "1.0,2",
+  "-1,2",
+  "2,1",
+  "0,1",
+  "1,1000001",
+  "1,10000000",
+]) {
   test(`rejects the malformed header range ${JSON.stringify(text)}, naming the header`, (t) => {
     const err = t.throws(() => parseRangeText(text, "metadata header client-api-protocol"), {
       instanceOf: AppError,

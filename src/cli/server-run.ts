@@ -1,0 +1,49 @@
+import { createLogger, levelFrom, runServer, SERVER_DEFAULTS, serverConfig } from "../server/main.js";
+import type { Command } from "./command.js";
+import { EMULATION_FLAGS, versionInfoFrom } from "./common-flags.js";
+
+export const serverRun: Command = {
+  name: "server run",
+  summary: "Run the server (headless; logs to stderr)",
+  help:
+    "Serves gRPC and HTTP (/healthz) until SIGINT or SIGTERM, then stops accepting calls, lets calls in flight\n" +
+    "finish, checkpoints the database and exits 0; a copy of the -db file taken afterwards is a complete offline\n" +
+    "backup. Logs are JSON lines on stderr: -v info, -vv debug, -vvv trace, or WAYPOINT_LOG_LEVEL.",
+  flags: [
+    { name: "db", type: "string", usage: `path to the database file (default ${SERVER_DEFAULTS.db}, with a warning)`, placeholder: "PATH" },
+    { name: "listen-grpc", type: "string", usage: "gRPC listen address", default: SERVER_DEFAULTS.listenGrpc, placeholder: "ADDR" },
+    { name: "listen-http", type: "string", usage: "HTTP listen address", default: SERVER_DEFAULTS.listenHttp, placeholder: "ADDR" },
+    { name: "tls-cert-file", type: "string", usage: "serve gRPC with TLS using this PEM certificate", placeholder: "FILE" },
+    { name: "tls-key-file", type: "string", usage: "PEM private key for -tls-cert-file", placeholder: "FILE" },
+    {
+      name: "active-window",
+      type: "string",
+      usage: "components seen within this duration count as in use",
+      default: SERVER_DEFAULTS.activeWindow,
+      placeholder: "DURATION",
+    },
+    { name: "v", type: "count", usage: "log more: -v info, -vv debug, -vvv trace", env: "WAYPOINT_LOG_LEVEL" },
+    ...EMULATION_FLAGS,
+  ],
+  async run(flags, io) {
+    const logger = createLogger(levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL), io.stderr);
+    const db = flags.string("db");
+    if (!db) {
+      logger.warn(
+        { db: SERVER_DEFAULTS.db },
+        `no -db flag given: using ${SERVER_DEFAULTS.db} in the current directory; pass -db=PATH to choose where the data lives`,
+      );
+    }
+    const config = serverConfig({
+      ...(db ? { dbPath: db } : {}),
+      listenGrpc: flags.string("listen-grpc")!,
+      listenHttp: flags.string("listen-http")!,
+      ...(flags.string("tls-cert-file") ? { tlsCertFile: flags.string("tls-cert-file") } : {}),
+      ...(flags.string("tls-key-file") ? { tlsKeyFile: flags.string("tls-key-file") } : {}),
+      activeWindow: flags.string("active-window")!,
+      logLevel: levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL),
+      versionInfo: versionInfoFrom(flags, io),
+    });
+    return runServer(config, logger);
+  },
+};

@@ -1,0 +1,34 @@
+import type { ServiceError } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import { AppError, ERROR_CODES, type ErrorCode } from "../protocol/errors.js";
+
+const BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  [status.UNAUTHENTICATED]: "UNAUTHENTICATED",
+  [status.PERMISSION_DENIED]: "PERMISSION_DENIED",
+  [status.NOT_FOUND]: "NOT_FOUND",
+  [status.ALREADY_EXISTS]: "ALREADY_EXISTS",
+  [status.INVALID_ARGUMENT]: "INVALID_ARGUMENT",
+  [status.UNAVAILABLE]: "UNAVAILABLE",
+  [status.DEADLINE_EXCEEDED]: "UNAVAILABLE",
+};
+
+/**
+ * Turns a gRPC error into an AppError: the server's own code and hint when it
+ * sent them (waypoint-error-code / waypoint-hint trailers), otherwise one
+ * derived from the status, with the address for connection failures.
+ */
+export function fromServiceError(err: unknown, address: string): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as Partial<ServiceError>;
+  if (typeof e.code !== "number") return new AppError("INTERNAL", String((err as Error)?.message ?? err));
+  const sent = e.metadata?.get("waypoint-error-code")[0];
+  const hint = e.metadata?.get("waypoint-hint")[0];
+  if (typeof sent === "string" && sent in ERROR_CODES) {
+    return new AppError(sent as ErrorCode, e.details ?? "", typeof hint === "string" ? { hint, cause: err } : { cause: err });
+  }
+  if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
+    const why = e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : (e.details ?? "unavailable");
+    return new AppError("UNAVAILABLE", `cannot reach the server at ${address}: ${why}`, { cause: err });
+  }
+  return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, { cause: err });
+}
