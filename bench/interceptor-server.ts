@@ -70,7 +70,9 @@ const bare = await serve({
 process.stdout.write(`${JSON.stringify({ guarded, bare, token: minted.secret })}\n`);
 process.on("SIGTERM", () => {
   recorder.stop();
-  process.stdout.write(`${JSON.stringify({ inventoryRows: store.listComponents().length, index: store.stateIndex() })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ inventoryRows: store.listComponents().length, index: store.stateIndex() })}\n`,
+  );
   store.close();
   process.exit(0);
 });

@@ -31,12 +31,20 @@ export async function benchInterceptors(
   const inFlight = opts.inFlight ?? 8;
   const roundSeconds = opts.roundSeconds ?? 4;
   const rounds = opts.rounds ?? 3;
-  const child = spawn(process.execPath, ["--import=tsx", new URL("./interceptor-server.ts", import.meta.url).pathname], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import=tsx", new URL("./interceptor-server.ts", import.meta.url).pathname],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const first = await lines.next();
-  const { guarded, bare, token } = JSON.parse(String(first.value)) as { guarded: number; bare: number; token: string };
+  const { guarded, bare, token } = JSON.parse(String(first.value)) as {
+    guarded: number;
+    bare: number;
+    token: string;
+  };
 
   const open = (port: number) =>
     Array.from(

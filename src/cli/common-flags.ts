@@ -1,8 +1,7 @@
-import { installationId, resolveVersionInfo } from "../client/identity.js";
 import { Connection } from "../client/connection.js";
 import { contextsDir } from "../client/contexts.js";
+import { clientIdentity, installationId, resolveVersionInfo } from "../client/identity.js";
 import { resolveSettings } from "../client/settings.js";
-import { clientIdentity } from "../client/identity.js";
 import type { ClientKind } from "../protocol/headers.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import type { Io } from "./command.js";
@@ -10,8 +9,20 @@ import type { FlagSpec, ParsedFlags } from "./flags.js";
 
 /** Flags every command that talks to a server accepts. */
 export const CONNECTION_FLAGS: readonly FlagSpec[] = [
-  { name: "server-addr", type: "string", usage: "server gRPC address HOST:PORT", env: "WAYPOINT_SERVER_ADDR", placeholder: "ADDR" },
-  { name: "server-token", type: "string", usage: "token to authenticate with", env: "WAYPOINT_SERVER_TOKEN", placeholder: "TOKEN" },
+  {
+    name: "server-addr",
+    type: "string",
+    usage: "server gRPC address HOST:PORT",
+    env: "WAYPOINT_SERVER_ADDR",
+    placeholder: "ADDR",
+  },
+  {
+    name: "server-token",
+    type: "string",
+    usage: "token to authenticate with",
+    env: "WAYPOINT_SERVER_TOKEN",
+    placeholder: "TOKEN",
+  },
   { name: "server-tls", type: "boolean", usage: "connect with TLS", env: "WAYPOINT_SERVER_TLS" },
   {
     name: "server-tls-skip-verify",
@@ -19,7 +30,12 @@ export const CONNECTION_FLAGS: readonly FlagSpec[] = [
     usage: "with TLS, do not verify the server's certificate",
     env: "WAYPOINT_SERVER_TLS_SKIP_VERIFY",
   },
-  { name: "context", type: "string", usage: "use this saved context instead of the current one", placeholder: "NAME" },
+  {
+    name: "context",
+    type: "string",
+    usage: "use this saved context instead of the current one",
+    placeholder: "NAME",
+  },
 ];
 
 /** Flags of every component that can emulate a catalog release (DESIGN §4). */
@@ -31,7 +47,13 @@ export const EMULATION_FLAGS: readonly FlagSpec[] = [
     env: "WAYPOINT_EMULATE_VERSION",
     placeholder: "VERSION",
   },
-  { name: "catalog", type: "string", usage: "release catalog JSON file", env: "WAYPOINT_CATALOG", placeholder: "FILE" },
+  {
+    name: "catalog",
+    type: "string",
+    usage: "release catalog JSON file",
+    env: "WAYPOINT_CATALOG",
+    placeholder: "FILE",
+  },
 ];
 
 export function versionInfoFrom(flags: ParsedFlags, io: Io): VersionInfo {
@@ -53,7 +75,9 @@ export function connect(flags: ParsedFlags, io: Io, kind: ClientKind = "cli"): C
       ...(flags.string("server-addr") ? { serverAddr: flags.string("server-addr") } : {}),
       ...(flags.string("server-token") ? { token: flags.string("server-token") } : {}),
       ...(bool("server-tls") !== undefined ? { tls: bool("server-tls") } : {}),
-      ...(bool("server-tls-skip-verify") !== undefined ? { tlsSkipVerify: bool("server-tls-skip-verify") } : {}),
+      ...(bool("server-tls-skip-verify") !== undefined
+        ? { tlsSkipVerify: bool("server-tls-skip-verify") }
+        : {}),
       ...(flags.string("context") ? { context: flags.string("context") } : {}),
     },
     io.env,

@@ -16,7 +16,8 @@ import { versionInfoFrom } from "./common-flags.js";
 import { table } from "./format.js";
 
 const oneName = (args: readonly string[], what: string): string => {
-  if (args.length !== 1) throw new AppError("USAGE", `expected exactly one context NAME (${what}), got ${args.length}`);
+  if (args.length !== 1)
+    throw new AppError("USAGE", `expected exactly one context NAME (${what}), got ${args.length}`);
   return args[0]!;
 };
 
@@ -47,7 +48,10 @@ export const contextCreate: Command = {
         tlsSkipVerify: flags.bool("server-tls-skip-verify"),
         createdAt: new Date().toISOString(),
       },
-      { setDefault: flags.bool("set-default") || listContexts(dir).current === undefined, force: flags.bool("force") },
+      {
+        setDefault: flags.bool("set-default") || listContexts(dir).current === undefined,
+        force: flags.bool("force"),
+      },
     );
     writeLine(io.stderr, `Saved context ${name} (${address}).`);
     return 0;
@@ -74,12 +78,19 @@ export const contextList: Command = {
   async run(flags, io) {
     const { contexts, current } = listContexts(contextsDir(io.env));
     if (flags.bool("json")) {
-      const safe = contexts.map(({ token, ...c }) => ({ ...c, hasToken: token !== undefined, current: c.name === current }));
+      const safe = contexts.map(({ token, ...c }) => ({
+        ...c,
+        hasToken: token !== undefined,
+        current: c.name === current,
+      }));
       writeLine(io.stdout, JSON.stringify(safe, null, 2));
       return 0;
     }
     if (contexts.length === 0) {
-      writeLine(io.stderr, "No contexts saved. Create one with `waypoint context create -server-addr=ADDR NAME`.");
+      writeLine(
+        io.stderr,
+        "No contexts saved. Create one with `waypoint context create -server-addr=ADDR NAME`.",
+      );
       return 0;
     }
     const rows = contexts.map((c) => [
@@ -118,7 +129,13 @@ export const contextVerify: Command = {
     if (!name) throw new AppError("USAGE", "no context named and no current context; pass NAME");
     const ctx = loadContext(dir, name);
     const conn = new Connection(
-      { address: ctx.address, ...(ctx.token ? { token: ctx.token } : {}), tls: ctx.tls, tlsSkipVerify: ctx.tlsSkipVerify, source: `context ${name}` },
+      {
+        address: ctx.address,
+        ...(ctx.token ? { token: ctx.token } : {}),
+        tls: ctx.tls,
+        tlsSkipVerify: ctx.tlsSkipVerify,
+        source: `context ${name}`,
+      },
       clientIdentity("cli", installationId(dir), versionInfoFrom(flags, io)),
     );
     try {

@@ -32,7 +32,13 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const match = findCommand(argv);
   if (!match) {
     const first = argv[0];
-    if (first === undefined || first === "-h" || first === "-help" || first === "--help" || first === "help") {
+    if (
+      first === undefined ||
+      first === "-h" ||
+      first === "-help" ||
+      first === "--help" ||
+      first === "help"
+    ) {
       writeLine(io.stdout, overview());
       return 0;
     }
@@ -43,7 +49,10 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     const typed = argv.filter((a) => !a.startsWith("-")).join(" ");
     writeLine(io.stderr, `waypoint: unknown command "${typed}"`);
     const near = COMMANDS.filter((c) => c.name.startsWith(argv[0] ?? "")).map((c) => `  waypoint ${c.name}`);
-    writeLine(io.stderr, near.length > 0 ? `Did you mean:\n${near.join("\n")}` : 'Run "waypoint -help" to list the commands.');
+    writeLine(
+      io.stderr,
+      near.length > 0 ? `Did you mean:\n${near.join("\n")}` : 'Run "waypoint -help" to list the commands.',
+    );
     return 2;
   }
   const { command, rest } = match;
@@ -63,7 +72,10 @@ function findCommand(argv: readonly string[]): { command: Command; rest: readonl
   let best: { command: Command; rest: readonly string[] } | undefined;
   for (const command of COMMANDS) {
     const words = command.name.split(" ");
-    if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.command.name.split(" ").length)) {
+    if (
+      words.every((w, i) => argv[i] === w) &&
+      (!best || words.length > best.command.name.split(" ").length)
+    ) {
       best = { command, rest: argv.slice(words.length) };
     }
   }
@@ -71,7 +83,9 @@ function findCommand(argv: readonly string[]): { command: Command; rest: readonl
 }
 
 function report(err: unknown, io: Io): number {
-  const e = isAppError(err) ? err : new AppError("INTERNAL", (err as Error)?.message ?? String(err), { cause: err });
+  const e = isAppError(err)
+    ? err
+    : new AppError("INTERNAL", (err as Error)?.message ?? String(err), { cause: err });
   writeLine(io.stderr, `Error: ${e.message}`);
   writeLine(io.stderr, `Hint: ${e.hint}`);
   if (e.code === "INTERNAL" && io.env.WAYPOINT_LOG_LEVEL?.toLowerCase() === "debug") {
@@ -81,7 +95,11 @@ function report(err: unknown, io: Io): number {
 }
 
 export function usage(command: Command): string {
-  const lines = [`Usage: waypoint ${command.name}${command.args ? ` ${command.args}` : ""} [flags]`, "", command.summary];
+  const lines = [
+    `Usage: waypoint ${command.name}${command.args ? ` ${command.args}` : ""} [flags]`,
+    "",
+    command.summary,
+  ];
   if (command.help) lines.push("", command.help);
   if (command.flags.length > 0) lines.push("", "Flags:", formatFlagHelp(command.flags));
   return lines.join("\n");

@@ -11,9 +11,15 @@ export const serverBootstrap: Command = {
     const conn = connect(flags, io);
     try {
       const token = await conn.bootstrap();
-      writeLine(io.stderr, `Bootstrapped the server at ${conn.address}. This management token is shown only once;`);
+      writeLine(
+        io.stderr,
+        `Bootstrapped the server at ${conn.address}. This management token is shown only once;`,
+      );
       writeLine(io.stderr, "store it somewhere safe. To use it from this machine:");
-      writeLine(io.stderr, `  waypoint context create -server-addr=${conn.address} -server-token=TOKEN -set-default NAME`);
+      writeLine(
+        io.stderr,
+        `  waypoint context create -server-addr=${conn.address} -server-token=TOKEN -set-default NAME`,
+      );
       writeLine(io.stdout, token.token);
       return 0;
     } finally {

@@ -10,11 +10,38 @@ export const serverRun: Command = {
     "finish, checkpoints the database and exits 0; a copy of the -db file taken afterwards is a complete offline\n" +
     "backup. Logs are JSON lines on stderr: -v info, -vv debug, -vvv trace, or WAYPOINT_LOG_LEVEL.",
   flags: [
-    { name: "db", type: "string", usage: `path to the database file (default ${SERVER_DEFAULTS.db}, with a warning)`, placeholder: "PATH" },
-    { name: "listen-grpc", type: "string", usage: "gRPC listen address", default: SERVER_DEFAULTS.listenGrpc, placeholder: "ADDR" },
-    { name: "listen-http", type: "string", usage: "HTTP listen address", default: SERVER_DEFAULTS.listenHttp, placeholder: "ADDR" },
-    { name: "tls-cert-file", type: "string", usage: "serve gRPC with TLS using this PEM certificate", placeholder: "FILE" },
-    { name: "tls-key-file", type: "string", usage: "PEM private key for -tls-cert-file", placeholder: "FILE" },
+    {
+      name: "db",
+      type: "string",
+      usage: `path to the database file (default ${SERVER_DEFAULTS.db}, with a warning)`,
+      placeholder: "PATH",
+    },
+    {
+      name: "listen-grpc",
+      type: "string",
+      usage: "gRPC listen address",
+      default: SERVER_DEFAULTS.listenGrpc,
+      placeholder: "ADDR",
+    },
+    {
+      name: "listen-http",
+      type: "string",
+      usage: "HTTP listen address",
+      default: SERVER_DEFAULTS.listenHttp,
+      placeholder: "ADDR",
+    },
+    {
+      name: "tls-cert-file",
+      type: "string",
+      usage: "serve gRPC with TLS using this PEM certificate",
+      placeholder: "FILE",
+    },
+    {
+      name: "tls-key-file",
+      type: "string",
+      usage: "PEM private key for -tls-cert-file",
+      placeholder: "FILE",
+    },
     {
       name: "active-window",
       type: "string",
@@ -22,7 +49,12 @@ export const serverRun: Command = {
       default: SERVER_DEFAULTS.activeWindow,
       placeholder: "DURATION",
     },
-    { name: "v", type: "count", usage: "log more: -v info, -vv debug, -vvv trace", env: "WAYPOINT_LOG_LEVEL" },
+    {
+      name: "v",
+      type: "count",
+      usage: "log more: -v info, -vv debug, -vvv trace",
+      env: "WAYPOINT_LOG_LEVEL",
+    },
     ...EMULATION_FLAGS,
   ],
   async run(flags, io) {

@@ -1,5 +1,5 @@
-import { TOKEN_KINDS } from "../protocol/tokens.js";
 import { AppError } from "../protocol/errors.js";
+import { TOKEN_KINDS } from "../protocol/tokens.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";

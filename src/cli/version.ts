@@ -64,7 +64,10 @@ export const version: Command = {
     if (out.server) {
       writeLine(io.stdout, line("Server:", out.server));
       const neg = (n: number | null) => (n === null ? "none" : String(n));
-      writeLine(io.stdout, `Negotiated: api ${neg(out.negotiated.api)}, entrypoint ${neg(out.negotiated.entrypoint)}`);
+      writeLine(
+        io.stdout,
+        `Negotiated: api ${neg(out.negotiated.api)}, entrypoint ${neg(out.negotiated.entrypoint)}`,
+      );
     } else {
       writeLine(io.stdout, "Server: unknown");
     }

@@ -34,13 +34,20 @@ export const versions: Command = {
       writeLine(io.stdout, JSON.stringify(json, null, 2));
       return 0;
     }
-    writeLine(io.stdout, renderInventory(inv, { components: flags.bool("components"), all: flags.bool("all") }));
+    writeLine(
+      io.stdout,
+      renderInventory(inv, { components: flags.bool("components"), all: flags.bool("all") }),
+    );
     return 0;
   },
 };
 
 /** The text form: server line, groups kind → version, then rejected components. */
-export function renderInventory(inv: InventoryJson, opts: { components: boolean; all: boolean }, now = Date.now()): string {
+export function renderInventory(
+  inv: InventoryJson,
+  opts: { components: boolean; all: boolean },
+  now = Date.now(),
+): string {
   const s = inv.server;
   const out: string[] = [
     `Server ${formatVersion({ version: s.version, emulated: s.emulated === true })}  api ${formatRange(s.api)}  entrypoint ${formatRange(s.entrypoint)}`,
@@ -62,7 +69,9 @@ export function renderInventory(inv: InventoryJson, opts: { components: boolean;
       .map(([key, members]) => {
         const [kind, version] = key.split("\u0000") as [string, string];
         const first = members[0]!;
-        const range = first.entrypoint ? `entrypoint ${formatRange(first.entrypoint)}` : `api ${formatRange(first.api!)}`;
+        const range = first.entrypoint
+          ? `entrypoint ${formatRange(first.entrypoint)}`
+          : `api ${formatRange(first.api!)}`;
         const latest = members.reduce((a, b) => (a.lastSeen > b.lastSeen ? a : b)).lastSeen;
         const connected = members.filter((m) => m.connected).length;
         return [kind, version, range, String(members.length), String(connected), ago(latest, now)];

@@ -67,7 +67,12 @@ export class Connection {
   }
 
   private unary<Req, Res>(
-    method: (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown,
+    method: (
+      req: Req,
+      md: grpc.Metadata,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: Res) => void,
+    ) => unknown,
     req: Req,
   ): Promise<Res> {
     return new Promise((resolve, reject) => {
@@ -79,7 +84,10 @@ export class Connection {
   }
 
   async versionInfo(): Promise<VersionInfo> {
-    const res = await this.unary<object, GetVersionInfoResponse__Output>(this.waypoint.GetVersionInfo.bind(this.waypoint), {});
+    const res = await this.unary<object, GetVersionInfoResponse__Output>(
+      this.waypoint.GetVersionInfo.bind(this.waypoint),
+      {},
+    );
     const info = res.info;
     return {
       version: info?.version ?? "",
@@ -93,13 +101,20 @@ export class Connection {
     return this.unary<object, NewToken__Output>(this.waypoint.BootstrapToken.bind(this.waypoint), {});
   }
 
-  createToken(req: { kind: string; app?: string; deployment?: string; description?: string }): Promise<NewToken__Output> {
+  createToken(req: {
+    kind: string;
+    app?: string;
+    deployment?: string;
+    description?: string;
+  }): Promise<NewToken__Output> {
     return this.unary<typeof req, NewToken__Output>(this.waypoint.CreateToken.bind(this.waypoint), req);
   }
 
   async inventory(includeInactive = false): Promise<InventoryJson & { generatedAt: string }> {
     return inventoryFromProto(
-      await this.unary<object, Inventory__Output>(this.waypoint.GetInventory.bind(this.waypoint), { includeInactive }),
+      await this.unary<object, Inventory__Output>(this.waypoint.GetInventory.bind(this.waypoint), {
+        includeInactive,
+      }),
     );
   }
 
@@ -118,7 +133,11 @@ export class Connection {
     return this.follow(call, onConfig, onEnd);
   }
 
-  private follow<T>(call: grpc.ClientReadableStream<T>, onData: (v: T) => void, onEnd: (err?: Error) => void): StreamHandle {
+  private follow<T>(
+    call: grpc.ClientReadableStream<T>,
+    onData: (v: T) => void,
+    onEnd: (err?: Error) => void,
+  ): StreamHandle {
     let cancelled = false;
     let ended = false;
     const end = (err?: Error) => {

@@ -24,11 +24,18 @@ export function fromServiceError(err: unknown, address: string): AppError {
   const sent = e.metadata?.get("waypoint-error-code")[0];
   const hint = e.metadata?.get("waypoint-hint")[0];
   if (typeof sent === "string" && sent in ERROR_CODES) {
-    return new AppError(sent as ErrorCode, e.details ?? "", typeof hint === "string" ? { hint, cause: err } : { cause: err });
+    return new AppError(
+      sent as ErrorCode,
+      e.details ?? "",
+      typeof hint === "string" ? { hint, cause: err } : { cause: err },
+    );
   }
   if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
-    const why = e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : (e.details ?? "unavailable");
+    const why =
+      e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : (e.details ?? "unavailable");
     return new AppError("UNAVAILABLE", `cannot reach the server at ${address}: ${why}`, { cause: err });
   }
-  return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, { cause: err });
+  return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, {
+    cause: err,
+  });
 }

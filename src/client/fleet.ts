@@ -63,7 +63,12 @@ export class Fleet {
   private async open(): Promise<void> {
     const { spec } = this;
     // The admin (which mints tokens) speaks exactly the server's release, so it is never the one refused.
-    const probe = this.connection("cli", `${spec.idPrefix ?? "sim"}-admin`, spec.managementToken, BUILD_VERSION_INFO);
+    const probe = this.connection(
+      "cli",
+      `${spec.idPrefix ?? "sim"}-admin`,
+      spec.managementToken,
+      BUILD_VERSION_INFO,
+    );
     const serverInfo = await probe.versionInfo();
     const admin = serverInfo.emulated
       ? this.connection(
@@ -145,7 +150,12 @@ export class Fleet {
     });
   }
 
-  private connection(kind: ClientKind, id: string, token: string, info: typeof BUILD_VERSION_INFO): Connection {
+  private connection(
+    kind: ClientKind,
+    id: string,
+    token: string,
+    info: typeof BUILD_VERSION_INFO,
+  ): Connection {
     const conn = new Connection(
       { ...this.spec.server, token, source: "fleet simulator" },
       clientIdentity(kind, id, info),

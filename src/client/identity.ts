@@ -41,7 +41,10 @@ export function readCatalogFile(path: string) {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new AppError("CATALOG_INVALID", `cannot read catalog ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new AppError(
+      "CATALOG_INVALID",
+      `cannot read catalog ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
   return parseCatalog(text, path);
 }
@@ -70,5 +73,12 @@ export function installationId(configDir: string): string {
 }
 
 export function clientIdentity(kind: ClientKind, id: string, info: VersionInfo): ClientIdentity {
-  return { version: info.version, kind, id, api: info.api, entrypoint: info.entrypoint, emulated: info.emulated };
+  return {
+    version: info.version,
+    kind,
+    id,
+    api: info.api,
+    entrypoint: info.entrypoint,
+    emulated: info.emulated,
+  };
 }

@@ -8,7 +8,10 @@ import type {
 } from "../protocol/inventory.js";
 import type { ProtocolRange } from "../protocol/range.js";
 
-const range = (r: ProtocolRange__Output | null): ProtocolRange => ({ min: r?.min ?? 0, current: r?.current ?? 0 });
+const range = (r: ProtocolRange__Output | null): ProtocolRange => ({
+  min: r?.min ?? 0,
+  current: r?.current ?? 0,
+});
 
 /** The wire inventory in the DESIGN §5 JSON shape (empty optional fields omitted). */
 export function inventoryFromProto(inv: Inventory__Output): InventoryJson & { generatedAt: string } {

@@ -28,7 +28,11 @@ export interface ConnectionFlags {
  * WAYPOINT_SERVER_TLS, WAYPOINT_SERVER_TLS_SKIP_VERIFY) > the named or current
  * context > defaults (DESIGN §7).
  */
-export function resolveSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv, configDir: string): ConnectionSettings {
+export function resolveSettings(
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv,
+  configDir: string,
+): ConnectionSettings {
   const ctx = flags.context ? loadContext(configDir, flags.context) : currentContext(configDir);
   const envBool = (name: string) => {
     const v = env[name];
@@ -37,15 +41,28 @@ export function resolveSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv, 
     if (/^(0|false|no|off)$/i.test(v)) return false;
     throw new AppError("CONFIG_INVALID", `${name}=${JSON.stringify(v)} is not a boolean (use true or false)`);
   };
-  const pick = <T>(flag: T | undefined, fromEnv: T | undefined, fromCtx: T | undefined, sourceOf: string[]) => {
+  const pick = <T>(
+    flag: T | undefined,
+    fromEnv: T | undefined,
+    fromCtx: T | undefined,
+    sourceOf: string[],
+  ) => {
     if (flag !== undefined) return { v: flag, s: sourceOf[0]! };
     if (fromEnv !== undefined) return { v: fromEnv, s: sourceOf[1]! };
     if (fromCtx !== undefined) return { v: fromCtx, s: sourceOf[2]! };
     return undefined;
   };
   const ctxLabel = ctx ? `context ${ctx.name}` : "context";
-  const address = pick(flags.serverAddr, env.WAYPOINT_SERVER_ADDR || undefined, ctx?.address, ["flag", "env", ctxLabel]);
-  const token = pick(flags.token, env.WAYPOINT_SERVER_TOKEN || undefined, ctx?.token, ["flag", "env", ctxLabel]);
+  const address = pick(flags.serverAddr, env.WAYPOINT_SERVER_ADDR || undefined, ctx?.address, [
+    "flag",
+    "env",
+    ctxLabel,
+  ]);
+  const token = pick(flags.token, env.WAYPOINT_SERVER_TOKEN || undefined, ctx?.token, [
+    "flag",
+    "env",
+    ctxLabel,
+  ]);
   const tls = pick(flags.tls, envBool("WAYPOINT_SERVER_TLS"), ctx?.tls, ["flag", "env", ctxLabel]);
   const skip = pick(flags.tlsSkipVerify, envBool("WAYPOINT_SERVER_TLS_SKIP_VERIFY"), ctx?.tlsSkipVerify, [
     "flag",

@@ -7,7 +7,12 @@ import type { Store, TokenRecord } from "./store/store.js";
  * kind letter only helps people and secret scanners recognise them, it is not
  * trusted: the kind comes from the stored record.
  */
-const PREFIX: Record<TokenKind, string> = { management: "wpm_", readonly: "wpr_", runner: "wpu_", entrypoint: "wpe_" };
+const PREFIX: Record<TokenKind, string> = {
+  management: "wpm_",
+  readonly: "wpr_",
+  runner: "wpu_",
+  entrypoint: "wpe_",
+};
 
 export function hashToken(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
@@ -44,7 +49,7 @@ export function mintToken(
 export class TokenCache {
   private readonly byHash = new Map<string, TokenRecord>();
 
-  constructor(private readonly store: Store) {
+  constructor(store: Store) {
     for (const t of store.listTokens()) this.byHash.set(t.hash, t);
   }
 

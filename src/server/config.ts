@@ -53,7 +53,10 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
   const activeWindow = input.activeWindow ?? SERVER_DEFAULTS.activeWindow;
   const activeWindowMs = parseGoDuration(activeWindow);
   if (activeWindowMs === undefined || activeWindowMs <= 0) {
-    throw new AppError("CONFIG_INVALID", `-active-window: ${JSON.stringify(activeWindow)} is not a duration like 168h or 30m`);
+    throw new AppError(
+      "CONFIG_INVALID",
+      `-active-window: ${JSON.stringify(activeWindow)} is not a duration like 168h or 30m`,
+    );
   }
   if (Boolean(input.tlsCertFile) !== Boolean(input.tlsKeyFile)) {
     throw new AppError("CONFIG_INVALID", "-tls-cert-file and -tls-key-file must be given together");
@@ -79,7 +82,10 @@ export function parseListen(text: string, flag: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535) {
-    throw new AppError("CONFIG_INVALID", `${flag}: ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9701)`);
+    throw new AppError(
+      "CONFIG_INVALID",
+      `${flag}: ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9701)`,
+    );
   }
   return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
 }

@@ -5,7 +5,11 @@ import type { VersionInfo } from "../protocol/version-info.js";
  * The HTTP listener: `/healthz` for load balancers and supervisors. It answers
  * 200 while the server serves and 503 once shutdown has begun.
  */
-export function createHttpServer(deps: { versionInfo: VersionInfo; stateIndex: () => number; draining: () => boolean }): Server {
+export function createHttpServer(deps: {
+  versionInfo: VersionInfo;
+  stateIndex: () => number;
+  draining: () => boolean;
+}): Server {
   return createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/healthz") {
@@ -20,7 +24,10 @@ export function createHttpServer(deps: { versionInfo: VersionInfo; stateIndex: (
         emulated: deps.versionInfo.emulated,
         index: deps.stateIndex(),
       });
-      res.writeHead(draining ? 503 : 200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.writeHead(draining ? 503 : 200, {
+        "content-type": "application/json",
+        "cache-control": "no-store",
+      });
       res.end(req.method === "HEAD" ? undefined : `${body}\n`);
       return;
     }

@@ -10,7 +10,7 @@ import { createLogger, type LogLevel, levelFrom, type ServerLogger } from "./log
 import { type RunningServer, startServer } from "./server.js";
 
 export { SERVER_DEFAULTS } from "./config.js";
-export type { ServerConfig, ServerConfigInput, LogLevel, ServerLogger, RunningServer };
+export type { LogLevel, RunningServer, ServerConfig, ServerConfigInput, ServerLogger };
 export { createLogger, levelFrom, serverConfig, startServer };
 
 /**

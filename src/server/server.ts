@@ -33,7 +33,11 @@ export interface RunningServer {
  */
 export async function startServer(config: ServerConfig, logger: ServerLogger): Promise<RunningServer> {
   const store = SqliteStore.open(config.dbPath, {
-    onMigrate: (m) => logger.notice({ from: m.from, to: m.to, backup: m.backup }, "migrating database schema; backup written"),
+    onMigrate: (m) =>
+      logger.notice(
+        { from: m.from, to: m.to, backup: m.backup },
+        "migrating database schema; backup written",
+      ),
   });
   const tokens = new TokenCache(store);
   const recorder = new InventoryRecorder(store, {
@@ -50,7 +54,14 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
   });
-  const waypoint = waypointService({ guard, store, tokens, recorder, watch, versionInfo: config.versionInfo });
+  const waypoint = waypointService({
+    guard,
+    store,
+    tokens,
+    recorder,
+    watch,
+    versionInfo: config.versionInfo,
+  });
   const entrypoint = entrypointService({ guard, recorder });
   assertTableCovers([proto.grpc.waypoint.v1.Waypoint.service, proto.grpc.waypoint.v1.Entrypoint.service]);
   grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypoint);
@@ -94,7 +105,10 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
       for (const s of guard.streams) if (!s.writableEnded) s.end();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
-          logger.warn({ graceMs: config.shutdownGraceMs }, "calls still in flight after the grace period; cancelling them");
+          logger.warn(
+            { graceMs: config.shutdownGraceMs },
+            "calls still in flight after the grace period; cancelling them",
+          );
           grpcServer.forceShutdown();
           resolve();
         }, config.shutdownGraceMs);
@@ -133,7 +147,10 @@ function bindGrpc(server: grpc.Server, config: ServerConfig): Promise<number> {
         false,
       );
     } catch (err) {
-      throw new AppError("CONFIG_INVALID", `cannot load the TLS certificate or key: ${(err as Error).message}`);
+      throw new AppError(
+        "CONFIG_INVALID",
+        `cannot load the TLS certificate or key: ${(err as Error).message}`,
+      );
     }
   }
   const address = formatAddress(config.listenGrpc);
@@ -155,7 +172,10 @@ function listenHttp(http: HttpServer, addr: ListenAddress): Promise<void> {
 function bindError(err: Error, address: string, flag: string): AppError {
   const text = `${(err as NodeJS.ErrnoException).code ?? ""} ${err.message}`;
   if (/EADDRINUSE|address already in use/i.test(text)) {
-    return new AppError("PORT_IN_USE", `cannot listen on ${address} (${flag}): the address is already in use`);
+    return new AppError(
+      "PORT_IN_USE",
+      `cannot listen on ${address} (${flag}): the address is already in use`,
+    );
   }
   if (/EACCES|permission denied/i.test(text)) {
     return new AppError("PORT_IN_USE", `cannot listen on ${address} (${flag}): permission denied`, {
@@ -169,7 +189,8 @@ function bindError(err: Error, address: string, flag: string): AppError {
 function assertTableCovers(services: readonly grpc.ServiceDefinition[]): void {
   for (const service of services) {
     for (const method of Object.values(service)) {
-      if (!(method.path in RPC_TABLE)) throw new AppError("INTERNAL", `RPC ${method.path} has no entry in RPC_TABLE`);
+      if (!(method.path in RPC_TABLE))
+        throw new AppError("INTERNAL", `RPC ${method.path} has no entry in RPC_TABLE`);
     }
   }
 }

@@ -6,7 +6,10 @@ import { emulatedVersionInfo } from "../../src/protocol/emulation.js";
 import { startTestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
-const catalog = parseCatalog(readFileSync("fixtures/catalogs/protocol-steps.json", "utf8"), "protocol-steps.json");
+const catalog = parseCatalog(
+  readFileSync("fixtures/catalogs/protocol-steps.json", "utf8"),
+  "protocol-steps.json",
+);
 
 test("a simulated fleet shows up in the inventory, refused members under rejected", async (t) => {
   const s = await startTestServer(t, { versionInfo: emulatedVersionInfo(catalog, "0.3.0") });
@@ -39,13 +42,10 @@ test("a simulated fleet shows up in the inventory, refused members under rejecte
   const web = sims.filter((c) => c.app === "web");
   t.is(web.length, 4);
   t.true(web.every((c) => c.deployment === "web-v7" && c.version === "0.1.0" && c.entrypoint?.current === 1));
-  t.deepEqual(
-    inv.rejected.map((r) => [r.kind, r.version, r.count]).sort(),
-    [
-      ["runner", "0.1.0", 1],
-      ["runner", "0.1.0", 1],
-    ],
-  );
+  t.deepEqual(inv.rejected.map((r) => [r.kind, r.version, r.count]).sort(), [
+    ["runner", "0.1.0", 1],
+    ["runner", "0.1.0", 1],
+  ]);
   t.regex(inv.rejected[0]!.reason, /api protocol 1.*2-3/);
 
   fleet.stop();

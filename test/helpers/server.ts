@@ -44,7 +44,11 @@ export interface TestServer {
  */
 export async function startTestServer(
   t: ExecutionContext,
-  opts: { versionInfo?: VersionInfo; logLevel?: "trace" | "debug" | "info" | "notice"; flushMs?: number } = {},
+  opts: {
+    versionInfo?: VersionInfo;
+    logLevel?: "trace" | "debug" | "info" | "notice";
+    flushMs?: number;
+  } = {},
 ): Promise<TestServer> {
   const dir = tempDir(t);
   const dbPath = join(dir, "data.db");
@@ -69,7 +73,13 @@ export async function startTestServer(
     const info = c.info ?? opts.versionInfo ?? BUILD_VERSION_INFO;
     const token = c.token === null ? undefined : (c.token ?? bootstrapToken);
     const conn = new Connection(
-      { address: server.grpcAddress, ...(token ? { token } : {}), tls: false, tlsSkipVerify: false, source: "test" },
+      {
+        address: server.grpcAddress,
+        ...(token ? { token } : {}),
+        tls: false,
+        tlsSkipVerify: false,
+        source: "test",
+      },
       clientIdentity(c.kind ?? "cli", c.id ?? `test-${c.kind ?? "cli"}`, info),
     );
     connections.push(conn);

@@ -1,4 +1,13 @@
-import { accessSync, constants, existsSync, mkdirSync, openSync, closeSync, chmodSync, statSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  statSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
@@ -26,7 +35,10 @@ export interface OpenOptions {
  * 4. before migrating an existing older database, a consistent copy is
  *    written beside it (VACUUM INTO) and kept.
  */
-export function openDatabase(path: string, opts: OpenOptions = {}): { db: Database.Database; schemaVersion: number } {
+export function openDatabase(
+  path: string,
+  opts: OpenOptions = {},
+): { db: Database.Database; schemaVersion: number } {
   const migrations = opts.migrations ?? MIGRATIONS;
   const latest = migrations[migrations.length - 1]?.version ?? 0;
   const dir = dirname(path);
@@ -34,7 +46,10 @@ export function openDatabase(path: string, opts: OpenOptions = {}): { db: Databa
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    throw new AppError("DATA_DIR_UNWRITABLE", `data dir ${dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new AppError(
+      "DATA_DIR_UNWRITABLE",
+      `data dir ${dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
 
   const existed = existsSync(path) && statSync(path).size > 0;
@@ -44,7 +59,10 @@ export function openDatabase(path: string, opts: OpenOptions = {}): { db: Databa
       closeSync(openSync(path, "a", 0o600));
       chmodSync(path, 0o600);
     } catch (err) {
-      throw new AppError("DATA_DIR_UNWRITABLE", `cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      throw new AppError(
+        "DATA_DIR_UNWRITABLE",
+        `cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      );
     }
   }
 
@@ -94,7 +112,10 @@ function inspectExisting(path: string, latest: number): void {
     const version = ro.pragma("user_version", { simple: true }) as number;
     const tables = (ro.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number }).n;
     if (appId !== APPLICATION_ID && !(appId === 0 && version === 0 && tables === 0)) {
-      throw new AppError("DB_INVALID", `${path} is a SQLite database of another application (application_id ${appId})`);
+      throw new AppError(
+        "DB_INVALID",
+        `${path} is a SQLite database of another application (application_id ${appId})`,
+      );
     }
     if (version > latest) {
       throw new AppError(
@@ -113,9 +134,13 @@ function translate(err: unknown, path: string): Error {
   if (err instanceof AppError) return err;
   const code = (err as { code?: string }).code ?? "";
   if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
-    return new AppError("DB_LOCKED", `${path} is locked by another process (is another waypoint server using it?)`, {
-      cause: err,
-    });
+    return new AppError(
+      "DB_LOCKED",
+      `${path} is locked by another process (is another waypoint server using it?)`,
+      {
+        cause: err,
+      },
+    );
   }
   if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
     return new AppError("DB_INVALID", `${path} is not a valid SQLite database (${code})`, { cause: err });

@@ -1,8 +1,8 @@
 import { statSync } from "node:fs";
 import type Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
-import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "./store.js";
 import { type OpenOptions, openDatabase } from "./open.js";
+import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "./store.js";
 
 type Row = Record<string, string | number | null>;
 
@@ -26,7 +26,9 @@ export class SqliteStore implements Store {
     this.schemaVersion = opened.schemaVersion;
     const db = this.db;
     this.stmts = {
-      bumpIndex: db.prepare("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'state_index'"),
+      bumpIndex: db.prepare(
+        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'state_index'",
+      ),
       readIndex: db.prepare("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'state_index'"),
       insertToken: db.prepare(
         `INSERT INTO tokens (id, kind, hash, app, deployment, description, bootstrap, created_at)
@@ -125,7 +127,11 @@ export class SqliteStore implements Store {
     if (records.length === 0) return;
     this.write(() => {
       for (const r of records) {
-        this.stmts.upsertRejected.run({ ...componentParams({ ...r, app: undefined }), reason: r.reason, count: r.count });
+        this.stmts.upsertRejected.run({
+          ...componentParams({ ...r, app: undefined }),
+          reason: r.reason,
+          count: r.count,
+        });
       }
     });
   }
@@ -178,8 +184,13 @@ export class SqliteStore implements Store {
   }
 }
 
-function opt<K extends string>(key: K, value: string | number | null | undefined): Partial<Record<K, string>> {
-  return value === null || value === undefined || value === "" ? {} : ({ [key]: String(value) } as Record<K, string>);
+function opt<K extends string>(
+  key: K,
+  value: string | number | null | undefined,
+): Partial<Record<K, string>> {
+  return value === null || value === undefined || value === ""
+    ? {}
+    : ({ [key]: String(value) } as Record<K, string>);
 }
 
 function tokenParams(t: TokenRecord, bootstrap: boolean) {

@@ -90,7 +90,12 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
   test(`${f.name}: tokens keep their scope`, (t) => {
     const { store } = open(t);
     store.insertToken({ ...token("e", "entrypoint"), app: "web", deployment: "d1", description: "for web" });
-    t.like(store.listTokens()[0], { kind: "entrypoint", app: "web", deployment: "d1", description: "for web" });
+    t.like(store.listTokens()[0], {
+      kind: "entrypoint",
+      app: "web",
+      deployment: "d1",
+      description: "for web",
+    });
   });
 
   test(`${f.name}: upserting a component keeps its first-seen time and never moves last-seen back`, (t) => {
@@ -104,7 +109,11 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
       }),
     ]);
     const [c] = store.listComponents();
-    t.like(c, { version: "0.2.0", firstSeen: "2026-11-22T10:00:00.000Z", lastSeen: "2026-11-22T10:05:00.000Z" });
+    t.like(c, {
+      version: "0.2.0",
+      firstSeen: "2026-11-22T10:00:00.000Z",
+      lastSeen: "2026-11-22T10:05:00.000Z",
+    });
   });
 
   test(`${f.name}: entrypoint components keep app, deployment, instance and host`, (t) => {
@@ -121,15 +130,28 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
       }),
     ]);
     const [c] = store.listComponents();
-    t.like(c, { kind: "entrypoint", app: "web", deployment: "d1", instance: "i1", hostname: "h1", emulated: true });
+    t.like(c, {
+      kind: "entrypoint",
+      app: "web",
+      deployment: "d1",
+      instance: "i1",
+      hostname: "h1",
+      emulated: true,
+    });
     t.false("via" in (c as object));
   });
 
   test(`${f.name}: rejections accumulate their count and keep the latest reason`, (t) => {
     const { store } = open(t);
     store.recordRejections([rejection("r", { count: 2 })]);
-    store.recordRejections([rejection("r", { count: 3, reason: "newer reason", lastSeen: "2026-11-22T12:00:00.000Z" })]);
-    t.like(store.listRejected()[0], { count: 5, reason: "newer reason", lastSeen: "2026-11-22T12:00:00.000Z" });
+    store.recordRejections([
+      rejection("r", { count: 3, reason: "newer reason", lastSeen: "2026-11-22T12:00:00.000Z" }),
+    ]);
+    t.like(store.listRejected()[0], {
+      count: 5,
+      reason: "newer reason",
+      lastSeen: "2026-11-22T12:00:00.000Z",
+    });
   });
 
   test(`${f.name}: everything survives close and reopen`, (t) => {

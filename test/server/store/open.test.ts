@@ -77,7 +77,12 @@ test("refuses a second open of the same database while the first holds it", (t) 
   t.teardown(() => first.close());
   const err = t.throws(() => SqliteStore.open(path));
   t.is(codeOf(err), "DB_LOCKED");
-  first.insertToken({ id: "still-works", kind: "readonly", hash: "h", createdAt: "2026-11-22T10:00:00.000Z" });
+  first.insertToken({
+    id: "still-works",
+    kind: "readonly",
+    hash: "h",
+    createdAt: "2026-11-22T10:00:00.000Z",
+  });
   t.is(first.listTokens().length, 1);
 });
 
