@@ -1,6 +1,14 @@
 // Architecture rules (DESIGN §3). `npm test` runs `depcruise` with this file
 // and fails on any violation; test/architecture.test.ts proves each rule
-// fires on a deliberately broken fixture.
+// fires on a deliberately broken fixture (fixtures/architecture/).
+const { builtinModules } = require("node:module");
+const { join } = require("node:path");
+
+// dependency-cruiser resolves "node:fs" to "fs" and "node:fs/promises" to
+// "fs/promises", so a `^node:` pattern alone never matches; list every
+// built-in by name (the "node:" form is kept for prefix-only ones like node:test).
+const NODE_BUILTIN = `^(node:.*|${builtinModules.join("|")})$`;
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -14,10 +22,13 @@ module.exports = {
     {
       name: "pure-protocol-planner",
       severity: "error",
-      comment: "src/protocol and src/planner are pure: no Node I/O, no grpc, no SQLite.",
+      comment:
+        "src/protocol and src/planner are pure: no Node built-ins, no grpc, no SQLite, nothing else from src/ " +
+        "(top-level files such as src/build-info.ts do I/O).",
       from: { path: "^src/(protocol|planner)/" },
       to: {
-        path: "(^node:|^(fs|net|http|https|http2|child_process|os|dgram|tls|worker_threads|cluster|readline|process)$|@grpc/|better-sqlite3|^src/(server|client|cli|tui|entrypoint|runner|bin|gen)/)",
+        path: [NODE_BUILTIN, "@grpc/", "better-sqlite3", "^src/"],
+        pathNot: "^src/(protocol|planner)/",
       },
     },
     {
@@ -30,7 +41,9 @@ module.exports = {
     {
       name: "ui-through-client",
       severity: "error",
-      comment: "The CLI and the console reach the server only through src/client.",
+      comment:
+        "The CLI and the console reach the server only through src/client " +
+        "(src/server/main.ts, the in-process server entry, is the one exception).",
       from: { path: "^src/(cli|tui)/" },
       to: { path: "(^src/(server|runner|entrypoint)/|@grpc/)", pathNot: "^src/server/main\\.ts$" },
     },
@@ -38,7 +51,11 @@ module.exports = {
   options: {
     doNotFollow: { path: "node_modules" },
     tsPreCompilationDeps: true,
-    tsConfig: { fileName: require("node:path").join(__dirname, "tsconfig.json") },
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"] },
+    // Absolute, so the rules also run from another directory (the fixture tree).
+    tsConfig: { fileName: join(__dirname, "tsconfig.json") },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default"],
+    },
   },
 };
