@@ -45,7 +45,7 @@ module.exports = {
         "The CLI and the console reach the server only through src/client " +
         "(src/server/main.ts, the in-process server entry, is the one exception).",
       from: { path: "^src/(cli|tui)/" },
-      to: { path: "(^src/(server|runner|entrypoint)/|@grpc/)", pathNot: "^src/server/main\\.ts$" },
+      to: { path: "(^src/(server|runner|entrypoint|gen)/|@grpc/)", pathNot: "^src/server/main\\.ts$" },
     },
   ],
   options: {
