@@ -25,23 +25,17 @@ export interface InventoryServer {
 export const COMPONENT_KINDS = ["client", "runner", "entrypoint"] as const;
 export type ComponentKind = (typeof COMPONENT_KINDS)[number];
 
-export interface InventoryComponent {
+/** Fields shared by accepted and rejected components. */
+interface InventoryEntry {
   readonly kind: ComponentKind;
   /** Clients only: "cli" or "ui". */
   readonly via?: "cli" | "ui";
   readonly id: string;
   readonly version: string;
-  /** Clients and runners. */
+  /** Clients and runners (for rejected ones: the range offered). */
   readonly api?: ProtocolRange;
-  /** Entrypoints. */
+  /** Entrypoints (for rejected ones: the range offered). */
   readonly entrypoint?: ProtocolRange;
-  /** Entrypoints. */
-  readonly app?: string;
-  readonly deployment?: string;
-  /** Addition: entrypoints' instance id and host. */
-  readonly instance?: string;
-  readonly hostname?: string;
-  readonly connected: boolean;
   /** RFC 3339. */
   readonly lastSeen: string;
   /** Addition: RFC 3339. */
@@ -50,19 +44,19 @@ export interface InventoryComponent {
   readonly emulated?: true;
 }
 
-export interface InventoryRejected {
-  readonly kind: ComponentKind;
-  readonly via?: "cli" | "ui";
-  readonly id: string;
-  readonly version: string;
-  /** Addition: the range it offered in the family it was rejected for. */
-  readonly api?: ProtocolRange;
-  readonly entrypoint?: ProtocolRange;
+export interface InventoryComponent extends InventoryEntry {
+  /** Entrypoints. */
+  readonly app?: string;
+  readonly deployment?: string;
+  /** Addition: entrypoints' instance id and host. */
+  readonly instance?: string;
+  readonly hostname?: string;
+  readonly connected: boolean;
+}
+
+export interface InventoryRejected extends InventoryEntry {
   readonly reason: string;
   readonly count: number;
-  readonly lastSeen: string;
-  readonly firstSeen?: string;
-  readonly emulated?: true;
 }
 
 /** Maps a client-kind header value to the inventory kind (and `via` for clients). */

@@ -16,8 +16,8 @@ export interface TokenRecord {
   readonly createdAt: string;
 }
 
-/** One accepted component (kind + id) as last seen. Times are RFC 3339. */
-export interface ComponentRecord {
+/** What is stored of every component, accepted or refused. Times are RFC 3339. */
+interface SeenComponent {
   readonly kind: ComponentKind;
   readonly via?: "cli" | "ui";
   readonly id: string;
@@ -25,27 +25,22 @@ export interface ComponentRecord {
   readonly api: ProtocolRange;
   readonly entrypoint: ProtocolRange;
   readonly emulated: boolean;
-  readonly app?: string;
-  readonly deployment?: string;
-  readonly instance?: string;
-  readonly hostname?: string;
   readonly firstSeen: string;
   readonly lastSeen: string;
 }
 
+/** One accepted component (kind + id) as last seen. */
+export interface ComponentRecord extends SeenComponent {
+  readonly app?: string;
+  readonly deployment?: string;
+  readonly instance?: string;
+  readonly hostname?: string;
+}
+
 /** One refused component (kind + id) with its latest reason and how often it was refused. */
-export interface RejectedRecord {
-  readonly kind: ComponentKind;
-  readonly via?: "cli" | "ui";
-  readonly id: string;
-  readonly version: string;
-  readonly api: ProtocolRange;
-  readonly entrypoint: ProtocolRange;
-  readonly emulated: boolean;
+export interface RejectedRecord extends SeenComponent {
   readonly reason: string;
   readonly count: number;
-  readonly firstSeen: string;
-  readonly lastSeen: string;
 }
 
 /**
