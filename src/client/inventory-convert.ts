@@ -1,17 +1,35 @@
+import type { Component__Output } from "../gen/waypoint/v1/Component.js";
 import type { Inventory__Output } from "../gen/waypoint/v1/Inventory.js";
 import type { ProtocolRange__Output } from "../gen/waypoint/v1/ProtocolRange.js";
-import type {
-  ComponentKind,
-  InventoryComponent,
-  InventoryJson,
-  InventoryRejected,
-} from "../protocol/inventory.js";
+import type { RejectedComponent__Output } from "../gen/waypoint/v1/RejectedComponent.js";
+import type { ComponentKind, InventoryJson } from "../protocol/inventory.js";
 import type { ProtocolRange } from "../protocol/range.js";
 
 const range = (r: ProtocolRange__Output | null): ProtocolRange => ({
   min: r?.min ?? 0,
   current: r?.current ?? 0,
 });
+
+/** Non-empty strings only: proto3 sends "" for unset fields. */
+function present<K extends string>(fields: Record<K, string>): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const [k, v] of Object.entries(fields) as [K, string][]) if (v) out[k] = v;
+  return out;
+}
+
+/** The fields accepted and rejected components share; only the family they speak carries a range. */
+function entry(c: Component__Output | RejectedComponent__Output) {
+  return {
+    kind: c.kind as ComponentKind,
+    ...(c.via ? { via: c.via as "cli" | "ui" } : {}),
+    id: c.id,
+    version: c.version,
+    ...(c.kind === "entrypoint" ? { entrypoint: range(c.entrypoint) } : { api: range(c.api) }),
+    lastSeen: c.lastSeen,
+    ...present({ firstSeen: c.firstSeen }),
+    ...(c.emulated ? { emulated: true as const } : {}),
+  };
+}
 
 /** The wire inventory in the DESIGN §5 JSON shape (empty optional fields omitted). */
 export function inventoryFromProto(inv: Inventory__Output): InventoryJson & { generatedAt: string } {
@@ -24,37 +42,12 @@ export function inventoryFromProto(inv: Inventory__Output): InventoryJson & { ge
       ...(server?.emulated ? { emulated: true as const } : {}),
     },
     activeWindow: inv.activeWindow,
-    components: inv.components.map(
-      (c): InventoryComponent => ({
-        kind: c.kind as ComponentKind,
-        ...(c.via ? { via: c.via as "cli" | "ui" } : {}),
-        id: c.id,
-        version: c.version,
-        ...(c.kind === "entrypoint" ? { entrypoint: range(c.entrypoint) } : { api: range(c.api) }),
-        ...(c.app ? { app: c.app } : {}),
-        ...(c.deployment ? { deployment: c.deployment } : {}),
-        ...(c.instance ? { instance: c.instance } : {}),
-        ...(c.hostname ? { hostname: c.hostname } : {}),
-        connected: c.connected,
-        lastSeen: c.lastSeen,
-        ...(c.firstSeen ? { firstSeen: c.firstSeen } : {}),
-        ...(c.emulated ? { emulated: true as const } : {}),
-      }),
-    ),
-    rejected: inv.rejected.map(
-      (r): InventoryRejected => ({
-        kind: r.kind as ComponentKind,
-        ...(r.via ? { via: r.via as "cli" | "ui" } : {}),
-        id: r.id,
-        version: r.version,
-        ...(r.kind === "entrypoint" ? { entrypoint: range(r.entrypoint) } : { api: range(r.api) }),
-        reason: r.reason,
-        count: r.count,
-        lastSeen: r.lastSeen,
-        ...(r.firstSeen ? { firstSeen: r.firstSeen } : {}),
-        ...(r.emulated ? { emulated: true as const } : {}),
-      }),
-    ),
+    components: inv.components.map((c) => ({
+      ...entry(c),
+      ...present({ app: c.app, deployment: c.deployment, instance: c.instance, hostname: c.hostname }),
+      connected: c.connected,
+    })),
+    rejected: inv.rejected.map((r) => ({ ...entry(r), reason: r.reason, count: r.count })),
     generatedAt: inv.generatedAt,
   };
 }
