@@ -17,14 +17,22 @@ function present<K extends string>(fields: Record<K, string>): Partial<Record<K,
   return out;
 }
 
-/** The fields accepted and rejected components share; only the family they speak carries a range. */
-function entry(c: Component__Output | RejectedComponent__Output) {
+type Entry = Component__Output | RejectedComponent__Output;
+
+/** Who a component is; only the family it speaks carries a range. Keys in DESIGN §5 order. */
+function head(c: Entry) {
   return {
     kind: c.kind as ComponentKind,
     ...(c.via ? { via: c.via as "cli" | "ui" } : {}),
     id: c.id,
     version: c.version,
     ...(c.kind === "entrypoint" ? { entrypoint: range(c.entrypoint) } : { api: range(c.api) }),
+  };
+}
+
+/** When it was seen, and whether it was emulated. */
+function tail(c: Entry) {
+  return {
     lastSeen: c.lastSeen,
     ...present({ firstSeen: c.firstSeen }),
     ...(c.emulated ? { emulated: true as const } : {}),
@@ -43,11 +51,12 @@ export function inventoryFromProto(inv: Inventory__Output): InventoryJson & { ge
     },
     activeWindow: inv.activeWindow,
     components: inv.components.map((c) => ({
-      ...entry(c),
+      ...head(c),
       ...present({ app: c.app, deployment: c.deployment, instance: c.instance, hostname: c.hostname }),
       connected: c.connected,
+      ...tail(c),
     })),
-    rejected: inv.rejected.map((r) => ({ ...entry(r), reason: r.reason, count: r.count })),
+    rejected: inv.rejected.map((r) => ({ ...head(r), reason: r.reason, count: r.count, ...tail(r) })),
     generatedAt: inv.generatedAt,
   };
 }
