@@ -28,9 +28,11 @@ type Stream<Req, Res> = (call: grpc.ServerWritableStream<Req, Res>, ctx: CallCon
  * The interceptor chain every RPC passes, in this order:
  * 1. the RPC must be in RPC_TABLE;
  * 2. identity headers are decoded (missing/duplicated/malformed → INVALID_ARGUMENT);
- * 3. the protocol family is negotiated (→ FAILED_PRECONDITION, recorded as rejected);
+ * 3. the protocol family is negotiated (→ FAILED_PRECONDITION; recorded as rejected when the
+ *    caller holds a valid token);
  * 4. the token is checked against the table (→ UNAUTHENTICATED / PERMISSION_DENIED);
- * 5. the caller is recorded in the inventory.
+ * 5. api callers are recorded in the inventory (entrypoint handlers record theirs after
+ *    validating the registration).
  * Handlers then run, and any error they throw goes through toStatus.
  */
 export class Guard {
@@ -49,7 +51,7 @@ export class Guard {
   check(path: string, metadata: grpc.Metadata): CallContext {
     const rule = ruleFor(path);
     if (!rule) throw new AppError("INTERNAL", `RPC ${path} is not in the access table`);
-    const get = (name: string) => metadata.get(name);
+    const get = (name: string) => sentValues(metadata, name);
     const who = decodeClientHeaders(get);
     if ((rule.family === "entrypoint") !== (who.kind === "entrypoint")) {
       throw new AppError(
@@ -59,17 +61,47 @@ export class Guard {
     }
     const n = negotiate(
       rule.family,
-      { range: who[rule.family], version: who.version, label: who.kind === "cli" || who.kind === "ui" ? "client" : who.kind },
+      {
+        range: who[rule.family],
+        version: who.version,
+        label: who.kind === "cli" || who.kind === "ui" ? "client" : who.kind,
+      },
       { range: this.deps.server[rule.family], version: this.deps.server.version, label: "server" },
     );
     if (!n.ok) {
-      this.deps.recorder.rejected(who, n.error.message);
+      // Everyone gets the message naming both ranges, but only callers holding a valid token are
+      // recorded: otherwise anyone who reaches the port could fill the rejected list with made-up ids.
+      if (this.holdsValidToken(get)) this.deps.recorder.rejected(who, n.error.message);
       throw n.error;
     }
     const token = this.authorize(rule, path, get);
     const facts = token?.kind === "entrypoint" ? scopeOf(token) : undefined;
-    this.deps.recorder.seen(who, facts);
+    // Entrypoint handlers record the caller themselves, once they have checked the deployment and
+    // instance it claims (see services/entrypoint-service.ts): a refused entrypoint is never listed.
+    if (rule.family === "api") this.deps.recorder.seen(who, facts);
+    if (this.deps.logger.isLevelEnabled("debug")) {
+      this.deps.logger.debug(
+        {
+          rpc: path,
+          kind: who.kind,
+          id: who.id,
+          version: who.version,
+          tokenId: token?.id,
+          emulated: who.emulated,
+        },
+        "call",
+      );
+    }
     return { who, agreed: n.agreed, ...(token ? { token } : {}), ...(facts ? { facts } : {}) };
+  }
+
+  private holdsValidToken(get: (name: string) => unknown[]): boolean {
+    try {
+      const secret = decodeBearer(get);
+      return secret !== undefined && this.deps.tokens.lookup(secret) !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   private authorize(rule: RpcRule, path: string, get: (name: string) => unknown[]): TokenRecord | undefined {
@@ -127,8 +159,22 @@ export class Guard {
   }
 }
 
+/**
+ * Every value the caller sent for header `name`. Node's HTTP/2 layer joins a
+ * header sent more than once into one "a, b" string before grpc-js sees it,
+ * so without splitting it again a duplicated header looks like one value
+ * (and `client-api-protocol: 1` sent twice arrives as "1, 1", a valid range).
+ * No valid identity header value or bearer token contains ", ".
+ */
+function sentValues(metadata: grpc.Metadata, name: string): unknown[] {
+  return metadata.get(name).flatMap((v): unknown[] => (typeof v === "string" ? v.split(", ") : [v]));
+}
+
 function scopeOf(token: TokenRecord): EntrypointFacts {
-  return { ...(token.app ? { app: token.app } : {}), ...(token.deployment ? { deployment: token.deployment } : {}) };
+  return {
+    ...(token.app ? { app: token.app } : {}),
+    ...(token.deployment ? { deployment: token.deployment } : {}),
+  };
 }
 
 /** GetVersionInfo runs without identity; its handler ignores the context. */

@@ -180,7 +180,12 @@ export class InventoryRecorder {
       }));
     const s = this.opts.server;
     return {
-      server: { version: s.version, api: s.api, entrypoint: s.entrypoint, ...(s.emulated ? { emulated: true } : {}) },
+      server: {
+        version: s.version,
+        api: s.api,
+        entrypoint: s.entrypoint,
+        ...(s.emulated ? { emulated: true } : {}),
+      },
       activeWindow: formatGoDuration(this.opts.activeWindowMs),
       components,
       rejected,

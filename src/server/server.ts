@@ -49,6 +49,12 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
   const watch = new StateWatch(() => store.stateIndex());
   const guard = new Guard({ server: config.versionInfo, tokens, recorder, logger });
   const proto = loadWaypointProto();
+  // grpc-js logs through console by default; route it into our structured log instead.
+  grpc.setLogger({
+    error: (...args: unknown[]) => logger.warn({ source: "grpc" }, args.map(String).join(" ")),
+    info: (...args: unknown[]) => logger.debug({ source: "grpc" }, args.map(String).join(" ")),
+    debug: (...args: unknown[]) => logger.trace({ source: "grpc" }, args.map(String).join(" ")),
+  });
 
   const grpcServer = new grpc.Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
@@ -61,8 +67,9 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
     recorder,
     watch,
     versionInfo: config.versionInfo,
+    logger,
   });
-  const entrypoint = entrypointService({ guard, recorder });
+  const entrypoint = entrypointService({ guard, recorder, logger });
   assertTableCovers([proto.grpc.waypoint.v1.Waypoint.service, proto.grpc.waypoint.v1.Entrypoint.service]);
   grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypoint);
   grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);

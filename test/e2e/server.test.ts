@@ -92,10 +92,16 @@ test("an outdated emulated client is refused with both ranges and shows up as re
   };
   const token = await bootstrap(t, server.grpcAddress, compatible);
 
-  // The outdated client is another installation, with its own client-id.
+  // The outdated client is another installation, with its own client-id, holding a valid token
+  // (only callers with a valid token are recorded as rejected).
   const oldHome = tempDir(t, "waypoint-old-cli-");
   const outdated = await runCli(t, ["versions"], {
-    env: { ...compatible, WAYPOINT_EMULATE_VERSION: "0.1.0", XDG_CONFIG_HOME: oldHome },
+    env: {
+      ...compatible,
+      WAYPOINT_EMULATE_VERSION: "0.1.0",
+      WAYPOINT_SERVER_TOKEN: token,
+      XDG_CONFIG_HOME: oldHome,
+    },
   });
   t.is(outdated.code, EXIT.outdated, outdated.stderr);
   t.is(outdated.stdout, "");

@@ -2,11 +2,16 @@ import type { EntrypointHandlers } from "../../gen/waypoint/v1/Entrypoint.js";
 import { AppError } from "../../protocol/errors.js";
 import type { Guard } from "../guard.js";
 import type { InventoryRecorder } from "../inventory-recorder.js";
+import type { ServerLogger } from "../logger.js";
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** Handlers of the entrypoint family. An entrypoint token reaches only its own deployment. */
-export function entrypointService(d: { readonly guard: Guard; readonly recorder: InventoryRecorder }): EntrypointHandlers {
+export function entrypointService(d: {
+  readonly guard: Guard;
+  readonly recorder: InventoryRecorder;
+  readonly logger: ServerLogger;
+}): EntrypointHandlers {
   return {
     EntrypointConfig: d.guard.serverStream((call, ctx) => {
       const req = call.request;
@@ -24,6 +29,15 @@ export function entrypointService(d: { readonly guard: Guard; readonly recorder:
         instance: req.instanceId,
         ...(req.hostname ? { hostname: req.hostname.slice(0, 255) } : {}),
       });
+      d.logger.info(
+        {
+          instance: req.instanceId,
+          deployment: req.deploymentId,
+          app: ctx.facts?.app,
+          version: ctx.who.version,
+        },
+        "entrypoint registered",
+      );
       call.on("cancelled", disconnect);
       call.on("close", disconnect);
       call.on("finish", disconnect);

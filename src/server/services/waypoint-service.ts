@@ -1,5 +1,5 @@
-import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
 import type { Inventory } from "../../gen/waypoint/v1/Inventory.js";
+import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../../protocol/errors.js";
 import type { InventoryJson } from "../../protocol/inventory.js";
 import { isTokenKind, TOKEN_KINDS } from "../../protocol/tokens.js";
@@ -7,6 +7,7 @@ import type { VersionInfo } from "../../protocol/version-info.js";
 import { mintToken, type TokenCache } from "../auth.js";
 import type { Guard } from "../guard.js";
 import type { InventoryRecorder } from "../inventory-recorder.js";
+import type { ServerLogger } from "../logger.js";
 import type { StateWatch } from "../state-watch.js";
 import type { Store } from "../store/store.js";
 
@@ -19,6 +20,7 @@ export interface WaypointServiceDeps {
   readonly recorder: InventoryRecorder;
   readonly watch: StateWatch;
   readonly versionInfo: VersionInfo;
+  readonly logger: ServerLogger;
 }
 
 /** Handlers of the api family's Waypoint service: validate, call the store, return. */
@@ -30,26 +32,48 @@ export function waypointService(d: WaypointServiceDeps): WaypointHandlers {
       const minted = mintToken("management", { description: "bootstrap" });
       d.store.bootstrapToken(minted.record);
       d.tokens.add(minted.record);
+      d.logger.notice({ tokenId: minted.record.id }, "bootstrapped: first management token issued");
       return { token: minted.secret, id: minted.record.id, kind: minted.record.kind };
     }),
 
-    CreateToken: d.guard.unary((req) => {
+    CreateToken: d.guard.unary((req, ctx) => {
       if (!isTokenKind(req.kind)) {
-        throw new AppError("INVALID_ARGUMENT", `unknown token kind ${JSON.stringify(req.kind)}; use one of ${TOKEN_KINDS.join(", ")}`);
+        throw new AppError(
+          "INVALID_ARGUMENT",
+          `unknown token kind ${JSON.stringify(req.kind)}; use one of ${TOKEN_KINDS.join(", ")}`,
+        );
       }
       if (req.kind === "entrypoint") {
-        for (const [field, value] of [["app", req.app], ["deployment", req.deployment]] as const) {
+        for (const [field, value] of [
+          ["app", req.app],
+          ["deployment", req.deployment],
+        ] as const) {
           if (!NAME.test(value)) {
-            throw new AppError("INVALID_ARGUMENT", `an entrypoint token needs -${field}: 1-63 letters, digits or . _ - (got ${JSON.stringify(value)})`);
+            throw new AppError(
+              "INVALID_ARGUMENT",
+              `an entrypoint token needs -${field}: 1-63 letters, digits or . _ - (got ${JSON.stringify(value)})`,
+            );
           }
         }
       } else if (req.app || req.deployment) {
-        throw new AppError("INVALID_ARGUMENT", `only entrypoint tokens are scoped to an app and deployment, not ${req.kind} tokens`);
+        throw new AppError(
+          "INVALID_ARGUMENT",
+          `only entrypoint tokens are scoped to an app and deployment, not ${req.kind} tokens`,
+        );
       }
-      if (req.description.length > 200) throw new AppError("INVALID_ARGUMENT", "the description is longer than 200 characters");
-      const minted = mintToken(req.kind, { app: req.app, deployment: req.deployment, description: req.description });
+      if (req.description.length > 200)
+        throw new AppError("INVALID_ARGUMENT", "the description is longer than 200 characters");
+      const minted = mintToken(req.kind, {
+        app: req.app,
+        deployment: req.deployment,
+        description: req.description,
+      });
       d.store.insertToken(minted.record);
       d.tokens.add(minted.record);
+      d.logger.info(
+        { tokenId: minted.record.id, kind: minted.record.kind, by: ctx.token?.id },
+        "token created",
+      );
       return { token: minted.secret, id: minted.record.id, kind: minted.record.kind };
     }),
 
@@ -57,6 +81,7 @@ export function waypointService(d: WaypointServiceDeps): WaypointHandlers {
 
     WatchState: d.guard.serverStream((call, ctx) => {
       const disconnect = d.recorder.connected(ctx.who);
+      d.logger.info({ kind: ctx.who.kind, id: ctx.who.id, version: ctx.who.version }, "watch opened");
       const send = (index: number) => {
         if (!call.cancelled && !call.writableEnded) call.write({ index, at: new Date().toISOString() });
       };
