@@ -90,6 +90,16 @@ export const ERROR_CODES = {
     exit: 10,
     hint: "Stop whatever listens there, or pick another address with -listen-grpc / -listen-http.",
   },
+  INVENTORY_INVALID: {
+    grpc: "INVALID_ARGUMENT",
+    exit: 1,
+    hint: "Fix the inventory file, or write a fresh one with `waypoint versions -json > inventory.json`.",
+  },
+  DOWNGRADE_REFUSED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "Plans only go forward. To go back, restore a snapshot taken before the upgrade: `waypoint server restore FILE`.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 
