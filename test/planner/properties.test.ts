@@ -63,3 +63,26 @@ test("the planner says impossible exactly when an exhaustive search finds no saf
   );
   t.pass();
 });
+
+test("the greedy path search (used past the exhaustive limit) still returns only safe plans, never cheaper than the exact one", (t) => {
+  fc.assert(
+    fc.property(scenario, ({ catalog, inventory, target }) => {
+      fc.pre(compatibleNow(catalog, inventory));
+      const greedy = planUpgrade(inventory, catalog, { target, exhaustiveStops: 0 });
+      const exact = planUpgrade(inventory, catalog, { target });
+      if (greedy.kind === "impossible") return;
+      const sim = simulate(greedy, inventory, catalog);
+      if (!sim.ok) throw new Error(`greedy plan unsafe at step ${sim.step}: ${sim.reason}`);
+      if (exact.kind === "impossible") throw new Error("greedy found a plan the exact search missed");
+      const order = ["entrypointRedeploys", "runnerMoves", "clientMoves", "serverHops"] as const;
+      for (const k of order) {
+        if (greedy.cost[k] !== exact.cost[k]) {
+          if (greedy.cost[k] < exact.cost[k]) throw new Error(`greedy beat exact on ${k}`);
+          break;
+        }
+      }
+    }),
+    { numRuns: Number(process.env.PLANNER_RUNS ?? 300) },
+  );
+  t.pass();
+});
