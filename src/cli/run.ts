@@ -7,12 +7,14 @@ import { formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
 import { serverBootstrap } from "./server-bootstrap.js";
 import { serverRun } from "./server-run.js";
 import { tokenNew } from "./token-new.js";
+import { upgradePlan } from "./upgrade-plan.js";
 import { version } from "./version.js";
 import { versions } from "./versions.js";
 
 export const COMMANDS: readonly Command[] = [
   version,
   versions,
+  upgradePlan,
   serverRun,
   serverBootstrap,
   tokenNew,

@@ -1,7 +1,12 @@
-import semver from "semver";
 import type { Catalog, Release } from "../protocol/catalog.js";
 import type { ComponentKind } from "../protocol/inventory.js";
-import { type ComponentVersion, incompatibility, type ServerState, satisfies } from "./compat.js";
+import {
+  CompatTable,
+  type ComponentVersion,
+  compareVersions,
+  type ServerState,
+  satisfies,
+} from "./compat.js";
 import { releaseAsComponent, releaseState } from "./model.js";
 
 /**
@@ -14,7 +19,7 @@ import { releaseAsComponent, releaseState } from "./model.js";
 export function serverStops(catalog: Catalog, from: string, target: string): ServerState[] {
   const ranges = serverRangesMentioned(catalog);
   const candidates = catalog.releases.filter(
-    (r) => semver.gt(r.version, from) && semver.lte(r.version, target),
+    (r) => compareVersions(r.version, from) > 0 && compareVersions(r.version, target) <= 0,
   );
   const out: Release[] = [];
   let prev: string | undefined;
@@ -37,25 +42,33 @@ export function serverStops(catalog: Catalog, from: string, target: string): Ser
  * Versions a component of `kind` may move to: releases up to the target,
  * collapsed the same way against the given server states (consecutive
  * releases that are compatible with exactly the same states are one choice,
- * the highest).
+ * the highest). `table` (over `states`) lets callers share the rows it
+ * computes with the search.
  */
 export function componentChoices(
   catalog: Catalog,
   kind: ComponentKind,
   target: string,
   states: readonly ServerState[],
+  table: CompatTable = new CompatTable(states),
 ): ComponentVersion[] {
   const out: ComponentVersion[] = [];
-  let prev: string | undefined;
+  let prev: Uint8Array | undefined;
   for (const r of catalog.releases) {
-    if (semver.gt(r.version, target)) break;
+    if (compareVersions(r.version, target) > 0) break;
     const v = releaseAsComponent(kind, r);
-    const sig = states.map((s) => (incompatibility(v, s) === undefined ? "1" : "0")).join("");
-    if (sig === prev) out[out.length - 1] = v;
+    const row = table.row(v);
+    if (prev !== undefined && sameRow(row, prev)) out[out.length - 1] = v;
     else out.push(v);
-    prev = sig;
+    prev = row;
   }
   return out;
+}
+
+function sameRow(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Every semver range over server versions used by a constraint or serverUpgradeFrom. */

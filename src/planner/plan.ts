@@ -1,14 +1,21 @@
-import semver from "semver";
 import { type Catalog, findRelease, newestRelease } from "../protocol/catalog.js";
 import { AppError } from "../protocol/errors.js";
 import type { ComponentKind, InventoryJson } from "../protocol/inventory.js";
 import { formatRange } from "../protocol/range.js";
 import { componentChoices, serverStops } from "./candidates.js";
-import { type ComponentVersion, hopAllowed, incompatibility, type ServerState } from "./compat.js";
+import {
+  CompatTable,
+  type ComponentVersion,
+  compareVersions,
+  hopAllowed,
+  incompatibility,
+  type ServerState,
+} from "./compat.js";
 import {
   currentServer,
   type Group,
   groupComponents,
+  idSorter,
   KIND_ORDER,
   releaseAsComponent,
   releaseMap,
@@ -42,7 +49,7 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
   }
   const releases = releaseMap(catalog);
   const server = currentServer(inventory, releases);
-  if (semver.gt(server.version, target)) {
+  if (compareVersions(server.version, target) > 0) {
     throw new AppError(
       "DOWNGRADE_REFUSED",
       `the server runs ${server.version}, newer than the target ${target}: a downgrade is not an upgrade plan`,
@@ -64,12 +71,20 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
     warnings.push("no active components in the inventory: the plan covers the server only");
 
   const states: ServerState[] = [server, ...serverStops(catalog, server.version, target)];
-  const choices = new Map(KIND_ORDER.map((k) => [k, componentChoices(catalog, k, target, states)]));
+  // One table of compatibility rows for the candidates, the groups and the search.
+  const table = new CompatTable(states);
+  const choices = new Map(KIND_ORDER.map((k) => [k, componentChoices(catalog, k, target, states, table)]));
   const options = groups.map((g) => [
     g.current,
-    ...choices.get(g.kind)!.filter((v) => semver.gt(v.version, g.current.version)),
+    ...choices.get(g.kind)!.filter((v) => compareVersions(v.version, g.current.version) > 0),
   ]);
-  const result = search({ states, groups, options, exhaustiveStops: opts.exhaustiveStops ?? 12 });
+  const result = search({
+    states,
+    groups,
+    options,
+    exhaustiveStops: opts.exhaustiveStops ?? 12,
+    table,
+  });
   const targetState = states[states.length - 1]!;
 
   if (!result.ok) {
@@ -77,7 +92,7 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
       target,
       kind: "impossible",
       steps: [],
-      blockers: blockersFor(states, groups, options, result.reachable),
+      blockers: blockersFor(states, groups, options, result.reachable, table),
       warnings,
       summary: [
         serverSummary(server.version, target, "blocked"),
@@ -88,32 +103,33 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
   }
 
   const path = result.path.map((i) => states[i]!);
+  const fleet: Fleet = { groups, idsOf: idSorter(groups), appsOf: appLookup(inventory) };
   const mandatory: PlanStep[] = [];
   for (let j = 0; j < result.path.length; j++) {
     const phase = result.path[j]!;
     const here = states[phase]!;
     const next = j + 1 < path.length ? path[j + 1] : undefined;
-    mandatory.push(...phaseSteps(phase, here, next, groups, result.schedules, inventory, target));
+    mandatory.push(...phaseSteps(phase, here, next, fleet, result.schedules, target));
     if (next) mandatory.push(serverStep(next.version, hopReason(here, next, targetState, states)));
   }
 
   const optional: PlanStep[] = [];
   for (const kind of KIND_ORDER) {
+    let targetFits: boolean | undefined;
+    const fits = () => {
+      targetFits ??= incompatibility(releaseAsComponent(kind, targetRelease), targetState) === undefined;
+      return targetFits;
+    };
     const behind = groups
-      .map((g, i) => ({ g, final: result.schedules[i]!.final }))
-      .filter(
-        ({ g, final }) =>
-          g.kind === kind &&
-          semver.lt(final.version, target) &&
-          incompatibility(releaseAsComponent(kind, targetRelease), targetState) === undefined,
-      );
+      .map((g, i) => ({ g, i, final: result.schedules[i]!.final }))
+      .filter(({ g, final }) => g.kind === kind && compareVersions(final.version, target) < 0 && fits());
     if (behind.length === 0) continue;
-    const ids = behind.flatMap(({ g }) => g.ids).sort();
+    const ids = fleet.idsOf(behind.map(({ i }) => i));
     optional.push(
       moveStep(kind, target, ids, {
         optional: true,
         reason: `Compatible with server ${target} as they are, but not at the target: ${describe(behind.map(({ final }) => final.version))}.`,
-        apps: appsOf(inventory, ids),
+        apps: kind === "entrypoint" ? fleet.appsOf(ids) : [],
       }),
     );
   }
@@ -151,7 +167,7 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
         return summaryOf(
           g,
           s.final.version,
-          semver.lt(s.final.version, target) ? target : s.final.version,
+          compareVersions(s.final.version, target) < 0 ? target : s.final.version,
           status,
         );
       }),
@@ -160,21 +176,30 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
   };
 }
 
+/** The fleet as plan assembly sees it: groups, and the ids and apps of unions of them. */
+interface Fleet {
+  readonly groups: readonly Group[];
+  /** Sorted ids of the given groups (see idSorter). */
+  readonly idsOf: (indices: readonly number[]) => string[];
+  /** Sorted apps of the components with the given ids. */
+  readonly appsOf: (ids: readonly string[]) => string[];
+}
+
 /** The mandatory steps of one phase (server at `here`), in the order they run. */
 function phaseSteps(
   phase: number,
   here: ServerState,
   next: ServerState | undefined,
-  groups: readonly Group[],
+  fleet: Fleet,
   schedules: readonly Schedule[],
-  inventory: InventoryJson,
   target: string,
 ): PlanStep[] {
+  const { groups } = fleet;
   const steps: PlanStep[] = [];
-  const stopped: string[] = [];
+  const stopped: number[] = [];
   const stopReasons: string[] = [];
   for (const kind of KIND_ORDER) {
-    const byVersion = new Map<string, { ids: string[]; reasons: string[]; back: boolean }>();
+    const byVersion = new Map<string, { members: number[]; reasons: string[]; back: boolean }>();
     groups.forEach((g, i) => {
       if (g.kind !== kind) return;
       const s = schedules[i]!;
@@ -183,13 +208,13 @@ function phaseSteps(
       const move = s.moves[at]!;
       const from = versionBefore(g, s.moves, at);
       if ("off" in move) {
-        stopped.push(...g.ids);
+        stopped.push(i);
         stopReasons.push(next ? (incompatibility(from, next) ?? `${from.version} cannot follow`) : "");
         return;
       }
       const wasOffline = at > 0 && "off" in s.moves[at - 1]!;
-      const entry = byVersion.get(move.to.version) ?? { ids: [], reasons: [], back: wasOffline };
-      entry.ids.push(...g.ids);
+      const entry = byVersion.get(move.to.version) ?? { members: [], reasons: [], back: wasOffline };
+      entry.members.push(i);
       entry.reasons.push(
         wasOffline
           ? `bring the stopped runners back at ${move.to.version}, compatible with server ${here.version}`
@@ -198,17 +223,18 @@ function phaseSteps(
       );
       byVersion.set(move.to.version, entry);
     });
-    for (const [to, { ids, reasons, back }] of byVersion) {
+    for (const [to, { members, reasons, back }] of byVersion) {
+      const ids = fleet.idsOf(members);
       const bridge = back
         ? ""
         : next
           ? ` ${to} works with server ${here.version} now and with ${next.version} next.`
           : ` ${to} works with server ${here.version}.`;
       steps.push(
-        moveStep(kind, to, ids.sort(), {
+        moveStep(kind, to, ids, {
           optional: false,
           reason: `${capitalize(unique(reasons).join("; "))}.${bridge}`,
-          apps: appsOf(inventory, ids),
+          apps: kind === "entrypoint" ? fleet.appsOf(ids) : [],
         }),
       );
     }
@@ -217,7 +243,7 @@ function phaseSteps(
     steps.push(
       stopRunnersStep(
         target,
-        stopped.sort(),
+        fleet.idsOf(stopped),
         `No runner release keeps these runners compatible across the server upgrade to ${next?.version ?? target} (${unique(stopReasons).join("; ")}). They go offline now and come back upgraded; jobs queue meanwhile.`,
       ),
     );
@@ -259,6 +285,7 @@ function blockersFor(
   groups: readonly Group[],
   options: readonly (readonly ComponentVersion[])[],
   reachable: boolean,
+  table: CompatTable,
 ): Blocker[] {
   const target = states[states.length - 1]!;
   if (!reachable) {
@@ -271,9 +298,9 @@ function blockersFor(
   }
   const blockers: Blocker[] = [];
   groups.forEach((g, i) => {
-    const alone = search({ states, groups: [g], options: [options[i]!], exhaustiveStops: 12 });
+    const alone = search({ states, groups: [g], options: [options[i]!], exhaustiveStops: 12, table });
     if (alone.ok) return;
-    const newer = options[i]!.length === 1 && semver.gt(g.current.version, target.version);
+    const newer = options[i]!.length === 1 && compareVersions(g.current.version, target.version) > 0;
     const why = newer
       ? `${PLURAL[g.kind]} at ${g.current.version} are newer than the target and ${incompatibility(g.current, target) ?? "incompatible with it"}`
       : `${PLURAL[g.kind]} at ${g.current.version} cannot stay compatible: ${firstBreak(g, options[i]!, states)}; ${g.kind === "entrypoint" ? "entrypoints cannot be taken offline without stopping their apps" : "clients must stay usable"}`;
@@ -329,11 +356,26 @@ function costOf(c: {
   };
 }
 
-function appsOf(inventory: InventoryJson, ids: readonly string[]): string[] {
-  const wanted = new Set(ids);
-  const apps = new Set<string>();
-  for (const c of inventory.components) if (c.app && wanted.has(c.id)) apps.add(c.app);
-  return [...apps].sort();
+/**
+ * The apps of the components whose id is in `ids`, sorted: an index from id
+ * to apps is built once (on first use) instead of scanning the inventory per step.
+ */
+function appLookup(inventory: InventoryJson): (ids: readonly string[]) => string[] {
+  let index: Map<string, string[]> | undefined;
+  return (ids) => {
+    if (index === undefined) {
+      index = new Map();
+      for (const c of inventory.components) {
+        if (!c.app) continue;
+        const list = index.get(c.id);
+        if (list) list.push(c.app);
+        else index.set(c.id, [c.app]);
+      }
+    }
+    const apps = new Set<string>();
+    for (const id of ids) for (const app of index.get(id) ?? []) apps.add(app);
+    return [...apps].sort();
+  };
 }
 
 function capitalize(text: string): string {
@@ -345,6 +387,6 @@ function unique(xs: readonly string[]): string[] {
 }
 
 function describe(versions: readonly string[]): string {
-  const vs = unique(versions).sort(semver.compare);
+  const vs = unique(versions).sort(compareVersions);
   return vs.length === 1 ? `at ${vs[0]}` : `at ${vs.join(", ")}`;
 }

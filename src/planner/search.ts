@@ -1,5 +1,5 @@
 import type { ComponentKind } from "../protocol/inventory.js";
-import { type ComponentVersion, hopAllowed, incompatibility, type ServerState } from "./compat.js";
+import { CompatTable, type ComponentVersion, hopAllowed, type ServerState } from "./compat.js";
 import type { Group } from "./model.js";
 
 /**
@@ -30,6 +30,8 @@ export interface SearchInput {
   /** Per group: versions it may run, ascending; index 0 is what it runs now. */
   readonly options: readonly (readonly ComponentVersion[])[];
   readonly exhaustiveStops: number;
+  /** Compatibility rows over `states`, shared with the caller (optional: built here otherwise). */
+  readonly table?: CompatTable;
 }
 
 export type Move =
@@ -58,40 +60,90 @@ export type SearchResult =
     }
   | { readonly ok: false; readonly reachable: boolean; readonly path?: readonly number[] };
 
-/** compat[g][v][s]: whether option v of group g works with state s. */
-type CompatTable = readonly (readonly Uint8Array[])[];
+/**
+ * Groups whose programmes are necessarily the same — same kind, and option
+ * lists whose compatibility rows are equal one for one — are solved once, as
+ * a class weighted by their total count: a group's programme depends on
+ * nothing else, and its cost is linear in its count. A fleet of hundreds of
+ * groups usually has far fewer classes.
+ */
+interface GroupClass {
+  readonly kind: ComponentKind;
+  /** compat[v][s]: whether option v works with state s. */
+  readonly compat: readonly Uint8Array[];
+  readonly runner: boolean;
+  /** Components in the class's groups. */
+  readonly count: number;
+}
+
+function classify(
+  groups: readonly Group[],
+  options: readonly (readonly ComponentVersion[])[],
+  table: CompatTable,
+): { classes: GroupClass[]; classOf: Int32Array } {
+  const rowId = new Map<Uint8Array, number>();
+  const rowByContent = new Map<string, number>();
+  const idOf = (row: Uint8Array) => {
+    let id = rowId.get(row);
+    if (id === undefined) {
+      const content = row.join("");
+      id = rowByContent.get(content);
+      if (id === undefined) {
+        id = rowByContent.size;
+        rowByContent.set(content, id);
+      }
+      rowId.set(row, id);
+    }
+    return id;
+  };
+  const byKey = new Map<string, number>();
+  const building: { kind: ComponentKind; compat: Uint8Array[]; runner: boolean; count: number }[] = [];
+  const classOf = new Int32Array(groups.length);
+  groups.forEach((g, i) => {
+    const rows = options[i]!.map((v) => table.row(v));
+    const key = `${g.kind}|${rows.map(idOf).join(",")}`;
+    let c = byKey.get(key);
+    if (c === undefined) {
+      c = building.length;
+      byKey.set(key, c);
+      building.push({ kind: g.kind, compat: rows, runner: g.kind === "runner", count: 0 });
+    }
+    building[c]!.count += g.ids.length;
+    classOf[i] = c;
+  });
+  return { classes: building, classOf };
+}
 
 export function search(input: SearchInput): SearchResult {
   const { states, groups, options } = input;
   const last = states.length - 1;
-  const compat: CompatTable = options.map((opts) =>
-    opts.map((v) => Uint8Array.from(states, (s) => (incompatibility(v, s) === undefined ? 1 : 0))),
-  );
-  const runner = groups.map((g) => g.kind === "runner");
-  const initial = options.map((opts) => {
-    const f = new Float64Array(opts.length + 1).fill(Number.POSITIVE_INFINITY);
+  const table =
+    input.table !== undefined && input.table.states === states ? input.table : new CompatTable(states);
+  const { classes, classOf } = classify(groups, options, table);
+  const initial = classes.map(({ compat }) => {
+    const f = new Float64Array(compat.length + 1).fill(Number.POSITIVE_INFINITY);
     f[0] = 0; // the status quo, even if it is broken already
     return f;
   });
 
   const adv = (fs: readonly Float64Array[], a: number, b: number): Float64Array[] | undefined => {
     const out: Float64Array[] = [];
-    for (let g = 0; g < fs.length; g++) {
-      const next = advance(fs[g]!, compat[g]!, a, b, runner[g]!);
+    for (let c = 0; c < fs.length; c++) {
+      const next = advance(fs[c]!, classes[c]!.compat, a, b, classes[c]!.runner);
       if (!hasFinite(next)) return undefined;
       out.push(next);
     }
     return out;
   };
   const costOf = (fs: readonly Float64Array[], hops: number, final: boolean): Cost => {
-    const c = { entrypointRedeploys: 0, runnerMoves: 0, clientMoves: 0, serverHops: hops, offline: 0 };
-    for (let g = 0; g < fs.length; g++) {
-      const f = fs[g]!;
+    const cost = { entrypointRedeploys: 0, runnerMoves: 0, clientMoves: 0, serverHops: hops, offline: 0 };
+    for (let c = 0; c < fs.length; c++) {
+      const f = fs[c]!;
       let best = Number.POSITIVE_INFINITY;
       for (let i = 0; i < (final ? f.length - 1 : f.length); i++) best = Math.min(best, f[i]!);
-      add(c, groups[g]!.kind, groups[g]!.ids.length, best);
+      add(cost, classes[c]!.kind, classes[c]!.count, best);
     }
-    return c;
+    return cost;
   };
 
   let best: { path: number[]; cost: Cost } | undefined;
@@ -145,21 +197,20 @@ export function search(input: SearchInput): SearchResult {
   return { ok: true, path: best.path, schedules: reconstruct(best.path), cost: best.cost };
 
   function reconstruct(path: readonly number[]): Schedule[] {
-    return groups.map((_, g) => {
+    const hops: [number, number][] = [];
+    for (let i = 1; i < path.length; i++) hops.push([path[i - 1]!, path[i]!]);
+    hops.push([last, last]);
+    // Per class: its moves as option indices (-1: offline), in order.
+    const traces = classes.map(({ compat, runner }, c) => {
       // Forward: keep every array so the choices can be traced back.
-      const arrays: Float64Array[] = [initial[g]!];
-      const hops: [number, number][] = [];
-      for (let i = 1; i < path.length; i++) hops.push([path[i - 1]!, path[i]!]);
-      hops.push([last, last]);
-      for (const [a, b] of hops)
-        arrays.push(advance(arrays[arrays.length - 1]!, compat[g]!, a, b, runner[g]!));
-      const opts = options[g]!;
-      const off = opts.length;
+      const arrays: Float64Array[] = [initial[c]!];
+      for (const [a, b] of hops) arrays.push(advance(arrays[arrays.length - 1]!, compat, a, b, runner));
+      const off = compat.length;
       const fin = arrays[arrays.length - 1]!;
       // Among the cheapest final versions, the highest: straight to the target whenever that is as cheap.
       let u = 0;
       for (let i = 0; i < off; i++) if (fin[i]! <= fin[u]!) u = i;
-      const moves: Move[] = [];
+      const moves: { phase: number; to: number }[] = [];
       for (let h = hops.length - 1; h >= 0; h--) {
         const before = arrays[h]!;
         const after = arrays[h + 1]!;
@@ -168,21 +219,27 @@ export function search(input: SearchInput): SearchResult {
         if (u === off) {
           if (before[off] === val) continue;
           u = argminOnline(before, off);
-          moves.push({ phase, off: true });
+          moves.push({ phase, to: -1 });
           continue;
         }
         if (before[u] === val) continue;
         if (before[off]! + MOVE === val) {
-          moves.push({ phase, to: opts[u]! });
+          moves.push({ phase, to: u });
           u = off;
           continue;
         }
-        moves.push({ phase, to: opts[u]! });
+        moves.push({ phase, to: u });
         let w = 0;
         for (let i = 0; i < u; i++) if (before[i]! + MOVE === val) w = i;
         u = w;
       }
-      moves.reverse();
+      return moves.reverse();
+    });
+    return groups.map((_, g) => {
+      const opts = options[g]!;
+      const moves: Move[] = traces[classOf[g]!]!.map(({ phase, to }) =>
+        to < 0 ? { phase, off: true } : { phase, to: opts[to]! },
+      );
       const lastTo = [...moves]
         .reverse()
         .find((m): m is Extract<Move, { to: ComponentVersion }> => "to" in m);

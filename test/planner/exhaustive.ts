@@ -102,7 +102,7 @@ export function exhaustiveMinimum(
     }
     // Every non-empty subset of groups of one kind, moved to one release.
     for (const kind of ["client", "runner", "entrypoint"] as const) {
-      const members = groups.map((g, i) => i).filter((i) => groups[i]!.kind === kind);
+      const members = groups.map((_g, i) => i).filter((i) => groups[i]!.kind === kind);
       for (let mask = 1; mask < 1 << members.length; mask++) {
         const chosen = members.filter((_, b) => mask & (1 << b));
         const versions = new Set(chosen.flatMap((g) => opts[g]!.map((o) => o.version)));
