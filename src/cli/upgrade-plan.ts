@@ -9,7 +9,13 @@ import { newestRelease } from "../protocol/catalog.js";
 import { AppError } from "../protocol/errors.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
-import { PLANNING_FLAGS, planningCatalog, planningInventory, planningTarget } from "./plan-input.js";
+import {
+  PLANNING_FLAGS,
+  planningCatalog,
+  planningInventory,
+  planningTarget,
+  SHIPPED_CATALOG,
+} from "./plan-input.js";
 
 const FORMATS = ["text", "markdown", "json"] as const;
 type Format = (typeof FORMATS)[number];
@@ -76,7 +82,10 @@ export const upgradePlan: Command = {
         { hint: "Pass -catalog=FILE with the catalog of the product the server runs." },
       );
     }
-    const plan = planUpgrade(inventory, catalog, target === undefined ? {} : { target });
+    const plan = planUpgrade(inventory, catalog, {
+      ...(target === undefined ? {} : { target }),
+      ...(path === SHIPPED_CATALOG ? {} : { catalogFile: path }),
+    });
 
     const rendered = render(plan, format as Format);
     if (out) {

@@ -109,8 +109,9 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
     const phase = result.path[j]!;
     const here = states[phase]!;
     const next = j + 1 < path.length ? path[j + 1] : undefined;
-    mandatory.push(...phaseSteps(phase, here, next, fleet, result.schedules, target));
-    if (next) mandatory.push(serverStep(next.version, hopReason(here, next, targetState, states)));
+    mandatory.push(...phaseSteps(phase, here, next, fleet, result.schedules, target, catalog.product));
+    if (next)
+      mandatory.push(serverStep(catalog.product, next.version, hopReason(here, next, targetState)));
   }
 
   const optional: PlanStep[] = [];
@@ -126,7 +127,7 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
     if (behind.length === 0) continue;
     const ids = fleet.idsOf(behind.map(({ i }) => i));
     optional.push(
-      moveStep(kind, target, ids, {
+      moveStep(catalog.product, kind, target, ids, {
         optional: true,
         reason: `Compatible with server ${target} as they are, but not at the target: ${describe(behind.map(({ final }) => final.version))}.`,
         apps: kind === "entrypoint" ? fleet.appsOf(ids) : [],
@@ -151,7 +152,12 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
   }
   const componentMoves = mandatory.some((s) => s.action !== "upgrade-server");
   const issues = server.release?.knownIssues.filter((k) => k.affects === "snapshot") ?? [];
-  const steps = [snapshotStep(target, server.version, issues), ...mandatory, ...optional, verifyStep(target)];
+  const steps = [
+    snapshotStep(target, server.version, issues),
+    ...mandatory,
+    ...optional,
+    verifyStep(target, opts.catalogFile),
+  ];
   return {
     target,
     kind: componentMoves ? "incompatible" : "standard",
@@ -193,6 +199,7 @@ function phaseSteps(
   fleet: Fleet,
   schedules: readonly Schedule[],
   target: string,
+  product: string,
 ): PlanStep[] {
   const { groups } = fleet;
   const steps: PlanStep[] = [];
@@ -231,9 +238,9 @@ function phaseSteps(
           ? ` ${to} works with server ${here.version} now and with ${next.version} next.`
           : ` ${to} works with server ${here.version}.`;
       steps.push(
-        moveStep(kind, to, ids, {
+        moveStep(product, kind, to, ids, {
           optional: false,
-          reason: `${capitalize(unique(reasons).join("; "))}.${bridge}`,
+          reason: `${capitalize(unique(reasons).map(clause).join("; "))}.${bridge}`,
           apps: kind === "entrypoint" ? fleet.appsOf(ids) : [],
         }),
       );
@@ -244,7 +251,7 @@ function phaseSteps(
       stopRunnersStep(
         target,
         fleet.idsOf(stopped),
-        `No runner release keeps these runners compatible across the server upgrade to ${next?.version ?? target} (${unique(stopReasons).join("; ")}). They go offline now and come back upgraded; jobs queue meanwhile.`,
+        `No runner release keeps these runners compatible across the server upgrade to ${next?.version ?? target} (${unique(stopReasons).map(clause).join("; ")}). They go offline now and come back upgraded; jobs queue meanwhile.`,
       ),
     );
   }
@@ -260,24 +267,12 @@ function versionBefore(g: Group, moves: readonly Move[], at: number): ComponentV
   return g.current;
 }
 
-function hopReason(
-  from: ServerState,
-  to: ServerState,
-  target: ServerState,
-  states: readonly ServerState[],
-): string {
-  if (to.version === target.version) {
-    return hopAllowed(from.version, to)
-      ? `The target release.`
-      : `The target release (reached from ${from.version}).`;
-  }
+function hopReason(from: ServerState, to: ServerState, target: ServerState): string {
+  if (to.version === target.version) return "The target release.";
   if (!hopAllowed(from.version, target)) {
     return `Required stop: ${target.version} accepts upgrades only from ${target.release?.serverUpgradeFrom ?? "?"}, so the server passes through ${to.version}.`;
   }
-  const later = states.filter((s) => s.version !== to.version);
-  return later.length > 0
-    ? `Intermediate stop: ${to.version} is compatible with the components before and after they move.`
-    : "Intermediate stop.";
+  return `Intermediate stop: ${to.version} works with the components before and after they move.`;
 }
 
 function blockersFor(
@@ -376,6 +371,11 @@ function appLookup(inventory: InventoryJson): (ids: readonly string[]) => string
     for (const id of ids) for (const app of index.get(id) ?? []) apps.add(app);
     return [...apps].sort();
   };
+}
+
+/** A reason without its closing full stop, to sit inside a longer sentence. */
+function clause(text: string): string {
+  return text.replace(/\.+$/, "");
 }
 
 function capitalize(text: string): string {

@@ -14,6 +14,20 @@ export function moveAction(kind: ComponentKind): StepAction {
   return MOVE_ACTION[kind];
 }
 
+/**
+ * How to install release `version` of the catalog's product `where`: a real
+ * command for this package, an instruction for any other product.
+ */
+export function installCommand(product: string, version: string, where?: string): string {
+  return product === "waypoint-ops"
+    ? `npm install -g waypoint-ops@${version}${where ? `   # ${where}` : ""}`
+    : `# install ${product} ${version}${where ? ` ${where}` : ""}, the way it was installed before`;
+}
+
+export function snapshotFile(target: string): string {
+  return `pre-upgrade-${target}.snap`;
+}
+
 export function snapshotStep(target: string, serverVersion: string, issues: readonly KnownIssue[]): PlanStep {
   if (issues.length === 0) {
     return {
@@ -21,9 +35,8 @@ export function snapshotStep(target: string, serverVersion: string, issues: read
       to: target,
       components: [SERVER_ID],
       optional: false,
-      reason:
-        "Take a snapshot before changing anything: restoring it is the way back (`waypoint server restore FILE`).",
-      commands: ["waypoint server snapshot"],
+      reason: `Take a snapshot before changing anything: restoring it is the way back (\`waypoint server restore ${snapshotFile(target)}\`).`,
+      commands: [`waypoint server snapshot ${snapshotFile(target)}`],
       warnings: [],
     };
   }
@@ -44,7 +57,7 @@ export function snapshotStep(target: string, serverVersion: string, issues: read
   };
 }
 
-export function serverStep(to: string, reason: string): PlanStep {
+export function serverStep(product: string, to: string, reason: string): PlanStep {
   return {
     action: "upgrade-server",
     to,
@@ -52,7 +65,7 @@ export function serverStep(to: string, reason: string): PlanStep {
     optional: false,
     reason,
     commands: [
-      `npm install -g waypoint-ops@${to}`,
+      installCommand(product, to),
       "# restart the server with the same flags, e.g.: waypoint server run -db=DATA_DIR/data.db",
     ],
     warnings: [],
@@ -66,30 +79,28 @@ export function stopRunnersStep(target: string, ids: readonly string[], reason: 
     components: ids,
     optional: false,
     reason,
-    commands: [
-      "# stop every listed runner agent (e.g. systemctl stop waypoint-runner); jobs queue meanwhile",
-    ],
+    commands: ["# stop every listed runner agent, e.g.: systemctl stop waypoint-runner"],
     warnings: [],
   };
 }
 
 export function moveStep(
+  product: string,
   kind: ComponentKind,
   to: string,
   ids: readonly string[],
   opts: { optional: boolean; reason: string; apps?: readonly string[]; warnings?: readonly string[] },
 ): PlanStep {
-  const install = `npm install -g waypoint-ops@${to}`;
   const commands =
     kind === "client"
-      ? [`${install}   # on every machine that runs the listed CLIs or consoles`]
+      ? [installCommand(product, to, "on every machine that runs the listed CLIs or consoles")]
       : kind === "runner"
         ? [
-            `${install}   # on every listed runner's machine`,
+            installCommand(product, to, "on every listed runner's machine"),
             "# restart each runner agent: waypoint runner agent",
           ]
         : [
-            `${install}   # the CLI that builds the apps carries the new entrypoint`,
+            installCommand(product, to, "where the apps are built (the CLI carries the new entrypoint)"),
             ...(opts.apps ?? []).map((app) => `waypoint up -app=${app}`),
           ];
   return {
@@ -103,14 +114,19 @@ export function moveStep(
   };
 }
 
-export function verifyStep(target: string): PlanStep {
+/** `catalogFile`: the catalog the plan was made with, when the commands must name it. */
+export function verifyStep(target: string, catalogFile?: string): PlanStep {
+  const catalog = catalogFile ? ` -catalog=${catalogFile}` : "";
   return {
     action: "verify",
     to: target,
     components: [SERVER_ID],
     optional: false,
     reason: "Check that every component is where the plan says and that nothing was refused.",
-    commands: [`waypoint versions -target=${target}`, `waypoint upgrade plan -to=${target} -check`],
+    commands: [
+      `waypoint versions -target=${target}${catalog}`,
+      `waypoint upgrade plan -to=${target}${catalog} -check`,
+    ],
     warnings: [],
   };
 }

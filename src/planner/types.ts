@@ -84,4 +84,6 @@ export interface PlanOptions {
   readonly target?: string;
   /** Up to this many distinct server stops the search is exhaustive (exact); beyond it, greedy. */
   readonly exhaustiveStops?: number;
+  /** The catalog file the plan is made from, named in the verify step's commands (omit for the shipped one). */
+  readonly catalogFile?: string;
 }

@@ -156,7 +156,21 @@ test("plans the legacy fleet as text: the version table, then numbered steps", a
     "6. verify",
   ]);
   t.true(lines.includes("   Components: runner-a, runner-b"));
-  t.true(lines.includes("     npm install -g waypoint-ops@0.11.4"), "commands are indented under their step");
+  // The legacy catalog's product is not this package: the install command says what to install, not npm.
+  t.true(
+    lines.includes(
+      "     # install waypoint (legacy HashiCorp releases) 0.11.4, the way it was installed before",
+    ),
+    "commands are indented under their step",
+  );
+  t.false(
+    r.stdout.includes("npm install -g waypoint-ops@0.11.4"),
+    "no npm install of a release this package never had",
+  );
+  t.true(
+    lines.some((l) => l.includes("-catalog=")),
+    "the verify commands name the catalog the plan was made with",
+  );
 });
 
 test("plans the legacy fleet as a Markdown checklist", async (t) => {
@@ -166,7 +180,11 @@ test("plans the legacy fleet as a Markdown checklist", async (t) => {
   t.true(r.stdout.startsWith("# Upgrade to 0.11.4\n"));
   t.true(r.stdout.includes("| server | 1 | 0.8.2 | 0.11.4 | 0.11.4 | must move |"));
   t.is(r.stdout.match(/^- \[ \] \*\*\d+\. /gm)?.length, 6);
-  t.true(r.stdout.includes("  ```sh\n  npm install -g waypoint-ops@0.11.4\n"));
+  t.true(
+    r.stdout.includes(
+      "  ```sh\n  # install waypoint (legacy HashiCorp releases) 0.11.4, the way it was installed before\n",
+    ),
+  );
 });
 
 test("-check replays the plan and exits 0 when every state is safe", async (t) => {
