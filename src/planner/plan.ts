@@ -110,8 +110,7 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
     const here = states[phase]!;
     const next = j + 1 < path.length ? path[j + 1] : undefined;
     mandatory.push(...phaseSteps(phase, here, next, fleet, result.schedules, target, catalog.product));
-    if (next)
-      mandatory.push(serverStep(catalog.product, next.version, hopReason(here, next, targetState)));
+    if (next) mandatory.push(serverStep(catalog.product, next.version, hopReason(here, next, targetState)));
   }
 
   const optional: PlanStep[] = [];
