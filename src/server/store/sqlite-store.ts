@@ -1,6 +1,7 @@
-import { statSync } from "node:fs";
-import type Database from "better-sqlite3";
+import { chmodSync, closeSync, linkSync, openSync, renameSync, statSync } from "node:fs";
+import Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
+import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
 import { type OpenOptions, openDatabase } from "./open.js";
 import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "./store.js";
 
@@ -12,61 +13,30 @@ type Row = Record<string, string | number | null>;
  * synchronous, so each method is atomic with respect to the event loop.
  */
 export class SqliteStore implements Store {
-  readonly schemaVersion: number;
-  private readonly db: Database.Database;
+  /** The open connection and its statements; replaced as a whole by a live restore. */
+  private db: Database.Database;
+  private stmts: Statements;
+  private version: number;
   private index: number;
   private closed = false;
-  private readonly stmts;
 
   private constructor(
     readonly path: string,
     opened: { db: Database.Database; schemaVersion: number },
+    private readonly openOptions: OpenOptions,
   ) {
     this.db = opened.db;
-    this.schemaVersion = opened.schemaVersion;
-    const db = this.db;
-    this.stmts = {
-      bumpIndex: db.prepare(
-        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'state_index'",
-      ),
-      readIndex: db.prepare("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'state_index'"),
-      insertToken: db.prepare(
-        `INSERT INTO tokens (id, kind, hash, app, deployment, description, bootstrap, created_at)
-         VALUES (@id, @kind, @hash, @app, @deployment, @description, @bootstrap, @createdAt)`,
-      ),
-      anyBootstrap: db.prepare("SELECT 1 FROM tokens WHERE bootstrap = 1 LIMIT 1"),
-      listTokens: db.prepare("SELECT * FROM tokens ORDER BY created_at, id"),
-      upsertComponent: db.prepare(
-        `INSERT INTO components (kind, id, via, version, api_min, api_current, entrypoint_min, entrypoint_current,
-           emulated, app, deployment, instance, hostname, first_seen, last_seen)
-         VALUES (@kind, @id, @via, @version, @apiMin, @apiCurrent, @epMin, @epCurrent,
-           @emulated, @app, @deployment, @instance, @hostname, @firstSeen, @lastSeen)
-         ON CONFLICT (kind, id) DO UPDATE SET via = excluded.via, version = excluded.version,
-           api_min = excluded.api_min, api_current = excluded.api_current,
-           entrypoint_min = excluded.entrypoint_min, entrypoint_current = excluded.entrypoint_current,
-           emulated = excluded.emulated, app = excluded.app, deployment = excluded.deployment,
-           instance = excluded.instance, hostname = excluded.hostname,
-           last_seen = max(components.last_seen, excluded.last_seen)`,
-      ),
-      upsertRejected: db.prepare(
-        `INSERT INTO rejected (kind, id, via, version, api_min, api_current, entrypoint_min, entrypoint_current,
-           emulated, reason, count, first_seen, last_seen)
-         VALUES (@kind, @id, @via, @version, @apiMin, @apiCurrent, @epMin, @epCurrent,
-           @emulated, @reason, @count, @firstSeen, @lastSeen)
-         ON CONFLICT (kind, id) DO UPDATE SET via = excluded.via, version = excluded.version,
-           api_min = excluded.api_min, api_current = excluded.api_current,
-           entrypoint_min = excluded.entrypoint_min, entrypoint_current = excluded.entrypoint_current,
-           emulated = excluded.emulated, reason = excluded.reason, count = rejected.count + excluded.count,
-           last_seen = max(rejected.last_seen, excluded.last_seen)`,
-      ),
-      listComponents: db.prepare("SELECT * FROM components ORDER BY kind, version, id"),
-      listRejected: db.prepare("SELECT * FROM rejected ORDER BY kind, version, id"),
-    };
+    this.version = opened.schemaVersion;
+    this.stmts = prepareStatements(this.db);
     this.index = (this.stmts.readIndex.get() as { v: number }).v;
   }
 
   static open(path: string, opts: OpenOptions = {}): SqliteStore {
-    return new SqliteStore(path, openDatabase(path, opts));
+    return new SqliteStore(path, openDatabase(path, opts), opts);
+  }
+
+  get schemaVersion(): number {
+    return this.version;
   }
 
   stateIndex(): number {
@@ -167,6 +137,76 @@ export class SqliteStore implements Store {
     return size(this.path) + size(`${this.path}-wal`);
   }
 
+  /**
+   * Writes a consistent copy of the database to `dest` (mode 0600, rollback
+   * journal mode, so the file stands alone) while the server keeps serving:
+   * SQLite's online backup copies a batch of pages per event-loop turn, and
+   * writes made meanwhile through this connection are carried into the copy,
+   * so it holds the state as of its completion. Returns the copy's facts,
+   * read from the copy itself.
+   */
+  async backupTo(
+    dest: string,
+    onProgress?: (p: { totalPages: number; remainingPages: number }) => void,
+  ): Promise<DatabaseFacts> {
+    this.assertOpen();
+    closeSync(openSync(dest, "wx", 0o600));
+    await this.db.backup(dest, {
+      progress: (p) => {
+        onProgress?.(p);
+        return 256;
+      },
+    });
+    chmodSync(dest, 0o600);
+    const copy = new Database(dest);
+    try {
+      copy.pragma("journal_mode = DELETE");
+    } finally {
+      copy.close();
+    }
+    const { problems: _unchecked, ...facts } = inspectDatabaseFile(dest, { integrity: false });
+    return facts;
+  }
+
+  /**
+   * Live restore: swaps in the verified database at `verified` while the
+   * process keeps running. Synchronous from start to end, so no call sees a
+   * mix of old and new state. The previous database is kept as `keepAs`
+   * (a hard link, so nothing is copied). The state index continues above
+   * both the old and the restored one, so watchers always see it advance.
+   * If the new file cannot be opened, the old one is put back.
+   */
+  replaceWith(verified: string, keepAs: string): { previousIndex: number; restoredIndex: number } {
+    this.assertOpen();
+    const previousIndex = this.index;
+    this.db.pragma("wal_checkpoint(TRUNCATE)");
+    this.db.close();
+    linkSync(this.path, keepAs);
+    renameSync(verified, this.path);
+    let opened: { db: Database.Database; schemaVersion: number };
+    try {
+      opened = openDatabase(this.path, this.openOptions);
+    } catch (err) {
+      renameSync(keepAs, this.path);
+      const back = openDatabase(this.path, this.openOptions);
+      this.adopt(back);
+      throw err;
+    }
+    this.adopt(opened);
+    const restoredIndex = this.index;
+    const next = Math.max(previousIndex, restoredIndex) + 1;
+    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'state_index'").run(String(next));
+    this.index = next;
+    return { previousIndex, restoredIndex };
+  }
+
+  private adopt(opened: { db: Database.Database; schemaVersion: number }): void {
+    this.db = opened.db;
+    this.version = opened.schemaVersion;
+    this.stmts = prepareStatements(this.db);
+    this.index = (this.stmts.readIndex.get() as { v: number }).v;
+  }
+
   checkpoint(): void {
     this.assertOpen();
     this.db.pragma("wal_checkpoint(TRUNCATE)");
@@ -237,5 +277,47 @@ function commonFromRow(r: Row) {
     emulated: r.emulated === 1,
     firstSeen: r.first_seen as string,
     lastSeen: r.last_seen as string,
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function prepareStatements(db: Database.Database) {
+  return {
+    bumpIndex: db.prepare(
+      "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'state_index'",
+    ),
+    readIndex: db.prepare("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'state_index'"),
+    insertToken: db.prepare(
+      `INSERT INTO tokens (id, kind, hash, app, deployment, description, bootstrap, created_at)
+         VALUES (@id, @kind, @hash, @app, @deployment, @description, @bootstrap, @createdAt)`,
+    ),
+    anyBootstrap: db.prepare("SELECT 1 FROM tokens WHERE bootstrap = 1 LIMIT 1"),
+    listTokens: db.prepare("SELECT * FROM tokens ORDER BY created_at, id"),
+    upsertComponent: db.prepare(
+      `INSERT INTO components (kind, id, via, version, api_min, api_current, entrypoint_min, entrypoint_current,
+           emulated, app, deployment, instance, hostname, first_seen, last_seen)
+         VALUES (@kind, @id, @via, @version, @apiMin, @apiCurrent, @epMin, @epCurrent,
+           @emulated, @app, @deployment, @instance, @hostname, @firstSeen, @lastSeen)
+         ON CONFLICT (kind, id) DO UPDATE SET via = excluded.via, version = excluded.version,
+           api_min = excluded.api_min, api_current = excluded.api_current,
+           entrypoint_min = excluded.entrypoint_min, entrypoint_current = excluded.entrypoint_current,
+           emulated = excluded.emulated, app = excluded.app, deployment = excluded.deployment,
+           instance = excluded.instance, hostname = excluded.hostname,
+           last_seen = max(components.last_seen, excluded.last_seen)`,
+    ),
+    upsertRejected: db.prepare(
+      `INSERT INTO rejected (kind, id, via, version, api_min, api_current, entrypoint_min, entrypoint_current,
+           emulated, reason, count, first_seen, last_seen)
+         VALUES (@kind, @id, @via, @version, @apiMin, @apiCurrent, @epMin, @epCurrent,
+           @emulated, @reason, @count, @firstSeen, @lastSeen)
+         ON CONFLICT (kind, id) DO UPDATE SET via = excluded.via, version = excluded.version,
+           api_min = excluded.api_min, api_current = excluded.api_current,
+           entrypoint_min = excluded.entrypoint_min, entrypoint_current = excluded.entrypoint_current,
+           emulated = excluded.emulated, reason = excluded.reason, count = rejected.count + excluded.count,
+           last_seen = max(rejected.last_seen, excluded.last_seen)`,
+    ),
+    listComponents: db.prepare("SELECT * FROM components ORDER BY kind, version, id"),
+    listRejected: db.prepare("SELECT * FROM rejected ORDER BY kind, version, id"),
   };
 }

@@ -1,6 +1,7 @@
 import type { ComponentKind } from "../../protocol/inventory.js";
 import type { ProtocolRange } from "../../protocol/range.js";
 import type { TokenKind } from "../../protocol/tokens.js";
+import type { DatabaseFacts } from "./inspect.js";
 
 /** A token as stored: never the secret, only its SHA-256. */
 export interface TokenRecord {
@@ -76,6 +77,20 @@ export interface Store {
   recordRejections(records: readonly RejectedRecord[]): void;
   listComponents(): ComponentRecord[];
   listRejected(): RejectedRecord[];
+
+  /**
+   * Writes a consistent online copy of the database to `dest` (a new file,
+   * mode 0600) while writes continue; resolves with the copy's facts.
+   */
+  backupTo(
+    dest: string,
+    onProgress?: (p: { totalPages: number; remainingPages: number }) => void,
+  ): Promise<DatabaseFacts>;
+  /**
+   * Swaps in the verified database file `verified` atomically (live restore),
+   * keeping the previous one as `keepAs`; the state index keeps advancing.
+   */
+  replaceWith(verified: string, keepAs: string): { previousIndex: number; restoredIndex: number };
 
   /** Size in bytes of the database file and its WAL. */
   sizeBytes(): number;
