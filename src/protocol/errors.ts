@@ -100,6 +100,26 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "Plans only go forward. To go back, restore a snapshot taken before the upgrade: `waypoint server restore FILE`.",
   },
+  SNAPSHOT_INVALID: {
+    grpc: "INVALID_ARGUMENT",
+    exit: 1,
+    hint: "The file is damaged or is not a waypoint snapshot. Nothing was changed; use another copy or take a new snapshot.",
+  },
+  SNAPSHOT_INCOMPATIBLE: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "It was written by a newer release. Nothing was changed; restore it with a server release that knows its format and schema.",
+  },
+  SNAPSHOT_DECRYPT_FAILED: {
+    grpc: "INVALID_ARGUMENT",
+    exit: 1,
+    hint: "Check the passphrase (WAYPOINT_SNAPSHOT_PASSPHRASE or the prompt) or the -identity file. Nothing was changed.",
+  },
+  RESTORE_FAILED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 10,
+    hint: "data.db was not touched. Remove or replace the staged waypoint-restore.db in the data dir to start with the current data.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 
