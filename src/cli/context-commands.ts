@@ -7,12 +7,11 @@ import {
   saveContext,
   useContext,
 } from "../client/contexts.js";
-import { clientIdentity, installationId } from "../client/identity.js";
+import { clientIdentity, installationId, resolveVersionInfo } from "../client/identity.js";
 import { AppError } from "../protocol/errors.js";
 import { formatVersion } from "../protocol/version-info.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
-import { versionInfoFrom } from "./common-flags.js";
 import { table } from "./format.js";
 
 const oneName = (args: readonly string[], what: string): string => {
@@ -136,7 +135,7 @@ export const contextVerify: Command = {
         tlsSkipVerify: ctx.tlsSkipVerify,
         source: `context ${name}`,
       },
-      clientIdentity("cli", installationId(dir), versionInfoFrom(flags, io)),
+      clientIdentity("cli", installationId(dir), resolveVersionInfo({}, io.env)),
     );
     try {
       const server = await conn.versionInfo();
@@ -145,8 +144,14 @@ export const contextVerify: Command = {
         writeLine(io.stdout, "No token saved in this context.");
         return 0;
       }
-      await conn.inventory();
-      writeLine(io.stdout, "Token accepted.");
+      try {
+        await conn.inventory();
+        writeLine(io.stdout, "Token accepted (management or readonly).");
+      } catch (err) {
+        // A valid runner or entrypoint token may not list the inventory: it is still a valid token.
+        if (!(err instanceof AppError) || err.code !== "PERMISSION_DENIED") throw err;
+        writeLine(io.stdout, "Token accepted (a runner or entrypoint token: it cannot list the inventory).");
+      }
       return 0;
     } finally {
       conn.close();

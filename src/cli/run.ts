@@ -3,7 +3,7 @@ import { AppError, isAppError } from "../protocol/errors.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { contextCreate, contextDelete, contextList, contextUse, contextVerify } from "./context-commands.js";
-import { formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
+import { editDistance, formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
 import { serverBootstrap } from "./server-bootstrap.js";
 import { serverRun } from "./server-run.js";
 import { tokenNew } from "./token-new.js";
@@ -48,18 +48,12 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       writeLine(io.stdout, PACKAGE_VERSION);
       return 0;
     }
-    const typed = argv.filter((a) => !a.startsWith("-")).join(" ");
-    writeLine(io.stderr, `waypoint: unknown command "${typed}"`);
-    const near = COMMANDS.filter((c) => c.name.startsWith(argv[0] ?? "")).map((c) => `  waypoint ${c.name}`);
-    writeLine(
-      io.stderr,
-      near.length > 0 ? `Did you mean:\n${near.join("\n")}` : 'Run "waypoint -help" to list the commands.',
-    );
-    return 2;
+    return unknownCommand(argv, io);
   }
   const { command, rest } = match;
   try {
     const flags = parseFlags(rest, command.flags, { command: command.name });
+    checkPositional(command, flags.args);
     return await command.run(flags, io);
   } catch (err) {
     if (err instanceof HelpRequested) {
@@ -67,6 +61,63 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       return 0;
     }
     return report(err, io);
+  }
+}
+
+/**
+ * Only the command words are echoed (never the rest of the line, which may
+ * hold a token), with the commands that start with the same word or are a
+ * typo away from it.
+ */
+function unknownCommand(argv: readonly string[], io: Io): number {
+  const first = argv[0] ?? "";
+  const family = COMMANDS.filter((c) => c.name.split(" ")[0] === first);
+  if (family.length > 0) {
+    writeLine(io.stderr, `Error: "waypoint ${first}" needs a subcommand:`);
+    for (const c of family) writeLine(io.stderr, `  waypoint ${c.name.padEnd(20)} ${c.summary}`);
+    return 2;
+  }
+  const shown = /^[a-z][a-z-]{0,30}$/.test(first) ? `"${first}"` : "given";
+  writeLine(io.stderr, `Error: unknown command ${shown}`);
+  const near = COMMANDS.filter((c) => {
+    const word = c.name.split(" ")[0]!;
+    return editDistance(word, first) <= 2 || word.startsWith(first);
+  }).map((c) => `  waypoint ${c.name}`);
+  writeLine(
+    io.stderr,
+    near.length > 0
+      ? `Hint: did you mean:\n${near.join("\n")}`
+      : 'Hint: run "waypoint -help" to list the commands.',
+  );
+  return 2;
+}
+
+/** The positional arguments a command's usage allows: "NAME" one, "[FILE|-]" zero or one, "…" any number. */
+export function positionalLimits(args: string | undefined): { min: number; max: number } {
+  if (!args) return { min: 0, max: 0 };
+  if (args.includes("…") || args.includes("...")) return { min: 0, max: Number.POSITIVE_INFINITY };
+  const words = args.split(/\s+/).filter(Boolean);
+  return { min: words.filter((w) => !w.startsWith("[")).length, max: words.length };
+}
+
+function checkPositional(command: Command, args: readonly string[]): void {
+  const { min, max } = positionalLimits(command.args);
+  if (args.length > max) {
+    const extra = args[max]!;
+    const flagLike =
+      extra.includes("/") || extra.includes(".") ? " (a value for a flag needs -flag=VALUE)" : "";
+    throw new AppError(
+      "USAGE",
+      max === 0
+        ? `waypoint ${command.name} takes no arguments, got "${extra}"${flagLike}`
+        : `waypoint ${command.name} takes at most ${max} argument${max === 1 ? "" : "s"} (${command.args}), got ${args.length}`,
+      { hint: `Run "waypoint ${command.name} -help" to see its usage.` },
+    );
+  }
+  if (args.length < min) {
+    throw new AppError("USAGE", `waypoint ${command.name} needs ${command.args}`, {
+      hint: `Run "waypoint ${command.name} -help" to see its usage.`,
+    });
   }
 }
 

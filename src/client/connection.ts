@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { loadWaypointProto } from "../gen/load.js";
 import type { EntrypointClient } from "../gen/waypoint/v1/Entrypoint.js";
@@ -6,17 +7,60 @@ import type { EntrypointConfigResponse__Output } from "../gen/waypoint/v1/Entryp
 import type { GetVersionInfoResponse__Output } from "../gen/waypoint/v1/GetVersionInfoResponse.js";
 import type { Inventory__Output } from "../gen/waypoint/v1/Inventory.js";
 import type { NewToken__Output } from "../gen/waypoint/v1/NewToken.js";
+import type { RestoreResult__Output } from "../gen/waypoint/v1/RestoreResult.js";
+import type { SnapshotChunk__Output } from "../gen/waypoint/v1/SnapshotChunk.js";
+import type { StagedRestore__Output } from "../gen/waypoint/v1/StagedRestore.js";
 import type { StateEvent__Output } from "../gen/waypoint/v1/StateEvent.js";
 import type { WaypointClient } from "../gen/waypoint/v1/Waypoint.js";
+import { AppError } from "../protocol/errors.js";
 import { type ClientIdentity, encodeClientHeaders, HEADERS } from "../protocol/headers.js";
 import type { InventoryJson } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import { fromServiceError } from "./errors.js";
 import { inventoryFromProto } from "./inventory-convert.js";
 import type { ConnectionSettings } from "./settings.js";
+import { parseSnapshotMetaJson, type SnapshotMetaJson } from "./snapshot-meta.js";
 
 /** Default deadline of unary calls. */
 const UNARY_DEADLINE_MS = 10_000;
+/** CancelStagedRestore waits for a stage in progress (an upload) to land before removing it. */
+const CANCEL_STAGE_DEADLINE_MS = 10 * 60_000;
+/** Largest data message of a restore upload: well under the server's 4 MiB message limit. */
+const RESTORE_CHUNK_BYTES = 1024 * 1024;
+
+export type { SnapshotMetaJson };
+
+export interface SnapshotProgress {
+  /** "copy" (the online copy of the database) or "archive" (writing the archive). */
+  readonly phase: string;
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface RestoreResult {
+  readonly mode: "stage" | "live";
+  readonly meta: SnapshotMetaJson;
+  /** Live: the previous database, kept beside data.db. */
+  readonly keptAs?: string;
+  /** Stage: waypoint-restore.db in the server's data dir, applied at its next start. */
+  readonly stagedPath?: string;
+  /** Live: the state index before the swap and the one the server serves now. */
+  readonly previousIndex?: number;
+  readonly index?: number;
+  /** Stage with exit: the server is shutting down (exit code 75) to apply the stage. */
+  readonly exiting: boolean;
+}
+
+export type StagedRestore =
+  | { readonly staged: false }
+  | {
+      readonly staged: true;
+      readonly meta: SnapshotMetaJson;
+      readonly path: string;
+      /** RFC 3339. */
+      readonly stagedAt: string;
+      readonly bytes: number;
+    };
 
 /** A handle on an open server stream. */
 export interface StreamHandle {
@@ -74,9 +118,10 @@ export class Connection {
       cb: (err: grpc.ServiceError | null, res?: Res) => void,
     ) => unknown,
     req: Req,
+    deadlineMs = UNARY_DEADLINE_MS,
   ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method(req, this.metadata(), { deadline: Date.now() + UNARY_DEADLINE_MS }, (err, res) => {
+      method(req, this.metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => {
         if (err || res === undefined) reject(fromServiceError(err, this.address));
         else resolve(res);
       });
@@ -124,6 +169,136 @@ export class Connection {
     return this.follow(call, onEvent, onEnd);
   }
 
+  /**
+   * Takes a snapshot: the returned stream is the archive (gzip-compressed tar), with the server's
+   * backpressure. `onMeta` runs once before the first byte (its index is the state index the snapshot
+   * holds); `onProgress` runs while the server copies and archives. A failure destroys the stream
+   * with an AppError; destroying it cancels the call.
+   */
+  takeSnapshot(
+    onProgress: (p: SnapshotProgress) => void = () => {},
+    onMeta: (meta: SnapshotMetaJson) => void = () => {},
+  ): Readable {
+    const call = this.waypoint.TakeSnapshot({}, this.metadata());
+    let meta: SnapshotMetaJson | undefined;
+    let ended = false;
+    const out = new Readable({
+      read: () => {
+        call.resume();
+      },
+      destroy: (err, callback) => {
+        if (!ended) call.cancel();
+        callback(err);
+      },
+    });
+    call.on("data", (chunk: SnapshotChunk__Output) => {
+      try {
+        if (chunk.chunk === "progress" && chunk.progress) {
+          onProgress({ phase: chunk.progress.phase, done: chunk.progress.done, total: chunk.progress.total });
+        } else if (chunk.chunk === "metaJson") {
+          meta = parseSnapshotMetaJson(chunk.metaJson ?? "");
+          onMeta(meta);
+        } else if (chunk.chunk === "data" && chunk.data) {
+          if (!meta)
+            throw new AppError("INTERNAL", "the server sent archive bytes before the snapshot's meta");
+          if (!out.push(chunk.data)) call.pause();
+        }
+      } catch (err) {
+        out.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      ended = true;
+      out.destroy(fromServiceError(err, this.address));
+    });
+    call.on("end", () => {
+      ended = true;
+      if (meta) out.push(null);
+      else out.destroy(new AppError("INTERNAL", "the snapshot stream ended without the snapshot's meta"));
+    });
+    return out;
+  }
+
+  /**
+   * Restores the archive read from `input`, staged for the server's next start or live. Nothing
+   * changes on the server unless the whole archive verifies. `input` is consumed; it is destroyed if
+   * the server answers before reading all of it (a refusal).
+   */
+  restoreSnapshot(input: Readable, opts: { mode: "stage" | "live"; exit?: boolean }): Promise<RestoreResult> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const call = this.waypoint.RestoreSnapshot(this.metadata(), (err, res) => {
+        if (settled) return;
+        settled = true;
+        if (err || !res) reject(fromServiceError(err, this.address));
+        else resolve(restoreResultFromProto(res));
+      });
+      const drained = () =>
+        new Promise<void>((done) => {
+          const finish = () => {
+            call.off("drain", finish);
+            call.off("status", finish);
+            done();
+          };
+          call.on("drain", finish);
+          call.on("status", finish);
+        });
+      const upload = async () => {
+        call.write({ options: { mode: opts.mode, exit: opts.exit ?? false } });
+        for await (const piece of input) {
+          if (settled) return;
+          const buf = typeof piece === "string" ? Buffer.from(piece) : (piece as Buffer);
+          for (let at = 0; at < buf.length && !settled; at += RESTORE_CHUNK_BYTES) {
+            if (!call.write({ data: buf.subarray(at, at + RESTORE_CHUNK_BYTES) })) await drained();
+          }
+        }
+        call.end();
+      };
+      upload().catch((err: unknown) => {
+        if (settled) return;
+        settled = true;
+        call.cancel();
+        reject(
+          err instanceof AppError
+            ? err
+            : new AppError(
+                "INVALID_ARGUMENT",
+                `cannot read the snapshot to restore: ${(err as Error).message}`,
+                {
+                  cause: err,
+                },
+              ),
+        );
+      });
+    });
+  }
+
+  /** Whether a restore is staged on the server for its next start, and which. */
+  async stagedRestore(): Promise<StagedRestore> {
+    const res = await this.unary<object, StagedRestore__Output>(
+      this.waypoint.GetStagedRestore.bind(this.waypoint),
+      {},
+    );
+    if (!res.staged) return { staged: false };
+    return {
+      staged: true,
+      meta: parseSnapshotMetaJson(res.metaJson),
+      path: res.path,
+      stagedAt: res.stagedAt,
+      bytes: res.bytes,
+    };
+  }
+
+  /** Removes the staged restore; false when nothing was staged. */
+  async cancelStagedRestore(): Promise<boolean> {
+    const res = await this.unary<object, { removed: boolean }>(
+      this.waypoint.CancelStagedRestore.bind(this.waypoint),
+      {},
+      CANCEL_STAGE_DEADLINE_MS,
+    );
+    return res.removed;
+  }
+
   entrypointConfig(
     req: EntrypointConfigRequest,
     onConfig: (c: EntrypointConfigResponse__Output) => void,
@@ -162,4 +337,23 @@ export class Connection {
   close(): void {
     this.waypoint.close();
   }
+}
+
+function restoreResultFromProto(res: RestoreResult__Output): RestoreResult {
+  const meta = parseSnapshotMetaJson(res.metaJson);
+  if (res.mode === "live") {
+    return {
+      mode: "live",
+      meta,
+      keptAs: res.keptAs,
+      previousIndex: res.previousIndex,
+      index: res.index,
+      exiting: false,
+    };
+  }
+  if (res.mode === "stage") return { mode: "stage", meta, stagedPath: res.stagedPath, exiting: res.exiting };
+  throw new AppError(
+    "INTERNAL",
+    `the server answered a restore with an unknown mode ${JSON.stringify(res.mode)}`,
+  );
 }

@@ -48,6 +48,8 @@ export async function startTestServer(
     versionInfo?: VersionInfo;
     logLevel?: "trace" | "debug" | "info" | "notice";
     flushMs?: number;
+    /** The host's exit hook (startServer's ServerHooks); without it the server cannot exit by itself. */
+    onExitRequested?: (code: number) => void;
   } = {},
 ): Promise<TestServer> {
   const dir = tempDir(t);
@@ -63,7 +65,11 @@ export async function startTestServer(
     shutdownGraceMs: 2000,
     versionInfo: opts.versionInfo ?? BUILD_VERSION_INFO,
   });
-  const server = await startServer(config, logger);
+  const server = await startServer(
+    config,
+    logger,
+    opts.onExitRequested ? { onExitRequested: opts.onExitRequested } : {},
+  );
   t.teardown(() => server.close());
   const connections: Connection[] = [];
   t.teardown(() => {

@@ -52,6 +52,9 @@ export function openDatabase(
     );
   }
 
+  if (existsSync(path) && !statSync(path).isFile()) {
+    throw new AppError("DB_INVALID", `${path} is not a regular file (is -db pointing at a directory?)`);
+  }
   const existed = existsSync(path) && statSync(path).size > 0;
   if (existed) inspectExisting(path, latest);
   else {
@@ -144,6 +147,18 @@ function translate(err: unknown, path: string): Error {
   }
   if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
     return new AppError("DB_INVALID", `${path} is not a valid SQLite database (${code})`, { cause: err });
+  }
+  if (code === "SQLITE_FULL") {
+    return new AppError("DATA_DIR_UNWRITABLE", `the disk holding ${path} is full`, {
+      hint: "Free space on that disk, or point -db elsewhere. Nothing was lost: the write was refused.",
+      cause: err,
+    });
+  }
+  if (code.startsWith("SQLITE_IOERR")) {
+    return new AppError("DATA_DIR_UNWRITABLE", `cannot read or write ${path} (${code})`, {
+      hint: "Check the disk and the file's permissions, or point -db elsewhere.",
+      cause: err,
+    });
   }
   if (code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY" || code === "SQLITE_PERM") {
     return new AppError("DATA_DIR_UNWRITABLE", `cannot open ${path} for writing (${code})`, { cause: err });

@@ -133,3 +133,10 @@ test("after close the database file alone holds every write", (t) => {
   t.teardown(() => copy.close());
   t.true(copy.isBootstrapped());
 });
+
+test("refuses a -db path that is a directory, as a startup failure", (t) => {
+  const dir = tempDir(t);
+  const err = t.throws(() => SqliteStore.open(dir));
+  t.is(codeOf(err), "DB_INVALID");
+  t.regex(err!.message, /not a regular file/);
+});
