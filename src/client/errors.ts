@@ -17,13 +17,13 @@ const BY_STATUS: Partial<Record<number, ErrorCode>> = {
  * sent them (waypoint-error-code / waypoint-hint trailers), otherwise one
  * derived from the status, with the address for connection failures.
  */
-export function fromServiceError(err: unknown, address: string): AppError {
+export function fromServiceError(err: unknown, address: string, source?: string): AppError {
   if (err instanceof AppError) return err;
   const e = err as Partial<ServiceError>;
   if (typeof e.code !== "number") return new AppError("INTERNAL", String((err as Error)?.message ?? err));
   const sent = e.metadata?.get("waypoint-error-code")[0];
   const hint = e.metadata?.get("waypoint-hint")[0];
-  if (typeof sent === "string" && sent in ERROR_CODES) {
+  if (typeof sent === "string" && Object.hasOwn(ERROR_CODES, sent)) {
     return new AppError(
       sent as ErrorCode,
       e.details ?? "",
@@ -31,11 +31,28 @@ export function fromServiceError(err: unknown, address: string): AppError {
     );
   }
   if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
-    const why =
-      e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : (e.details ?? "unavailable");
-    return new AppError("UNAVAILABLE", `cannot reach the server at ${address}: ${why}`, { cause: err });
+    const why = e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : plainReason(e.details ?? "");
+    return new AppError("UNAVAILABLE", `cannot reach the server at ${address}${source ? ` (${source})` : ""}: ${why}`, {
+      cause: err,
+    });
   }
   return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, {
     cause: err,
   });
+}
+
+/** The errno behind grpc-js's "No connection established. Last error: …" text, in words. */
+function plainReason(details: string): string {
+  const errno = /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ENOTFOUND|EAI_AGAIN)\b/.exec(details)?.[1];
+  const words: Record<string, string> = {
+    ECONNREFUSED: "connection refused (is the server running?)",
+    ECONNRESET: "the connection was reset (TLS on one side only?)",
+    EHOSTUNREACH: "host unreachable",
+    ENETUNREACH: "network unreachable",
+    ETIMEDOUT: "connection timed out",
+    ENOTFOUND: "unknown host name",
+    EAI_AGAIN: "host name lookup failed",
+  };
+  if (errno) return words[errno] ?? errno;
+  return details || "unavailable";
 }

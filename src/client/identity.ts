@@ -6,6 +6,7 @@ import { parseCatalog } from "../protocol/catalog.js";
 import { emulatedVersionInfo } from "../protocol/emulation.js";
 import { AppError } from "../protocol/errors.js";
 import type { ClientIdentity, ClientKind } from "../protocol/headers.js";
+import { isComponentId } from "../protocol/validate.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import { ensureDirs, writeAtomic } from "./contexts.js";
 
@@ -58,7 +59,7 @@ export function installationId(configDir: string): string {
   const file = join(configDir, "client-id");
   try {
     const id = readFileSync(file, "utf8").trim();
-    if (/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(id)) return id;
+    if (isComponentId(id)) return id;
   } catch {
     // First run: create it below.
   }

@@ -30,6 +30,13 @@ const PLURAL: Record<ComponentKind, string> = {
   entrypoint: "entrypoints",
 };
 
+/** Why a group that cannot stay compatible cannot simply be set aside either. */
+const STAY_ONLINE: Record<ComponentKind, string> = {
+  entrypoint: "entrypoints cannot be taken offline without stopping their apps",
+  client: "clients must stay usable throughout",
+  runner: "and no runner release is compatible with the target to bring them back at",
+};
+
 /**
  * Plans the upgrade of the fleet in `inventory` (active components) to
  * `opts.target` (default: the newest release of `catalog`). Pure: no I/O.
@@ -88,15 +95,19 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
   const targetState = states[states.length - 1]!;
 
   if (!result.ok) {
+    const blockers = blockersFor(states, groups, options, result.reachable, table);
+    const blocked = new Set(blockers.flatMap((b) => b.components));
     return {
       target,
       kind: "impossible",
       steps: [],
-      blockers: blockersFor(states, groups, options, result.reachable, table),
+      blockers,
       warnings,
       summary: [
-        serverSummary(server.version, target, "blocked"),
-        ...groups.map((g) => summaryOf(g, g.current.version, target, "blocked")),
+        serverSummary(server.version, target, blocked.has("server") ? "blocked" : "must-move"),
+        ...groups.map((g) =>
+          summaryOf(g, g.current.version, target, g.ids.some((id) => blocked.has(id)) ? "blocked" : "must-move"),
+        ),
       ],
       cost: { entrypointRedeploys: 0, runnerMoves: 0, clientMoves: 0, serverHops: 0, steps: 0 },
     };
@@ -297,7 +308,7 @@ function blockersFor(
     const newer = options[i]!.length === 1 && compareVersions(g.current.version, target.version) > 0;
     const why = newer
       ? `${PLURAL[g.kind]} at ${g.current.version} are newer than the target and ${incompatibility(g.current, target) ?? "incompatible with it"}`
-      : `${PLURAL[g.kind]} at ${g.current.version} cannot stay compatible: ${firstBreak(g, options[i]!, states)}; ${g.kind === "entrypoint" ? "entrypoints cannot be taken offline without stopping their apps" : "clients must stay usable"}`;
+      : `${PLURAL[g.kind]} at ${g.current.version} cannot stay compatible: ${firstBreak(g, options[i]!, states)}; ${STAY_ONLINE[g.kind]}`;
     blockers.push({ components: g.ids, reason: why });
   });
   if (blockers.length === 0) {

@@ -2,7 +2,7 @@ import type { ComponentKind } from "../protocol/inventory.js";
 
 export const PLAN_KINDS = ["standard", "incompatible", "up-to-date", "impossible"] as const;
 /**
- * - standard: only the server must move; every component stays compatible throughout
+ * - standard: no component has to move; every component stays compatible throughout
  *   (components not at the target get optional steps);
  * - incompatible: a safe plan exists, but components must move (or runners go offline) for it;
  * - up-to-date: the server and every component are at the target;

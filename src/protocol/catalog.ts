@@ -1,6 +1,7 @@
 import semver from "semver";
 import { AppError } from "./errors.js";
 import { type ProtocolRange, rangeProblem } from "./range.js";
+import { asObject, type Obj, onlyKeys } from "./validate.js";
 
 /** Component roles named by catalog constraints (DESIGN §6). */
 export const CATALOG_ROLES = ["server", "client", "runner", "entrypoint"] as const;
@@ -50,8 +51,6 @@ export interface Catalog {
   /** Sorted oldest first by semver precedence. */
   readonly releases: readonly Release[];
 }
-
-type Obj = Record<string, unknown>;
 
 /**
  * Parses and validates a release catalog (DESIGN §6). Every problem is an
@@ -166,15 +165,6 @@ const RELEASE_KEYS = [
   "knownIssues",
   "notes",
 ] as const;
-
-function asObject(value: unknown, onError: () => never): Obj {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) onError();
-  return value as Obj;
-}
-
-function onlyKeys(o: Obj, allowed: readonly string[], onUnknown: (key: string) => never): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) onUnknown(k);
-}
 
 function listOf(value: unknown, where: string, fail: (w: string, p: string) => never): Obj[] {
   if (value === undefined) return [];

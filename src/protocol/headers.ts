@@ -1,6 +1,6 @@
-import semver from "semver";
 import { AppError } from "./errors.js";
 import { formatRangeText, type ProtocolRange, parseRangeText } from "./range.js";
+import { COMPONENT_ID_PATTERN, isCanonicalSemver } from "./validate.js";
 
 /** Metadata header names carried by every RPC (DESIGN §4). gRPC lower-cases them. */
 export const HEADERS = {
@@ -27,8 +27,6 @@ export interface ClientIdentity {
   readonly entrypoint: ProtocolRange;
   readonly emulated: boolean;
 }
-
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export function encodeClientHeaders(who: ClientIdentity): Record<string, string> {
   const headers: Record<string, string> = {
@@ -75,7 +73,7 @@ export function decodeClientHeaders(get: (name: string) => readonly unknown[]): 
     );
   }
   const id = one(HEADERS.id, true)!;
-  if (!ID_PATTERN.test(id)) {
+  if (!COMPONENT_ID_PATTERN.test(id)) {
     throw new AppError(
       "INVALID_HEADER",
       `metadata header ${HEADERS.id}: must be 1-128 letters, digits or . _ : - (got ${JSON.stringify(id.slice(0, 40))})`,
@@ -107,16 +105,4 @@ export function decodeBearer(get: (name: string) => readonly unknown[]): string 
       `metadata header ${HEADERS.authorization}: expected "Bearer <token>"`,
     );
   return m[1];
-}
-
-/**
- * True for a semantic version written exactly as semver prints it (build
- * metadata allowed). semver.valid also accepts "v1.2.3" and surrounding
- * blanks; such a version would never match a catalog release by name.
- */
-function isCanonicalSemver(text: string): boolean {
-  const parsed = semver.parse(text);
-  if (parsed === null) return false;
-  const build = parsed.build.length > 0 ? `+${parsed.build.join(".")}` : "";
-  return `${parsed.version}${build}` === text;
 }

@@ -1,4 +1,3 @@
-import semver from "semver";
 import { AppError } from "./errors.js";
 import {
   COMPONENT_KINDS,
@@ -10,8 +9,8 @@ import {
   parseGoDuration,
 } from "./inventory.js";
 import { type ProtocolFamily, type ProtocolRange, rangeProblem } from "./range.js";
+import { asObject, COMPONENT_ID_PATTERN, isCanonicalSemver, type Obj, onlyKeys } from "./validate.js";
 
-type Obj = Record<string, unknown>;
 type Fail = (where: string, problem: string) => never;
 
 /** The active window a hand-written inventory gets when it states none (the server's default). */
@@ -36,7 +35,6 @@ const COMPONENT_KEYS = [...ENTRY_KEYS, ...ENTRYPOINT_KEYS, "connected"] as const
 const REJECTED_KEYS = [...ENTRY_KEYS, "reason", "count"] as const;
 
 /** Component ids as the client-id metadata header admits them. */
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
@@ -123,7 +121,8 @@ function parseComponent(value: unknown, where: string, fail: Fail): InventoryCom
 }
 
 function parseRejected(value: unknown, where: string, fail: Fail): InventoryRejected {
-  const { o, at, head } = parseHead(value, where, REJECTED_KEYS, fail);
+  // DESIGN §5 shows rejected entries without a range; the offered range is an optional addition.
+  const { o, at, head } = parseHead(value, where, REJECTED_KEYS, fail, { rangeOptional: true });
   if (typeof o.reason !== "string" || o.reason === "") fail(at("reason"), "must be a non-empty string");
   if (typeof o.count !== "number" || !Number.isSafeInteger(o.count) || o.count < 1)
     fail(at("count"), `must be a positive integer, got ${JSON.stringify(o.count)}`);
@@ -132,11 +131,19 @@ function parseRejected(value: unknown, where: string, fail: Fail): InventoryReje
 }
 
 /** Who an entry is: kind, via, id, version and the range of the family it speaks, in DESIGN §5 key order. */
-function parseHead(value: unknown, where: string, allowed: readonly string[], fail: Fail) {
+function parseHead(
+  value: unknown,
+  where: string,
+  allowed: readonly string[],
+  fail: Fail,
+  opts: { rangeOptional?: boolean } = {},
+) {
   const o = asObject(value, () => fail(where, "must be an object"));
   // Name the entry by its id once the id is known to be printable.
   const named =
-    typeof o.id === "string" && ID_PATTERN.test(o.id) ? `${where} (id ${JSON.stringify(o.id)})` : where;
+    typeof o.id === "string" && COMPONENT_ID_PATTERN.test(o.id)
+      ? `${where} (id ${JSON.stringify(o.id)})`
+      : where;
   const at = (field: string) => `${named}: field "${field}"`;
   onlyKeys(o, allowed, (k) => fail(named, `unknown key ${JSON.stringify(k)}`));
   if (!(COMPONENT_KINDS as readonly unknown[]).includes(o.kind)) {
@@ -147,23 +154,26 @@ function parseHead(value: unknown, where: string, allowed: readonly string[], fa
     if (o.via !== "cli" && o.via !== "ui")
       fail(at("via"), `clients need "cli" or "ui", got ${JSON.stringify(o.via)}`);
   } else if (o.via !== undefined) {
-    fail(at("via"), `only clients have it, this is a ${kind}`);
+    fail(at("via"), `only clients have it, this is ${article(kind)} ${kind}`);
   }
-  if (typeof o.id !== "string" || !ID_PATTERN.test(o.id)) {
+  if (typeof o.id !== "string" || !COMPONENT_ID_PATTERN.test(o.id)) {
     fail(at("id"), `must be 1-128 letters, digits or . _ : - (got ${JSON.stringify(o.id)})`);
   }
   const version = versionOf(o.version, (p) => fail(at("version"), p));
   const family: ProtocolFamily = kind === "entrypoint" ? "entrypoint" : "api";
   const other: ProtocolFamily = family === "api" ? "entrypoint" : "api";
-  if (o[family] === undefined) fail(at(family), `missing: a ${kind} reports its ${family} protocol range`);
-  if (o[other] !== undefined) fail(at(other), `a ${kind} reports only its ${family} protocol range`);
-  const range = rangeOf(o[family], (p) => fail(at(family), p));
+  if (o[family] === undefined && !opts.rangeOptional) {
+    fail(at(family), `missing: ${article(kind)} ${kind} reports its ${family} protocol range`);
+  }
+  if (o[other] !== undefined)
+    fail(at(other), `${article(kind)} ${kind} reports only its ${family} protocol range`);
+  const range = o[family] === undefined ? undefined : rangeOf(o[family], (p) => fail(at(family), p));
   const head = {
     kind,
     ...(kind === "client" ? { via: o.via as "cli" | "ui" } : {}),
     id: o.id as string,
     version,
-    ...(family === "api" ? { api: range } : { entrypoint: range }),
+    ...(range === undefined ? {} : family === "api" ? { api: range } : { entrypoint: range }),
   };
   return { o, at, head };
 }
@@ -193,7 +203,7 @@ function entrypointFields(
   for (const key of ENTRYPOINT_KEYS) {
     const v = o[key];
     if (v === undefined) continue;
-    if (kind !== "entrypoint") fail(at(key), `only entrypoints have it, this is a ${kind}`);
+    if (kind !== "entrypoint") fail(at(key), `only entrypoints have it, this is ${article(kind)} ${kind}`);
     if (typeof v !== "string" || v === "") fail(at(key), "must be a non-empty string");
     out[key] = v as string;
   }
@@ -222,32 +232,15 @@ function emulatedOf(value: unknown, fail: (problem: string) => never): { emulate
   return { emulated: true };
 }
 
-/**
- * A semantic version written exactly as semver prints it (build metadata
- * allowed), as the client-version header admits it: "v1.2.3" would never
- * match a catalog release by name.
- */
-function isCanonicalSemver(text: string): boolean {
-  const parsed = semver.parse(text);
-  if (parsed === null) return false;
-  const build = parsed.build.length > 0 ? `+${parsed.build.join(".")}` : "";
-  return `${parsed.version}${build}` === text;
-}
-
 function isTimestamp(value: unknown): value is string {
   return typeof value === "string" && RFC3339.test(value) && !Number.isNaN(Date.parse(value));
-}
-
-function asObject(value: unknown, onError: () => never): Obj {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) onError();
-  return value as Obj;
-}
-
-function onlyKeys(o: Obj, allowed: readonly string[], onUnknown: (key: string) => never): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) onUnknown(k);
 }
 
 function listOf(value: unknown, field: string, fail: Fail): unknown[] {
   if (!Array.isArray(value)) return fail(`field "${field}"`, "must be an array");
   return value;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? "an" : "a";
 }

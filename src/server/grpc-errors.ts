@@ -16,7 +16,7 @@ export function toStatus(err: unknown, logger: ServerLogger, path: string): Part
   const metadata = new Metadata();
   if (err instanceof AppError && err.code !== "INTERNAL") {
     metadata.set(ERROR_CODE_HEADER, err.code);
-    metadata.set(ERROR_HINT_HEADER, err.hint);
+    metadata.set(ERROR_HINT_HEADER, headerSafe(err.hint));
     logger.debug({ rpc: path, code: err.code, msg: err.message }, "call refused");
     return { code: status[err.grpcStatus], details: err.message, metadata };
   }
@@ -25,4 +25,13 @@ export function toStatus(err: unknown, logger: ServerLogger, path: string): Part
   metadata.set(ERROR_CODE_HEADER, "INTERNAL");
   metadata.set(ERROR_HINT_HEADER, `This is a bug; the server log has the details under ref=${ref}.`);
   return { code: status.INTERNAL, details: `internal error (ref ${ref})`, metadata };
+}
+
+/**
+ * Metadata values must be printable ASCII (grpc-js throws otherwise, which
+ * would leave the call unanswered): anything else becomes "?" and line
+ * breaks become spaces.
+ */
+export function headerSafe(text: string): string {
+  return text.replace(/[\r\n\t]+/g, " ").replace(/[^\x20-\x7e]/g, "?");
 }

@@ -137,6 +137,24 @@ export class InventoryRecorder {
       this.store.recordRejections([...this.pendingRejections.values()]);
       this.pendingRejections.clear();
     }
+    this.forgetStale();
+  }
+
+  /**
+   * lastFlushed only saves rewrites within the coalescing second; entries for
+   * components not heard from for a minute are dropped so the map does not
+   * grow with every entrypoint process that ever ran.
+   */
+  private forgetStale(): void {
+    const before = this.now() - 60_000;
+    for (const [key, entry] of this.lastFlushed) {
+      if (entry.at < before && !this.pending.has(key)) this.lastFlushed.delete(key);
+    }
+  }
+
+  /** Entries kept to coalesce writes (for tests of the bound). */
+  get trackedCount(): number {
+    return this.lastFlushed.size;
   }
 
   /** The inventory in the DESIGN §5 shape; inactive components only with `includeInactive`. */

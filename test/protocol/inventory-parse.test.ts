@@ -346,3 +346,19 @@ for (const [title, input, message] of BAD) {
     t.true(err?.message.startsWith(message), `${err?.message}\ndoes not start with\n${message}`);
   });
 }
+
+test("a rejected entry may leave out the offered range, as DESIGN §5 shows it", (t) => {
+  const inv = parseInventory(
+    {
+      server: { version: "0.1.0", api: { min: 1, current: 1 }, entrypoint: { min: 1, current: 1 } },
+      activeWindow: "168h",
+      components: [],
+      rejected: [
+        { kind: "entrypoint", id: "old-1", version: "0.0.9", reason: "client is outdated", count: 3, lastSeen: "2026-11-22T10:00:00Z" },
+      ],
+    },
+    "design.json",
+  );
+  t.like(inv.rejected[0], { kind: "entrypoint", id: "old-1", count: 3 });
+  t.false("entrypoint" in inv.rejected[0]!);
+});

@@ -331,3 +331,15 @@ test("the timer flushes recorded calls without a read, and stop() flushes what i
   recorder.stop();
   t.true(store.listComponents().some((c) => c.id === "last-cli"));
 });
+
+test("components not heard from for a minute are no longer tracked in memory", (t) => {
+  const { recorder, advance, store } = setup(t);
+  for (let i = 0; i < 50; i++) recorder.seen(who(`short-lived-${i}`));
+  recorder.flush();
+  t.is(recorder.trackedCount, 50);
+  advance(61_000);
+  recorder.seen(who("still-here"));
+  recorder.flush();
+  t.is(recorder.trackedCount, 1, "only the component heard from recently is tracked");
+  t.is(store.listComponents().length, 51, "forgetting the coalescing entry forgets nothing stored");
+});

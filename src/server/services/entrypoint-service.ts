@@ -1,10 +1,9 @@
 import type { EntrypointHandlers } from "../../gen/waypoint/v1/Entrypoint.js";
 import { AppError } from "../../protocol/errors.js";
+import { isComponentId } from "../../protocol/validate.js";
 import type { Guard } from "../guard.js";
 import type { InventoryRecorder } from "../inventory-recorder.js";
 import type { ServerLogger } from "../logger.js";
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** Handlers of the entrypoint family. An entrypoint token reaches only its own deployment. */
 export function entrypointService(d: {
@@ -15,7 +14,7 @@ export function entrypointService(d: {
   return {
     EntrypointConfig: d.guard.serverStream((call, ctx) => {
       const req = call.request;
-      if (!ID.test(req.instanceId)) {
+      if (!isComponentId(req.instanceId)) {
         throw new AppError("INVALID_ARGUMENT", "instance_id must be 1-128 letters, digits or . _ : -");
       }
       if (req.deploymentId !== ctx.facts?.deployment) {
