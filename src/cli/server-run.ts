@@ -6,9 +6,11 @@ export const serverRun: Command = {
   name: "server run",
   summary: "Run the server (headless; logs to stderr)",
   help:
-    "Serves gRPC and HTTP (/healthz) until SIGINT or SIGTERM, then stops accepting calls, lets calls in flight\n" +
-    "finish, checkpoints the database and exits 0; a copy of the -db file taken afterwards is a complete offline\n" +
-    "backup. Logs are JSON lines on stderr: -v info, -vv debug, -vvv trace, or WAYPOINT_LOG_LEVEL.",
+    "Serves gRPC and HTTP (/healthz, /v1/snapshot) until SIGINT or SIGTERM, then stops accepting calls, lets calls\n" +
+    "in flight finish, checkpoints the database and exits 0; a copy of the -db file taken afterwards is a complete\n" +
+    "offline backup. After a client staged a restore with -exit it stops the same way and exits 75, for a\n" +
+    "supervisor to restart it into the restored data. Logs are JSON lines on stderr: -v info, -vv debug,\n" +
+    "-vvv trace, or WAYPOINT_LOG_LEVEL.",
   flags: [
     {
       name: "db",

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { loadWaypointProto } from "../gen/load.js";
+import type { CancelStagedRestoreResponse__Output } from "../gen/waypoint/v1/CancelStagedRestoreResponse.js";
 import type { EntrypointClient } from "../gen/waypoint/v1/Entrypoint.js";
 import type { EntrypointConfigRequest } from "../gen/waypoint/v1/EntrypointConfigRequest.js";
 import type { EntrypointConfigResponse__Output } from "../gen/waypoint/v1/EntrypointConfigResponse.js";
@@ -211,8 +212,10 @@ export class Connection {
       ended = true;
       out.destroy(fromServiceError(err, this.address));
     });
+    // grpc-js emits a failed status as "error" before "end": a failed stream never ends cleanly here.
     call.on("end", () => {
       ended = true;
+      if (out.destroyed) return;
       if (meta) out.push(null);
       else out.destroy(new AppError("INTERNAL", "the snapshot stream ended without the snapshot's meta"));
     });
@@ -258,17 +261,13 @@ export class Connection {
         if (settled) return;
         settled = true;
         call.cancel();
-        reject(
-          err instanceof AppError
-            ? err
-            : new AppError(
-                "INVALID_ARGUMENT",
-                `cannot read the snapshot to restore: ${(err as Error).message}`,
-                {
-                  cause: err,
-                },
-              ),
-        );
+        if (err instanceof AppError) reject(err);
+        else {
+          const why = err instanceof Error ? err.message : String(err);
+          reject(
+            new AppError("INVALID_ARGUMENT", `cannot read the snapshot to restore: ${why}`, { cause: err }),
+          );
+        }
       });
     });
   }
@@ -291,7 +290,7 @@ export class Connection {
 
   /** Removes the staged restore; false when nothing was staged. */
   async cancelStagedRestore(): Promise<boolean> {
-    const res = await this.unary<object, { removed: boolean }>(
+    const res = await this.unary<object, CancelStagedRestoreResponse__Output>(
       this.waypoint.CancelStagedRestore.bind(this.waypoint),
       {},
       CANCEL_STAGE_DEADLINE_MS,

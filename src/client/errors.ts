@@ -31,10 +31,15 @@ export function fromServiceError(err: unknown, address: string, source?: string)
     );
   }
   if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
-    const why = e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : plainReason(e.details ?? "");
-    return new AppError("UNAVAILABLE", `cannot reach the server at ${address}${source ? ` (${source})` : ""}: ${why}`, {
-      cause: err,
-    });
+    const why =
+      e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : plainReason(e.details ?? "");
+    return new AppError(
+      "UNAVAILABLE",
+      `cannot reach the server at ${address}${source ? ` (${source})` : ""}: ${why}`,
+      {
+        cause: err,
+      },
+    );
   }
   return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, {
     cause: err,
@@ -43,7 +48,9 @@ export function fromServiceError(err: unknown, address: string, source?: string)
 
 /** The errno behind grpc-js's "No connection established. Last error: …" text, in words. */
 function plainReason(details: string): string {
-  const errno = /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ENOTFOUND|EAI_AGAIN)\b/.exec(details)?.[1];
+  const errno = /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ENOTFOUND|EAI_AGAIN)\b/.exec(
+    details,
+  )?.[1];
   const words: Record<string, string> = {
     ECONNREFUSED: "connection refused (is the server running?)",
     ECONNRESET: "the connection was reset (TLS on one side only?)",

@@ -3,6 +3,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { BootstrapTokenRequest as _waypoint_v1_BootstrapTokenRequest, BootstrapTokenRequest__Output as _waypoint_v1_BootstrapTokenRequest__Output } from './waypoint/v1/BootstrapTokenRequest.js';
+import type { CancelStagedRestoreRequest as _waypoint_v1_CancelStagedRestoreRequest, CancelStagedRestoreRequest__Output as _waypoint_v1_CancelStagedRestoreRequest__Output } from './waypoint/v1/CancelStagedRestoreRequest.js';
+import type { CancelStagedRestoreResponse as _waypoint_v1_CancelStagedRestoreResponse, CancelStagedRestoreResponse__Output as _waypoint_v1_CancelStagedRestoreResponse__Output } from './waypoint/v1/CancelStagedRestoreResponse.js';
 import type { Component as _waypoint_v1_Component, Component__Output as _waypoint_v1_Component__Output } from './waypoint/v1/Component.js';
 import type { ConfigVar as _waypoint_v1_ConfigVar, ConfigVar__Output as _waypoint_v1_ConfigVar__Output } from './waypoint/v1/ConfigVar.js';
 import type { CreateTokenRequest as _waypoint_v1_CreateTokenRequest, CreateTokenRequest__Output as _waypoint_v1_CreateTokenRequest__Output } from './waypoint/v1/CreateTokenRequest.js';
@@ -10,13 +12,21 @@ import type { EntrypointClient as _waypoint_v1_EntrypointClient, EntrypointDefin
 import type { EntrypointConfigRequest as _waypoint_v1_EntrypointConfigRequest, EntrypointConfigRequest__Output as _waypoint_v1_EntrypointConfigRequest__Output } from './waypoint/v1/EntrypointConfigRequest.js';
 import type { EntrypointConfigResponse as _waypoint_v1_EntrypointConfigResponse, EntrypointConfigResponse__Output as _waypoint_v1_EntrypointConfigResponse__Output } from './waypoint/v1/EntrypointConfigResponse.js';
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from './waypoint/v1/GetInventoryRequest.js';
+import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from './waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from './waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from './waypoint/v1/GetVersionInfoResponse.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from './waypoint/v1/Inventory.js';
 import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v1_NewToken__Output } from './waypoint/v1/NewToken.js';
 import type { ProtocolRange as _waypoint_v1_ProtocolRange, ProtocolRange__Output as _waypoint_v1_ProtocolRange__Output } from './waypoint/v1/ProtocolRange.js';
 import type { RejectedComponent as _waypoint_v1_RejectedComponent, RejectedComponent__Output as _waypoint_v1_RejectedComponent__Output } from './waypoint/v1/RejectedComponent.js';
+import type { RestoreOptions as _waypoint_v1_RestoreOptions, RestoreOptions__Output as _waypoint_v1_RestoreOptions__Output } from './waypoint/v1/RestoreOptions.js';
+import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from './waypoint/v1/RestoreResult.js';
+import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from './waypoint/v1/RestoreSnapshotRequest.js';
+import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from './waypoint/v1/SnapshotChunk.js';
+import type { SnapshotProgress as _waypoint_v1_SnapshotProgress, SnapshotProgress__Output as _waypoint_v1_SnapshotProgress__Output } from './waypoint/v1/SnapshotProgress.js';
+import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output as _waypoint_v1_StagedRestore__Output } from './waypoint/v1/StagedRestore.js';
 import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _waypoint_v1_StateEvent__Output } from './waypoint/v1/StateEvent.js';
+import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnapshotRequest__Output as _waypoint_v1_TakeSnapshotRequest__Output } from './waypoint/v1/TakeSnapshotRequest.js';
 import type { VersionInfo as _waypoint_v1_VersionInfo, VersionInfo__Output as _waypoint_v1_VersionInfo__Output } from './waypoint/v1/VersionInfo.js';
 import type { WatchStateRequest as _waypoint_v1_WatchStateRequest, WatchStateRequest__Output as _waypoint_v1_WatchStateRequest__Output } from './waypoint/v1/WatchStateRequest.js';
 import type { WaypointClient as _waypoint_v1_WaypointClient, WaypointDefinition as _waypoint_v1_WaypointDefinition } from './waypoint/v1/Waypoint.js';
@@ -29,6 +39,8 @@ export interface ProtoGrpcType {
   waypoint: {
     v1: {
       BootstrapTokenRequest: MessageTypeDefinition<_waypoint_v1_BootstrapTokenRequest, _waypoint_v1_BootstrapTokenRequest__Output>
+      CancelStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreRequest, _waypoint_v1_CancelStagedRestoreRequest__Output>
+      CancelStagedRestoreResponse: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreResponse, _waypoint_v1_CancelStagedRestoreResponse__Output>
       Component: MessageTypeDefinition<_waypoint_v1_Component, _waypoint_v1_Component__Output>
       ConfigVar: MessageTypeDefinition<_waypoint_v1_ConfigVar, _waypoint_v1_ConfigVar__Output>
       CreateTokenRequest: MessageTypeDefinition<_waypoint_v1_CreateTokenRequest, _waypoint_v1_CreateTokenRequest__Output>
@@ -36,13 +48,21 @@ export interface ProtoGrpcType {
       EntrypointConfigRequest: MessageTypeDefinition<_waypoint_v1_EntrypointConfigRequest, _waypoint_v1_EntrypointConfigRequest__Output>
       EntrypointConfigResponse: MessageTypeDefinition<_waypoint_v1_EntrypointConfigResponse, _waypoint_v1_EntrypointConfigResponse__Output>
       GetInventoryRequest: MessageTypeDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_GetInventoryRequest__Output>
+      GetStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_GetStagedRestoreRequest__Output>
       GetVersionInfoRequest: MessageTypeDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoRequest__Output>
       GetVersionInfoResponse: MessageTypeDefinition<_waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoResponse__Output>
       Inventory: MessageTypeDefinition<_waypoint_v1_Inventory, _waypoint_v1_Inventory__Output>
       NewToken: MessageTypeDefinition<_waypoint_v1_NewToken, _waypoint_v1_NewToken__Output>
       ProtocolRange: MessageTypeDefinition<_waypoint_v1_ProtocolRange, _waypoint_v1_ProtocolRange__Output>
       RejectedComponent: MessageTypeDefinition<_waypoint_v1_RejectedComponent, _waypoint_v1_RejectedComponent__Output>
+      RestoreOptions: MessageTypeDefinition<_waypoint_v1_RestoreOptions, _waypoint_v1_RestoreOptions__Output>
+      RestoreResult: MessageTypeDefinition<_waypoint_v1_RestoreResult, _waypoint_v1_RestoreResult__Output>
+      RestoreSnapshotRequest: MessageTypeDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreSnapshotRequest__Output>
+      SnapshotChunk: MessageTypeDefinition<_waypoint_v1_SnapshotChunk, _waypoint_v1_SnapshotChunk__Output>
+      SnapshotProgress: MessageTypeDefinition<_waypoint_v1_SnapshotProgress, _waypoint_v1_SnapshotProgress__Output>
+      StagedRestore: MessageTypeDefinition<_waypoint_v1_StagedRestore, _waypoint_v1_StagedRestore__Output>
       StateEvent: MessageTypeDefinition<_waypoint_v1_StateEvent, _waypoint_v1_StateEvent__Output>
+      TakeSnapshotRequest: MessageTypeDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_TakeSnapshotRequest__Output>
       VersionInfo: MessageTypeDefinition<_waypoint_v1_VersionInfo, _waypoint_v1_VersionInfo__Output>
       WatchStateRequest: MessageTypeDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_WatchStateRequest__Output>
       Waypoint: SubtypeConstructor<typeof grpc.Client, _waypoint_v1_WaypointClient> & { service: _waypoint_v1_WaypointDefinition }

@@ -106,7 +106,12 @@ export function planUpgrade(inventory: InventoryJson, catalog: Catalog, opts: Pl
       summary: [
         serverSummary(server.version, target, blocked.has("server") ? "blocked" : "must-move"),
         ...groups.map((g) =>
-          summaryOf(g, g.current.version, target, g.ids.some((id) => blocked.has(id)) ? "blocked" : "must-move"),
+          summaryOf(
+            g,
+            g.current.version,
+            target,
+            g.ids.some((id) => blocked.has(id)) ? "blocked" : "must-move",
+          ),
         ),
       ],
       cost: { entrypointRedeploys: 0, runnerMoves: 0, clientMoves: 0, serverHops: 0, steps: 0 },

@@ -9,7 +9,8 @@ import {
 
 /** What each plan kind means, after "Upgrade to V: kind — ". Shared with the Markdown form. */
 export const KIND_MEANING: Record<PlanKind, string> = {
-  standard: "no component has to move for the server to reach the target; every component stays compatible as it is",
+  standard:
+    "no component has to move for the server to reach the target; every component stays compatible as it is",
   incompatible: "components must move, or runners go offline, for the server to reach the target",
   "up-to-date": "the server and every component already run the target",
   impossible: "no safe plan exists; the blockers below say who and why",

@@ -44,13 +44,24 @@ export function mintToken(
 /**
  * Hash → token lookups on the hot path. The store is the only writer and this
  * server owns it exclusively, so the cache is refreshed after each token write
- * made through `add`.
+ * made through `add`, and rebuilt with `reload` after the store's contents were
+ * replaced wholesale (a live restore).
  */
 export class TokenCache {
-  private readonly byHash = new Map<string, TokenRecord>();
+  private byHash = new Map<string, TokenRecord>();
 
-  constructor(store: Store) {
-    for (const t of store.listTokens()) this.byHash.set(t.hash, t);
+  constructor(private readonly store: Store) {
+    this.reload();
+  }
+
+  /**
+   * Re-reads every token from the store. The new map is built first and swapped in at once, so a
+   * lookup sees either the old set or the new one, never a mix.
+   */
+  reload(): void {
+    const next = new Map<string, TokenRecord>();
+    for (const t of this.store.listTokens()) next.set(t.hash, t);
+    this.byHash = next;
   }
 
   lookup(secret: string): TokenRecord | undefined {

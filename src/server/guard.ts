@@ -23,6 +23,10 @@ export interface CallContext {
 
 type Unary<Req, Res> = (req: Req, ctx: CallContext) => Res | Promise<Res>;
 type Stream<Req, Res> = (call: grpc.ServerWritableStream<Req, Res>, ctx: CallContext) => void | Promise<void>;
+type ClientStream<Req, Res> = (
+  call: grpc.ServerReadableStream<Req, Res>,
+  ctx: CallContext,
+) => Res | Promise<Res>;
 
 /**
  * The interceptor chain every RPC passes, in this order:
@@ -135,7 +139,40 @@ export class Guard {
     };
   }
 
-  serverStream<Req, Res>(handler: Stream<Req, Res>): grpc.handleServerStreamingCall<Req, Res> {
+  /**
+   * A client-streaming RPC: the same checks as `unary`, made on the metadata before the handler
+   * reads a single message, so a refused caller's upload is never consumed. The handler reads
+   * `call` and returns the one response; whatever it throws goes through toStatus.
+   */
+  clientStream<Req, Res>(handler: ClientStream<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
+    return (call, callback) => {
+      const path = call.getPath();
+      let result: Res | Promise<Res>;
+      try {
+        const rule = ruleFor(path);
+        const ctx = rule?.access === "public" ? publicContext() : this.check(path, call.metadata);
+        result = handler(call, ctx);
+      } catch (err) {
+        callback(toStatus(err, this.deps.logger, path));
+        return;
+      }
+      Promise.resolve(result).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toStatus(err, this.deps.logger, path)),
+      );
+    };
+  }
+
+  /**
+   * A server-streaming RPC. By default the stream is long-lived (WatchState, EntrypointConfig) and
+   * listed in `streams`, which shutdown ends; `endAtShutdown: false` is for finite streams that must
+   * not be cut short with status OK (TakeSnapshot): shutdown lets them finish within its grace period.
+   */
+  serverStream<Req, Res>(
+    handler: Stream<Req, Res>,
+    opts: { readonly endAtShutdown?: boolean } = {},
+  ): grpc.handleServerStreamingCall<Req, Res> {
+    const endAtShutdown = opts.endAtShutdown ?? true;
     return (call) => {
       const path = call.getPath();
       const stream = call as grpc.ServerWritableStream<unknown, unknown>;
@@ -146,7 +183,7 @@ export class Guard {
       };
       try {
         const ctx = this.check(path, call.metadata);
-        this.streams.add(stream);
+        if (endAtShutdown) this.streams.add(stream);
         const forget = () => this.streams.delete(stream);
         call.on("cancelled", forget);
         call.on("finish", forget);

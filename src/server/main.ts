@@ -7,20 +7,30 @@
 import { formatVersion } from "../protocol/version-info.js";
 import { type ServerConfig, type ServerConfigInput, serverConfig } from "./config.js";
 import { createLogger, type LogLevel, levelFrom, type ServerLogger } from "./logger.js";
-import { type RunningServer, startServer } from "./server.js";
+import { type RunningServer, type ServerHooks, startServer } from "./server.js";
 
 export { SERVER_DEFAULTS } from "./config.js";
-export type { LogLevel, RunningServer, ServerConfig, ServerConfigInput, ServerLogger };
+export type { LogLevel, RunningServer, ServerConfig, ServerConfigInput, ServerHooks, ServerLogger };
 export { createLogger, levelFrom, serverConfig, startServer };
 
 /**
  * Runs the server until SIGINT or SIGTERM, then shuts down gracefully: stop
  * accepting, let calls in flight finish, flush the inventory, checkpoint the
  * WAL and close, so that a copy of the database file taken afterwards is a
- * complete offline backup. A second signal exits at once.
+ * complete offline backup. A second signal exits at once. Resolves with the
+ * exit code: 0 after a signal, 75 when a client staged a restore with -exit
+ * (the server closed the same way; a supervisor restarts it into the restored
+ * data), 1 if the shutdown failed.
  */
 export async function runServer(config: ServerConfig, logger: ServerLogger): Promise<number> {
-  const server = await startServer(config, logger);
+  // Set below, once the promise that resolves the exit code exists; no client can ask before that.
+  let stopWith: (code: number) => void = () => {};
+  const server = await startServer(config, logger, {
+    onExitRequested: (code) => {
+      logger.notice({ exitCode: code }, "stopping: a client asked the server to exit");
+      stopWith(code);
+    },
+  });
   logger.notice(
     {
       version: formatVersion(config.versionInfo),
@@ -34,25 +44,32 @@ export async function runServer(config: ServerConfig, logger: ServerLogger): Pro
     "server ready",
   );
   return new Promise<number>((resolve) => {
-    let signals = 0;
+    let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals > 1) {
+      if (stopping) {
         logger.warn({ signal }, "second signal: exiting without waiting");
         process.exit(130);
       }
       logger.notice({ signal }, "signal received");
-      server.close().then(
-        () => {
+      stopWith(0);
+    };
+    stopWith = (code) => {
+      if (stopping) return;
+      stopping = true;
+      server
+        .close()
+        .then(
+          () => code,
+          (err: unknown) => {
+            logger.error({ err }, "shutdown failed");
+            return 1;
+          },
+        )
+        .then((exitCode) => {
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);
-          resolve(0);
-        },
-        (err: unknown) => {
-          logger.error({ err }, "shutdown failed");
-          resolve(1);
-        },
-      );
+          resolve(exitCode);
+        });
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);

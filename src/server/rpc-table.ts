@@ -18,6 +18,11 @@ export const RPC_TABLE = {
   "/waypoint.v1.Waypoint/CreateToken": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/GetInventory": { family: "api", access: ["management", "readonly"] },
   "/waypoint.v1.Waypoint/WatchState": { family: "api", access: ["management", "readonly", "runner"] },
+  // Snapshots hold every token hash and a restore replaces every token: management only (DESIGN §7).
+  "/waypoint.v1.Waypoint/TakeSnapshot": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/RestoreSnapshot": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/GetStagedRestore": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/CancelStagedRestore": { family: "api", access: ["management"] },
   "/waypoint.v1.Entrypoint/EntrypointConfig": { family: "entrypoint", access: ["entrypoint"] },
 } as const satisfies Record<string, RpcRule>;
 

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { loadWaypointProto } from "../gen/load.js";
+import type { WaypointHandlers } from "../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../protocol/errors.js";
 import { TokenCache } from "./auth.js";
 import { formatAddress, type ListenAddress, type ServerConfig } from "./config.js";
@@ -13,7 +14,9 @@ import { InventoryRecorder } from "./inventory-recorder.js";
 import type { ServerLogger } from "./logger.js";
 import { RPC_TABLE } from "./rpc-table.js";
 import { entrypointService } from "./services/entrypoint-service.js";
+import { snapshotService } from "./services/snapshot-service.js";
 import { waypointService } from "./services/waypoint-service.js";
+import { SnapshotControl } from "./snapshot-control.js";
 import { StateWatch } from "./state-watch.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store } from "./store/store.js";
@@ -26,12 +29,26 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** What the process hosting the server lets it do. */
+export interface ServerHooks {
+  /**
+   * Called when a client asked the server to stop and the process to exit with `code` (75 after a
+   * staged restore with -exit, so a supervisor restarts it into the restored data). The host closes
+   * the server and exits. Without it the server cannot exit by itself, and says so.
+   */
+  readonly onExitRequested?: (code: number) => void;
+}
+
 /**
  * Opens the store, then binds gRPC and HTTP. If any step fails, everything
  * opened so far is closed again and the error is an AppError that says what
  * to do (port in use, unwritable dir, locked or newer database).
  */
-export async function startServer(config: ServerConfig, logger: ServerLogger): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  logger: ServerLogger,
+  hooks: ServerHooks = {},
+): Promise<RunningServer> {
   const store = SqliteStore.open(config.dbPath, {
     onMigrate: (m) =>
       logger.notice(
@@ -69,9 +86,23 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
     versionInfo: config.versionInfo,
     logger,
   });
+  const snapshots = new SnapshotControl({
+    store,
+    tokens,
+    dbPath: config.dbPath,
+    versionInfo: config.versionInfo,
+    logger,
+  });
+  const snapshotHandlers = snapshotService({
+    guard,
+    snapshots,
+    logger,
+    ...(hooks.onExitRequested ? { requestExit: hooks.onExitRequested } : {}),
+  });
   const entrypoint = entrypointService({ guard, recorder, logger });
   assertTableCovers([proto.grpc.waypoint.v1.Waypoint.service, proto.grpc.waypoint.v1.Entrypoint.service]);
-  grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypoint);
+  const waypointHandlers: WaypointHandlers = { ...waypoint, ...snapshotHandlers };
+  grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypointHandlers);
   grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);
   const health = new HealthImplementation({
     "": "SERVING",
@@ -86,6 +117,9 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
     versionInfo: config.versionInfo,
     stateIndex: () => store.stateIndex(),
     draining: () => draining,
+    tokens,
+    snapshots,
+    logger,
   });
 
   let grpcPort: number;
@@ -128,6 +162,9 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
         http.close(() => resolve());
         http.closeAllConnections();
       });
+      // Snapshot work still running lost its receiver above and fails at its next write; let it
+      // release the database (a copy in progress holds it) before closing the store.
+      await settledWithin(snapshots.settled(), config.shutdownGraceMs);
       watch.stop();
       recorder.stop();
       store.close();
@@ -142,6 +179,13 @@ export async function startServer(config: ServerConfig, logger: ServerLogger): P
     store,
     close,
   };
+}
+
+/** Resolves when `work` does or after `ms`, whichever comes first. */
+async function settledWithin(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function bindGrpc(server: grpc.Server, config: ServerConfig): Promise<number> {

@@ -43,6 +43,9 @@ test("usage strings give the number of positional arguments", (t) => {
 test("an unreachable server is exit 3 with the reason in words, not gRPC internals", async (t) => {
   const r = await cli(t, ["versions", "-server-addr=127.0.0.1:1"]);
   t.is(r.code, 3);
-  t.regex(r.stderr, /cannot reach the server at 127\.0\.0\.1:1: connection refused \(is the server running\?\)/);
+  t.regex(
+    r.stderr,
+    /cannot reach the server at 127\.0\.0\.1:1: connection refused \(is the server running\?\)/,
+  );
   t.false(r.stderr.includes("Resolution note"));
 });

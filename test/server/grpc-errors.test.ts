@@ -16,7 +16,11 @@ test("a hint with line breaks or non-ASCII text still makes a valid status", (t)
 
 test("an unexpected error reaches the client only as a reference, and the log has it in full", (t) => {
   const sink = new LogSink();
-  const status = toStatus(new Error("SQLITE_CORRUPT: database disk image is malformed"), createLogger("error", sink), "/x");
+  const status = toStatus(
+    new Error("SQLITE_CORRUPT: database disk image is malformed"),
+    createLogger("error", sink),
+    "/x",
+  );
   t.regex(String(status.details), /^internal error \(ref [0-9a-f]{12}\)$/);
   t.true(sink.raw.some((l) => l.includes("SQLITE_CORRUPT")));
 });

@@ -189,6 +189,37 @@ test("a header refused on a stream RPC gets the same INVALID_ARGUMENT as on a un
   t.is((await firstOf(raw.entrypoint.EntrypointConfig(request, good))).status, "OK");
 });
 
+test("a client-stream RPC passes the checks of a unary one, and its handler's errors go through toStatus", async (t) => {
+  const s = await startTestServer(t);
+  const raw = rawClients(t, s.address);
+  const readonly = (await s.connect().createToken({ kind: "readonly" })).token;
+  const restore = (md: grpc.Metadata) =>
+    new Promise<Result<unknown>>((resolve) => {
+      const call = raw.waypoint.RestoreSnapshot(md, (err, res) =>
+        resolve(err ? errorResult(err) : { status: "OK", details: "", value: res }),
+      );
+      call.write({ options: { mode: "stage" } });
+      call.write({ data: Buffer.from("not a snapshot") });
+      call.end();
+    });
+
+  const noId = metadataFor({ token: s.token });
+  noId.remove(HEADERS.id);
+  const header = await restore(noId);
+  t.like(header, { status: "INVALID_ARGUMENT", errorCode: "INVALID_HEADER" });
+  t.true(header.details.includes(HEADERS.id), header.details);
+  t.like(await restore(metadataFor()), { status: "UNAUTHENTICATED", errorCode: "UNAUTHENTICATED" });
+  t.like(await restore(metadataFor({ token: readonly })), {
+    status: "PERMISSION_DENIED",
+    errorCode: "PERMISSION_DENIED",
+  });
+  // Let through, the same upload reaches the handler, whose error also goes out through toStatus.
+  t.like(await restore(metadataFor({ token: s.token })), {
+    status: "INVALID_ARGUMENT",
+    errorCode: "SNAPSHOT_INVALID",
+  });
+});
+
 // (grpc-js itself refuses to send a duplicated authorization header, so that case is covered by
 // test/protocol/headers.test.ts only.)
 test("a missing or malformed authorization header is UNAUTHENTICATED; the scheme is case-insensitive", async (t) => {

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import test, { type ExecutionContext } from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
@@ -54,6 +55,11 @@ const EXPECTED: Record<RpcPath, Record<Credential, Expect>> = {
   "/waypoint.v1.Waypoint/CreateToken": only("management"),
   "/waypoint.v1.Waypoint/GetInventory": only("management", "readonly"),
   "/waypoint.v1.Waypoint/WatchState": only("management", "readonly", "runner"),
+  // A snapshot holds every token hash and a restore replaces every token.
+  "/waypoint.v1.Waypoint/TakeSnapshot": only("management"),
+  "/waypoint.v1.Waypoint/RestoreSnapshot": only("management"),
+  "/waypoint.v1.Waypoint/GetStagedRestore": only("management"),
+  "/waypoint.v1.Waypoint/CancelStagedRestore": only("management"),
   "/waypoint.v1.Entrypoint/EntrypointConfig": only("entrypoint"),
 };
 
@@ -79,16 +85,43 @@ function firstMessage(
   });
 }
 
+/** Reads a stream to its end; rejects with its error. */
+async function drain(stream: Readable): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of stream) bytes += (chunk as Buffer).length;
+  return bytes;
+}
+
+/** A snapshot archive of the server, taken with its management token. */
+async function archiveOf(s: TestServer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of s.connect({ id: "archive-taker" }).takeSnapshot()) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** What RestoreSnapshot uploads: a real archive where the call must succeed. */
+async function archiveFor(path: RpcPath, s: TestServer): Promise<Buffer | undefined> {
+  return path === "/waypoint.v1.Waypoint/RestoreSnapshot" ? archiveOf(s) : undefined;
+}
+
 let instances = 0;
 
-/** How to call each RPC through the client Connection, with a request the handler accepts. */
-const CALLS: Record<RpcPath, (c: Connection, deployment: string) => Promise<unknown>> = {
+/**
+ * How to call each RPC through the client Connection, with a request the handler accepts.
+ * `archive` is what RestoreSnapshot uploads (stage mode, so the server under test keeps its data).
+ */
+const CALLS: Record<RpcPath, (c: Connection, deployment: string, archive?: Buffer) => Promise<unknown>> = {
   "/waypoint.v1.Waypoint/GetVersionInfo": (c) => c.versionInfo(),
   "/waypoint.v1.Waypoint/BootstrapToken": (c) => c.bootstrap(),
   "/waypoint.v1.Waypoint/CreateToken": (c) =>
     c.createToken({ kind: "readonly", description: "rpc-table test" }),
   "/waypoint.v1.Waypoint/GetInventory": (c) => c.inventory(),
   "/waypoint.v1.Waypoint/WatchState": (c) => firstMessage((onData, onEnd) => c.watchState(onData, onEnd)),
+  "/waypoint.v1.Waypoint/TakeSnapshot": (c) => drain(c.takeSnapshot()),
+  "/waypoint.v1.Waypoint/RestoreSnapshot": (c, _deployment, archive) =>
+    c.restoreSnapshot(Readable.from([archive ?? Buffer.alloc(0)]), { mode: "stage" }),
+  "/waypoint.v1.Waypoint/GetStagedRestore": (c) => c.stagedRestore(),
+  "/waypoint.v1.Waypoint/CancelStagedRestore": (c) => c.cancelStagedRestore(),
   "/waypoint.v1.Entrypoint/EntrypointConfig": (c, deployment) =>
     firstMessage((onData, onEnd) =>
       c.entrypointConfig(
@@ -177,10 +210,11 @@ for (const path of Object.keys(RPC_TABLE) as RpcPath[]) {
   test(`${method} answers each token kind, no token and an unknown token as DESIGN §7 prescribes`, async (t) => {
     const s = await startTestServer(t);
     const tokens = await mintTokens(s);
+    const archive = await archiveFor(path, s);
     for (const credential of CREDENTIALS) {
       const kind = isEntrypointRpc(path) ? "entrypoint" : API_CLIENT_KIND[credential];
       const conn = s.connect({ kind, id: `${credential}-caller`, token: secretFor(credential, tokens) });
-      const got = await outcomeOf(CALLS[path](conn, DEPLOYMENT));
+      const got = await outcomeOf(CALLS[path](conn, DEPLOYMENT, archive));
       t.deepEqual(
         got,
         expected(EXPECTED[path][credential]),
@@ -296,7 +330,7 @@ test("client-kind entrypoint gets INVALID_ARGUMENT from every guarded api RPC", 
   t.true(apiPaths.length >= 2);
   for (const path of apiPaths) {
     const conn = s.connect({ kind: "entrypoint", id: "confused-entrypoint", token: s.token });
-    const got = await outcomeOf(CALLS[path](conn, DEPLOYMENT));
+    const got = await outcomeOf(CALLS[path](conn, DEPLOYMENT, await archiveFor(path, s)));
     // GetVersionInfo is public and never rejected, so an entrypoint can always report a mismatch.
     const want = RPC_TABLE[path].access === "public" ? expected("OK") : expected("INVALID_HEADER");
     t.deepEqual(got, want, methodName(path));

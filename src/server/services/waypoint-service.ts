@@ -23,8 +23,14 @@ export interface WaypointServiceDeps {
   readonly logger: ServerLogger;
 }
 
+/** The Waypoint RPCs served here; the snapshot RPCs are in snapshot-service.ts. */
+type CoreHandlers = Pick<
+  WaypointHandlers,
+  "GetVersionInfo" | "BootstrapToken" | "CreateToken" | "GetInventory" | "WatchState"
+>;
+
 /** Handlers of the api family's Waypoint service: validate, call the store, return. */
-export function waypointService(d: WaypointServiceDeps): WaypointHandlers {
+export function waypointService(d: WaypointServiceDeps): CoreHandlers {
   return {
     GetVersionInfo: d.guard.unary(() => ({ info: d.versionInfo })),
 

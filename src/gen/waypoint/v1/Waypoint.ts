@@ -4,13 +4,21 @@
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { BootstrapTokenRequest as _waypoint_v1_BootstrapTokenRequest, BootstrapTokenRequest__Output as _waypoint_v1_BootstrapTokenRequest__Output } from '../../waypoint/v1/BootstrapTokenRequest.js';
+import type { CancelStagedRestoreRequest as _waypoint_v1_CancelStagedRestoreRequest, CancelStagedRestoreRequest__Output as _waypoint_v1_CancelStagedRestoreRequest__Output } from '../../waypoint/v1/CancelStagedRestoreRequest.js';
+import type { CancelStagedRestoreResponse as _waypoint_v1_CancelStagedRestoreResponse, CancelStagedRestoreResponse__Output as _waypoint_v1_CancelStagedRestoreResponse__Output } from '../../waypoint/v1/CancelStagedRestoreResponse.js';
 import type { CreateTokenRequest as _waypoint_v1_CreateTokenRequest, CreateTokenRequest__Output as _waypoint_v1_CreateTokenRequest__Output } from '../../waypoint/v1/CreateTokenRequest.js';
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from '../../waypoint/v1/GetInventoryRequest.js';
+import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from '../../waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from '../../waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from '../../waypoint/v1/GetVersionInfoResponse.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from '../../waypoint/v1/Inventory.js';
 import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v1_NewToken__Output } from '../../waypoint/v1/NewToken.js';
+import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from '../../waypoint/v1/RestoreResult.js';
+import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from '../../waypoint/v1/RestoreSnapshotRequest.js';
+import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from '../../waypoint/v1/SnapshotChunk.js';
+import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output as _waypoint_v1_StagedRestore__Output } from '../../waypoint/v1/StagedRestore.js';
 import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _waypoint_v1_StateEvent__Output } from '../../waypoint/v1/StateEvent.js';
+import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnapshotRequest__Output as _waypoint_v1_TakeSnapshotRequest__Output } from '../../waypoint/v1/TakeSnapshotRequest.js';
 import type { WatchStateRequest as _waypoint_v1_WatchStateRequest, WatchStateRequest__Output as _waypoint_v1_WatchStateRequest__Output } from '../../waypoint/v1/WatchStateRequest.js';
 
 export interface WaypointClient extends grpc.Client {
@@ -22,6 +30,15 @@ export interface WaypointClient extends grpc.Client {
   bootstrapToken(argument: _waypoint_v1_BootstrapTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   bootstrapToken(argument: _waypoint_v1_BootstrapTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   bootstrapToken(argument: _waypoint_v1_BootstrapTokenRequest, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
+  
+  CancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
+  CancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
+  CancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
+  CancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
+  cancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
+  cancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
+  cancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
+  cancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
   
   CreateToken(argument: _waypoint_v1_CreateTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   CreateToken(argument: _waypoint_v1_CreateTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
@@ -41,6 +58,15 @@ export interface WaypointClient extends grpc.Client {
   getInventory(argument: _waypoint_v1_GetInventoryRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   getInventory(argument: _waypoint_v1_GetInventoryRequest, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   
+  GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  getStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  getStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  getStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  getStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
+  
   GetVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
   GetVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
   GetVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
@@ -49,6 +75,20 @@ export interface WaypointClient extends grpc.Client {
   getVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
   getVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
   getVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
+  
+  RestoreSnapshot(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  RestoreSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  RestoreSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  RestoreSnapshot(callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  restoreSnapshot(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  restoreSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  restoreSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  restoreSnapshot(callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  
+  TakeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
+  TakeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
+  takeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
+  takeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
   
   WatchState(argument: _waypoint_v1_WatchStateRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_StateEvent__Output>;
   WatchState(argument: _waypoint_v1_WatchStateRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_StateEvent__Output>;
@@ -60,11 +100,19 @@ export interface WaypointClient extends grpc.Client {
 export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   BootstrapToken: grpc.handleUnaryCall<_waypoint_v1_BootstrapTokenRequest__Output, _waypoint_v1_NewToken>;
   
+  CancelStagedRestore: grpc.handleUnaryCall<_waypoint_v1_CancelStagedRestoreRequest__Output, _waypoint_v1_CancelStagedRestoreResponse>;
+  
   CreateToken: grpc.handleUnaryCall<_waypoint_v1_CreateTokenRequest__Output, _waypoint_v1_NewToken>;
   
   GetInventory: grpc.handleUnaryCall<_waypoint_v1_GetInventoryRequest__Output, _waypoint_v1_Inventory>;
   
+  GetStagedRestore: grpc.handleUnaryCall<_waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore>;
+  
   GetVersionInfo: grpc.handleUnaryCall<_waypoint_v1_GetVersionInfoRequest__Output, _waypoint_v1_GetVersionInfoResponse>;
+  
+  RestoreSnapshot: grpc.handleClientStreamingCall<_waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult>;
+  
+  TakeSnapshot: grpc.handleServerStreamingCall<_waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk>;
   
   WatchState: grpc.handleServerStreamingCall<_waypoint_v1_WatchStateRequest__Output, _waypoint_v1_StateEvent>;
   
@@ -72,8 +120,12 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
 
 export interface WaypointDefinition extends grpc.ServiceDefinition {
   BootstrapToken: MethodDefinition<_waypoint_v1_BootstrapTokenRequest, _waypoint_v1_NewToken, _waypoint_v1_BootstrapTokenRequest__Output, _waypoint_v1_NewToken__Output>
+  CancelStagedRestore: MethodDefinition<_waypoint_v1_CancelStagedRestoreRequest, _waypoint_v1_CancelStagedRestoreResponse, _waypoint_v1_CancelStagedRestoreRequest__Output, _waypoint_v1_CancelStagedRestoreResponse__Output>
   CreateToken: MethodDefinition<_waypoint_v1_CreateTokenRequest, _waypoint_v1_NewToken, _waypoint_v1_CreateTokenRequest__Output, _waypoint_v1_NewToken__Output>
   GetInventory: MethodDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_Inventory, _waypoint_v1_GetInventoryRequest__Output, _waypoint_v1_Inventory__Output>
+  GetStagedRestore: MethodDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_StagedRestore, _waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore__Output>
   GetVersionInfo: MethodDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoRequest__Output, _waypoint_v1_GetVersionInfoResponse__Output>
+  RestoreSnapshot: MethodDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreResult, _waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult__Output>
+  TakeSnapshot: MethodDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_SnapshotChunk, _waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk__Output>
   WatchState: MethodDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_StateEvent, _waypoint_v1_WatchStateRequest__Output, _waypoint_v1_StateEvent__Output>
 }

@@ -1,0 +1,49 @@
+import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
+import { AppError } from "../../protocol/errors.js";
+
+/**
+ * Taking members out of the tar stream, hashing every byte on the way.
+ * data.db goes to a new file (created exclusively, mode 0600, fsynced before
+ * it is reported complete, so a restore can rename it into place); the
+ * small members are kept in memory as bytes. Nothing here judges content:
+ * that waits until the hashes are known to match, so a damaged file is
+ * reported as damaged. The caller removes the file on failure.
+ */
+export async function extractMember(
+  body: AsyncIterable<Buffer>,
+  path: string,
+): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const file = await open(path, "wx", 0o600);
+  try {
+    for await (const chunk of body) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      await file.write(chunk);
+    }
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  return { sha256: hash.digest("hex"), bytes };
+}
+
+export async function readSmallMember(
+  body: AsyncIterable<Buffer>,
+): Promise<{ data: Buffer; sha256: string }> {
+  const parts: Buffer[] = [];
+  for await (const chunk of body) parts.push(chunk);
+  const data = Buffer.concat(parts);
+  return { data, sha256: createHash("sha256").update(data).digest("hex") };
+}
+
+/** `data` as strict UTF-8 text. */
+export function decodeText(name: string, data: Buffer): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch {
+    throw new AppError("SNAPSHOT_INVALID", `${name} is not valid UTF-8 text`);
+  }
+}

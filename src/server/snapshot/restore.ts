@@ -1,0 +1,164 @@
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { AppError } from "../../protocol/errors.js";
+import type { ServerLogger } from "../logger.js";
+import type { Store } from "../store/store.js";
+import { swapInDatabase } from "../store/swap.js";
+import type { SnapshotLimits, SnapshotMeta } from "./types.js";
+import { readSnapshotMeta, verifySnapshot } from "./verify.js";
+
+/**
+ * Restores (DESIGN §8, seed 000). Three ways in, one rule: nothing touches
+ * data.db until the new data is fully verified, and the previous database is
+ * kept beside it.
+ *
+ * - staged: the archive is written to a temp file in the data dir, verified,
+ *   then renamed to `waypoint-restore.db` (replacing any earlier stage);
+ *   restoreOnBoot applies it at the next start;
+ * - offline: an operator copies a snapshot to `<data dir>/waypoint-restore.db`
+ *   and starts the server: the same restoreOnBoot;
+ * - live: verified into the data dir, then swapped in by the store while the
+ *   server serves (SqliteStore.replaceWith).
+ */
+export const RESTORE_FILE = "waypoint-restore.db";
+
+export function stagedPath(dbPath: string): string {
+  return join(dirname(dbPath), RESTORE_FILE);
+}
+
+/** "2026-11-22T10-00-00-000Z": a file-name-safe UTC time. */
+export function fileStamp(date = new Date()): string {
+  return date.toISOString().replace(/[:.]/g, "-");
+}
+
+export async function stageSnapshot(
+  input: Readable,
+  dbPath: string,
+  opts: { limits?: Partial<SnapshotLimits> } = {},
+): Promise<{ meta: SnapshotMeta; path: string }> {
+  const dir = dirname(dbPath);
+  const temp = join(dir, `.waypoint-restore-${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await pipeline(input, createWriteStream(temp, { flags: "wx", mode: 0o600 }));
+    const verified = await verifySnapshot(createReadStream(temp), {
+      dir,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+    });
+    rmSync(verified.dbPath, { force: true });
+    syncFile(temp);
+    const path = stagedPath(dbPath);
+    renameSync(temp, path);
+    syncFile(dir);
+    return { meta: verified.meta, path };
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+export async function stagedStatus(
+  dbPath: string,
+): Promise<{ meta: SnapshotMeta; path: string; bytes: number; stagedAt: string } | undefined> {
+  const path = stagedPath(dbPath);
+  if (!existsSync(path)) return undefined;
+  const meta = await readSnapshotMeta(createReadStream(path), {});
+  const st = statSync(path);
+  return { meta, path, bytes: st.size, stagedAt: st.mtime.toISOString() };
+}
+
+export function cancelStaged(dbPath: string): boolean {
+  const path = stagedPath(dbPath);
+  if (!existsSync(path)) return false;
+  rmSync(path);
+  return true;
+}
+
+export async function restoreLive(
+  store: Store,
+  input: Readable,
+  opts: { dbPath: string; limits?: Partial<SnapshotLimits> },
+): Promise<{ meta: SnapshotMeta; keptAs: string; previousIndex: number; index: number }> {
+  const verified = await verifySnapshot(input, {
+    dir: dirname(opts.dbPath),
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  });
+  try {
+    const keptAs = `${opts.dbPath}.pre-restore-${fileStamp()}`;
+    const { previousIndex } = store.replaceWith(verified.dbPath, keptAs);
+    return { meta: verified.meta, keptAs, previousIndex, index: store.stateIndex() };
+  } finally {
+    rmSync(verified.dbPath, { force: true });
+  }
+}
+
+/**
+ * At start, before the store opens: applies `<data dir>/waypoint-restore.db`
+ * if present. Verification comes first; if it fails the server must not
+ * start, and data.db is left byte-identical. An encrypted staged file is
+ * decrypted with WAYPOINT_SNAPSHOT_PASSPHRASE when set.
+ */
+export async function restoreOnBoot(
+  dbPath: string,
+  logger: ServerLogger,
+  opts: { passphrase?: string; limits?: Partial<SnapshotLimits> } = {},
+): Promise<{ restored: false } | { restored: true; meta: SnapshotMeta; keptAs?: string }> {
+  const staged = stagedPath(dbPath);
+  if (!existsSync(staged)) return { restored: false };
+  logger.notice({ path: staged }, "found a staged restore; verifying it before touching the database");
+  const dir = dirname(dbPath);
+  let verified: Awaited<ReturnType<typeof verifySnapshot>>;
+  try {
+    verified = await verifySnapshot(createReadStream(staged), {
+      dir,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      ...(opts.passphrase ? { passphrase: async () => opts.passphrase as string } : {}),
+    });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new AppError("RESTORE_FAILED", `the staged restore ${staged} failed verification: ${why}`, {
+      hint:
+        `${dbPath} was not touched. To start with the current data, move the staged file away ` +
+        `(mv ${staged} ${staged}.rejected); to restore, stage a good snapshot with \`waypoint server restore FILE\`.`,
+      cause: err,
+    });
+  }
+  const { keptAs } = swapInDatabase(dbPath, verified.dbPath, fileStamp());
+  // Applied: a crash before this removal re-applies the same snapshot at the next start, which is harmless.
+  rmSync(staged, { force: true });
+  syncFile(dir);
+  logger.notice(
+    {
+      snapshot: verified.meta.id,
+      createdAt: verified.meta.createdAt,
+      index: verified.meta.index,
+      schemaVersion: verified.meta.schemaVersion,
+      ...(keptAs ? { keptAs } : {}),
+    },
+    keptAs
+      ? "restored the staged snapshot; the previous database is kept beside it"
+      : "restored the staged snapshot into a fresh data dir",
+  );
+  return { restored: true, meta: verified.meta, ...(keptAs ? { keptAs } : {}) };
+}
+
+/** fsync a file or directory so a rename survives a power cut. */
+function syncFile(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
