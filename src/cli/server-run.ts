@@ -77,6 +77,9 @@ export const serverRun: Command = {
       activeWindow: flags.string("active-window")!,
       logLevel: levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL),
       versionInfo: versionInfoFrom(flags, io),
+      ...(io.env.WAYPOINT_SNAPSHOT_PASSPHRASE
+        ? { restorePassphrase: io.env.WAYPOINT_SNAPSHOT_PASSPHRASE }
+        : {}),
     });
     return runServer(config, logger);
   },

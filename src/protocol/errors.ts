@@ -90,6 +90,11 @@ export const ERROR_CODES = {
     exit: 10,
     hint: "Stop whatever listens there, or pick another address with -listen-grpc / -listen-http.",
   },
+  STARTUP_FAILED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 10,
+    hint: "Fix what the message names and start the server again.",
+  },
   INVENTORY_INVALID: {
     grpc: "INVALID_ARGUMENT",
     exit: 1,

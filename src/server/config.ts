@@ -34,6 +34,8 @@ export interface ServerConfig {
   readonly shutdownGraceMs: number;
   readonly maxMessageBytes: number;
   readonly versionInfo: VersionInfo;
+  /** Decrypts an age-encrypted staged restore at start (WAYPOINT_SNAPSHOT_PASSPHRASE). */
+  readonly restorePassphrase?: string;
 }
 
 export interface ServerConfigInput {
@@ -47,6 +49,7 @@ export interface ServerConfigInput {
   readonly inventoryFlushMs?: number;
   readonly shutdownGraceMs?: number;
   readonly versionInfo: VersionInfo;
+  readonly restorePassphrase?: string;
 }
 
 export function serverConfig(input: ServerConfigInput): ServerConfig {
@@ -74,6 +77,7 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     shutdownGraceMs: input.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
     maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes,
     versionInfo: input.versionInfo,
+    ...(input.restorePassphrase ? { restorePassphrase: input.restorePassphrase } : {}),
   });
 }
 

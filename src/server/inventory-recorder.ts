@@ -33,6 +33,8 @@ export class InventoryRecorder {
   /** Last fields flushed per key, to skip rewrites of unchanged components. */
   private readonly lastFlushed = new Map<string, { sig: string; at: number }>();
   private readonly open = new Map<string, number>();
+  /** What each connected component last told us, to write it again into a restored database. */
+  private readonly live = new Map<string, { who: ClientIdentity; facts?: EntrypointFacts }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -107,17 +109,32 @@ export class InventoryRecorder {
   connected(who: ClientIdentity, facts?: EntrypointFacts): () => void {
     const key = `${who.kind}\u0000${who.id}`;
     this.open.set(key, (this.open.get(key) ?? 0) + 1);
+    this.live.set(key, facts ? { who, facts } : { who });
     this.seen(who, facts);
     let done = false;
     return () => {
       if (done) return;
       done = true;
       const n = (this.open.get(key) ?? 1) - 1;
-      if (n <= 0) this.open.delete(key);
-      else this.open.set(key, n);
+      if (n <= 0) {
+        this.open.delete(key);
+        this.live.delete(key);
+      } else this.open.set(key, n);
       this.lastFlushed.delete(key);
       this.seen(who, facts);
     };
+  }
+
+  /**
+   * After the database was replaced (live restore): everything recorded
+   * about the old one is moot, and components connected now are written into
+   * the new one, so the inventory shows them without waiting for their next call.
+   */
+  resync(): void {
+    this.pending.clear();
+    this.pendingRejections.clear();
+    this.lastFlushed.clear();
+    for (const { who, facts } of this.live.values()) this.seen(who, facts);
   }
 
   flush(): void {

@@ -16,6 +16,7 @@ import { RPC_TABLE } from "./rpc-table.js";
 import { entrypointService } from "./services/entrypoint-service.js";
 import { snapshotService } from "./services/snapshot-service.js";
 import { waypointService } from "./services/waypoint-service.js";
+import { restoreOnBoot } from "./snapshot/restore.js";
 import { SnapshotControl } from "./snapshot-control.js";
 import { StateWatch } from "./state-watch.js";
 import { SqliteStore } from "./store/sqlite-store.js";
@@ -49,6 +50,13 @@ export async function startServer(
   logger: ServerLogger,
   hooks: ServerHooks = {},
 ): Promise<RunningServer> {
+  // Everything that can fail without the database comes first, so a failure leaves nothing open.
+  const proto = loadWaypointProto();
+  assertTableCovers([proto.grpc.waypoint.v1.Waypoint.service, proto.grpc.waypoint.v1.Entrypoint.service]);
+  // A staged or offline restore is applied before the database is opened; if it fails, nothing was touched.
+  await restoreOnBoot(config.dbPath, logger, {
+    ...(config.restorePassphrase ? { passphrase: config.restorePassphrase } : {}),
+  });
   const store = SqliteStore.open(config.dbPath, {
     onMigrate: (m) =>
       logger.notice(
@@ -65,7 +73,6 @@ export async function startServer(
   });
   const watch = new StateWatch(() => store.stateIndex());
   const guard = new Guard({ server: config.versionInfo, tokens, recorder, logger });
-  const proto = loadWaypointProto();
   // grpc-js logs through console by default; route it into our structured log instead.
   grpc.setLogger({
     error: (...args: unknown[]) => logger.warn({ source: "grpc" }, args.map(String).join(" ")),
@@ -89,6 +96,7 @@ export async function startServer(
   const snapshots = new SnapshotControl({
     store,
     tokens,
+    recorder,
     dbPath: config.dbPath,
     versionInfo: config.versionInfo,
     logger,
@@ -100,7 +108,6 @@ export async function startServer(
     ...(hooks.onExitRequested ? { requestExit: hooks.onExitRequested } : {}),
   });
   const entrypoint = entrypointService({ guard, recorder, logger });
-  assertTableCovers([proto.grpc.waypoint.v1.Waypoint.service, proto.grpc.waypoint.v1.Entrypoint.service]);
   const waypointHandlers: WaypointHandlers = { ...waypoint, ...snapshotHandlers };
   grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypointHandlers);
   grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);
@@ -166,8 +173,13 @@ export async function startServer(
       // release the database (a copy in progress holds it) before closing the store.
       await settledWithin(snapshots.settled(), config.shutdownGraceMs);
       watch.stop();
-      recorder.stop();
-      store.close();
+      try {
+        recorder.stop();
+      } catch (err) {
+        logger.error({ err }, "the last inventory flush failed; closing the database anyway");
+      } finally {
+        store.close();
+      }
       logger.notice({ db: config.dbPath }, "stopped; database checkpointed and closed");
     })();
     return closing;
@@ -199,8 +211,11 @@ function bindGrpc(server: grpc.Server, config: ServerConfig): Promise<number> {
       );
     } catch (err) {
       throw new AppError(
-        "CONFIG_INVALID",
+        "STARTUP_FAILED",
         `cannot load the TLS certificate or key: ${(err as Error).message}`,
+        {
+          hint: "Check -tls-cert-file and -tls-key-file: both PEM files, readable by this user, and a matching pair.",
+        },
       );
     }
   }
@@ -233,7 +248,16 @@ function bindError(err: Error, address: string, flag: string): AppError {
       hint: "Ports below 1024 need privileges; pick a higher port.",
     });
   }
-  return new AppError("CONFIG_INVALID", `cannot listen on ${address} (${flag}): ${err.message}`);
+  if (/EADDRNOTAVAIL|cannot assign requested address/i.test(text)) {
+    return new AppError(
+      "STARTUP_FAILED",
+      `cannot listen on ${address} (${flag}): no such address on this machine`,
+      {
+        hint: "Use an address of one of this machine's interfaces, e.g. 127.0.0.1 or 0.0.0.0.",
+      },
+    );
+  }
+  return new AppError("STARTUP_FAILED", `cannot listen on ${address} (${flag}): ${err.message}`);
 }
 
 /** Every method of our services must be in RPC_TABLE: an unlisted RPC would be unguarded. */

@@ -3,6 +3,7 @@ import { type Readable, Writable } from "node:stream";
 import { AppError } from "../protocol/errors.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import type { TokenCache } from "./auth.js";
+import type { InventoryRecorder } from "./inventory-recorder.js";
 import type { ServerLogger } from "./logger.js";
 import { cancelStaged, restoreLive, stagedStatus, stageSnapshot } from "./snapshot/restore.js";
 import type { SnapshotMeta } from "./snapshot/types.js";
@@ -66,6 +67,8 @@ export class SnapshotControl {
     private readonly d: {
       readonly store: Store;
       readonly tokens: TokenCache;
+      /** Told to write connected components into a restored database. */
+      readonly recorder?: InventoryRecorder;
       readonly dbPath: string;
       readonly versionInfo: VersionInfo;
       readonly logger: ServerLogger;
@@ -122,7 +125,13 @@ export class SnapshotControl {
   live(input: Readable, by?: string): Promise<LiveRestoreOutcome> {
     return this.database.exclusive(async () => {
       try {
-        const restored = await restoreLive(this.d.store, input, { dbPath: this.d.dbPath });
+        const restored = await restoreLive(this.d.store, input, {
+          dbPath: this.d.dbPath,
+          onSwapped: () => {
+            this.reloadTokens();
+            this.d.recorder?.resync();
+          },
+        });
         this.d.logger.notice(
           {
             snapshot: restored.meta.id,

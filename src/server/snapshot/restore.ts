@@ -88,7 +88,7 @@ export function cancelStaged(dbPath: string): boolean {
 export async function restoreLive(
   store: Store,
   input: Readable,
-  opts: { dbPath: string; limits?: Partial<SnapshotLimits> },
+  opts: { dbPath: string; limits?: Partial<SnapshotLimits>; onSwapped?: () => void },
 ): Promise<{ meta: SnapshotMeta; keptAs: string; previousIndex: number; index: number }> {
   const verified = await verifySnapshot(input, {
     dir: dirname(opts.dbPath),
@@ -97,6 +97,8 @@ export async function restoreLive(
   try {
     const keptAs = `${opts.dbPath}.pre-restore-${fileStamp()}`;
     const { previousIndex } = store.replaceWith(verified.dbPath, keptAs);
+    // In the same tick as the swap: caches over the store (tokens, inventory) follow before any call runs.
+    opts.onSwapped?.();
     return { meta: verified.meta, keptAs, previousIndex, index: store.stateIndex() };
   } finally {
     rmSync(verified.dbPath, { force: true });
