@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync, rmSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
@@ -17,6 +17,7 @@ import { entrypointService } from "./services/entrypoint-service.js";
 import { snapshotService } from "./services/snapshot-service.js";
 import { waypointService } from "./services/waypoint-service.js";
 import { restoreOnBoot } from "./snapshot/restore.js";
+import { writeSnapshotFromFile } from "./snapshot/write.js";
 import { SnapshotControl } from "./snapshot-control.js";
 import { StateWatch } from "./state-watch.js";
 import { SqliteStore } from "./store/sqlite-store.js";
@@ -57,13 +58,14 @@ export async function startServer(
   await restoreOnBoot(config.dbPath, logger, {
     ...(config.restorePassphrase ? { passphrase: config.restorePassphrase } : {}),
   });
+  let preMigration: string | undefined;
   const store = SqliteStore.open(config.dbPath, {
-    onMigrate: (m) =>
-      logger.notice(
-        { from: m.from, to: m.to, backup: m.backup },
-        "migrating database schema; backup written",
-      ),
+    onMigrate: (m) => {
+      preMigration = m.backup;
+      logger.notice({ from: m.from, to: m.to, copy: m.backup }, "migrating the database schema forward");
+    },
   });
+  if (preMigration) await snapshotPreMigration(preMigration, config, logger);
   const tokens = new TokenCache(store);
   const recorder = new InventoryRecorder(store, {
     server: config.versionInfo,
@@ -191,6 +193,29 @@ export async function startServer(
     store,
     close,
   };
+}
+
+/**
+ * The automatic snapshot before a schema migration (DESIGN §7): the
+ * pre-migration copy becomes `<copy>.snap`, a regular snapshot that
+ * `waypoint server restore` accepts. If archiving fails the raw copy stays,
+ * which is still a complete backup, and the log says so.
+ */
+async function snapshotPreMigration(copy: string, config: ServerConfig, logger: ServerLogger): Promise<void> {
+  const target = `${copy}.snap`;
+  try {
+    const meta = await writeSnapshotFromFile(copy, createWriteStream(target, { flags: "wx", mode: 0o600 }), {
+      versionInfo: config.versionInfo,
+    });
+    rmSync(copy, { force: true });
+    logger.notice(
+      { snapshot: target, id: meta.id, schemaVersion: meta.schemaVersion },
+      "wrote a snapshot of the database as it was before the migration",
+    );
+  } catch (err) {
+    rmSync(target, { force: true });
+    logger.warn({ err, copy }, "could not archive the pre-migration copy; the raw copy is kept instead");
+  }
 }
 
 /** Resolves when `work` does or after `ms`, whichever comes first. */

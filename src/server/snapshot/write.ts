@@ -16,6 +16,7 @@ import { createGzip } from "node:zlib";
 import { AppError } from "../../protocol/errors.js";
 import type { VersionInfo } from "../../protocol/version-info.js";
 import type { DatabaseFacts } from "../store/inspect.js";
+import { inspectDatabaseFile } from "../store/inspect.js";
 import type { Store } from "../store/store.js";
 import { newSnapshotId } from "./meta.js";
 import { formatSums } from "./sums.js";
@@ -65,6 +66,22 @@ export async function writeSnapshot(
   } finally {
     for (const suffix of ["", "-journal"]) rmSync(copy + suffix, { force: true });
   }
+}
+
+/**
+ * Archives an existing standalone database file (rollback-journal mode, not
+ * in use) as a snapshot: used for the automatic snapshot taken before a
+ * schema migration, from the pre-migration copy.
+ */
+export async function writeSnapshotFromFile(
+  dbPath: string,
+  out: NodeJS.WritableStream,
+  opts: Pick<WriteOptions, "versionInfo" | "gzipLevel">,
+): Promise<SnapshotMeta> {
+  const { problems: _unchecked, ...facts } = inspectDatabaseFile(dbPath, { integrity: false });
+  const meta = snapshotMeta(facts, opts.versionInfo);
+  await pipeline(archive(meta, dbPath, undefined), createGzip({ level: opts.gzipLevel ?? 6 }), out);
+  return meta;
 }
 
 function snapshotMeta(facts: DatabaseFacts, server: VersionInfo): SnapshotMeta {

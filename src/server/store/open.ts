@@ -89,6 +89,13 @@ export function openDatabase(
         const backup = `${path}.pre-migrate-v${from}-${stamp}`;
         db.prepare("VACUUM INTO ?").run(backup);
         chmodSync(backup, 0o600);
+        // A standalone file: rollback journal, so it can be archived or opened anywhere on its own.
+        const copy = new Database(backup);
+        try {
+          copy.pragma("journal_mode = DELETE");
+        } finally {
+          copy.close();
+        }
         opts.onMigrate?.({ from, to: latest, backup });
       }
       for (const m of migrations) {
