@@ -80,9 +80,10 @@ export class Guard {
     }
     const token = this.authorize(rule, path, get);
     const facts = token?.kind === "entrypoint" ? scopeOf(token) : undefined;
-    // Entrypoint handlers record the caller themselves, once they have checked the deployment and
+    // Only authenticated callers are recorded (a bootstrap call has no token: anyone could claim any
+    // id and version). Entrypoint handlers record theirs once they have checked the deployment and
     // instance it claims (see services/entrypoint-service.ts): a refused entrypoint is never listed.
-    if (rule.family === "api") this.deps.recorder.seen(who, facts);
+    if (rule.family === "api" && token) this.deps.recorder.seen(who, facts);
     if (this.deps.logger.isLevelEnabled("debug")) {
       this.deps.logger.debug(
         {

@@ -50,7 +50,14 @@ export interface HttpDeps {
  */
 export function createHttpServer(deps: HttpDeps): Server {
   return createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    // A malformed request target must be a 400, never an exception that ends the process.
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://localhost");
+    } catch {
+      sendJson(res, 400, { error: "malformed request target" });
+      return;
+    }
     if (url.pathname === "/healthz") {
       health(req, res, deps);
       return;
