@@ -30,11 +30,13 @@ export const version: Command = {
       problems: [],
     };
     let exit = 0;
+    const hints: string[] = [];
     try {
       out.server = await conn.versionInfo();
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       out.problems.push(err.message);
+      hints.push(err.hint);
       exit = err.exitCode;
     } finally {
       conn.close();
@@ -50,6 +52,7 @@ export const version: Command = {
         else if (family === "api") {
           // The CLI speaks only the api family; an entrypoint mismatch concerns entrypoints, not this client.
           out.problems.push(n.error.message);
+          hints.push(n.error.hint);
           exit = n.error.exitCode;
         }
       }
@@ -71,7 +74,10 @@ export const version: Command = {
     } else {
       writeLine(io.stdout, "Server: unknown");
     }
-    for (const p of out.problems) writeLine(io.stderr, `! ${p}`);
+    out.problems.forEach((p, i) => {
+      writeLine(io.stderr, `Error: ${p}`);
+      if (hints[i]) writeLine(io.stderr, `Hint: ${hints[i]}`);
+    });
     return exit;
   },
 };
