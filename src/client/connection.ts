@@ -104,6 +104,15 @@ export class Connection {
     this.headers = encodeClientHeaders(this.identity);
   }
 
+  /** Where the address came from, when that helps someone who cannot reach it. */
+  private get sourceNote(): string | undefined {
+    return this.settings.source === "default"
+      ? "the default: no -server-addr, WAYPOINT_SERVER_ADDR or current context"
+      : this.settings.source.startsWith("context ")
+        ? `from ${this.settings.source}`
+        : undefined;
+  }
+
   private metadata(): grpc.Metadata {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(this.headers)) md.set(k, v);
@@ -123,7 +132,7 @@ export class Connection {
   ): Promise<Res> {
     return new Promise((resolve, reject) => {
       method(req, this.metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => {
-        if (err || res === undefined) reject(fromServiceError(err, this.address));
+        if (err || res === undefined) reject(fromServiceError(err, this.address, this.sourceNote));
         else resolve(res);
       });
     });
@@ -210,7 +219,7 @@ export class Connection {
     });
     call.on("error", (err: grpc.ServiceError) => {
       ended = true;
-      out.destroy(fromServiceError(err, this.address));
+      out.destroy(fromServiceError(err, this.address, this.sourceNote));
     });
     // grpc-js emits a failed status as "error" before "end": a failed stream never ends cleanly here.
     call.on("end", () => {
@@ -233,7 +242,7 @@ export class Connection {
       const call = this.waypoint.RestoreSnapshot(this.metadata(), (err, res) => {
         if (settled) return;
         settled = true;
-        if (err || !res) reject(fromServiceError(err, this.address));
+        if (err || !res) reject(fromServiceError(err, this.address, this.sourceNote));
         else resolve(restoreResultFromProto(res));
       });
       const drained = () =>
@@ -322,7 +331,7 @@ export class Connection {
     call.on("data", onData);
     call.on("error", (err: grpc.ServiceError) => {
       if (cancelled && err.code === grpc.status.CANCELLED) end();
-      else end(fromServiceError(err, this.address));
+      else end(fromServiceError(err, this.address, this.sourceNote));
     });
     call.on("end", () => end());
     return {
