@@ -15,10 +15,14 @@ export const serverBootstrap: Command = {
         io.stderr,
         `Bootstrapped the server at ${conn.address}. This management token is shown only once;`,
       );
-      writeLine(io.stderr, "store it somewhere safe. To use it from this machine:");
       writeLine(
         io.stderr,
-        `  waypoint context create -server-addr=${conn.address} -server-token=TOKEN -set-default NAME`,
+        "store it somewhere safe. To save it in a context, with TOKEN holding this command's",
+      );
+      writeLine(io.stderr, `output (e.g. TOKEN=$(waypoint server bootstrap -server-addr=${conn.address})):`);
+      writeLine(
+        io.stderr,
+        `  waypoint context create -server-addr=${conn.address} -server-token="$TOKEN" -set-default NAME`,
       );
       writeLine(io.stdout, token.token);
       return 0;

@@ -104,7 +104,11 @@ export function renderInventory(
     "",
   ];
   if (inv.components.length === 0) {
-    out.push("No components recorded yet.");
+    out.push(
+      opts.all
+        ? "No components recorded yet."
+        : `No component was connected or seen within the active window (${inv.activeWindow}); -all lists older ones.`,
+    );
   } else {
     const groups = new Map<string, InventoryComponent[]>();
     for (const c of inv.components) {

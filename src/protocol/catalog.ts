@@ -109,6 +109,16 @@ export function parseCatalog(input: string | unknown, origin = "catalog"): Catal
       if (Object.keys(req).length === 0) fail(`${where}.requires`, "must name at least one role");
       for (const [role, range] of Object.entries(req)) {
         if (!isRole(role)) fail(`${where}.requires`, `unknown role ${JSON.stringify(role)}`);
+        // Compatibility is always between a component and the server: a server release constrains the
+        // components, a component release constrains the server. Anything else would never be checked.
+        if ((c.when === "server") === (role === "server")) {
+          fail(
+            `${where}.requires`,
+            c.when === "server"
+              ? `a server constraint requires component versions (client, runner, entrypoint), not ${JSON.stringify(role)}`
+              : `a ${c.when} constraint can only require a server version, not ${JSON.stringify(role)}`,
+          );
+        }
         if (!isRange(range))
           fail(`${where}.requires.${role}`, `${JSON.stringify(range)} is not a semver range`);
       }

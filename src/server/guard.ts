@@ -114,7 +114,11 @@ export class Guard {
     const secret = decodeBearer(get);
     if (secret === undefined) throw new AppError("UNAUTHENTICATED", `${path} needs a token`);
     const token = this.deps.tokens.lookup(secret);
-    if (!token) throw new AppError("UNAUTHENTICATED", "the token is not valid on this server");
+    if (!token) {
+      throw new AppError("UNAUTHENTICATED", "the token is not valid on this server", {
+        hint: "It may belong to another server, or have been replaced by a restore: check -server-addr / the context, or get a new token with `waypoint token new`.",
+      });
+    }
     if (rule.access === "public" || !rule.access.includes(token.kind)) {
       throw new AppError("PERMISSION_DENIED", `a ${token.kind} token may not call ${path}`);
     }

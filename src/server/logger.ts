@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import { AppError } from "../protocol/errors.js";
 
 /**
  * Log levels, most verbose first. `notice` sits between info and warn: the
@@ -28,10 +29,13 @@ export function levelFrom(verbosity: number, envLevel: string | undefined): LogL
   if (verbosity >= 3) return "trace";
   if (verbosity === 2) return "debug";
   if (verbosity === 1) return "info";
-  if (envLevel && (LOG_LEVELS as readonly string[]).includes(envLevel.toLowerCase())) {
+  if (envLevel === undefined || envLevel === "") return "notice";
+  if ((LOG_LEVELS as readonly string[]).includes(envLevel.toLowerCase()))
     return envLevel.toLowerCase() as LogLevel;
-  }
-  return "notice";
+  throw new AppError(
+    "CONFIG_INVALID",
+    `WAYPOINT_LOG_LEVEL=${JSON.stringify(envLevel)} is not a log level (use one of ${LOG_LEVELS.join(", ")})`,
+  );
 }
 
 /** A structured logger writing JSON lines to `destination` (stderr by default). */

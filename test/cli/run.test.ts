@@ -49,3 +49,14 @@ test("an unreachable server is exit 3 with the reason in words, not gRPC interna
   );
   t.false(r.stderr.includes("Resolution note"));
 });
+
+test("an unknown WAYPOINT_LOG_LEVEL stops the server before it starts, naming the valid levels", async (t) => {
+  const r = await cli(t, ["server", "run", "-db=/nonexistent/never-created/data.db"], {
+    WAYPOINT_LOG_LEVEL: "loud",
+  });
+  t.is(r.code, 2);
+  t.regex(
+    r.stderr,
+    /WAYPOINT_LOG_LEVEL="loud" is not a log level \(use one of trace, debug, info, notice, warn, error\)/,
+  );
+});

@@ -153,15 +153,20 @@ test("finds a release only by its exact version", (t) => {
 test("accepts compound semver ranges", (t) => {
   const c = baseCatalog();
   r1(c).serverUpgradeFrom = "0.7.x || >=0.8.0 <0.9.0";
-  r1(c).constraints![0]!.requires = { server: "^0.9.0 || ~1.0.1", client: ">=0.4.0" };
+  r1(c).constraints![0]!.requires = { server: "^0.9.0 || ~1.0.1" };
   const release = parseCatalog(c).releases[1]!;
   t.is(release.serverUpgradeFrom, "0.7.x || >=0.8.0 <0.9.0");
-  t.deepEqual(release.constraints[0]?.requires, { server: "^0.9.0 || ~1.0.1", client: ">=0.4.0" });
+  t.deepEqual(release.constraints[0]?.requires, { server: "^0.9.0 || ~1.0.1" });
 });
 
 test("accepts every role and every known-issue area", (t) => {
   const c = baseCatalog();
-  r1(c).constraints = CATALOG_ROLES.map((role) => ({ when: role, requires: { [role]: "*" }, why: role }));
+  // A server release constrains component versions; a component release constrains the server.
+  r1(c).constraints = CATALOG_ROLES.map((role) => ({
+    when: role,
+    requires: role === "server" ? { runner: "*", client: "*", entrypoint: "*" } : { server: "*" },
+    why: role,
+  }));
   r1(c).knownIssues = KNOWN_ISSUE_AREAS.map((area) => ({ affects: area, text: area }));
   const release = parseCatalog(c).releases[1]!;
   t.deepEqual(
@@ -520,4 +525,23 @@ test("maps CATALOG_INVALID to gRPC INVALID_ARGUMENT and exit code 1", (t) => {
   const err = t.throws(() => parseCatalog("{}"), { instanceOf: AppError });
   t.is(err?.grpcStatus, "INVALID_ARGUMENT");
   t.is(err?.exitCode, 1);
+});
+
+test("a constraint that no compatibility check would ever read is an error naming it", (t) => {
+  const base = {
+    product: "x",
+    releases: [{ version: "1.0.0", api: { min: 1, current: 1 }, entrypoint: { min: 1, current: 1 } }],
+  };
+  const withConstraint = (c: unknown) => ({ ...base, releases: [{ ...base.releases[0], constraints: [c] }] });
+  const runnerNeedsEntrypoint = t.throws(() =>
+    parseCatalog(withConstraint({ when: "runner", requires: { entrypoint: ">=1.0.0" }, why: "x" }), "c.json"),
+  );
+  t.regex(
+    runnerNeedsEntrypoint!.message,
+    /release 1\.0\.0: field "constraints"\[0\]\.requires: a runner constraint can only require a server version/,
+  );
+  const serverNeedsServer = t.throws(() =>
+    parseCatalog(withConstraint({ when: "server", requires: { server: ">=1.0.0" }, why: "x" }), "c.json"),
+  );
+  t.regex(serverNeedsServer!.message, /a server constraint requires component versions/);
 });
