@@ -1,7 +1,7 @@
 import { Connection } from "../client/connection.js";
 import { contextsDir } from "../client/contexts.js";
 import { clientIdentity, installationId, resolveVersionInfo } from "../client/identity.js";
-import { resolveSettings } from "../client/settings.js";
+import { type ConnectionSettings, resolveSettings } from "../client/settings.js";
 import type { ClientKind } from "../protocol/headers.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import type { Io } from "./command.js";
@@ -66,11 +66,10 @@ export function versionInfoFrom(flags: ParsedFlags, io: Io): VersionInfo {
   );
 }
 
-/** Opens a connection as this CLI (kind `cli`) from flags, env and contexts. */
-export function connect(flags: ParsedFlags, io: Io, kind: ClientKind = "cli"): Connection {
-  const dir = contextsDir(io.env);
+/** Connection settings from flags, env and contexts, without connecting (DESIGN §7). */
+export function connectionSettings(flags: ParsedFlags, io: Io): ConnectionSettings {
   const bool = (name: string) => (flags.has(name) ? flags.bool(name) : undefined);
-  const settings = resolveSettings(
+  return resolveSettings(
     {
       ...(flags.string("server-addr") ? { serverAddr: flags.string("server-addr") } : {}),
       ...(flags.string("server-token") ? { token: flags.string("server-token") } : {}),
@@ -81,8 +80,13 @@ export function connect(flags: ParsedFlags, io: Io, kind: ClientKind = "cli"): C
       ...(flags.string("context") ? { context: flags.string("context") } : {}),
     },
     io.env,
-    dir,
+    contextsDir(io.env),
   );
+}
+
+/** Opens a connection as this CLI (kind `cli`) from flags, env and contexts. */
+export function connect(flags: ParsedFlags, io: Io, kind: ClientKind = "cli"): Connection {
+  const settings = connectionSettings(flags, io);
   const info = versionInfoFrom(flags, io);
-  return new Connection(settings, clientIdentity(kind, installationId(dir), info));
+  return new Connection(settings, clientIdentity(kind, installationId(contextsDir(io.env)), info));
 }

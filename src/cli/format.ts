@@ -20,3 +20,9 @@ export function ago(iso: string, now: number = Date.now()): string {
   if (s < 172800) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86400)}d ago`;
 }
+
+/** Aligned `label  value` lines, indented: the detail block under a heading. */
+export function fields(rows: readonly (readonly [string, string])[], indent = "  "): string {
+  const width = Math.max(0, ...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `${indent}${label.padEnd(width)}  ${value}`).join("\n");
+}

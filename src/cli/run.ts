@@ -5,7 +5,11 @@ import { writeLine } from "./command.js";
 import { contextCreate, contextDelete, contextList, contextUse, contextVerify } from "./context-commands.js";
 import { editDistance, formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
 import { serverBootstrap } from "./server-bootstrap.js";
+import { serverRestore } from "./server-restore.js";
 import { serverRun } from "./server-run.js";
+import { serverSnapshot } from "./server-snapshot.js";
+import { snapshotInspect } from "./snapshot-inspect.js";
+import { snapshotVerify } from "./snapshot-verify.js";
 import { tokenNew } from "./token-new.js";
 import { upgradePlan } from "./upgrade-plan.js";
 import { version } from "./version.js";
@@ -17,6 +21,10 @@ export const COMMANDS: readonly Command[] = [
   upgradePlan,
   serverRun,
   serverBootstrap,
+  serverSnapshot,
+  serverRestore,
+  snapshotInspect,
+  snapshotVerify,
   tokenNew,
   contextCreate,
   contextUse,

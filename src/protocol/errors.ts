@@ -125,6 +125,21 @@ export const ERROR_CODES = {
     exit: 10,
     hint: "data.db was not touched. Remove or replace the staged waypoint-restore.db in the data dir to start with the current data.",
   },
+  RESTORE_LOCKOUT: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "Restoring replaces every token. Make sure you hold a management token that is in the snapshot (`waypoint snapshot verify FILE -server-token=…` says), then pass -force.",
+  },
+  WRITE_FAILED: {
+    grpc: "INTERNAL",
+    exit: 1,
+    hint: "Check the free space and permissions of the target, or that the reader of the pipe stays until the end.",
+  },
+  INTERRUPTED: {
+    grpc: "UNAVAILABLE",
+    exit: 130,
+    hint: "Nothing was kept from the interrupted run; run the command again.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 

@@ -2,14 +2,22 @@
  * The server's public entry for hosting it in-process: `waypoint server run`
  * and (later) the console's embedded server start it through here. Nothing
  * else outside src/server may import server modules (see
- * .dependency-cruiser.cjs).
+ * .dependency-cruiser.cjs), so it also re-exports what the CLI needs to read,
+ * verify and encrypt snapshot files locally, without a server.
  */
 import { formatVersion } from "../protocol/version-info.js";
 import { type ServerConfig, type ServerConfigInput, serverConfig } from "./config.js";
 import { createLogger, type LogLevel, levelFrom, type ServerLogger } from "./logger.js";
 import { type RunningServer, type ServerHooks, startServer } from "./server.js";
 
+export { hashToken } from "./auth.js";
 export { SERVER_DEFAULTS } from "./config.js";
+export { EXIT_AFTER_STAGED_RESTORE } from "./services/snapshot-service.js";
+export { decrypt, encrypt, isAgeEncrypted, parseIdentities } from "./snapshot/crypt.js";
+export { resolveLimits } from "./snapshot/limits.js";
+export { RESTORE_FILE } from "./snapshot/restore.js";
+export type { SnapshotLimits, SnapshotMeta, VerifiedSnapshot } from "./snapshot/types.js";
+export { readSnapshotMeta, verifySnapshot } from "./snapshot/verify.js";
 export type { LogLevel, RunningServer, ServerConfig, ServerConfigInput, ServerHooks, ServerLogger };
 export { createLogger, levelFrom, serverConfig, startServer };
 
