@@ -16,7 +16,7 @@ import { RPC_TABLE } from "./rpc-table.js";
 import { entrypointService } from "./services/entrypoint-service.js";
 import { snapshotService } from "./services/snapshot-service.js";
 import { waypointService } from "./services/waypoint-service.js";
-import { restoreOnBoot } from "./snapshot/restore.js";
+import { removeLeftovers, restoreOnBoot } from "./snapshot/restore.js";
 import { writeSnapshotFromFile } from "./snapshot/write.js";
 import { SnapshotControl } from "./snapshot-control.js";
 import { StateWatch } from "./state-watch.js";
@@ -65,6 +65,9 @@ export async function startServer(
       logger.notice({ from: m.from, to: m.to, copy: m.backup }, "migrating the database schema forward");
     },
   });
+  // Only now, with the database's lock held, is no other server working in this dir: what snapshot
+  // work left behind here is from a run that died.
+  removeLeftovers(config.dbPath, logger);
   if (preMigration) await snapshotPreMigration(preMigration, config, logger);
   const tokens = new TokenCache(store);
   const recorder = new InventoryRecorder(store, {

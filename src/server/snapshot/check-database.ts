@@ -18,11 +18,19 @@ const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 const JOURNAL_VERSION_OFFSET = 18;
 const PROBLEMS_SHOWN = 3;
 
-export function checkDatabase(dbPath: string, meta: SnapshotMeta, tokenHash?: string): InspectResult {
+export function checkDatabase(
+  dbPath: string,
+  meta: SnapshotMeta,
+  tokenHash?: string,
+  opts: { tableBytes?: boolean } = {},
+): InspectResult {
   checkHeader(dbPath);
   let facts: InspectResult;
   try {
-    facts = inspectDatabaseFile(dbPath, tokenHash === undefined ? {} : { tokenHash });
+    facts = inspectDatabaseFile(dbPath, {
+      ...(tokenHash === undefined ? {} : { tokenHash }),
+      ...(opts.tableBytes === false ? { tableBytes: false } : {}),
+    });
   } catch (err) {
     if (!isAppError(err) || err.code !== "DB_INVALID") throw err;
     throw invalid(err.message.replaceAll(dbPath, "data.db"));

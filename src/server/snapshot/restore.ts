@@ -6,17 +6,19 @@ import {
   existsSync,
   fsyncSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AppError } from "../../protocol/errors.js";
 import type { ServerLogger } from "../logger.js";
 import type { Store } from "../store/store.js";
 import { swapInDatabase } from "../store/swap.js";
+import { removeGradually } from "./remove.js";
 import type { SnapshotLimits, SnapshotMeta } from "./types.js";
 import { readSnapshotMeta, verifySnapshot } from "./verify.js";
 
@@ -55,16 +57,19 @@ export async function stageSnapshot(
     await pipeline(input, createWriteStream(temp, { flags: "wx", mode: 0o600 }));
     const verified = await verifySnapshot(createReadStream(temp), {
       dir,
+      tableBytes: false,
       ...(opts.limits ? { limits: opts.limits } : {}),
     });
-    rmSync(verified.dbPath, { force: true });
+    // A whole database, and below an archive: removed without stalling the server (see remove.ts).
+    await removeGradually(verified.dbPath);
     syncFile(temp);
     const path = stagedPath(dbPath);
     renameSync(temp, path);
     syncFile(dir);
     return { meta: verified.meta, path };
   } finally {
-    rmSync(temp, { force: true });
+    // Renamed into place, it is gone from here; after a failure it is the uploaded archive.
+    await removeGradually(temp);
   }
 }
 
@@ -92,6 +97,7 @@ export async function restoreLive(
 ): Promise<{ meta: SnapshotMeta; keptAs: string; previousIndex: number; index: number }> {
   const verified = await verifySnapshot(input, {
     dir: dirname(opts.dbPath),
+    tableBytes: false,
     ...(opts.limits ? { limits: opts.limits } : {}),
   });
   try {
@@ -99,9 +105,12 @@ export async function restoreLive(
     const { previousIndex } = store.replaceWith(verified.dbPath, keptAs);
     // In the same tick as the swap: caches over the store (tokens, inventory) follow before any call runs.
     opts.onSwapped?.();
+    // Nothing is awaited between the swap and the answer, so its index is the one the server serves.
     return { meta: verified.meta, keptAs, previousIndex, index: store.stateIndex() };
-  } finally {
-    rmSync(verified.dbPath, { force: true });
+  } catch (err) {
+    // Not swapped in: a whole database to remove (see remove.ts). Swapped in, it is gone from here.
+    await removeGradually(verified.dbPath);
+    throw err;
   }
 }
 
@@ -124,6 +133,7 @@ export async function restoreOnBoot(
   try {
     verified = await verifySnapshot(createReadStream(staged), {
       dir,
+      tableBytes: false,
       ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.passphrase ? { passphrase: async () => opts.passphrase as string } : {}),
     });
@@ -136,7 +146,13 @@ export async function restoreOnBoot(
       cause: err,
     });
   }
-  const { keptAs } = swapInDatabase(dbPath, verified.dbPath, fileStamp());
+  let keptAs: string | undefined;
+  try {
+    ({ keptAs } = swapInDatabase(dbPath, verified.dbPath, fileStamp()));
+  } catch (err) {
+    rmSync(verified.dbPath, { force: true });
+    throw err;
+  }
   // Applied: a crash before this removal re-applies the same snapshot at the next start, which is harmless.
   rmSync(staged, { force: true });
   syncFile(dir);
@@ -153,6 +169,67 @@ export async function restoreOnBoot(
       : "restored the staged snapshot into a fresh data dir",
   );
   return { restored: true, meta: verified.meta, ...(keptAs ? { keptAs } : {}) };
+}
+
+/**
+ * Temp files of snapshot work in the data dir, by the exact names their writers give them: the
+ * online copy being archived (write.ts), a data.db being extracted and verified (verify.ts), an
+ * upload being staged (stageSnapshot above), and SQLite's companions of the first two.
+ */
+const LEFTOVER =
+  /^\.(?:snapshot|verify)-[0-9a-f]{16}\.db(?:-journal|-wal|-shm)?$|^\.waypoint-restore-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * At start, once the store holds the database's exclusive lock (so no other server works in this
+ * dir), removes what snapshot work left behind when a process died in the middle of it:
+ *
+ * - the temp files above. None of them is ever applied (only waypoint-restore.db is), but a
+ *   half-written copy must not linger to be mistaken for a snapshot, nor fill the disk;
+ * - a `<db>.pre-restore-*` that is the live database file itself (the same inode): the hard link a
+ *   restore makes just before its rename, left by a restore that died in between. It is not a kept
+ *   previous database, and as a second name of data.db it would change with every write.
+ *
+ * Best effort: a file that cannot be removed is logged and left. Returns the names removed.
+ */
+export function removeLeftovers(dbPath: string, logger: ServerLogger): string[] {
+  const dir = dirname(dbPath);
+  const kept = `${basename(dbPath)}.pre-restore-`;
+  let live: { dev: number; ino: number } | undefined;
+  try {
+    live = statSync(dbPath);
+  } catch {
+    live = undefined;
+  }
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    logger.warn(
+      { err, dir },
+      "cannot list the data dir to remove files left over by interrupted snapshot work",
+    );
+    return removed;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    try {
+      let stale = LEFTOVER.test(name);
+      if (!stale && live && name.startsWith(kept) && !/-(?:wal|shm|journal)$/.test(name)) {
+        const st = statSync(path);
+        stale = st.isFile() && st.dev === live.dev && st.ino === live.ino;
+      }
+      if (!stale) continue;
+      rmSync(path, { force: true });
+      removed.push(name);
+    } catch (err) {
+      logger.warn({ err, path }, "cannot remove a file left over by interrupted snapshot work");
+    }
+  }
+  if (removed.length > 0) {
+    logger.notice({ dir, removed }, "removed files left over by snapshot work that a crash interrupted");
+  }
+  return removed;
 }
 
 /** fsync a file or directory so a rename survives a power cut. */

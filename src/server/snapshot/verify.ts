@@ -42,6 +42,11 @@ export interface VerifyOptions extends ReadOptions {
   readonly dir: string;
   /** A token hash to look for in data.db (VerifiedSnapshot.hasToken). */
   readonly tokenHash?: string;
+  /**
+   * false: leave out VerifiedSnapshot.tableBytes, one more read of every page of data.db (restores
+   * pass it; they have no use for the sizes). Default true.
+   */
+  readonly tableBytes?: boolean;
 }
 
 export async function verifySnapshot(input: Readable, opts: VerifyOptions): Promise<VerifiedSnapshot> {
@@ -58,7 +63,7 @@ export async function verifySnapshot(input: Readable, opts: VerifyOptions): Prom
       }
     }
     const meta = parseSnapshotMeta(decodeText("meta.json", found.meta));
-    const facts = checkDatabase(dbPath, meta, opts.tokenHash);
+    const facts = checkDatabase(dbPath, meta, opts.tokenHash, { tableBytes: opts.tableBytes !== false });
     if (meta.schemaVersion > LATEST_SCHEMA_VERSION) {
       throw new AppError(
         "SNAPSHOT_INCOMPATIBLE",

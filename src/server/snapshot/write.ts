@@ -7,9 +7,9 @@ import {
   linkSync,
   openSync,
   renameSync,
-  rmSync,
   statSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
@@ -19,6 +19,7 @@ import type { DatabaseFacts } from "../store/inspect.js";
 import { inspectDatabaseFile } from "../store/inspect.js";
 import type { Store } from "../store/store.js";
 import { newSnapshotId } from "./meta.js";
+import { removeGradually } from "./remove.js";
 import { formatSums } from "./sums.js";
 import { SNAPSHOT_FORMAT, type SnapshotMeta } from "./types.js";
 import { END_OF_ARCHIVE, encodeHeader, padding } from "./ustar.js";
@@ -64,7 +65,8 @@ export async function writeSnapshot(
     await pipeline(archive(meta, copy, opts.onProgress), createGzip({ level: opts.gzipLevel ?? 6 }), out);
     return meta;
   } finally {
-    for (const suffix of ["", "-journal"]) rmSync(copy + suffix, { force: true });
+    // A whole database: removed without stalling the writes the server keeps serving.
+    await Promise.all([removeGradually(copy), rm(`${copy}-journal`, { force: true })]);
   }
 }
 
@@ -78,7 +80,10 @@ export async function writeSnapshotFromFile(
   out: NodeJS.WritableStream,
   opts: Pick<WriteOptions, "versionInfo" | "gzipLevel">,
 ): Promise<SnapshotMeta> {
-  const { problems: _unchecked, ...facts } = inspectDatabaseFile(dbPath, { integrity: false });
+  const { problems: _unchecked, ...facts } = inspectDatabaseFile(dbPath, {
+    integrity: false,
+    tableBytes: false,
+  });
   const meta = snapshotMeta(facts, opts.versionInfo);
   await pipeline(archive(meta, dbPath, undefined), createGzip({ level: opts.gzipLevel ?? 6 }), out);
   return meta;
@@ -164,9 +169,10 @@ export async function writeSnapshotFile(
     // Our own output: read back for integrity, so the reader's size limits (meant for foreign input) do not apply.
     const verified = await verifySnapshot(createReadStream(temp), {
       dir: opts.tmpDir,
+      tableBytes: false,
       limits: { maxDbBytes: Number.MAX_SAFE_INTEGER },
     });
-    rmSync(verified.dbPath, { force: true });
+    await removeGradually(verified.dbPath);
     if (verified.meta.id !== meta.id) {
       throw new AppError("INTERNAL", `read back snapshot ${verified.meta.id} instead of ${meta.id}`);
     }
@@ -174,7 +180,7 @@ export async function writeSnapshotFile(
     syncDir(dirname(path));
     return meta;
   } finally {
-    rmSync(temp, { force: true });
+    await rm(temp, { force: true });
   }
 }
 

@@ -28,7 +28,8 @@ export interface InspectResult extends DatabaseFacts {
  */
 export function inspectDatabaseFile(
   path: string,
-  opts: { tokenHash?: string; integrity?: boolean } = {},
+  /** `integrity: false` skips PRAGMA integrity_check, `tableBytes: false` the per-table sizes (dbstat): both read every page. */
+  opts: { tokenHash?: string; integrity?: boolean; tableBytes?: boolean } = {},
 ): InspectResult {
   let db: Database.Database;
   try {
@@ -69,18 +70,7 @@ export function inspectDatabaseFile(
         db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get() as { n: number }
       ).n;
     }
-    let tableBytes: Record<string, number> | undefined;
-    try {
-      tableBytes = {};
-      for (const r of db.prepare("SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name").all() as {
-        name: string;
-        bytes: number;
-      }[]) {
-        if (names.includes(r.name)) tableBytes[r.name] = r.bytes;
-      }
-    } catch {
-      tableBytes = undefined; // dbstat is a compile-time option of SQLite
-    }
+    const tableBytes = opts.tableBytes === false ? undefined : readTableBytes(db, names);
     const indexRow = names.includes("meta")
       ? (db.prepare("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'state_index'").get() as
           | { v: number }
@@ -113,4 +103,20 @@ export function inspectDatabaseFile(
 /** Whether this build can open a database of `schemaVersion` (older ones are migrated forward). */
 export function schemaSupported(schemaVersion: number): boolean {
   return schemaVersion >= 1 && schemaVersion <= LATEST_SCHEMA_VERSION;
+}
+
+/** Bytes per table from dbstat (pages × page size), or undefined where SQLite was built without it. */
+function readTableBytes(db: Database.Database, names: readonly string[]): Record<string, number> | undefined {
+  try {
+    const tableBytes: Record<string, number> = {};
+    for (const r of db.prepare("SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name").all() as {
+      name: string;
+      bytes: number;
+    }[]) {
+      if (names.includes(r.name)) tableBytes[r.name] = r.bytes;
+    }
+    return tableBytes;
+  } catch {
+    return undefined; // dbstat is a compile-time option of SQLite
+  }
 }

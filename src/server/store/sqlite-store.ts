@@ -164,7 +164,11 @@ export class SqliteStore implements Store {
     } finally {
       copy.close();
     }
-    const { problems: _unchecked, ...facts } = inspectDatabaseFile(dest, { integrity: false });
+    // What meta.json needs; the per-table sizes would be one more read of every page, on the event loop.
+    const { problems: _unchecked, ...facts } = inspectDatabaseFile(dest, {
+      integrity: false,
+      tableBytes: false,
+    });
     return facts;
   }
 
