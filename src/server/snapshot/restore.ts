@@ -102,11 +102,11 @@ export async function restoreLive(
   });
   try {
     const keptAs = `${opts.dbPath}.pre-restore-${fileStamp()}`;
-    const { previousIndex } = store.replaceWith(verified.dbPath, keptAs);
+    const { previousIndex, keptAs: kept } = store.replaceWith(verified.dbPath, keptAs);
     // In the same tick as the swap: caches over the store (tokens, inventory) follow before any call runs.
     opts.onSwapped?.();
     // Nothing is awaited between the swap and the answer, so its index is the one the server serves.
-    return { meta: verified.meta, keptAs, previousIndex, index: store.stateIndex() };
+    return { meta: verified.meta, keptAs: kept, previousIndex, index: store.stateIndex() };
   } catch (err) {
     // Not swapped in: a whole database to remove (see remove.ts). Swapped in, it is gone from here.
     await removeGradually(verified.dbPath);

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, linkSync, openSync, renameSync, statSync } from "node:fs";
+import { chmodSync, closeSync, linkSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
 import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
@@ -180,18 +180,28 @@ export class SqliteStore implements Store {
    * both the old and the restored one, so watchers always see it advance.
    * If the new file cannot be opened, the old one is put back.
    */
-  replaceWith(verified: string, keepAs: string): { previousIndex: number; restoredIndex: number } {
+  replaceWith(
+    verified: string,
+    keepAs: string,
+  ): { previousIndex: number; restoredIndex: number; keptAs: string } {
     this.assertOpen();
     const previousIndex = this.index;
     this.db.pragma("wal_checkpoint(TRUNCATE)");
+    // Linked while still open: if the link fails (no hard links here), the store is untouched and serving.
+    const keptAs = linkFree(this.path, keepAs);
     this.db.close();
-    linkSync(this.path, keepAs);
-    renameSync(verified, this.path);
+    try {
+      renameSync(verified, this.path);
+    } catch (err) {
+      rmSync(keptAs, { force: true });
+      this.adopt(openDatabase(this.path, this.openOptions));
+      throw err;
+    }
     let opened: { db: Database.Database; schemaVersion: number };
     try {
       opened = openDatabase(this.path, this.openOptions);
     } catch (err) {
-      renameSync(keepAs, this.path);
+      renameSync(keptAs, this.path);
       const back = openDatabase(this.path, this.openOptions);
       this.adopt(back);
       throw err;
@@ -201,7 +211,7 @@ export class SqliteStore implements Store {
     const next = Math.max(previousIndex, restoredIndex) + 1;
     this.db.prepare("UPDATE meta SET value = ? WHERE key = 'state_index'").run(String(next));
     this.index = next;
-    return { previousIndex, restoredIndex };
+    return { previousIndex, restoredIndex, keptAs };
   }
 
   private adopt(opened: { db: Database.Database; schemaVersion: number }): void {
@@ -285,6 +295,19 @@ function commonFromRow(r: Row) {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+/** Hard-links `path` as `wanted`, or as `wanted-2`, `-3`… when that name is taken; returns the name used. */
+function linkFree(path: string, wanted: string): string {
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? wanted : `${wanted}-${n}`;
+    try {
+      linkSync(path, name);
+      return name;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || n >= 100) throw err;
+    }
+  }
+}
 
 function prepareStatements(db: Database.Database) {
   return {

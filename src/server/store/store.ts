@@ -90,7 +90,10 @@ export interface Store {
    * Swaps in the verified database file `verified` atomically (live restore),
    * keeping the previous one as `keepAs`; the state index keeps advancing.
    */
-  replaceWith(verified: string, keepAs: string): { previousIndex: number; restoredIndex: number };
+  replaceWith(
+    verified: string,
+    keepAs: string,
+  ): { previousIndex: number; restoredIndex: number; keptAs: string };
 
   /** Size in bytes of the database file and its WAL. */
   sizeBytes(): number;

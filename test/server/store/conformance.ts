@@ -237,3 +237,24 @@ export function storeSnapshotConformance(test: TestFn, f: StoreFactory): void {
     t.is(previous.listTokens().length, 3);
   });
 }
+
+/** Live replacement when the name for the previous database is already taken. */
+export function storeReplaceNameConformance(test: TestFn, f: StoreFactory): void {
+  test(`${f.name}: a second restore in the same instant keeps both previous databases under distinct names`, async (t) => {
+    const path = f.newPath(t);
+    const store = f.open(path);
+    t.teardown(() => store.close());
+    store.bootstrapToken(token("boot"));
+    const first = `${path}.snap1`;
+    const second = `${path}.snap2`;
+    await store.backupTo(first);
+    await store.backupTo(second);
+    const keep = `${path}.pre-restore-same-instant`;
+    const a = store.replaceWith(first, keep);
+    const b = store.replaceWith(second, keep);
+    t.is(a.keptAs, keep);
+    t.is(b.keptAs, `${keep}-2`);
+    store.insertToken(token("still-serving"));
+    t.is(store.listTokens().length, 2);
+  });
+}

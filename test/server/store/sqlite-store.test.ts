@@ -2,7 +2,12 @@ import { join } from "node:path";
 import test from "ava";
 import { SqliteStore } from "../../../src/server/store/sqlite-store.js";
 import { tempDir } from "../../helpers/temp.js";
-import { type StoreFactory, storeConformance, storeSnapshotConformance } from "./conformance.js";
+import {
+  type StoreFactory,
+  storeConformance,
+  storeReplaceNameConformance,
+  storeSnapshotConformance,
+} from "./conformance.js";
 
 const sqlite: StoreFactory = {
   name: "sqlite",
@@ -11,3 +16,4 @@ const sqlite: StoreFactory = {
 };
 storeConformance(test, sqlite);
 storeSnapshotConformance(test, sqlite);
+storeReplaceNameConformance(test, sqlite);
