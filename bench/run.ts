@@ -12,7 +12,7 @@ import { benchInterceptors } from "./unary-interceptors.js";
 const quick = process.argv.includes("--quick");
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (n: number) => `${n < 100 ? n.toFixed(1) : fmt(n)} ms`;
-const secs = (n: number) => `${(n / 1000).toFixed(n < 10_000 ? 2 : 1)} s`;
+const secs = (n: number) => (n < 1000 ? ms(n) : `${(n / 1000).toFixed(n < 10_000 ? 2 : 1)} s`);
 const lat = (n: number) => `${n < 1 ? n.toFixed(3) : n < 100 ? n.toFixed(1) : fmt(n)} ms`;
 const mib = (n: number) => (n < 2 ** 30 ? `${fmt(n / 2 ** 20)} MiB` : `${(n / 2 ** 30).toFixed(2)} GiB`);
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${process.platform}/${process.arch}`;
@@ -31,8 +31,10 @@ process.stdout.write(`${table}\n\n`);
 
 // In a process of its own: its peak RSS is the snapshot work's, and no other bench's heap slows it.
 const s = await benchSnapshotInChild(quick ? { dbMiB: 64, rounds: 1 } : {});
-const takeVerdict = s.take.ratio <= 1 ? "meets" : "MISSES";
-const restoreVerdict = s.restore.ratio <= 1.2 ? "meets" : "MISSES";
+// The targets are for a ~1 GiB database; at --quick's 64 MiB fixed costs weigh more.
+const missed = quick ? "misses at this size; the target is for 1 GiB" : "MISSES";
+const takeVerdict = s.take.ratio <= 1 ? "meets" : missed;
+const restoreVerdict = s.restore.ratio <= 1.2 ? "meets" : missed;
 const snapshotTable = [
   "| operation | ours | standard tools on the same file | ratio | target |",
   "| --- | ---: | ---: | ---: | --- |",
@@ -95,30 +97,32 @@ ${snapshotTable}
 
 ${writerTable}
 
-Database: ${mib(s.dbBytes)} (${fmt(s.rows)} event rows); our archive ${mib(s.archiveBytes)}, \`gzip -6\` of the copy
-${mib(s.take.gzipBytes)}. Peak RSS of the bench process: ${fmt(s.peakRssMiB)} MiB (${fmt(s.peakRssBeforeMiB)} MiB once Node, tsx and
-the modules were loaded). Tools: sqlite3 ${s.sqliteVersion}, ${s.gzipVersion}.
+Database: ${mib(s.dbBytes)} (${fmt(s.rows)} event rows); our archive ${mib(s.archiveBytes)}, \`gzip -6\` of the
+copy ${mib(s.take.gzipBytes)}. Peak RSS of the bench process: ${fmt(s.peakRssMiB)} MiB
+(${fmt(s.peakRssBeforeMiB)} MiB once Node, tsx and the modules were loaded). Tools: sqlite3 ${s.sqliteVersion},
+${s.gzipVersion}.
 
 **What is compared.** \`bench/snapshot.ts\` builds a real waypoint database (\`SqliteStore.open\`: schema, a
 bootstrap token, 5,000 components written through the store) and grows it to \`WAYPOINT_BENCH_DB_MB\` (default 1024;
 \`--quick\`: 64) with an event-log table of its own (timestamps, host names, versions, random request ids and JSON
-details); it compresses ${(s.dbBytes / s.archiveBytes).toFixed(1)}:1, like real data and unlike zeros or noise. *Take*: \`writeSnapshot\` to a file (online copy through SQLite's backup API while the store stays open, then
-one pass that tars, SHA-256s and gzips at level 6) against \`sqlite3 data.db ".backup copy.db"\` followed by
-\`gzip -k -6 copy.db\`. *Writes*: \`insertToken\` in a loop, one transaction each (synchronous=FULL) with a turn of the
-event loop between them; a write's latency runs from asking for the turn to the commit, so it includes whatever
-the snapshot does on the event loop; first without a snapshot, then while one runs. *Verify + restore*:
-\`verifySnapshot\` of the archive as \`restoreLive\` calls it (gunzip, strict tar reader, both SHA-256 sums, data.db
-extracted and fsynced, \`PRAGMA integrity_check\`, facts against meta.json) then the live swap (\`SqliteStore.replaceWith\`: the store
-closes, keeps the old file as a hard link, renames the new one in, reopens it) against \`gunzip -c FILE | sha256sum\`
-of the same archive.
+details); it compresses ${(s.dbBytes / s.archiveBytes).toFixed(1)}:1, like real data and unlike zeros or noise.
+*Take*: \`writeSnapshot\` to a file (online copy through SQLite's backup API while the store stays open, then one
+pass that tars, SHA-256s and gzips at level 6) against \`sqlite3 data.db ".backup copy.db"\` followed by
+\`gzip -k -6 copy.db\`. *Writes*: \`insertToken\` in a loop, one transaction each (synchronous=FULL) with a turn of
+the event loop between them; a write's latency runs from asking for the turn to the commit, so it includes
+whatever the snapshot does on the event loop; first without a snapshot, then while one runs. *Verify + restore*:
+\`verifySnapshot\` of the archive as \`restoreLive\` calls it (gunzip, strict tar reader, both SHA-256 sums,
+data.db extracted and fsynced, \`PRAGMA integrity_check\`, facts against meta.json), then the live swap
+(\`SqliteStore.replaceWith\`: the store closes, keeps the old file as a hard link, renames the new one in, reopens
+it), against \`gunzip -c FILE | sha256sum\` of the same archive.
 
-**Method.** A process of its own (\`benchSnapshotInChild\`), the database in the page cache before each contender
-(read once by \`cat\`);
-${s.rounds} round${s.rounds === 1 ? "" : "s"} of take and of verify + restore, alternating the standard tools and
-ours; each figure is the best round (${s.take.samples.ours.map(secs).join(", ")} ours vs
-${s.take.samples.baseline.map(secs).join(", ")} for take; ${s.restore.samples.ours.map(secs).join(", ")} vs
-${s.restore.samples.baseline.map(secs).join(", ")} for verify + restore). The standard tools run while the store is
-closed (it holds the database's lock); ours runs with it open. Peak RSS is the process's \`maxRSS\`.
+**Method.** A process of its own (\`benchSnapshotInChild\`); the database is in the page cache before each
+contender (read once by \`cat\`). ${s.rounds} round${s.rounds === 1 ? "" : "s"} of take and of verify + restore,
+alternating the standard tools and ours; each figure is the best round (take:
+${s.take.samples.ours.map(secs).join(", ")} ours, ${s.take.samples.baseline.map(secs).join(", ")} standard; verify +
+restore: ${s.restore.samples.ours.map(secs).join(", ")} ours, ${s.restore.samples.baseline.map(secs).join(", ")}
+standard). The standard tools run while the store is closed (it holds the database's lock); ours runs with it
+open. Peak RSS is the process's \`maxRSS\`.
 
 **Why it is fast.** Compression runs on the thread pool in Node's zlib (Chromium's fork, whose level 6 is faster
 than GNU \`gzip -6\` here) while the event loop reads the copy and hashes it, so tar and SHA-256 cost nothing
@@ -127,15 +131,16 @@ total; the copy's facts for meta.json are row counts only (the per-table sizes, 
 left to \`snapshot inspect\`). Verify + restore is one streaming pass (gunzip on the thread pool, hashing and
 extracting on the event loop), an fsync, SQLite's integrity check and the row counts meta.json claims (a restore
 skips the per-table sizes too), then a link and a rename. The standard tools do less (no integrity check, nothing
-written), so what keeps us level is the streaming: Node's gunzip is faster than \`gunzip\`, and the hashing and the
-writes overlap it.
+written), so what keeps us level is the streaming: Node's gunzip is faster than \`gunzip\`, and the hashing and
+the writes overlap it.
 
-**What writers feel.** The median write barely changes (${lat(s.writers.idle.p50Ms)} → ${lat(s.writers.during.p50Ms)}); the p99
-rises to ${lat(s.writers.during.p99Ms)} because the copy and the hashing run in small pieces between the writes. The worst write waits for one of two longer moments:
-the end of the copy (the backup's last step commits the copy, and meta.json's row counts are read, on the event
-loop) and the removal of the copy. On file systems that discard freed blocks at once (ext4 \`-o discard\`, as
-here), unlinking a whole database holds every fsync for up to a second, so the copy is cut down 16 MiB at a time
-before it is unlinked (\`src/server/snapshot/remove.ts\`).
+**What writers feel.** The median write barely changes (${lat(s.writers.idle.p50Ms)} →
+${lat(s.writers.during.p50Ms)}); the p99 rises to ${lat(s.writers.during.p99Ms)} because the copy and the hashing run
+in small pieces between the writes. The worst write waits for one of two longer moments: the end of the copy (the
+backup's last step commits the copy, and meta.json's row counts are read, on the event loop) and the removal of the
+copy. On file systems that discard freed blocks at once (ext4 \`-o discard\`, as here), unlinking a whole database
+holds every fsync for up to a second, so the copy is cut down 16 MiB at a time before it is unlinked
+(\`src/server/snapshot/remove.ts\`).
 
 ## Upgrade planner at fleet scale: plan vs parse
 
