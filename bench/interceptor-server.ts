@@ -4,7 +4,7 @@
  * protocol negotiation, token check, inventory recording into a real SQLite
  * store) and bare — and prints the two ports as JSON on stdout.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -19,7 +19,8 @@ import { createLogger } from "../src/server/logger.js";
 import { SqliteStore } from "../src/server/store/sqlite-store.js";
 
 const logger = createLogger("error");
-const store = SqliteStore.open(join(mkdtempSync(join(tmpdir(), "waypoint-bench-")), "data.db"));
+const benchDir = mkdtempSync(join(tmpdir(), "waypoint-bench-"));
+const store = SqliteStore.open(join(benchDir, "data.db"));
 const tokens = new TokenCache(store);
 const minted = mintToken("management");
 store.insertToken(minted.record);
@@ -74,5 +75,6 @@ process.on("SIGTERM", () => {
     `${JSON.stringify({ inventoryRows: store.listComponents().length, index: store.stateIndex() })}\n`,
   );
   store.close();
+  rmSync(benchDir, { recursive: true, force: true });
   process.exit(0);
 });

@@ -39,18 +39,6 @@ export async function runServer(config: ServerConfig, logger: ServerLogger): Pro
       stopWith(code);
     },
   });
-  logger.notice(
-    {
-      version: formatVersion(config.versionInfo),
-      api: config.versionInfo.api,
-      entrypoint: config.versionInfo.entrypoint,
-      grpc: server.grpcAddress,
-      http: server.httpAddress,
-      db: config.dbPath,
-      tls: Boolean(config.tls),
-    },
-    "server ready",
-  );
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -81,5 +69,18 @@ export async function runServer(config: ServerConfig, logger: ServerLogger): Pro
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // Only now: whoever waits for this line may signal the server at once and get a clean stop.
+    logger.notice(
+      {
+        version: formatVersion(config.versionInfo),
+        api: config.versionInfo.api,
+        entrypoint: config.versionInfo.entrypoint,
+        grpc: server.grpcAddress,
+        http: server.httpAddress,
+        db: config.dbPath,
+        tls: Boolean(config.tls),
+      },
+      "server ready",
+    );
   });
 }

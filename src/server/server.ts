@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, readFileSync, renameSync, rmSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
@@ -206,17 +206,20 @@ export async function startServer(
  */
 async function snapshotPreMigration(copy: string, config: ServerConfig, logger: ServerLogger): Promise<void> {
   const target = `${copy}.snap`;
+  // Written under a temp name and renamed: a crash mid-write never leaves a truncated ".snap".
+  const partial = `${target}.partial`;
   try {
-    const meta = await writeSnapshotFromFile(copy, createWriteStream(target, { flags: "wx", mode: 0o600 }), {
+    const meta = await writeSnapshotFromFile(copy, createWriteStream(partial, { flags: "wx", mode: 0o600 }), {
       versionInfo: config.versionInfo,
     });
+    renameSync(partial, target);
     rmSync(copy, { force: true });
     logger.notice(
       { snapshot: target, id: meta.id, schemaVersion: meta.schemaVersion },
       "wrote a snapshot of the database as it was before the migration",
     );
   } catch (err) {
-    rmSync(target, { force: true });
+    rmSync(partial, { force: true });
     logger.warn({ err, copy }, "could not archive the pre-migration copy; the raw copy is kept instead");
   }
 }
