@@ -6,12 +6,13 @@
  * snapshot (the verifier's extracted data.db excepted, which is removed at once).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { addAbortSignal, PassThrough, Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Connection, SnapshotMetaJson } from "../client/connection.js";
+import { syncDir } from "../durable.js";
 import { AppError } from "../protocol/errors.js";
 import { encrypt, verifySnapshot } from "../server/main.js";
 import type { Scope } from "./interrupt.js";
@@ -292,18 +293,4 @@ export function alreadyExists(path: string): AppError {
   return new AppError("ALREADY_EXISTS", `${path} already exists`, {
     hint: "Pass -force to replace it, or give another FILE.",
   });
-}
-
-/** fsync a directory so the new name survives a power cut; best effort. */
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // some file systems cannot fsync a directory
-  }
 }

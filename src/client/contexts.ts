@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { syncDir } from "../durable.js";
 import { AppError } from "../protocol/errors.js";
 
 export interface ContextConfig {
@@ -233,20 +234,6 @@ function alreadyExists(file: string): AppError {
   return new AppError("ALREADY_EXISTS", `context "${path.basename(file, ".json")}" already exists`, {
     hint: "Pick another name, or pass -force to replace it.",
   });
-}
-
-/** Best effort: make the rename durable. */
-function syncDir(folder: string): void {
-  try {
-    const fd = fs.openSync(folder, "r");
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Some platforms cannot fsync a directory; the rename itself is still atomic.
-  }
 }
 
 function invalidFile(file: string, problem: string, cause?: unknown, opts: { hint?: string } = {}): AppError {

@@ -68,15 +68,8 @@ export class InventoryRecorder {
     // Unchanged and flushed less than a second ago: lastSeen is fresh enough.
     if (flushed && flushed.sig === sig && now - flushed.at < 1000 && !this.pending.has(key)) return;
     const iso = new Date(now).toISOString();
-    const { kind, via } = componentKindOf(who.kind);
     this.pending.set(key, {
-      kind,
-      ...(via ? { via } : {}),
-      id: who.id,
-      version: who.version,
-      api: who.api,
-      entrypoint: who.entrypoint,
-      emulated: who.emulated,
+      ...identityFields(who),
       ...stripEmpty(facts),
       firstSeen: iso,
       lastSeen: iso,
@@ -89,15 +82,8 @@ export class InventoryRecorder {
     const iso = new Date(this.now()).toISOString();
     const key = `${who.kind}\u0000${who.id}`;
     const prev = this.pendingRejections.get(key);
-    const { kind, via } = componentKindOf(who.kind);
     this.pendingRejections.set(key, {
-      kind,
-      ...(via ? { via } : {}),
-      id: who.id,
-      version: who.version,
-      api: who.api,
-      entrypoint: who.entrypoint,
-      emulated: who.emulated,
+      ...identityFields(who),
       reason,
       count: (prev?.count ?? 0) + 1,
       firstSeen: prev?.firstSeen ?? iso,
@@ -243,6 +229,20 @@ export class InventoryRecorder {
 /** The client-kind key a stored component was recorded under. */
 function clientKindKey(c: { kind: string; via?: string }): string {
   return c.kind === "client" ? (c.via ?? "cli") : c.kind;
+}
+
+/** What a caller's headers say about it, as stored for accepted and refused components alike. */
+function identityFields(who: ClientIdentity) {
+  const { kind, via } = componentKindOf(who.kind);
+  return {
+    kind,
+    ...(via ? { via } : {}),
+    id: who.id,
+    version: who.version,
+    api: who.api,
+    entrypoint: who.entrypoint,
+    emulated: who.emulated,
+  };
 }
 
 function stripEmpty(facts: EntrypointFacts | undefined): EntrypointFacts {

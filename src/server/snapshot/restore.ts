@@ -1,11 +1,8 @@
 import { randomBytes } from "node:crypto";
 import {
-  closeSync,
   createReadStream,
   createWriteStream,
   existsSync,
-  fsyncSync,
-  openSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -14,6 +11,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { fsyncPath, syncDir } from "../../durable.js";
 import { AppError } from "../../protocol/errors.js";
 import type { ServerLogger } from "../logger.js";
 import type { Store } from "../store/store.js";
@@ -62,10 +60,10 @@ export async function stageSnapshot(
     });
     // A whole database, and below an archive: removed without stalling the server (see remove.ts).
     await removeGradually(verified.dbPath);
-    syncFile(temp);
+    fsyncPath(temp);
     const path = stagedPath(dbPath);
     renameSync(temp, path);
-    syncFile(dir);
+    syncDir(dir);
     return { meta: verified.meta, path };
   } finally {
     // Renamed into place, it is gone from here; after a failure it is the uploaded archive.
@@ -155,7 +153,7 @@ export async function restoreOnBoot(
   }
   // Applied: a crash before this removal re-applies the same snapshot at the next start, which is harmless.
   rmSync(staged, { force: true });
-  syncFile(dir);
+  syncDir(dir);
   logger.notice(
     {
       snapshot: verified.meta.id,
@@ -230,14 +228,4 @@ export function removeLeftovers(dbPath: string, logger: ServerLogger): string[] 
     logger.notice({ dir, removed }, "removed files left over by snapshot work that a crash interrupted");
   }
   return removed;
-}
-
-/** fsync a file or directory so a rename survives a power cut. */
-function syncFile(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

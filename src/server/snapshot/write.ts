@@ -13,6 +13,7 @@ import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
+import { syncDir } from "../../durable.js";
 import { AppError } from "../../protocol/errors.js";
 import type { VersionInfo } from "../../protocol/version-info.js";
 import type { DatabaseFacts } from "../store/inspect.js";
@@ -213,18 +214,4 @@ function refuseExisting(path: string): void {
 
 function alreadyExists(path: string): AppError {
   return new AppError("ALREADY_EXISTS", `${path} already exists; pass -force to replace it`);
-}
-
-/** fsync a directory so a rename in it survives a power cut; best effort. */
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // some file systems cannot fsync a directory
-  }
 }
