@@ -3,6 +3,7 @@ import { join } from "node:path";
 import test from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
 import { createLogger, serverConfig, startServer } from "../../src/server/main.js";
+import { restoreLive } from "../../src/server/snapshot/restore.js";
 import { verifySnapshot } from "../../src/server/snapshot/verify.js";
 import { MIGRATIONS } from "../../src/server/store/migrations.js";
 import { openDatabase } from "../../src/server/store/open.js";
@@ -39,4 +40,13 @@ test("before migrating an older database the server writes a snapshot of it besi
   t.is(verified.meta.schemaVersion, 1, "the snapshot holds the database as it was before the migration");
   t.is(verified.meta.tables.tokens, 1);
   t.true(logs.raw.some((l) => l.includes("before the migration")));
+
+  // Restoring that older-schema snapshot live migrates it forward again, keeping its data.
+  const restored = await restoreLive(server.store, createReadStream(join(dir, snaps[0]!)), { dbPath });
+  t.is(restored.meta.schemaVersion, 1);
+  t.is(server.store.schemaVersion, MIGRATIONS.length, "the restored database was migrated forward");
+  t.deepEqual(
+    server.store.listTokens().map((x) => x.id),
+    ["t1"],
+  );
 });
