@@ -126,22 +126,7 @@ export class Guard {
   }
 
   unary<Req, Res>(handler: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      const path = call.getPath();
-      let result: Res | Promise<Res>;
-      try {
-        const rule = ruleFor(path);
-        const ctx = rule?.access === "public" ? publicContext() : this.check(path, call.metadata);
-        result = handler(call.request, ctx);
-      } catch (err) {
-        callback(toStatus(err, this.deps.logger, path));
-        return;
-      }
-      Promise.resolve(result).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toStatus(err, this.deps.logger, path)),
-      );
-    };
+    return (call, callback) => this.answer(call, callback, (ctx) => handler(call.request, ctx));
   }
 
   /**
@@ -150,22 +135,28 @@ export class Guard {
    * `call` and returns the one response; whatever it throws goes through toStatus.
    */
   clientStream<Req, Res>(handler: ClientStream<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
-    return (call, callback) => {
-      const path = call.getPath();
-      let result: Res | Promise<Res>;
-      try {
-        const rule = ruleFor(path);
-        const ctx = rule?.access === "public" ? publicContext() : this.check(path, call.metadata);
-        result = handler(call, ctx);
-      } catch (err) {
-        callback(toStatus(err, this.deps.logger, path));
-        return;
-      }
-      Promise.resolve(result).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toStatus(err, this.deps.logger, path)),
-      );
-    };
+    return (call, callback) => this.answer(call, callback, (ctx) => handler(call, ctx));
+  }
+
+  /** Runs the checks, then `respond`, and answers with its result or its error (through toStatus). */
+  private answer<Res>(
+    call: { getPath(): string; metadata: grpc.Metadata },
+    callback: grpc.sendUnaryData<Res>,
+    respond: (ctx: CallContext) => Res | Promise<Res>,
+  ): void {
+    const path = call.getPath();
+    let result: Res | Promise<Res>;
+    try {
+      const rule = ruleFor(path);
+      result = respond(rule?.access === "public" ? publicContext() : this.check(path, call.metadata));
+    } catch (err) {
+      callback(toStatus(err, this.deps.logger, path));
+      return;
+    }
+    Promise.resolve(result).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toStatus(err, this.deps.logger, path)),
+    );
   }
 
   /**
