@@ -1,13 +1,4 @@
-/** Plain-text table: columns padded to the widest cell, two spaces apart. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
-}
+export { table } from "../planner/text-table.js";
 
 /** "now", "42s ago", "5m ago", "3h ago", "2d ago". */
 export function ago(iso: string, now: number = Date.now()): string {

@@ -1,3 +1,4 @@
+import { table } from "./text-table.js";
 import {
   type GroupSummary,
   type Plan,
@@ -91,18 +92,4 @@ export function renderPlanText(plan: Plan): string {
 /** A step that concerns only the server (snapshot, upgrade-server, verify): its title says so already. */
 export function serverOnly(step: PlanStep): boolean {
   return step.components.length === 1 && step.components[0] === SERVER_ID;
-}
-
-/**
- * Columns padded to the widest cell, two spaces apart. (src/cli/format.ts has
- * the same table; the planner may not import from the CLI.)
- */
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
 }

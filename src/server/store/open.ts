@@ -88,14 +88,7 @@ export function openDatabase(
         const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, "-");
         const backup = `${path}.pre-migrate-v${from}-${stamp}`;
         db.prepare("VACUUM INTO ?").run(backup);
-        chmodSync(backup, 0o600);
-        // A standalone file: rollback journal, so it can be archived or opened anywhere on its own.
-        const copy = new Database(backup);
-        try {
-          copy.pragma("journal_mode = DELETE");
-        } finally {
-          copy.close();
-        }
+        makeStandalone(backup);
         opts.onMigrate?.({ from, to: latest, backup });
       }
       for (const m of migrations) {
@@ -110,6 +103,21 @@ export function openDatabase(
   } catch (err) {
     db.close();
     throw translate(err, path);
+  }
+}
+
+/**
+ * Turns a fresh copy of the database into a standalone file: mode 0600, and
+ * rollback-journal mode, so it can be archived or opened anywhere on its own
+ * (a WAL-mode file would need its -wal and -shm beside it).
+ */
+export function makeStandalone(path: string): void {
+  chmodSync(path, 0o600);
+  const copy = new Database(path);
+  try {
+    copy.pragma("journal_mode = DELETE");
+  } finally {
+    copy.close();
   }
 }
 

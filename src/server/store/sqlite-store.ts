@@ -1,8 +1,8 @@
-import { chmodSync, closeSync, linkSync, openSync, renameSync, rmSync, statSync } from "node:fs";
-import Database from "better-sqlite3";
+import { closeSync, linkSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import type Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
 import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
-import { type OpenOptions, openDatabase } from "./open.js";
+import { makeStandalone, type OpenOptions, openDatabase } from "./open.js";
 import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "./store.js";
 
 type Row = Record<string, string | number | null>;
@@ -157,13 +157,7 @@ export class SqliteStore implements Store {
         return 256;
       },
     });
-    chmodSync(dest, 0o600);
-    const copy = new Database(dest);
-    try {
-      copy.pragma("journal_mode = DELETE");
-    } finally {
-      copy.close();
-    }
+    makeStandalone(dest);
     // What meta.json needs; the per-table sizes would be one more read of every page, on the event loop.
     const { problems: _unchecked, ...facts } = inspectDatabaseFile(dest, {
       integrity: false,
