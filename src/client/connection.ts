@@ -1,14 +1,24 @@
 import { Readable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { loadWaypointProto } from "../gen/load.js";
+import type { App__Output } from "../gen/waypoint/v1/App.js";
 import type { CancelStagedRestoreResponse__Output } from "../gen/waypoint/v1/CancelStagedRestoreResponse.js";
+import type { CreatedDeployment__Output } from "../gen/waypoint/v1/CreatedDeployment.js";
 import type { EntrypointClient } from "../gen/waypoint/v1/Entrypoint.js";
 import type { EntrypointConfigRequest } from "../gen/waypoint/v1/EntrypointConfigRequest.js";
 import type { EntrypointConfigResponse__Output } from "../gen/waypoint/v1/EntrypointConfigResponse.js";
+import type { ExecRequest } from "../gen/waypoint/v1/ExecRequest.js";
+import type { ExecResponse__Output } from "../gen/waypoint/v1/ExecResponse.js";
+import type { GetConfigResponse__Output } from "../gen/waypoint/v1/GetConfigResponse.js";
 import type { GetVersionInfoResponse__Output } from "../gen/waypoint/v1/GetVersionInfoResponse.js";
 import type { Inventory__Output } from "../gen/waypoint/v1/Inventory.js";
+import type { ListAppsResponse__Output } from "../gen/waypoint/v1/ListAppsResponse.js";
+import type { ListDeploymentsResponse__Output } from "../gen/waypoint/v1/ListDeploymentsResponse.js";
+import type { ListInstancesResponse__Output } from "../gen/waypoint/v1/ListInstancesResponse.js";
+import type { LogBatch__Output } from "../gen/waypoint/v1/LogBatch.js";
 import type { NewToken__Output } from "../gen/waypoint/v1/NewToken.js";
 import type { RestoreResult__Output } from "../gen/waypoint/v1/RestoreResult.js";
+import type { SetConfigResponse__Output } from "../gen/waypoint/v1/SetConfigResponse.js";
 import type { SnapshotChunk__Output } from "../gen/waypoint/v1/SnapshotChunk.js";
 import type { StagedRestore__Output } from "../gen/waypoint/v1/StagedRestore.js";
 import type { StateEvent__Output } from "../gen/waypoint/v1/StateEvent.js";
@@ -19,6 +29,19 @@ import type { InventoryJson } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import { fromServiceError } from "./errors.js";
 import { inventoryFromProto } from "./inventory-convert.js";
+import {
+  type AppInfo,
+  appFromProto,
+  type ConfigEntryInfo,
+  type CreatedDeploymentInfo,
+  configEntryFromProto,
+  type DeploymentInfo,
+  deploymentFromProto,
+  type InstanceInfo,
+  instanceFromProto,
+  type LogLineInfo,
+  logLineFromProto,
+} from "./runtime.js";
 import type { ConnectionSettings } from "./settings.js";
 import { parseSnapshotMetaJson, type SnapshotMetaJson } from "./snapshot-meta.js";
 
@@ -62,6 +85,29 @@ export type StagedRestore =
       readonly stagedAt: string;
       readonly bytes: number;
     };
+
+/** What to run with `exec`: exactly one of instance and app. */
+export interface ExecOptions {
+  readonly instance?: string;
+  readonly app?: string;
+  readonly args: readonly string[];
+  readonly tty?: { readonly rows: number; readonly cols: number; readonly term?: string };
+}
+
+/**
+ * An exec session. `started` resolves once the instance's entrypoint accepted it; `exit` resolves
+ * with the command's exit code (or rejects with an AppError). Output arrives through the callbacks
+ * given to `exec`, in order.
+ */
+export interface ExecSession {
+  readonly started: Promise<{ readonly instance: string; readonly session: string }>;
+  readonly exit: Promise<number>;
+  /** Sends stdin bytes; resolves when the stream can take more (backpressure). */
+  writeStdin(data: Buffer): Promise<void>;
+  endStdin(): void;
+  resize(rows: number, cols: number): void;
+  cancel(): void;
+}
 
 /** A handle on an open server stream. */
 export interface StreamHandle {
@@ -305,6 +351,178 @@ export class Connection {
       CANCEL_STAGE_DEADLINE_MS,
     );
     return res.removed;
+  }
+
+  async createApp(name: string): Promise<AppInfo> {
+    return appFromProto(
+      await this.unary<object, App__Output>(this.waypoint.CreateApp.bind(this.waypoint), { name }),
+    );
+  }
+
+  async listApps(): Promise<AppInfo[]> {
+    const res = await this.unary<object, ListAppsResponse__Output>(
+      this.waypoint.ListApps.bind(this.waypoint),
+      {},
+    );
+    return res.apps.map(appFromProto);
+  }
+
+  async createDeployment(app: string): Promise<CreatedDeploymentInfo> {
+    const res = await this.unary<object, CreatedDeployment__Output>(
+      this.waypoint.CreateDeployment.bind(this.waypoint),
+      { app },
+    );
+    return { deployment: deploymentFromProto(res.deployment), token: res.token, tokenId: res.tokenId };
+  }
+
+  async listDeployments(app = ""): Promise<DeploymentInfo[]> {
+    const res = await this.unary<object, ListDeploymentsResponse__Output>(
+      this.waypoint.ListDeployments.bind(this.waypoint),
+      { app },
+    );
+    return res.deployments.map((d) => deploymentFromProto(d));
+  }
+
+  /** Sets and unsets variables of one scope (app "" = global) in one write. */
+  async setConfig(req: {
+    app?: string;
+    set?: readonly { name: string; value: string }[];
+    unset?: readonly string[];
+  }): Promise<{ notFound: string[]; pushed: number }> {
+    const res = await this.unary<object, SetConfigResponse__Output>(
+      this.waypoint.SetConfig.bind(this.waypoint),
+      {
+        app: req.app ?? "",
+        set: req.set ?? [],
+        unset: req.unset ?? [],
+      },
+    );
+    return { notFound: res.notFound, pushed: res.pushed };
+  }
+
+  /** A scope's variables; with app and resolved, what the app's instances receive. */
+  async getConfig(req: { app?: string; resolved?: boolean } = {}): Promise<ConfigEntryInfo[]> {
+    const res = await this.unary<object, GetConfigResponse__Output>(
+      this.waypoint.GetConfig.bind(this.waypoint),
+      {
+        app: req.app ?? "",
+        resolved: req.resolved ?? false,
+      },
+    );
+    return res.entries.map(configEntryFromProto);
+  }
+
+  async listInstances(
+    req: { app?: string; deployment?: string; includeInactive?: boolean } = {},
+  ): Promise<InstanceInfo[]> {
+    const res = await this.unary<object, ListInstancesResponse__Output>(
+      this.waypoint.ListInstances.bind(this.waypoint),
+      { app: req.app ?? "", deployment: req.deployment ?? "", includeInactive: req.includeInactive ?? false },
+    );
+    return res.instances.map(instanceFromProto);
+  }
+
+  /**
+   * Streams buffered log lines (and, with follow, new ones as they arrive) in batches. `onEnd`
+   * receives undefined when the server ended the stream cleanly (without follow: after the buffer).
+   */
+  logs(
+    req: { app?: string; deployment?: string; instance?: string; follow?: boolean; tail?: number },
+    onLines: (lines: LogLineInfo[]) => void,
+    onEnd: (err?: Error) => void,
+  ): StreamHandle {
+    const call = this.waypoint.GetLogs(
+      {
+        app: req.app ?? "",
+        deployment: req.deployment ?? "",
+        instance: req.instance ?? "",
+        follow: req.follow ?? false,
+        tail: req.tail ?? 0,
+      },
+      this.metadata(),
+    );
+    return this.follow(call, (b: LogBatch__Output) => onLines(b.lines.map(logLineFromProto)), onEnd);
+  }
+
+  /** Runs a command in an instance (management token). See ExecSession. */
+  exec(
+    opts: ExecOptions,
+    output: { stdout: (data: Buffer) => void; stderr: (data: Buffer) => void },
+  ): ExecSession {
+    const call = this.waypoint.Exec(this.metadata());
+    let onStarted!: (s: { instance: string; session: string }) => void;
+    let onExit!: (code: number) => void;
+    let onFail!: (err: AppError) => void;
+    const started = new Promise<{ instance: string; session: string }>((resolve) => (onStarted = resolve));
+    const exit = new Promise<number>((resolve, reject) => {
+      onExit = resolve;
+      onFail = reject;
+    });
+    // Unhandled if the caller awaits only `exit`: `exit` carries the same failure.
+    started.catch(() => {});
+    let done = false;
+    let code: number | undefined;
+    call.on("data", (m: ExecResponse__Output) => {
+      if (m.response === "started" && m.started)
+        onStarted({ instance: m.started.instance, session: m.started.session });
+      else if (m.response === "stdout" && m.stdout) output.stdout(m.stdout);
+      else if (m.response === "stderr" && m.stderr) output.stderr(m.stderr);
+      else if (m.response === "exitCode") code = m.exitCode ?? 0;
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      if (done) return;
+      done = true;
+      onFail(fromServiceError(err, this.address, this.sourceNote));
+    });
+    call.on("end", () => {
+      if (done) return;
+      done = true;
+      if (code === undefined)
+        onFail(new AppError("UNAVAILABLE", "the exec session ended without an exit code"));
+      else onExit(code);
+    });
+    const send = (req: ExecRequest) => {
+      if (!done && !call.writableEnded) return call.write(req);
+      return true;
+    };
+    send({
+      start: {
+        instance: opts.instance ?? "",
+        app: opts.app ?? "",
+        args: [...opts.args],
+        tty: opts.tty !== undefined,
+        rows: opts.tty?.rows ?? 0,
+        cols: opts.tty?.cols ?? 0,
+        term: opts.tty?.term ?? "",
+      },
+    });
+    return {
+      started,
+      exit,
+      writeStdin: (data) =>
+        send({ stdin: data })
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              const finish = () => {
+                call.off("drain", finish);
+                call.off("status", finish);
+                resolve();
+              };
+              call.on("drain", finish);
+              call.on("status", finish);
+            }),
+      endStdin: () => {
+        send({ stdinEof: true });
+      },
+      resize: (rows, cols) => {
+        send({ window: { rows, cols } });
+      },
+      cancel: () => {
+        done = true;
+        call.cancel();
+        onFail(new AppError("INTERRUPTED", "the exec session was cancelled"));
+      },
+    };
   }
 
   entrypointConfig(

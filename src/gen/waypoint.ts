@@ -2,26 +2,57 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { App as _waypoint_v1_App, App__Output as _waypoint_v1_App__Output } from './waypoint/v1/App.js';
 import type { BootstrapTokenRequest as _waypoint_v1_BootstrapTokenRequest, BootstrapTokenRequest__Output as _waypoint_v1_BootstrapTokenRequest__Output } from './waypoint/v1/BootstrapTokenRequest.js';
 import type { CancelStagedRestoreRequest as _waypoint_v1_CancelStagedRestoreRequest, CancelStagedRestoreRequest__Output as _waypoint_v1_CancelStagedRestoreRequest__Output } from './waypoint/v1/CancelStagedRestoreRequest.js';
 import type { CancelStagedRestoreResponse as _waypoint_v1_CancelStagedRestoreResponse, CancelStagedRestoreResponse__Output as _waypoint_v1_CancelStagedRestoreResponse__Output } from './waypoint/v1/CancelStagedRestoreResponse.js';
 import type { Component as _waypoint_v1_Component, Component__Output as _waypoint_v1_Component__Output } from './waypoint/v1/Component.js';
+import type { ConfigEntry as _waypoint_v1_ConfigEntry, ConfigEntry__Output as _waypoint_v1_ConfigEntry__Output } from './waypoint/v1/ConfigEntry.js';
 import type { ConfigVar as _waypoint_v1_ConfigVar, ConfigVar__Output as _waypoint_v1_ConfigVar__Output } from './waypoint/v1/ConfigVar.js';
+import type { CreateAppRequest as _waypoint_v1_CreateAppRequest, CreateAppRequest__Output as _waypoint_v1_CreateAppRequest__Output } from './waypoint/v1/CreateAppRequest.js';
+import type { CreateDeploymentRequest as _waypoint_v1_CreateDeploymentRequest, CreateDeploymentRequest__Output as _waypoint_v1_CreateDeploymentRequest__Output } from './waypoint/v1/CreateDeploymentRequest.js';
 import type { CreateTokenRequest as _waypoint_v1_CreateTokenRequest, CreateTokenRequest__Output as _waypoint_v1_CreateTokenRequest__Output } from './waypoint/v1/CreateTokenRequest.js';
+import type { CreatedDeployment as _waypoint_v1_CreatedDeployment, CreatedDeployment__Output as _waypoint_v1_CreatedDeployment__Output } from './waypoint/v1/CreatedDeployment.js';
+import type { Deployment as _waypoint_v1_Deployment, Deployment__Output as _waypoint_v1_Deployment__Output } from './waypoint/v1/Deployment.js';
 import type { EntrypointClient as _waypoint_v1_EntrypointClient, EntrypointDefinition as _waypoint_v1_EntrypointDefinition } from './waypoint/v1/Entrypoint.js';
 import type { EntrypointConfigRequest as _waypoint_v1_EntrypointConfigRequest, EntrypointConfigRequest__Output as _waypoint_v1_EntrypointConfigRequest__Output } from './waypoint/v1/EntrypointConfigRequest.js';
 import type { EntrypointConfigResponse as _waypoint_v1_EntrypointConfigResponse, EntrypointConfigResponse__Output as _waypoint_v1_EntrypointConfigResponse__Output } from './waypoint/v1/EntrypointConfigResponse.js';
+import type { EntrypointExecRequest as _waypoint_v1_EntrypointExecRequest, EntrypointExecRequest__Output as _waypoint_v1_EntrypointExecRequest__Output } from './waypoint/v1/EntrypointExecRequest.js';
+import type { EntrypointExecResponse as _waypoint_v1_EntrypointExecResponse, EntrypointExecResponse__Output as _waypoint_v1_EntrypointExecResponse__Output } from './waypoint/v1/EntrypointExecResponse.js';
+import type { EntrypointLogBatch as _waypoint_v1_EntrypointLogBatch, EntrypointLogBatch__Output as _waypoint_v1_EntrypointLogBatch__Output } from './waypoint/v1/EntrypointLogBatch.js';
+import type { EntrypointLogsResponse as _waypoint_v1_EntrypointLogsResponse, EntrypointLogsResponse__Output as _waypoint_v1_EntrypointLogsResponse__Output } from './waypoint/v1/EntrypointLogsResponse.js';
+import type { ExecNotice as _waypoint_v1_ExecNotice, ExecNotice__Output as _waypoint_v1_ExecNotice__Output } from './waypoint/v1/ExecNotice.js';
+import type { ExecOpen as _waypoint_v1_ExecOpen, ExecOpen__Output as _waypoint_v1_ExecOpen__Output } from './waypoint/v1/ExecOpen.js';
+import type { ExecRequest as _waypoint_v1_ExecRequest, ExecRequest__Output as _waypoint_v1_ExecRequest__Output } from './waypoint/v1/ExecRequest.js';
+import type { ExecResponse as _waypoint_v1_ExecResponse, ExecResponse__Output as _waypoint_v1_ExecResponse__Output } from './waypoint/v1/ExecResponse.js';
+import type { ExecStart as _waypoint_v1_ExecStart, ExecStart__Output as _waypoint_v1_ExecStart__Output } from './waypoint/v1/ExecStart.js';
+import type { ExecStarted as _waypoint_v1_ExecStarted, ExecStarted__Output as _waypoint_v1_ExecStarted__Output } from './waypoint/v1/ExecStarted.js';
+import type { GetConfigRequest as _waypoint_v1_GetConfigRequest, GetConfigRequest__Output as _waypoint_v1_GetConfigRequest__Output } from './waypoint/v1/GetConfigRequest.js';
+import type { GetConfigResponse as _waypoint_v1_GetConfigResponse, GetConfigResponse__Output as _waypoint_v1_GetConfigResponse__Output } from './waypoint/v1/GetConfigResponse.js';
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from './waypoint/v1/GetInventoryRequest.js';
+import type { GetLogsRequest as _waypoint_v1_GetLogsRequest, GetLogsRequest__Output as _waypoint_v1_GetLogsRequest__Output } from './waypoint/v1/GetLogsRequest.js';
 import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from './waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from './waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from './waypoint/v1/GetVersionInfoResponse.js';
+import type { Instance as _waypoint_v1_Instance, Instance__Output as _waypoint_v1_Instance__Output } from './waypoint/v1/Instance.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from './waypoint/v1/Inventory.js';
+import type { ListAppsRequest as _waypoint_v1_ListAppsRequest, ListAppsRequest__Output as _waypoint_v1_ListAppsRequest__Output } from './waypoint/v1/ListAppsRequest.js';
+import type { ListAppsResponse as _waypoint_v1_ListAppsResponse, ListAppsResponse__Output as _waypoint_v1_ListAppsResponse__Output } from './waypoint/v1/ListAppsResponse.js';
+import type { ListDeploymentsRequest as _waypoint_v1_ListDeploymentsRequest, ListDeploymentsRequest__Output as _waypoint_v1_ListDeploymentsRequest__Output } from './waypoint/v1/ListDeploymentsRequest.js';
+import type { ListDeploymentsResponse as _waypoint_v1_ListDeploymentsResponse, ListDeploymentsResponse__Output as _waypoint_v1_ListDeploymentsResponse__Output } from './waypoint/v1/ListDeploymentsResponse.js';
+import type { ListInstancesRequest as _waypoint_v1_ListInstancesRequest, ListInstancesRequest__Output as _waypoint_v1_ListInstancesRequest__Output } from './waypoint/v1/ListInstancesRequest.js';
+import type { ListInstancesResponse as _waypoint_v1_ListInstancesResponse, ListInstancesResponse__Output as _waypoint_v1_ListInstancesResponse__Output } from './waypoint/v1/ListInstancesResponse.js';
+import type { LogBatch as _waypoint_v1_LogBatch, LogBatch__Output as _waypoint_v1_LogBatch__Output } from './waypoint/v1/LogBatch.js';
+import type { LogChunk as _waypoint_v1_LogChunk, LogChunk__Output as _waypoint_v1_LogChunk__Output } from './waypoint/v1/LogChunk.js';
+import type { LogLine as _waypoint_v1_LogLine, LogLine__Output as _waypoint_v1_LogLine__Output } from './waypoint/v1/LogLine.js';
 import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v1_NewToken__Output } from './waypoint/v1/NewToken.js';
 import type { ProtocolRange as _waypoint_v1_ProtocolRange, ProtocolRange__Output as _waypoint_v1_ProtocolRange__Output } from './waypoint/v1/ProtocolRange.js';
 import type { RejectedComponent as _waypoint_v1_RejectedComponent, RejectedComponent__Output as _waypoint_v1_RejectedComponent__Output } from './waypoint/v1/RejectedComponent.js';
 import type { RestoreOptions as _waypoint_v1_RestoreOptions, RestoreOptions__Output as _waypoint_v1_RestoreOptions__Output } from './waypoint/v1/RestoreOptions.js';
 import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from './waypoint/v1/RestoreResult.js';
 import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from './waypoint/v1/RestoreSnapshotRequest.js';
+import type { SetConfigRequest as _waypoint_v1_SetConfigRequest, SetConfigRequest__Output as _waypoint_v1_SetConfigRequest__Output } from './waypoint/v1/SetConfigRequest.js';
+import type { SetConfigResponse as _waypoint_v1_SetConfigResponse, SetConfigResponse__Output as _waypoint_v1_SetConfigResponse__Output } from './waypoint/v1/SetConfigResponse.js';
 import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from './waypoint/v1/SnapshotChunk.js';
 import type { SnapshotProgress as _waypoint_v1_SnapshotProgress, SnapshotProgress__Output as _waypoint_v1_SnapshotProgress__Output } from './waypoint/v1/SnapshotProgress.js';
 import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output as _waypoint_v1_StagedRestore__Output } from './waypoint/v1/StagedRestore.js';
@@ -30,6 +61,7 @@ import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnaps
 import type { VersionInfo as _waypoint_v1_VersionInfo, VersionInfo__Output as _waypoint_v1_VersionInfo__Output } from './waypoint/v1/VersionInfo.js';
 import type { WatchStateRequest as _waypoint_v1_WatchStateRequest, WatchStateRequest__Output as _waypoint_v1_WatchStateRequest__Output } from './waypoint/v1/WatchStateRequest.js';
 import type { WaypointClient as _waypoint_v1_WaypointClient, WaypointDefinition as _waypoint_v1_WaypointDefinition } from './waypoint/v1/Waypoint.js';
+import type { WindowSize as _waypoint_v1_WindowSize, WindowSize__Output as _waypoint_v1_WindowSize__Output } from './waypoint/v1/WindowSize.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -38,26 +70,57 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   waypoint: {
     v1: {
+      App: MessageTypeDefinition<_waypoint_v1_App, _waypoint_v1_App__Output>
       BootstrapTokenRequest: MessageTypeDefinition<_waypoint_v1_BootstrapTokenRequest, _waypoint_v1_BootstrapTokenRequest__Output>
       CancelStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreRequest, _waypoint_v1_CancelStagedRestoreRequest__Output>
       CancelStagedRestoreResponse: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreResponse, _waypoint_v1_CancelStagedRestoreResponse__Output>
       Component: MessageTypeDefinition<_waypoint_v1_Component, _waypoint_v1_Component__Output>
+      ConfigEntry: MessageTypeDefinition<_waypoint_v1_ConfigEntry, _waypoint_v1_ConfigEntry__Output>
       ConfigVar: MessageTypeDefinition<_waypoint_v1_ConfigVar, _waypoint_v1_ConfigVar__Output>
+      CreateAppRequest: MessageTypeDefinition<_waypoint_v1_CreateAppRequest, _waypoint_v1_CreateAppRequest__Output>
+      CreateDeploymentRequest: MessageTypeDefinition<_waypoint_v1_CreateDeploymentRequest, _waypoint_v1_CreateDeploymentRequest__Output>
       CreateTokenRequest: MessageTypeDefinition<_waypoint_v1_CreateTokenRequest, _waypoint_v1_CreateTokenRequest__Output>
+      CreatedDeployment: MessageTypeDefinition<_waypoint_v1_CreatedDeployment, _waypoint_v1_CreatedDeployment__Output>
+      Deployment: MessageTypeDefinition<_waypoint_v1_Deployment, _waypoint_v1_Deployment__Output>
       Entrypoint: SubtypeConstructor<typeof grpc.Client, _waypoint_v1_EntrypointClient> & { service: _waypoint_v1_EntrypointDefinition }
       EntrypointConfigRequest: MessageTypeDefinition<_waypoint_v1_EntrypointConfigRequest, _waypoint_v1_EntrypointConfigRequest__Output>
       EntrypointConfigResponse: MessageTypeDefinition<_waypoint_v1_EntrypointConfigResponse, _waypoint_v1_EntrypointConfigResponse__Output>
+      EntrypointExecRequest: MessageTypeDefinition<_waypoint_v1_EntrypointExecRequest, _waypoint_v1_EntrypointExecRequest__Output>
+      EntrypointExecResponse: MessageTypeDefinition<_waypoint_v1_EntrypointExecResponse, _waypoint_v1_EntrypointExecResponse__Output>
+      EntrypointLogBatch: MessageTypeDefinition<_waypoint_v1_EntrypointLogBatch, _waypoint_v1_EntrypointLogBatch__Output>
+      EntrypointLogsResponse: MessageTypeDefinition<_waypoint_v1_EntrypointLogsResponse, _waypoint_v1_EntrypointLogsResponse__Output>
+      ExecNotice: MessageTypeDefinition<_waypoint_v1_ExecNotice, _waypoint_v1_ExecNotice__Output>
+      ExecOpen: MessageTypeDefinition<_waypoint_v1_ExecOpen, _waypoint_v1_ExecOpen__Output>
+      ExecRequest: MessageTypeDefinition<_waypoint_v1_ExecRequest, _waypoint_v1_ExecRequest__Output>
+      ExecResponse: MessageTypeDefinition<_waypoint_v1_ExecResponse, _waypoint_v1_ExecResponse__Output>
+      ExecStart: MessageTypeDefinition<_waypoint_v1_ExecStart, _waypoint_v1_ExecStart__Output>
+      ExecStarted: MessageTypeDefinition<_waypoint_v1_ExecStarted, _waypoint_v1_ExecStarted__Output>
+      GetConfigRequest: MessageTypeDefinition<_waypoint_v1_GetConfigRequest, _waypoint_v1_GetConfigRequest__Output>
+      GetConfigResponse: MessageTypeDefinition<_waypoint_v1_GetConfigResponse, _waypoint_v1_GetConfigResponse__Output>
       GetInventoryRequest: MessageTypeDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_GetInventoryRequest__Output>
+      GetLogsRequest: MessageTypeDefinition<_waypoint_v1_GetLogsRequest, _waypoint_v1_GetLogsRequest__Output>
       GetStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_GetStagedRestoreRequest__Output>
       GetVersionInfoRequest: MessageTypeDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoRequest__Output>
       GetVersionInfoResponse: MessageTypeDefinition<_waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoResponse__Output>
+      Instance: MessageTypeDefinition<_waypoint_v1_Instance, _waypoint_v1_Instance__Output>
       Inventory: MessageTypeDefinition<_waypoint_v1_Inventory, _waypoint_v1_Inventory__Output>
+      ListAppsRequest: MessageTypeDefinition<_waypoint_v1_ListAppsRequest, _waypoint_v1_ListAppsRequest__Output>
+      ListAppsResponse: MessageTypeDefinition<_waypoint_v1_ListAppsResponse, _waypoint_v1_ListAppsResponse__Output>
+      ListDeploymentsRequest: MessageTypeDefinition<_waypoint_v1_ListDeploymentsRequest, _waypoint_v1_ListDeploymentsRequest__Output>
+      ListDeploymentsResponse: MessageTypeDefinition<_waypoint_v1_ListDeploymentsResponse, _waypoint_v1_ListDeploymentsResponse__Output>
+      ListInstancesRequest: MessageTypeDefinition<_waypoint_v1_ListInstancesRequest, _waypoint_v1_ListInstancesRequest__Output>
+      ListInstancesResponse: MessageTypeDefinition<_waypoint_v1_ListInstancesResponse, _waypoint_v1_ListInstancesResponse__Output>
+      LogBatch: MessageTypeDefinition<_waypoint_v1_LogBatch, _waypoint_v1_LogBatch__Output>
+      LogChunk: MessageTypeDefinition<_waypoint_v1_LogChunk, _waypoint_v1_LogChunk__Output>
+      LogLine: MessageTypeDefinition<_waypoint_v1_LogLine, _waypoint_v1_LogLine__Output>
       NewToken: MessageTypeDefinition<_waypoint_v1_NewToken, _waypoint_v1_NewToken__Output>
       ProtocolRange: MessageTypeDefinition<_waypoint_v1_ProtocolRange, _waypoint_v1_ProtocolRange__Output>
       RejectedComponent: MessageTypeDefinition<_waypoint_v1_RejectedComponent, _waypoint_v1_RejectedComponent__Output>
       RestoreOptions: MessageTypeDefinition<_waypoint_v1_RestoreOptions, _waypoint_v1_RestoreOptions__Output>
       RestoreResult: MessageTypeDefinition<_waypoint_v1_RestoreResult, _waypoint_v1_RestoreResult__Output>
       RestoreSnapshotRequest: MessageTypeDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreSnapshotRequest__Output>
+      SetConfigRequest: MessageTypeDefinition<_waypoint_v1_SetConfigRequest, _waypoint_v1_SetConfigRequest__Output>
+      SetConfigResponse: MessageTypeDefinition<_waypoint_v1_SetConfigResponse, _waypoint_v1_SetConfigResponse__Output>
       SnapshotChunk: MessageTypeDefinition<_waypoint_v1_SnapshotChunk, _waypoint_v1_SnapshotChunk__Output>
       SnapshotProgress: MessageTypeDefinition<_waypoint_v1_SnapshotProgress, _waypoint_v1_SnapshotProgress__Output>
       StagedRestore: MessageTypeDefinition<_waypoint_v1_StagedRestore, _waypoint_v1_StagedRestore__Output>
@@ -66,6 +129,7 @@ export interface ProtoGrpcType {
       VersionInfo: MessageTypeDefinition<_waypoint_v1_VersionInfo, _waypoint_v1_VersionInfo__Output>
       WatchStateRequest: MessageTypeDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_WatchStateRequest__Output>
       Waypoint: SubtypeConstructor<typeof grpc.Client, _waypoint_v1_WaypointClient> & { service: _waypoint_v1_WaypointDefinition }
+      WindowSize: MessageTypeDefinition<_waypoint_v1_WindowSize, _waypoint_v1_WindowSize__Output>
     }
   }
 }

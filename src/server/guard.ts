@@ -23,6 +23,7 @@ export interface CallContext {
 
 type Unary<Req, Res> = (req: Req, ctx: CallContext) => Res | Promise<Res>;
 type Stream<Req, Res> = (call: grpc.ServerWritableStream<Req, Res>, ctx: CallContext) => void | Promise<void>;
+type Duplex<Req, Res> = (call: grpc.ServerDuplexStream<Req, Res>, ctx: CallContext) => void | Promise<void>;
 type ClientStream<Req, Res> = (
   call: grpc.ServerReadableStream<Req, Res>,
   ctx: CallContext,
@@ -168,27 +169,40 @@ export class Guard {
     handler: Stream<Req, Res>,
     opts: { readonly endAtShutdown?: boolean } = {},
   ): grpc.handleServerStreamingCall<Req, Res> {
-    const endAtShutdown = opts.endAtShutdown ?? true;
-    return (call) => {
-      const path = call.getPath();
-      const stream = call as grpc.ServerWritableStream<unknown, unknown>;
-      const fail = (err: unknown) => {
-        this.streams.delete(stream);
-        // grpc-js turns an "error" event on a server stream into the call's final status.
-        if (!call.cancelled && !call.writableEnded) call.emit("error", toStatus(err, this.deps.logger, path));
-      };
-      try {
-        const ctx = this.check(path, call.metadata);
-        if (endAtShutdown) this.streams.add(stream);
-        const forget = () => this.streams.delete(stream);
-        call.on("cancelled", forget);
-        call.on("finish", forget);
-        call.on("close", forget);
-        Promise.resolve(handler(call, ctx)).catch(fail);
-      } catch (err) {
-        fail(err);
-      }
+    return (call) => this.stream(call, opts.endAtShutdown ?? true, (ctx) => handler(call, ctx));
+  }
+
+  /**
+   * A bidirectional stream (Exec, EntrypointExec): the same checks, made on the metadata before the
+   * handler reads a message; listed in `streams`, which shutdown ends.
+   */
+  bidiStream<Req, Res>(handler: Duplex<Req, Res>): grpc.handleBidiStreamingCall<Req, Res> {
+    return (call) => this.stream(call, true, (ctx) => handler(call, ctx));
+  }
+
+  private stream(
+    call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+    endAtShutdown: boolean,
+    run: (ctx: CallContext) => void | Promise<void>,
+  ): void {
+    const path = call.getPath();
+    const stream = call as grpc.ServerWritableStream<unknown, unknown>;
+    const fail = (err: unknown) => {
+      this.streams.delete(stream);
+      // grpc-js turns an "error" event on a server stream into the call's final status.
+      if (!call.cancelled && !call.writableEnded) call.emit("error", toStatus(err, this.deps.logger, path));
     };
+    try {
+      const ctx = this.check(path, call.metadata);
+      if (endAtShutdown) this.streams.add(stream);
+      const forget = () => this.streams.delete(stream);
+      call.on("cancelled", forget);
+      call.on("finish", forget);
+      call.on("close", forget);
+      Promise.resolve(run(ctx)).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
   }
 }
 

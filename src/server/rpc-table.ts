@@ -23,7 +23,21 @@ export const RPC_TABLE = {
   "/waypoint.v1.Waypoint/RestoreSnapshot": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/GetStagedRestore": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/CancelStagedRestore": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/CreateApp": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/ListApps": { family: "api", access: ["management", "readonly"] },
+  "/waypoint.v1.Waypoint/CreateDeployment": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/ListDeployments": { family: "api", access: ["management", "readonly"] },
+  // Configuration values are often secrets: reading them is management only, like writing.
+  "/waypoint.v1.Waypoint/SetConfig": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/GetConfig": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/ListInstances": { family: "api", access: ["management", "readonly"] },
+  "/waypoint.v1.Waypoint/GetLogs": { family: "api", access: ["management", "readonly"] },
+  // Exec runs arbitrary commands next to the app (seeds/004 "Security"): management only.
+  "/waypoint.v1.Waypoint/Exec": { family: "api", access: ["management"] },
+  // Entrypoint RPCs: each handler also checks that the call is for the token's own deployment.
   "/waypoint.v1.Entrypoint/EntrypointConfig": { family: "entrypoint", access: ["entrypoint"] },
+  "/waypoint.v1.Entrypoint/EntrypointLogs": { family: "entrypoint", access: ["entrypoint"] },
+  "/waypoint.v1.Entrypoint/EntrypointExec": { family: "entrypoint", access: ["entrypoint"] },
 } as const satisfies Record<string, RpcRule>;
 
 export type RpcPath = keyof typeof RPC_TABLE;

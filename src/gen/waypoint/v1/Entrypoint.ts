@@ -5,6 +5,10 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { EntrypointConfigRequest as _waypoint_v1_EntrypointConfigRequest, EntrypointConfigRequest__Output as _waypoint_v1_EntrypointConfigRequest__Output } from '../../waypoint/v1/EntrypointConfigRequest.js';
 import type { EntrypointConfigResponse as _waypoint_v1_EntrypointConfigResponse, EntrypointConfigResponse__Output as _waypoint_v1_EntrypointConfigResponse__Output } from '../../waypoint/v1/EntrypointConfigResponse.js';
+import type { EntrypointExecRequest as _waypoint_v1_EntrypointExecRequest, EntrypointExecRequest__Output as _waypoint_v1_EntrypointExecRequest__Output } from '../../waypoint/v1/EntrypointExecRequest.js';
+import type { EntrypointExecResponse as _waypoint_v1_EntrypointExecResponse, EntrypointExecResponse__Output as _waypoint_v1_EntrypointExecResponse__Output } from '../../waypoint/v1/EntrypointExecResponse.js';
+import type { EntrypointLogBatch as _waypoint_v1_EntrypointLogBatch, EntrypointLogBatch__Output as _waypoint_v1_EntrypointLogBatch__Output } from '../../waypoint/v1/EntrypointLogBatch.js';
+import type { EntrypointLogsResponse as _waypoint_v1_EntrypointLogsResponse, EntrypointLogsResponse__Output as _waypoint_v1_EntrypointLogsResponse__Output } from '../../waypoint/v1/EntrypointLogsResponse.js';
 
 export interface EntrypointClient extends grpc.Client {
   EntrypointConfig(argument: _waypoint_v1_EntrypointConfigRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_EntrypointConfigResponse__Output>;
@@ -12,13 +16,33 @@ export interface EntrypointClient extends grpc.Client {
   entrypointConfig(argument: _waypoint_v1_EntrypointConfigRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_EntrypointConfigResponse__Output>;
   entrypointConfig(argument: _waypoint_v1_EntrypointConfigRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_EntrypointConfigResponse__Output>;
   
+  EntrypointExec(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointExecRequest, _waypoint_v1_EntrypointExecResponse__Output>;
+  EntrypointExec(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointExecRequest, _waypoint_v1_EntrypointExecResponse__Output>;
+  entrypointExec(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointExecRequest, _waypoint_v1_EntrypointExecResponse__Output>;
+  entrypointExec(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointExecRequest, _waypoint_v1_EntrypointExecResponse__Output>;
+  
+  EntrypointLogs(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  EntrypointLogs(metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  EntrypointLogs(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  EntrypointLogs(callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  entrypointLogs(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  entrypointLogs(metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  entrypointLogs(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  entrypointLogs(callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
+  
 }
 
 export interface EntrypointHandlers extends grpc.UntypedServiceImplementation {
   EntrypointConfig: grpc.handleServerStreamingCall<_waypoint_v1_EntrypointConfigRequest__Output, _waypoint_v1_EntrypointConfigResponse>;
   
+  EntrypointExec: grpc.handleBidiStreamingCall<_waypoint_v1_EntrypointExecRequest__Output, _waypoint_v1_EntrypointExecResponse>;
+  
+  EntrypointLogs: grpc.handleClientStreamingCall<_waypoint_v1_EntrypointLogBatch__Output, _waypoint_v1_EntrypointLogsResponse>;
+  
 }
 
 export interface EntrypointDefinition extends grpc.ServiceDefinition {
   EntrypointConfig: MethodDefinition<_waypoint_v1_EntrypointConfigRequest, _waypoint_v1_EntrypointConfigResponse, _waypoint_v1_EntrypointConfigRequest__Output, _waypoint_v1_EntrypointConfigResponse__Output>
+  EntrypointExec: MethodDefinition<_waypoint_v1_EntrypointExecRequest, _waypoint_v1_EntrypointExecResponse, _waypoint_v1_EntrypointExecRequest__Output, _waypoint_v1_EntrypointExecResponse__Output>
+  EntrypointLogs: MethodDefinition<_waypoint_v1_EntrypointLogBatch, _waypoint_v1_EntrypointLogsResponse, _waypoint_v1_EntrypointLogBatch__Output, _waypoint_v1_EntrypointLogsResponse__Output>
 }

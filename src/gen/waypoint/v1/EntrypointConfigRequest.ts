@@ -8,6 +8,7 @@ export interface EntrypointConfigRequest {
   'hostname'?: (string);
   'pid'?: (number);
   'startedAt'?: (string);
+  'execDisabled'?: (boolean);
 }
 
 export interface EntrypointConfigRequest__Output {
@@ -16,4 +17,5 @@ export interface EntrypointConfigRequest__Output {
   'hostname': (string);
   'pid': (number);
   'startedAt': (string);
+  'execDisabled': (boolean);
 }

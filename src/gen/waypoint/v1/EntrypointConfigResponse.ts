@@ -2,11 +2,16 @@
 // Original file: proto/waypoint/v1/waypoint.proto
 
 import type { ConfigVar as _waypoint_v1_ConfigVar, ConfigVar__Output as _waypoint_v1_ConfigVar__Output } from '../../waypoint/v1/ConfigVar.js';
+import type { ExecNotice as _waypoint_v1_ExecNotice, ExecNotice__Output as _waypoint_v1_ExecNotice__Output } from '../../waypoint/v1/ExecNotice.js';
 
 export interface EntrypointConfigResponse {
   'config'?: (_waypoint_v1_ConfigVar)[];
+  'exec'?: (_waypoint_v1_ExecNotice | null);
+  'hasConfig'?: (boolean);
 }
 
 export interface EntrypointConfigResponse__Output {
   'config': (_waypoint_v1_ConfigVar__Output)[];
+  'exec': (_waypoint_v1_ExecNotice__Output | null);
+  'hasConfig': (boolean);
 }

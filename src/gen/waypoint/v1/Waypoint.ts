@@ -3,18 +3,36 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { App as _waypoint_v1_App, App__Output as _waypoint_v1_App__Output } from '../../waypoint/v1/App.js';
 import type { BootstrapTokenRequest as _waypoint_v1_BootstrapTokenRequest, BootstrapTokenRequest__Output as _waypoint_v1_BootstrapTokenRequest__Output } from '../../waypoint/v1/BootstrapTokenRequest.js';
 import type { CancelStagedRestoreRequest as _waypoint_v1_CancelStagedRestoreRequest, CancelStagedRestoreRequest__Output as _waypoint_v1_CancelStagedRestoreRequest__Output } from '../../waypoint/v1/CancelStagedRestoreRequest.js';
 import type { CancelStagedRestoreResponse as _waypoint_v1_CancelStagedRestoreResponse, CancelStagedRestoreResponse__Output as _waypoint_v1_CancelStagedRestoreResponse__Output } from '../../waypoint/v1/CancelStagedRestoreResponse.js';
+import type { CreateAppRequest as _waypoint_v1_CreateAppRequest, CreateAppRequest__Output as _waypoint_v1_CreateAppRequest__Output } from '../../waypoint/v1/CreateAppRequest.js';
+import type { CreateDeploymentRequest as _waypoint_v1_CreateDeploymentRequest, CreateDeploymentRequest__Output as _waypoint_v1_CreateDeploymentRequest__Output } from '../../waypoint/v1/CreateDeploymentRequest.js';
 import type { CreateTokenRequest as _waypoint_v1_CreateTokenRequest, CreateTokenRequest__Output as _waypoint_v1_CreateTokenRequest__Output } from '../../waypoint/v1/CreateTokenRequest.js';
+import type { CreatedDeployment as _waypoint_v1_CreatedDeployment, CreatedDeployment__Output as _waypoint_v1_CreatedDeployment__Output } from '../../waypoint/v1/CreatedDeployment.js';
+import type { ExecRequest as _waypoint_v1_ExecRequest, ExecRequest__Output as _waypoint_v1_ExecRequest__Output } from '../../waypoint/v1/ExecRequest.js';
+import type { ExecResponse as _waypoint_v1_ExecResponse, ExecResponse__Output as _waypoint_v1_ExecResponse__Output } from '../../waypoint/v1/ExecResponse.js';
+import type { GetConfigRequest as _waypoint_v1_GetConfigRequest, GetConfigRequest__Output as _waypoint_v1_GetConfigRequest__Output } from '../../waypoint/v1/GetConfigRequest.js';
+import type { GetConfigResponse as _waypoint_v1_GetConfigResponse, GetConfigResponse__Output as _waypoint_v1_GetConfigResponse__Output } from '../../waypoint/v1/GetConfigResponse.js';
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from '../../waypoint/v1/GetInventoryRequest.js';
+import type { GetLogsRequest as _waypoint_v1_GetLogsRequest, GetLogsRequest__Output as _waypoint_v1_GetLogsRequest__Output } from '../../waypoint/v1/GetLogsRequest.js';
 import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from '../../waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from '../../waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from '../../waypoint/v1/GetVersionInfoResponse.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from '../../waypoint/v1/Inventory.js';
+import type { ListAppsRequest as _waypoint_v1_ListAppsRequest, ListAppsRequest__Output as _waypoint_v1_ListAppsRequest__Output } from '../../waypoint/v1/ListAppsRequest.js';
+import type { ListAppsResponse as _waypoint_v1_ListAppsResponse, ListAppsResponse__Output as _waypoint_v1_ListAppsResponse__Output } from '../../waypoint/v1/ListAppsResponse.js';
+import type { ListDeploymentsRequest as _waypoint_v1_ListDeploymentsRequest, ListDeploymentsRequest__Output as _waypoint_v1_ListDeploymentsRequest__Output } from '../../waypoint/v1/ListDeploymentsRequest.js';
+import type { ListDeploymentsResponse as _waypoint_v1_ListDeploymentsResponse, ListDeploymentsResponse__Output as _waypoint_v1_ListDeploymentsResponse__Output } from '../../waypoint/v1/ListDeploymentsResponse.js';
+import type { ListInstancesRequest as _waypoint_v1_ListInstancesRequest, ListInstancesRequest__Output as _waypoint_v1_ListInstancesRequest__Output } from '../../waypoint/v1/ListInstancesRequest.js';
+import type { ListInstancesResponse as _waypoint_v1_ListInstancesResponse, ListInstancesResponse__Output as _waypoint_v1_ListInstancesResponse__Output } from '../../waypoint/v1/ListInstancesResponse.js';
+import type { LogBatch as _waypoint_v1_LogBatch, LogBatch__Output as _waypoint_v1_LogBatch__Output } from '../../waypoint/v1/LogBatch.js';
 import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v1_NewToken__Output } from '../../waypoint/v1/NewToken.js';
 import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from '../../waypoint/v1/RestoreResult.js';
 import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from '../../waypoint/v1/RestoreSnapshotRequest.js';
+import type { SetConfigRequest as _waypoint_v1_SetConfigRequest, SetConfigRequest__Output as _waypoint_v1_SetConfigRequest__Output } from '../../waypoint/v1/SetConfigRequest.js';
+import type { SetConfigResponse as _waypoint_v1_SetConfigResponse, SetConfigResponse__Output as _waypoint_v1_SetConfigResponse__Output } from '../../waypoint/v1/SetConfigResponse.js';
 import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from '../../waypoint/v1/SnapshotChunk.js';
 import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output as _waypoint_v1_StagedRestore__Output } from '../../waypoint/v1/StagedRestore.js';
 import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _waypoint_v1_StateEvent__Output } from '../../waypoint/v1/StateEvent.js';
@@ -40,6 +58,24 @@ export interface WaypointClient extends grpc.Client {
   cancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
   cancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
   
+  CreateApp(argument: _waypoint_v1_CreateAppRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  CreateApp(argument: _waypoint_v1_CreateAppRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  CreateApp(argument: _waypoint_v1_CreateAppRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  CreateApp(argument: _waypoint_v1_CreateAppRequest, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  createApp(argument: _waypoint_v1_CreateAppRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  createApp(argument: _waypoint_v1_CreateAppRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  createApp(argument: _waypoint_v1_CreateAppRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  createApp(argument: _waypoint_v1_CreateAppRequest, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  
+  CreateDeployment(argument: _waypoint_v1_CreateDeploymentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  CreateDeployment(argument: _waypoint_v1_CreateDeploymentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  CreateDeployment(argument: _waypoint_v1_CreateDeploymentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  CreateDeployment(argument: _waypoint_v1_CreateDeploymentRequest, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  createDeployment(argument: _waypoint_v1_CreateDeploymentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  createDeployment(argument: _waypoint_v1_CreateDeploymentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  createDeployment(argument: _waypoint_v1_CreateDeploymentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  createDeployment(argument: _waypoint_v1_CreateDeploymentRequest, callback: grpc.requestCallback<_waypoint_v1_CreatedDeployment__Output>): grpc.ClientUnaryCall;
+  
   CreateToken(argument: _waypoint_v1_CreateTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   CreateToken(argument: _waypoint_v1_CreateTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   CreateToken(argument: _waypoint_v1_CreateTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
@@ -49,6 +85,20 @@ export interface WaypointClient extends grpc.Client {
   createToken(argument: _waypoint_v1_CreateTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   createToken(argument: _waypoint_v1_CreateTokenRequest, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   
+  Exec(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_ExecRequest, _waypoint_v1_ExecResponse__Output>;
+  Exec(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_ExecRequest, _waypoint_v1_ExecResponse__Output>;
+  exec(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_ExecRequest, _waypoint_v1_ExecResponse__Output>;
+  exec(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_ExecRequest, _waypoint_v1_ExecResponse__Output>;
+  
+  GetConfig(argument: _waypoint_v1_GetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  GetConfig(argument: _waypoint_v1_GetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  GetConfig(argument: _waypoint_v1_GetConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  GetConfig(argument: _waypoint_v1_GetConfigRequest, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _waypoint_v1_GetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _waypoint_v1_GetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _waypoint_v1_GetConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _waypoint_v1_GetConfigRequest, callback: grpc.requestCallback<_waypoint_v1_GetConfigResponse__Output>): grpc.ClientUnaryCall;
+  
   GetInventory(argument: _waypoint_v1_GetInventoryRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   GetInventory(argument: _waypoint_v1_GetInventoryRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   GetInventory(argument: _waypoint_v1_GetInventoryRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
@@ -57,6 +107,11 @@ export interface WaypointClient extends grpc.Client {
   getInventory(argument: _waypoint_v1_GetInventoryRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   getInventory(argument: _waypoint_v1_GetInventoryRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   getInventory(argument: _waypoint_v1_GetInventoryRequest, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
+  
+  GetLogs(argument: _waypoint_v1_GetLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
+  GetLogs(argument: _waypoint_v1_GetLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
+  getLogs(argument: _waypoint_v1_GetLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
+  getLogs(argument: _waypoint_v1_GetLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
   
   GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
   GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
@@ -76,6 +131,33 @@ export interface WaypointClient extends grpc.Client {
   getVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
   getVersionInfo(argument: _waypoint_v1_GetVersionInfoRequest, callback: grpc.requestCallback<_waypoint_v1_GetVersionInfoResponse__Output>): grpc.ClientUnaryCall;
   
+  ListApps(argument: _waypoint_v1_ListAppsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  ListApps(argument: _waypoint_v1_ListAppsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  ListApps(argument: _waypoint_v1_ListAppsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  ListApps(argument: _waypoint_v1_ListAppsRequest, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  listApps(argument: _waypoint_v1_ListAppsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  listApps(argument: _waypoint_v1_ListAppsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  listApps(argument: _waypoint_v1_ListAppsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  listApps(argument: _waypoint_v1_ListAppsRequest, callback: grpc.requestCallback<_waypoint_v1_ListAppsResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListDeployments(argument: _waypoint_v1_ListDeploymentsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  ListDeployments(argument: _waypoint_v1_ListDeploymentsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  ListDeployments(argument: _waypoint_v1_ListDeploymentsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  ListDeployments(argument: _waypoint_v1_ListDeploymentsRequest, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  listDeployments(argument: _waypoint_v1_ListDeploymentsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  listDeployments(argument: _waypoint_v1_ListDeploymentsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  listDeployments(argument: _waypoint_v1_ListDeploymentsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  listDeployments(argument: _waypoint_v1_ListDeploymentsRequest, callback: grpc.requestCallback<_waypoint_v1_ListDeploymentsResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListInstances(argument: _waypoint_v1_ListInstancesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  ListInstances(argument: _waypoint_v1_ListInstancesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  ListInstances(argument: _waypoint_v1_ListInstancesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  ListInstances(argument: _waypoint_v1_ListInstancesRequest, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  listInstances(argument: _waypoint_v1_ListInstancesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  listInstances(argument: _waypoint_v1_ListInstancesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  listInstances(argument: _waypoint_v1_ListInstancesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  listInstances(argument: _waypoint_v1_ListInstancesRequest, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
+  
   RestoreSnapshot(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   RestoreSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   RestoreSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
@@ -84,6 +166,15 @@ export interface WaypointClient extends grpc.Client {
   restoreSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   restoreSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   restoreSnapshot(callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
+  
+  SetConfig(argument: _waypoint_v1_SetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
+  SetConfig(argument: _waypoint_v1_SetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
+  SetConfig(argument: _waypoint_v1_SetConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
+  SetConfig(argument: _waypoint_v1_SetConfigRequest, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
+  setConfig(argument: _waypoint_v1_SetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
+  setConfig(argument: _waypoint_v1_SetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
+  setConfig(argument: _waypoint_v1_SetConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
+  setConfig(argument: _waypoint_v1_SetConfigRequest, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
   
   TakeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
   TakeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
@@ -102,15 +193,33 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   
   CancelStagedRestore: grpc.handleUnaryCall<_waypoint_v1_CancelStagedRestoreRequest__Output, _waypoint_v1_CancelStagedRestoreResponse>;
   
+  CreateApp: grpc.handleUnaryCall<_waypoint_v1_CreateAppRequest__Output, _waypoint_v1_App>;
+  
+  CreateDeployment: grpc.handleUnaryCall<_waypoint_v1_CreateDeploymentRequest__Output, _waypoint_v1_CreatedDeployment>;
+  
   CreateToken: grpc.handleUnaryCall<_waypoint_v1_CreateTokenRequest__Output, _waypoint_v1_NewToken>;
   
+  Exec: grpc.handleBidiStreamingCall<_waypoint_v1_ExecRequest__Output, _waypoint_v1_ExecResponse>;
+  
+  GetConfig: grpc.handleUnaryCall<_waypoint_v1_GetConfigRequest__Output, _waypoint_v1_GetConfigResponse>;
+  
   GetInventory: grpc.handleUnaryCall<_waypoint_v1_GetInventoryRequest__Output, _waypoint_v1_Inventory>;
+  
+  GetLogs: grpc.handleServerStreamingCall<_waypoint_v1_GetLogsRequest__Output, _waypoint_v1_LogBatch>;
   
   GetStagedRestore: grpc.handleUnaryCall<_waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore>;
   
   GetVersionInfo: grpc.handleUnaryCall<_waypoint_v1_GetVersionInfoRequest__Output, _waypoint_v1_GetVersionInfoResponse>;
   
+  ListApps: grpc.handleUnaryCall<_waypoint_v1_ListAppsRequest__Output, _waypoint_v1_ListAppsResponse>;
+  
+  ListDeployments: grpc.handleUnaryCall<_waypoint_v1_ListDeploymentsRequest__Output, _waypoint_v1_ListDeploymentsResponse>;
+  
+  ListInstances: grpc.handleUnaryCall<_waypoint_v1_ListInstancesRequest__Output, _waypoint_v1_ListInstancesResponse>;
+  
   RestoreSnapshot: grpc.handleClientStreamingCall<_waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult>;
+  
+  SetConfig: grpc.handleUnaryCall<_waypoint_v1_SetConfigRequest__Output, _waypoint_v1_SetConfigResponse>;
   
   TakeSnapshot: grpc.handleServerStreamingCall<_waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk>;
   
@@ -121,11 +230,20 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
 export interface WaypointDefinition extends grpc.ServiceDefinition {
   BootstrapToken: MethodDefinition<_waypoint_v1_BootstrapTokenRequest, _waypoint_v1_NewToken, _waypoint_v1_BootstrapTokenRequest__Output, _waypoint_v1_NewToken__Output>
   CancelStagedRestore: MethodDefinition<_waypoint_v1_CancelStagedRestoreRequest, _waypoint_v1_CancelStagedRestoreResponse, _waypoint_v1_CancelStagedRestoreRequest__Output, _waypoint_v1_CancelStagedRestoreResponse__Output>
+  CreateApp: MethodDefinition<_waypoint_v1_CreateAppRequest, _waypoint_v1_App, _waypoint_v1_CreateAppRequest__Output, _waypoint_v1_App__Output>
+  CreateDeployment: MethodDefinition<_waypoint_v1_CreateDeploymentRequest, _waypoint_v1_CreatedDeployment, _waypoint_v1_CreateDeploymentRequest__Output, _waypoint_v1_CreatedDeployment__Output>
   CreateToken: MethodDefinition<_waypoint_v1_CreateTokenRequest, _waypoint_v1_NewToken, _waypoint_v1_CreateTokenRequest__Output, _waypoint_v1_NewToken__Output>
+  Exec: MethodDefinition<_waypoint_v1_ExecRequest, _waypoint_v1_ExecResponse, _waypoint_v1_ExecRequest__Output, _waypoint_v1_ExecResponse__Output>
+  GetConfig: MethodDefinition<_waypoint_v1_GetConfigRequest, _waypoint_v1_GetConfigResponse, _waypoint_v1_GetConfigRequest__Output, _waypoint_v1_GetConfigResponse__Output>
   GetInventory: MethodDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_Inventory, _waypoint_v1_GetInventoryRequest__Output, _waypoint_v1_Inventory__Output>
+  GetLogs: MethodDefinition<_waypoint_v1_GetLogsRequest, _waypoint_v1_LogBatch, _waypoint_v1_GetLogsRequest__Output, _waypoint_v1_LogBatch__Output>
   GetStagedRestore: MethodDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_StagedRestore, _waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore__Output>
   GetVersionInfo: MethodDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoRequest__Output, _waypoint_v1_GetVersionInfoResponse__Output>
+  ListApps: MethodDefinition<_waypoint_v1_ListAppsRequest, _waypoint_v1_ListAppsResponse, _waypoint_v1_ListAppsRequest__Output, _waypoint_v1_ListAppsResponse__Output>
+  ListDeployments: MethodDefinition<_waypoint_v1_ListDeploymentsRequest, _waypoint_v1_ListDeploymentsResponse, _waypoint_v1_ListDeploymentsRequest__Output, _waypoint_v1_ListDeploymentsResponse__Output>
+  ListInstances: MethodDefinition<_waypoint_v1_ListInstancesRequest, _waypoint_v1_ListInstancesResponse, _waypoint_v1_ListInstancesRequest__Output, _waypoint_v1_ListInstancesResponse__Output>
   RestoreSnapshot: MethodDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreResult, _waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult__Output>
+  SetConfig: MethodDefinition<_waypoint_v1_SetConfigRequest, _waypoint_v1_SetConfigResponse, _waypoint_v1_SetConfigRequest__Output, _waypoint_v1_SetConfigResponse__Output>
   TakeSnapshot: MethodDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_SnapshotChunk, _waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk__Output>
   WatchState: MethodDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_StateEvent, _waypoint_v1_WatchStateRequest__Output, _waypoint_v1_StateEvent__Output>
 }

@@ -1,0 +1,106 @@
+import type { App__Output } from "../gen/waypoint/v1/App.js";
+import type { ConfigEntry__Output } from "../gen/waypoint/v1/ConfigEntry.js";
+import type { Deployment__Output } from "../gen/waypoint/v1/Deployment.js";
+import type { Instance__Output } from "../gen/waypoint/v1/Instance.js";
+import type { LogLine__Output } from "../gen/waypoint/v1/LogLine.js";
+import type { ProtocolRange } from "../protocol/range.js";
+
+/**
+ * What the CLI and console see of apps, deployments, configuration,
+ * instances and logs: plain objects in the shape `-json` prints (README
+ * "JSON output"), converted from the wire messages here so that nothing
+ * above src/client depends on generated code.
+ */
+export interface AppInfo {
+  readonly name: string;
+  /** RFC 3339. */
+  readonly createdAt: string;
+  readonly deployments: number;
+}
+
+export interface DeploymentInfo {
+  readonly id: string;
+  readonly app: string;
+  readonly sequence: number;
+  readonly createdAt: string;
+  readonly connectedInstances: number;
+}
+
+export interface CreatedDeploymentInfo {
+  readonly deployment: DeploymentInfo;
+  /** The deployment's entrypoint token: shown once. */
+  readonly token: string;
+  readonly tokenId: string;
+}
+
+/** scope: "" for global, else the app. */
+export interface ConfigEntryInfo {
+  readonly name: string;
+  readonly value: string;
+  readonly scope: string;
+}
+
+export interface InstanceInfo {
+  readonly id: string;
+  readonly app: string;
+  readonly deployment: string;
+  readonly version: string;
+  readonly entrypoint: ProtocolRange;
+  readonly emulated: boolean;
+  readonly hostname: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly connected: boolean;
+  readonly execDisabled: boolean;
+}
+
+export interface LogLineInfo {
+  readonly instance: string;
+  /** "stdout", "stderr" or "waypoint" (lines added by waypoint itself). */
+  readonly source: string;
+  readonly line: string;
+  /** RFC 3339 with milliseconds. */
+  readonly at: string;
+}
+
+export function appFromProto(a: App__Output): AppInfo {
+  return { name: a.name, createdAt: a.createdAt, deployments: a.deployments };
+}
+
+export function deploymentFromProto(d: Deployment__Output | null): DeploymentInfo {
+  return {
+    id: d?.id ?? "",
+    app: d?.app ?? "",
+    sequence: d?.sequence ?? 0,
+    createdAt: d?.createdAt ?? "",
+    connectedInstances: d?.connectedInstances ?? 0,
+  };
+}
+
+export function configEntryFromProto(e: ConfigEntry__Output): ConfigEntryInfo {
+  return { name: e.name, value: e.value, scope: e.scope };
+}
+
+export function instanceFromProto(i: Instance__Output): InstanceInfo {
+  return {
+    id: i.id,
+    app: i.app,
+    deployment: i.deployment,
+    version: i.version,
+    entrypoint: { min: i.entrypoint?.min ?? 0, current: i.entrypoint?.current ?? 0 },
+    emulated: i.emulated,
+    hostname: i.hostname,
+    pid: i.pid,
+    startedAt: i.startedAt,
+    firstSeen: i.firstSeen,
+    lastSeen: i.lastSeen,
+    connected: i.connected,
+    execDisabled: i.execDisabled,
+  };
+}
+
+export function logLineFromProto(l: LogLine__Output): LogLineInfo {
+  return { instance: l.instance, source: l.source, line: l.line, at: l.at };
+}
