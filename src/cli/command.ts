@@ -19,6 +19,8 @@ export interface Command {
   /** A paragraph printed by -help after the usage line. */
   readonly help?: string;
   readonly flags: readonly FlagSpec[];
+  /** Flags end at the first positional argument, which starts a command line of its own (`exec`). */
+  readonly flagsFirst?: boolean;
   run(flags: ParsedFlags, io: Io): Promise<number>;
 }
 

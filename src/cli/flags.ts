@@ -4,7 +4,8 @@
  * Follows Go's `flag` package as HashiCorp tools use it: `-name=value`,
  * `-name value`, `--name` spellings, bare booleans, `-h`/`-help` for help, and
  * Go's error wording. Unlike Go, flags and positional arguments may
- * interleave; everything after a bare `--` is positional verbatim.
+ * interleave (unless `flagsFirst`, as for a command line to run); everything
+ * after a bare `--` is positional verbatim.
  */
 import { AppError } from "../protocol/errors.js";
 
@@ -53,7 +54,11 @@ const FALSE_WORDS = new Set(["0", "f", "F", "FALSE", "false", "False"]);
 export function parseFlags(
   argv: readonly string[],
   specs: readonly FlagSpec[],
-  opts: { command?: string } = {},
+  opts: {
+    command?: string;
+    /** As Go's flag package: the first positional argument ends the flags (for `exec -- CMD -x`). */
+    flagsFirst?: boolean;
+  } = {},
 ): ParsedFlags {
   const byName = indexSpecs(specs);
   const values = new Map<string, FlagValue>();
@@ -69,6 +74,10 @@ export function parseFlags(
       break;
     }
     if (arg.length < 2 || !arg.startsWith("-")) {
+      if (opts.flagsFirst) {
+        args.push(...argv.slice(i));
+        break;
+      }
       args.push(arg);
       continue;
     }

@@ -1,9 +1,15 @@
 import { PACKAGE_VERSION } from "../build-info.js";
 import { AppError, isAppError } from "../protocol/errors.js";
+import { appCreate, appList } from "./app-commands.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
+import { configGet, configSet, configUnset } from "./config-commands.js";
 import { contextCreate, contextDelete, contextList, contextUse, contextVerify } from "./context-commands.js";
+import { deploymentCreate, deploymentList } from "./deployment-commands.js";
+import { exec } from "./exec.js";
 import { editDistance, formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
+import { instances } from "./instances.js";
+import { logs } from "./logs.js";
 import { serverBootstrap } from "./server-bootstrap.js";
 import { serverRestore } from "./server-restore.js";
 import { serverRun } from "./server-run.js";
@@ -26,6 +32,16 @@ export const COMMANDS: readonly Command[] = [
   snapshotInspect,
   snapshotVerify,
   tokenNew,
+  appCreate,
+  appList,
+  deploymentCreate,
+  deploymentList,
+  configSet,
+  configGet,
+  configUnset,
+  instances,
+  logs,
+  exec,
   contextCreate,
   contextUse,
   contextList,
@@ -60,7 +76,10 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   }
   const { command, rest } = match;
   try {
-    const flags = parseFlags(rest, command.flags, { command: command.name });
+    const flags = parseFlags(rest, command.flags, {
+      command: command.name,
+      ...(command.flagsFirst ? { flagsFirst: true } : {}),
+    });
     checkPositional(command, flags.args);
     return await command.run(flags, io);
   } catch (err) {

@@ -1,0 +1,77 @@
+/**
+ * The environment a `waypoint-entrypoint` needs for one deployment (DESIGN §9),
+ * and how `deployment create` prints it: `NAME=value` lines a POSIX shell can
+ * source (`set -a; . ./app.env; set +a`) and systemd's EnvironmentFile reads.
+ */
+
+export interface EntrypointEnvInput {
+  /** Where the entrypoints reach the server. */
+  readonly address: string;
+  readonly tls: boolean;
+  readonly tlsSkipVerify: boolean;
+  readonly token: string;
+  readonly deployment: string;
+}
+
+/** The variables in the order they are printed; TLS ones only when they are on. */
+export function entrypointEnv(input: EntrypointEnvInput): Record<string, string> {
+  return {
+    WAYPOINT_SERVER_ADDR: input.address,
+    ...(input.tls ? { WAYPOINT_SERVER_TLS: "true" } : {}),
+    ...(input.tls && input.tlsSkipVerify ? { WAYPOINT_SERVER_TLS_SKIP_VERIFY: "true" } : {}),
+    WAYPOINT_CEB_INVITE_TOKEN: input.token,
+    WAYPOINT_DEPLOYMENT_ID: input.deployment,
+  };
+}
+
+/** Characters that mean nothing to a shell; anything else is single-quoted. */
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** `value` as one shell word: bare when it is safe, else in single quotes ('\'' for a quote). */
+export function shellQuote(value: string): string {
+  if (SHELL_SAFE.test(value)) return value;
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `NAME=value` lines, one per variable. */
+export function envLines(env: Readonly<Record<string, string>>): string[] {
+  return Object.entries(env).map(([name, value]) => `${name}=${shellQuote(value)}`);
+}
+
+/**
+ * The host of a gRPC target: "HOST:PORT", "[::1]:PORT", "dns:///HOST:PORT",
+ * "ipv4:HOST:PORT". Undefined for targets it does not understand (unix sockets).
+ */
+export function targetHost(address: string): string | undefined {
+  let rest = address.trim();
+  if (rest.startsWith("unix:")) return undefined;
+  const scheme = /^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/.exec(rest);
+  if (scheme) rest = rest.slice(scheme[0].length);
+  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(rest);
+  if (bracketed) return bracketed[1]!.toLowerCase();
+  const colons = rest.split(":").length - 1;
+  // A bare IPv6 address has several colons and no port.
+  if (colons > 1) return rest.toLowerCase();
+  return (colons === 1 ? rest.slice(0, rest.lastIndexOf(":")) : rest).toLowerCase();
+}
+
+/**
+ * True when an entrypoint on another host could not reach `address`: a
+ * loopback address (127/8, ::1, localhost) or the unspecified one (0.0.0.0, ::),
+ * which is a listen address, not one to connect to.
+ */
+export function isLocalOnlyAddress(address: string): boolean {
+  const host = targetHost(address);
+  if (host === undefined) return false;
+  return (
+    host === "localhost" ||
+    host.endsWith(".localhost") ||
+    /^127(\.\d{1,3}){3}$/.test(host) ||
+    host === "::1" ||
+    host === "0:0:0:0:0:0:0:1" ||
+    host === "::ffff:127.0.0.1" ||
+    host === "0.0.0.0" ||
+    host === "::" ||
+    host === ""
+  );
+}
