@@ -1,6 +1,6 @@
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
-import { CONNECTION_FLAGS, connect } from "./common-flags.js";
+import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { ago, table } from "./format.js";
 
 const JSON_FLAG = { name: "json", type: "boolean", usage: "print JSON" } as const;
@@ -10,7 +10,7 @@ export const appCreate: Command = {
   summary: "Create an app (management token required)",
   args: "NAME",
   help: 'App names are 1-63 lowercase letters, digits and "-", starting with a letter.',
-  flags: [JSON_FLAG, ...CONNECTION_FLAGS],
+  flags: [JSON_FLAG, ...CONNECTION_FLAGS, ...EMULATION_FLAGS],
   async run(flags, io) {
     const conn = connect(flags, io);
     try {
@@ -31,7 +31,7 @@ export const appList: Command = {
   name: "app list",
   summary: "List apps",
   help: '-json prints [{"name", "createdAt", "deployments"}].',
-  flags: [JSON_FLAG, ...CONNECTION_FLAGS],
+  flags: [JSON_FLAG, ...CONNECTION_FLAGS, ...EMULATION_FLAGS],
   async run(flags, io) {
     const conn = connect(flags, io);
     try {

@@ -2,7 +2,7 @@ import type { ConfigEntryInfo } from "../client/runtime.js";
 import { AppError } from "../protocol/errors.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
-import { CONNECTION_FLAGS, connect } from "./common-flags.js";
+import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { table } from "./format.js";
 import { parseConfigNames, parseConfigPairs } from "./runtime-args.js";
 
@@ -40,7 +40,7 @@ export const configSet: Command = {
     "Variables become environment variables of the app's processes; an app's own value wins over the\n" +
     "global one. All pairs are written in one change, or none if one is malformed. Connected entrypoints\n" +
     "the change affects get it at once and restart their app.",
-  flags: [APP_FLAG, ...CONNECTION_FLAGS],
+  flags: [APP_FLAG, ...CONNECTION_FLAGS, ...EMULATION_FLAGS],
   async run(flags, io) {
     const set = parseConfigPairs(flags.args, "config set");
     const app = flags.string("app") || undefined;
@@ -60,7 +60,7 @@ export const configUnset: Command = {
   name: "config unset",
   summary: "Remove configuration variables, globally or from one app (management token required)",
   args: "KEY…",
-  flags: [APP_FLAG, ...CONNECTION_FLAGS],
+  flags: [APP_FLAG, ...CONNECTION_FLAGS, ...EMULATION_FLAGS],
   async run(flags, io) {
     const names = parseConfigNames(flags.args, "config unset");
     const app = flags.string("app") || undefined;
@@ -90,7 +90,12 @@ export const configGet: Command = {
     "With KEY: its value alone on stdout (exit 1 when it is not set).\n" +
     '-json prints [{"name", "value", "scope"}] (scope "" is global, else the app), or that one object\n' +
     "with KEY.",
-  flags: [APP_FLAG, { name: "json", type: "boolean", usage: "print JSON" }, ...CONNECTION_FLAGS],
+  flags: [
+    APP_FLAG,
+    { name: "json", type: "boolean", usage: "print JSON" },
+    ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
+  ],
   async run(flags, io) {
     const key = flags.args.length > 0 ? parseConfigNames(flags.args, "config get")[0] : undefined;
     const app = flags.string("app") || undefined;

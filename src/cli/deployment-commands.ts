@@ -1,7 +1,7 @@
 import { AppError } from "../protocol/errors.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
-import { CONNECTION_FLAGS, connect } from "./common-flags.js";
+import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { entrypointEnv, envLines, isLocalOnlyAddress } from "./entrypoint-env.js";
 import { ago, table } from "./format.js";
 
@@ -26,6 +26,7 @@ export const deploymentCreate: Command = {
     },
     { name: "json", type: "boolean", usage: "print JSON" },
     ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
   ],
   async run(flags, io) {
     const app = flags.string("app");
@@ -87,6 +88,7 @@ export const deploymentList: Command = {
     { name: "app", type: "string", usage: "only this app's deployments", placeholder: "NAME" },
     { name: "json", type: "boolean", usage: "print JSON" },
     ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
   ],
   async run(flags, io) {
     const conn = connect(flags, io);

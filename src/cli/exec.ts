@@ -2,7 +2,7 @@ import { constants } from "node:os";
 import type { Connection } from "../client/connection.js";
 import { AppError, ERROR_CODES } from "../protocol/errors.js";
 import type { Command, Io } from "./command.js";
-import { CONNECTION_FLAGS, connect } from "./common-flags.js";
+import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import type { ParsedFlags } from "./flags.js";
 
 export const exec: Command = {
@@ -30,6 +30,7 @@ export const exec: Command = {
     { name: "tty", type: "boolean", usage: "run on a terminal even when stdin or stdout is not one" },
     { name: "no-tty", type: "boolean", usage: "never run on a terminal" },
     ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
   ],
   async run(flags, io) {
     const target = execTarget(flags);

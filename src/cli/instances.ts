@@ -1,7 +1,7 @@
 import type { InstanceInfo } from "../client/runtime.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
-import { CONNECTION_FLAGS, connect } from "./common-flags.js";
+import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { ago, table } from "./format.js";
 
 export const instances: Command = {
@@ -17,6 +17,7 @@ export const instances: Command = {
     { name: "all", type: "boolean", usage: "include instances outside the active window" },
     { name: "json", type: "boolean", usage: "print JSON" },
     ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
   ],
   async run(flags, io) {
     const conn = connect(flags, io);

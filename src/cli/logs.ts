@@ -3,7 +3,7 @@ import type { LogLineInfo } from "../client/runtime.js";
 import { AppError } from "../protocol/errors.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
-import { CONNECTION_FLAGS, connect } from "./common-flags.js";
+import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { interruptible } from "./interrupt.js";
 import { parseCount, pickSelector, type Selector, selectorRequest } from "./runtime-args.js";
 
@@ -36,6 +36,7 @@ export const logs: Command = {
     },
     { name: "json", type: "boolean", usage: "print one JSON object per line" },
     ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
   ],
   async run(flags, io) {
     const selector = pickSelector(flags, ["app", "deployment", "instance"]);

@@ -153,3 +153,25 @@ test("the instances table shows who is connected and when the others were last s
     ].join("\n"),
   );
 });
+
+test("every runtime command gets as far as calling the server (exit 3 when none listens)", async (t) => {
+  const lines: [words: string[], rest: string[]][] = [
+    [["app", "create"], ["web"]],
+    [["app", "list"], []],
+    [["deployment", "create"], ["-app=web"]],
+    [["deployment", "list"], []],
+    [["config", "set"], ["A=1"]],
+    [["config", "get"], []],
+    [["config", "unset"], ["A"]],
+    [["instances"], []],
+    [["logs"], []],
+    [["exec"], ["-app=web", "--", "true"]],
+  ];
+  for (const [words, rest] of lines) {
+    const args = [...words, ...rest];
+    // NOWHERE before the rest: exec's flags end at its command.
+    const r = await cli(t, [...words, NOWHERE, ...rest]);
+    t.is(r.code, 3, `${args.join(" ")}: ${r.stderr}`);
+    t.regex(r.stderr, /^Error: cannot reach the server at 127\.0\.0\.1:1/, args.join(" "));
+  }
+});
