@@ -140,6 +140,26 @@ export const ERROR_CODES = {
     exit: 130,
     hint: "Nothing was kept from the interrupted run; run the command again.",
   },
+  INSTANCE_NOT_CONNECTED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "The instance's entrypoint is not connected to the server now. See `waypoint instance list` for connected instances, or wait for it to reconnect.",
+  },
+  EXEC_DISABLED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "The instance was started with WAYPOINT_CEB_DISABLE_EXEC set. Pick another instance, or redeploy without that variable to allow exec.",
+  },
+  INSTANCE_DISCONNECTED: {
+    grpc: "UNAVAILABLE",
+    exit: 3,
+    hint: "The instance's entrypoint lost its connection to the server (the instance may have stopped or restarted). Check `waypoint instance list` and run the command again.",
+  },
+  EXEC_FAILED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "The entrypoint could not run the command: check that it exists in the instance's image and is executable.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 

@@ -33,3 +33,69 @@ export function asObject(value: unknown, onError: () => never): Obj {
 export function onlyKeys(o: Obj, allowed: readonly string[], onUnknown: (key: string) => never): void {
   for (const k of Object.keys(o)) if (!allowed.includes(k)) onUnknown(k);
 }
+
+/**
+ * App names: 1-63 lowercase letters, digits and "-", starting with a letter, not ending with "-"
+ * and without "--" (`<app>--<deployment>` is reserved for URLs). Returns the problem, or undefined.
+ */
+export function appNameProblem(name: string): string | undefined {
+  const shown = JSON.stringify(name);
+  if (name.length === 0) return "the app name is empty";
+  if (name.length > 63) return `the app name ${shown.slice(0, 40)}…" is longer than 63 characters`;
+  if (!/^[a-z][a-z0-9-]*$/.test(name))
+    return `the app name ${shown} must start with a lowercase letter and hold only lowercase letters, digits and "-"`;
+  if (name.endsWith("-")) return `the app name ${shown} must not end with "-"`;
+  if (name.includes("--"))
+    return `the app name ${shown} must not contain "--" (reserved to join app and deployment in URLs)`;
+  return undefined;
+}
+
+export function isAppName(name: string): boolean {
+  return appNameProblem(name) === undefined;
+}
+
+/** Deployment ids: "<app>-v<sequence>". */
+const DEPLOYMENT_ID = /^([a-z][a-z0-9-]*)-v([1-9][0-9]{0,9})$/;
+
+export function parseDeploymentId(id: string): { app: string; sequence: number } | undefined {
+  const m = DEPLOYMENT_ID.exec(id);
+  if (!m || !isAppName(m[1]!)) return undefined;
+  return { app: m[1]!, sequence: Number(m[2]) };
+}
+
+export const CONFIG_NAME_MAX = 256;
+export const CONFIG_VALUE_MAX_BYTES = 64 * 1024;
+/** Variables the entrypoint sets for itself; configuration may not set them. */
+export const RESERVED_CONFIG_PREFIX = "WAYPOINT_";
+
+/** Configuration variable names, like environment variable names. Returns the problem, or undefined. */
+export function configNameProblem(name: string): string | undefined {
+  const shown = JSON.stringify(name.length > 60 ? `${name.slice(0, 60)}…` : name);
+  if (name.length === 0) return "a configuration variable name is empty";
+  if (name.length > CONFIG_NAME_MAX)
+    return `the variable name ${shown} is longer than ${CONFIG_NAME_MAX} characters`;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    return `the variable name ${shown} is not an environment variable name: letters, digits and "_", not starting with a digit`;
+  if (name.toUpperCase().startsWith(RESERVED_CONFIG_PREFIX))
+    return `the variable name ${shown} starts with ${RESERVED_CONFIG_PREFIX}, which is reserved for the entrypoint's own variables`;
+  return undefined;
+}
+
+/** Configuration values: at most 64 KiB of UTF-8, no NUL (it cannot be in an environment). */
+export function configValueProblem(name: string, value: string): string | undefined {
+  if (value.includes("\u0000")) return `the value of ${name} contains a NUL character, which an environment cannot hold`;
+  // UTF-8 length without Node's Buffer: at most 3 bytes per UTF-16 unit (4 per surrogate pair).
+  let bytes = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  if (bytes > CONFIG_VALUE_MAX_BYTES)
+    return `the value of ${name} is ${bytes} bytes, more than the limit of ${CONFIG_VALUE_MAX_BYTES} (64 KiB)`;
+  return undefined;
+}

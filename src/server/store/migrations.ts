@@ -72,6 +72,47 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: "apps, deployments, configuration and entrypoint instances",
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE apps (
+          name TEXT PRIMARY KEY,
+          created_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE deployments (
+          id TEXT PRIMARY KEY,
+          app TEXT NOT NULL REFERENCES apps (name),
+          sequence INTEGER NOT NULL,
+          created_at TEXT NOT NULL,
+          UNIQUE (app, sequence)
+        ) STRICT;
+        CREATE TABLE config (
+          scope TEXT NOT NULL,
+          name TEXT NOT NULL,
+          value TEXT NOT NULL,
+          PRIMARY KEY (scope, name)
+        ) STRICT;
+        CREATE TABLE instances (
+          id TEXT PRIMARY KEY,
+          app TEXT NOT NULL,
+          deployment TEXT NOT NULL,
+          version TEXT NOT NULL,
+          entrypoint_min INTEGER NOT NULL,
+          entrypoint_current INTEGER NOT NULL,
+          emulated INTEGER NOT NULL DEFAULT 0,
+          hostname TEXT NOT NULL,
+          pid INTEGER NOT NULL,
+          started_at TEXT NOT NULL,
+          exec_disabled INTEGER NOT NULL DEFAULT 0,
+          first_seen TEXT NOT NULL,
+          last_seen TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX instances_deployment ON instances (deployment);
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -3,7 +3,16 @@ import type Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
 import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
 import { makeStandalone, type OpenOptions, openDatabase } from "./open.js";
-import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "./store.js";
+import type {
+  AppRecord,
+  ComponentRecord,
+  ConfigRecord,
+  DeploymentRecord,
+  InstanceRecord,
+  RejectedRecord,
+  Store,
+  TokenRecord,
+} from "./store.js";
 
 type Row = Record<string, string | number | null>;
 
@@ -124,6 +133,124 @@ export class SqliteStore implements Store {
       reason: r.reason as string,
       count: r.count as number,
     }));
+  }
+
+  createApp(name: string, createdAt: string): AppRecord {
+    return this.write(() => {
+      if (this.stmts.getApp.get(name)) {
+        throw new AppError("ALREADY_EXISTS", `an app named ${JSON.stringify(name)} already exists`, {
+          hint: "Pick another name; `waypoint app list` shows the apps there are.",
+        });
+      }
+      this.stmts.insertApp.run(name, createdAt);
+      return { name, createdAt, deployments: 0 };
+    });
+  }
+
+  getApp(name: string): AppRecord | undefined {
+    this.assertOpen();
+    const r = this.stmts.getApp.get(name) as Row | undefined;
+    return r ? appFromRow(r) : undefined;
+  }
+
+  listApps(): AppRecord[] {
+    this.assertOpen();
+    return (this.stmts.listApps.all() as Row[]).map(appFromRow);
+  }
+
+  createDeployment(
+    app: string,
+    createdAt: string,
+    tokenFor: (deployment: DeploymentRecord) => TokenRecord,
+  ): DeploymentRecord {
+    return this.write(() => {
+      if (!this.stmts.getApp.get(app)) throw noSuchApp(app);
+      const last = this.stmts.latestDeployment.get(app) as Row | undefined;
+      const sequence = ((last?.sequence as number | undefined) ?? 0) + 1;
+      const deployment: DeploymentRecord = { id: `${app}-v${sequence}`, app, sequence, createdAt };
+      this.stmts.insertDeployment.run(deployment);
+      this.stmts.insertToken.run(tokenParams(tokenFor(deployment), false));
+      return deployment;
+    });
+  }
+
+  getDeployment(id: string): DeploymentRecord | undefined {
+    this.assertOpen();
+    const r = this.stmts.getDeployment.get(id) as Row | undefined;
+    return r ? deploymentFromRow(r) : undefined;
+  }
+
+  listDeployments(app?: string): DeploymentRecord[] {
+    this.assertOpen();
+    const rows = (app ? this.stmts.listAppDeployments.all(app) : this.stmts.listDeployments.all()) as Row[];
+    return rows.map(deploymentFromRow);
+  }
+
+  latestDeployment(app: string): DeploymentRecord | undefined {
+    this.assertOpen();
+    const r = this.stmts.latestDeployment.get(app) as Row | undefined;
+    return r ? deploymentFromRow(r) : undefined;
+  }
+
+  setConfig(
+    scope: string,
+    set: readonly { name: string; value: string }[],
+    unset: readonly string[],
+  ): { notFound: string[] } {
+    return this.write(() => {
+      if (scope !== "" && !this.stmts.getApp.get(scope)) throw noSuchApp(scope);
+      const notFound: string[] = [];
+      for (const name of unset) {
+        if (this.stmts.deleteConfig.run(scope, name).changes === 0) notFound.push(name);
+      }
+      for (const v of set) this.stmts.upsertConfig.run(scope, v.name, v.value);
+      return { notFound };
+    });
+  }
+
+  listConfig(scope: string): ConfigRecord[] {
+    this.assertOpen();
+    return (this.stmts.listConfig.all(scope) as Row[]).map(configFromRow);
+  }
+
+  resolvedConfig(app: string): ConfigRecord[] {
+    this.assertOpen();
+    return (this.stmts.resolvedConfig.all({ app }) as Row[]).map(configFromRow);
+  }
+
+  upsertInstance(i: InstanceRecord): void {
+    this.write(() =>
+      this.stmts.upsertInstance.run({
+        id: i.id,
+        app: i.app,
+        deployment: i.deployment,
+        version: i.version,
+        epMin: i.entrypoint.min,
+        epCurrent: i.entrypoint.current,
+        emulated: i.emulated ? 1 : 0,
+        hostname: i.hostname,
+        pid: i.pid,
+        startedAt: i.startedAt,
+        execDisabled: i.execDisabled ? 1 : 0,
+        firstSeen: i.firstSeen,
+        lastSeen: i.lastSeen,
+      }),
+    );
+  }
+
+  touchInstance(id: string, lastSeen: string): void {
+    this.write(() => this.stmts.touchInstance.run(lastSeen, id));
+  }
+
+  getInstance(id: string): InstanceRecord | undefined {
+    this.assertOpen();
+    const r = this.stmts.getInstance.get(id) as Row | undefined;
+    return r ? instanceFromRow(r) : undefined;
+  }
+
+  listInstances(): InstanceRecord[] {
+    this.assertOpen();
+    return (this.stmts.listInstances.all() as Row[]).map(instanceFromRow);
   }
 
   sizeBytes(): number {
@@ -288,6 +415,50 @@ function commonFromRow(r: Row) {
   };
 }
 
+function noSuchApp(app: string): AppError {
+  return new AppError("NOT_FOUND", `no app named ${JSON.stringify(app)}`, {
+    hint: `Create it first with \`waypoint app create ${app}\`, or see \`waypoint app list\`.`,
+  });
+}
+
+function appFromRow(r: Row): AppRecord {
+  return {
+    name: r.name as string,
+    createdAt: r.created_at as string,
+    deployments: (r.deployments as number | null) ?? 0,
+  };
+}
+
+function deploymentFromRow(r: Row): DeploymentRecord {
+  return {
+    id: r.id as string,
+    app: r.app as string,
+    sequence: r.sequence as number,
+    createdAt: r.created_at as string,
+  };
+}
+
+function configFromRow(r: Row): ConfigRecord {
+  return { scope: r.scope as string, name: r.name as string, value: r.value as string };
+}
+
+function instanceFromRow(r: Row): InstanceRecord {
+  return {
+    id: r.id as string,
+    app: r.app as string,
+    deployment: r.deployment as string,
+    version: r.version as string,
+    entrypoint: { min: r.entrypoint_min as number, current: r.entrypoint_current as number },
+    emulated: r.emulated === 1,
+    hostname: r.hostname as string,
+    pid: r.pid as number,
+    startedAt: r.started_at as string,
+    execDisabled: r.exec_disabled === 1,
+    firstSeen: r.first_seen as string,
+    lastSeen: r.last_seen as string,
+  };
+}
+
 type Statements = ReturnType<typeof prepareStatements>;
 
 /** Hard-links `path` as `wanted`, or as `wanted-2`, `-3`… when that name is taken; returns the name used. */
@@ -340,5 +511,48 @@ function prepareStatements(db: Database.Database) {
     ),
     listComponents: db.prepare("SELECT * FROM components ORDER BY kind, version, id"),
     listRejected: db.prepare("SELECT * FROM rejected ORDER BY kind, version, id"),
+    insertApp: db.prepare("INSERT INTO apps (name, created_at) VALUES (?, ?)"),
+    getApp: db.prepare(
+      "SELECT a.*, (SELECT count(*) FROM deployments d WHERE d.app = a.name) AS deployments FROM apps a WHERE a.name = ?",
+    ),
+    listApps: db.prepare(
+      `SELECT a.*, (SELECT count(*) FROM deployments d WHERE d.app = a.name) AS deployments
+         FROM apps a ORDER BY a.name`,
+    ),
+    insertDeployment: db.prepare(
+      "INSERT INTO deployments (id, app, sequence, created_at) VALUES (@id, @app, @sequence, @createdAt)",
+    ),
+    getDeployment: db.prepare("SELECT * FROM deployments WHERE id = ?"),
+    listDeployments: db.prepare("SELECT * FROM deployments ORDER BY app, sequence"),
+    listAppDeployments: db.prepare("SELECT * FROM deployments WHERE app = ? ORDER BY sequence"),
+    latestDeployment: db.prepare("SELECT * FROM deployments WHERE app = ? ORDER BY sequence DESC LIMIT 1"),
+    upsertConfig: db.prepare(
+      `INSERT INTO config (scope, name, value) VALUES (?, ?, ?)
+         ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value`,
+    ),
+    deleteConfig: db.prepare("DELETE FROM config WHERE scope = ? AND name = ?"),
+    listConfig: db.prepare("SELECT * FROM config WHERE scope = ? ORDER BY name"),
+    resolvedConfig: db.prepare(
+      `SELECT * FROM config WHERE scope = @app
+       UNION ALL
+       SELECT * FROM config g WHERE g.scope = ''
+         AND NOT EXISTS (SELECT 1 FROM config o WHERE o.scope = @app AND o.name = g.name)
+       ORDER BY name`,
+    ),
+    upsertInstance: db.prepare(
+      `INSERT INTO instances (id, app, deployment, version, entrypoint_min, entrypoint_current, emulated,
+           hostname, pid, started_at, exec_disabled, first_seen, last_seen)
+         VALUES (@id, @app, @deployment, @version, @epMin, @epCurrent, @emulated,
+           @hostname, @pid, @startedAt, @execDisabled, @firstSeen, @lastSeen)
+         ON CONFLICT (id) DO UPDATE SET app = excluded.app, deployment = excluded.deployment,
+           version = excluded.version, entrypoint_min = excluded.entrypoint_min,
+           entrypoint_current = excluded.entrypoint_current, emulated = excluded.emulated,
+           hostname = excluded.hostname, pid = excluded.pid, started_at = excluded.started_at,
+           exec_disabled = excluded.exec_disabled,
+           last_seen = max(instances.last_seen, excluded.last_seen)`,
+    ),
+    touchInstance: db.prepare("UPDATE instances SET last_seen = max(last_seen, ?) WHERE id = ?"),
+    getInstance: db.prepare("SELECT * FROM instances WHERE id = ?"),
+    listInstances: db.prepare("SELECT * FROM instances ORDER BY app, deployment, id"),
   };
 }

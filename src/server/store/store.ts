@@ -44,6 +44,45 @@ export interface RejectedRecord extends SeenComponent {
   readonly count: number;
 }
 
+export interface AppRecord {
+  readonly name: string;
+  /** RFC 3339. */
+  readonly createdAt: string;
+  /** Deployments made of the app. */
+  readonly deployments: number;
+}
+
+export interface DeploymentRecord {
+  /** "<app>-v<sequence>". */
+  readonly id: string;
+  readonly app: string;
+  readonly sequence: number;
+  readonly createdAt: string;
+}
+
+/** One configuration variable; scope "" is global, else the app's name. */
+export interface ConfigRecord {
+  readonly scope: string;
+  readonly name: string;
+  readonly value: string;
+}
+
+/** An instance an entrypoint registered. Times are RFC 3339. */
+export interface InstanceRecord {
+  readonly id: string;
+  readonly app: string;
+  readonly deployment: string;
+  readonly version: string;
+  readonly entrypoint: ProtocolRange;
+  readonly emulated: boolean;
+  readonly hostname: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly execDisabled: boolean;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+}
+
 /**
  * The server's only state. Implementations must pass the conformance suite in
  * test/server/store/conformance.ts (including close-and-reopen).
@@ -77,6 +116,49 @@ export interface Store {
   recordRejections(records: readonly RejectedRecord[]): void;
   listComponents(): ComponentRecord[];
   listRejected(): RejectedRecord[];
+
+  /** Creates an app; ALREADY_EXISTS if the name is taken. */
+  createApp(name: string, createdAt: string): AppRecord;
+  getApp(name: string): AppRecord | undefined;
+  /** Every app, by name, with its number of deployments. */
+  listApps(): AppRecord[];
+
+  /**
+   * Creates the app's next deployment ("<app>-v<n>") and stores the token `tokenFor(deployment)`
+   * returns, in one transaction; NOT_FOUND if the app does not exist.
+   */
+  createDeployment(
+    app: string,
+    createdAt: string,
+    tokenFor: (deployment: DeploymentRecord) => TokenRecord,
+  ): DeploymentRecord;
+  getDeployment(id: string): DeploymentRecord | undefined;
+  /** By app, then sequence; `app` filters. */
+  listDeployments(app?: string): DeploymentRecord[];
+  /** The app's deployment with the highest sequence. */
+  latestDeployment(app: string): DeploymentRecord | undefined;
+
+  /**
+   * In one write: sets `set` and removes `unset` in `scope` ("" = global, else an app, which must
+   * exist: NOT_FOUND). Returns the names of `unset` that were not set.
+   */
+  setConfig(
+    scope: string,
+    set: readonly { name: string; value: string }[],
+    unset: readonly string[],
+  ): { notFound: string[] };
+  /** The variables stored in one scope, by name. */
+  listConfig(scope: string): ConfigRecord[];
+  /** What an instance of `app` receives: the app's own variables and the global ones it does not override, by name. */
+  resolvedConfig(app: string): ConfigRecord[];
+
+  /** Registers or refreshes an instance; an existing row keeps its firstSeen. */
+  upsertInstance(instance: InstanceRecord): void;
+  /** Moves an instance's lastSeen forward (never back). */
+  touchInstance(id: string, lastSeen: string): void;
+  getInstance(id: string): InstanceRecord | undefined;
+  /** By app, deployment, id. */
+  listInstances(): InstanceRecord[];
 
   /**
    * Writes a consistent online copy of the database to `dest` (a new file,

@@ -1,5 +1,11 @@
 import type { ExecutionContext, TestFn } from "ava";
-import type { ComponentRecord, RejectedRecord, Store, TokenRecord } from "../../../src/server/store/store.js";
+import type {
+  ComponentRecord,
+  InstanceRecord,
+  RejectedRecord,
+  Store,
+  TokenRecord,
+} from "../../../src/server/store/store.js";
 
 /**
  * The behaviour every Store implementation must have. `open(path)` opens (or
@@ -43,6 +49,32 @@ const rejection = (id: string, over: Partial<RejectedRecord> = {}): RejectedReco
   firstSeen: "2026-11-22T10:00:00.000Z",
   lastSeen: "2026-11-22T10:00:00.000Z",
   ...over,
+});
+
+const instance = (id: string, over: Partial<InstanceRecord> = {}): InstanceRecord => ({
+  id,
+  app: "web",
+  deployment: "web-v1",
+  version: "0.1.0",
+  entrypoint: { min: 1, current: 2 },
+  emulated: false,
+  hostname: "host-1",
+  pid: 42,
+  startedAt: "2026-11-22T09:59:00.000Z",
+  execDisabled: false,
+  firstSeen: "2026-11-22T10:00:00.000Z",
+  lastSeen: "2026-11-22T10:00:00.000Z",
+  ...over,
+});
+
+const T0 = "2026-11-22T10:00:00.000Z";
+
+/** The entrypoint token createDeployment stores with a deployment. */
+const deploymentToken = (d: { id: string; app: string }): TokenRecord => ({
+  ...token(`tok-${d.id}`, "entrypoint"),
+  hash: `hash-tok-${d.id}`,
+  app: d.app,
+  deployment: d.id,
 });
 
 export function storeConformance(test: TestFn, f: StoreFactory): void {
@@ -177,6 +209,168 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     t.deepEqual(second.listRejected(), rejected);
     second.insertToken(token("after"));
     t.is(second.stateIndex(), index + 1);
+  });
+
+  test(`${f.name}: apps are created once and listed by name with their deployment counts`, (t) => {
+    const { store } = open(t);
+    t.deepEqual(store.createApp("web", T0), { name: "web", createdAt: T0, deployments: 0 });
+    store.createApp("api", T0);
+    t.is(store.stateIndex(), 2);
+    const err = t.throws(() => store.createApp("web", T0));
+    t.is((err as { code?: string }).code, "ALREADY_EXISTS");
+    t.is(store.stateIndex(), 2, "a refused create writes nothing");
+    store.createDeployment("web", T0, deploymentToken);
+    store.createDeployment("web", T0, deploymentToken);
+    t.deepEqual(store.listApps(), [
+      { name: "api", createdAt: T0, deployments: 0 },
+      { name: "web", createdAt: T0, deployments: 2 },
+    ]);
+    t.deepEqual(store.getApp("web"), { name: "web", createdAt: T0, deployments: 2 });
+    t.is(store.getApp("nope"), undefined);
+  });
+
+  test(`${f.name}: a deployment and its entrypoint token are written in one transaction`, (t) => {
+    const { store } = open(t);
+    store.createApp("web", T0);
+    const before = store.stateIndex();
+    const d1 = store.createDeployment("web", T0, deploymentToken);
+    t.deepEqual(d1, { id: "web-v1", app: "web", sequence: 1, createdAt: T0 });
+    t.is(store.stateIndex(), before + 1, "one write for both");
+    t.like(store.listTokens().find((x) => x.id === "tok-web-v1"), {
+      kind: "entrypoint",
+      app: "web",
+      deployment: "web-v1",
+    });
+    t.is(store.createDeployment("web", T0, deploymentToken).id, "web-v2");
+    // A token that cannot be stored (its hash is taken) rolls the deployment back too.
+    t.throws(
+      () => store.createDeployment("web", T0, (d) => ({ ...deploymentToken(d), hash: "hash-tok-web-v1" })),
+      { any: true, message: /UNIQUE/ },
+    );
+    t.deepEqual(
+      store.listDeployments("web").map((d) => d.id),
+      ["web-v1", "web-v2"],
+    );
+    t.is(store.stateIndex(), before + 2);
+    const missing = t.throws(() => store.createDeployment("ghost", T0, deploymentToken));
+    t.is((missing as { code?: string }).code, "NOT_FOUND");
+    t.is(store.latestDeployment("web")?.id, "web-v2");
+    t.is(store.latestDeployment("ghost"), undefined);
+    t.deepEqual(store.getDeployment("web-v1"), d1);
+    t.is(store.getDeployment("web-v9"), undefined);
+  });
+
+  test(`${f.name}: deployments are listed by app and sequence, all or per app`, (t) => {
+    const { store } = open(t);
+    store.createApp("web", T0);
+    store.createApp("api", T0);
+    store.createDeployment("web", T0, deploymentToken);
+    store.createDeployment("api", T0, deploymentToken);
+    store.createDeployment("web", T0, deploymentToken);
+    t.deepEqual(
+      store.listDeployments().map((d) => d.id),
+      ["api-v1", "web-v1", "web-v2"],
+    );
+    t.deepEqual(
+      store.listDeployments("api").map((d) => d.id),
+      ["api-v1"],
+    );
+    t.deepEqual(store.listDeployments("ghost"), []);
+  });
+
+  test(`${f.name}: configuration is set and unset per scope in one write, and resolved per app`, (t) => {
+    const { store } = open(t);
+    store.createApp("web", T0);
+    const before = store.stateIndex();
+    t.deepEqual(
+      store.setConfig(
+        "",
+        [
+          { name: "LOG", value: "info" },
+          { name: "REGION", value: "eu" },
+        ],
+        [],
+      ),
+      { notFound: [] },
+    );
+    t.deepEqual(store.setConfig("web", [{ name: "LOG", value: "debug" }], ["NOPE"]), { notFound: ["NOPE"] });
+    t.is(store.stateIndex(), before + 2);
+    t.deepEqual(store.listConfig(""), [
+      { scope: "", name: "LOG", value: "info" },
+      { scope: "", name: "REGION", value: "eu" },
+    ]);
+    t.deepEqual(store.listConfig("web"), [{ scope: "web", name: "LOG", value: "debug" }]);
+    t.deepEqual(store.resolvedConfig("web"), [
+      { scope: "web", name: "LOG", value: "debug" },
+      { scope: "", name: "REGION", value: "eu" },
+    ]);
+    // Replace and remove in the same write.
+    t.deepEqual(store.setConfig("", [{ name: "REGION", value: "us" }], ["LOG"]), { notFound: [] });
+    t.deepEqual(store.resolvedConfig("web"), [
+      { scope: "web", name: "LOG", value: "debug" },
+      { scope: "", name: "REGION", value: "us" },
+    ]);
+    const err = t.throws(() => store.setConfig("ghost", [{ name: "A", value: "1" }], []));
+    t.is((err as { code?: string }).code, "NOT_FOUND");
+    t.deepEqual(store.listConfig("ghost"), []);
+  });
+
+  test(`${f.name}: instances keep their first-seen time and never move last-seen back`, (t) => {
+    const { store } = open(t);
+    store.upsertInstance(instance("i1", { execDisabled: true, emulated: true }));
+    store.upsertInstance(instance("i2", { deployment: "web-v2" }));
+    t.deepEqual(store.getInstance("i1"), instance("i1", { execDisabled: true, emulated: true }));
+    store.upsertInstance(
+      instance("i1", {
+        pid: 43,
+        hostname: "host-2",
+        firstSeen: "2026-11-22T11:00:00.000Z",
+        lastSeen: "2026-11-22T11:00:00.000Z",
+      }),
+    );
+    t.deepEqual(
+      store.getInstance("i1"),
+      instance("i1", { pid: 43, hostname: "host-2", lastSeen: "2026-11-22T11:00:00.000Z" }),
+    );
+    const before = store.stateIndex();
+    store.touchInstance("i1", "2026-11-22T10:30:00.000Z");
+    t.is(store.getInstance("i1")?.lastSeen, "2026-11-22T11:00:00.000Z");
+    store.touchInstance("i1", "2026-11-22T12:00:00.000Z");
+    t.is(store.getInstance("i1")?.lastSeen, "2026-11-22T12:00:00.000Z");
+    t.is(store.stateIndex(), before + 2);
+    t.deepEqual(
+      store.listInstances().map((i) => [i.id, i.deployment]),
+      [
+        ["i1", "web-v1"],
+        ["i2", "web-v2"],
+      ],
+    );
+    t.is(store.getInstance("ghost"), undefined);
+  });
+
+  test(`${f.name}: apps, deployments, configuration and instances survive close and reopen`, (t) => {
+    const path = f.newPath(t);
+    const first = f.open(path);
+    first.createApp("web", T0);
+    first.createDeployment("web", T0, deploymentToken);
+    first.setConfig("", [{ name: "G", value: "1" }], []);
+    first.setConfig("web", [{ name: "A", value: "x\ny" }], []);
+    first.upsertInstance(instance("i1"));
+    const index = first.stateIndex();
+    first.close();
+
+    const second = f.open(path);
+    t.teardown(() => second.close());
+    t.is(second.stateIndex(), index);
+    t.deepEqual(second.listApps(), [{ name: "web", createdAt: T0, deployments: 1 }]);
+    t.deepEqual(second.listDeployments(), [{ id: "web-v1", app: "web", sequence: 1, createdAt: T0 }]);
+    t.deepEqual(second.resolvedConfig("web"), [
+      { scope: "web", name: "A", value: "x\ny" },
+      { scope: "", name: "G", value: "1" },
+    ]);
+    t.deepEqual(second.listInstances(), [instance("i1")]);
+    t.is(second.listTokens()[0]?.deployment, "web-v1");
+    t.is(second.createDeployment("web", T0, deploymentToken).id, "web-v2");
   });
 
   test(`${f.name}: a closed store refuses to be used`, (t) => {

@@ -40,12 +40,12 @@ test("migrates a version 1 database forward, keeping its rows and a backup besid
   const migrations: unknown[] = [];
   const store = SqliteStore.open(path, { onMigrate: (m) => migrations.push(m) });
   t.teardown(() => store.close());
-  t.is(store.schemaVersion, 2);
+  t.is(store.schemaVersion, LATEST_SCHEMA_VERSION);
   t.like(store.listComponents()[0], { id: "c1", emulated: false });
   t.true(store.isBootstrapped());
   t.is(migrations.length, 1);
   const { backup } = migrations[0] as { from: number; to: number; backup: string };
-  t.like(migrations[0], { from: 1, to: 2 });
+  t.like(migrations[0], { from: 1, to: LATEST_SCHEMA_VERSION });
   t.true(existsSync(backup));
   t.is(statSync(backup).mode & 0o777, 0o600);
   const copy = new Database(backup, { readonly: true });
