@@ -4,12 +4,11 @@
  * name the argument at fault. Pure: nothing is sent before all of it parses.
  */
 import { AppError } from "../protocol/errors.js";
+import { configNameProblem, configValueProblem } from "../protocol/validate.js";
 import type { ParsedFlags } from "./flags.js";
 
-/** Configuration names are environment variable names. */
-export const CONFIG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-const NAME_RULE = "names are letters, digits and _, and do not start with a digit";
+/** Looks like a variable name: only then is a malformed argument echoed. */
+const NAME_LIKE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export interface ConfigPair {
   readonly name: string;
@@ -33,9 +32,9 @@ export function parseConfigPairs(args: readonly string[], command: string): Conf
     const at = `argument ${i + 1}`;
     const eq = arg.indexOf("=");
     if (eq === -1) {
-      const shown = CONFIG_NAME.test(arg) ? `"${arg}" (${at})` : at;
+      const shown = NAME_LIKE.test(arg) ? `"${arg}" (${at})` : at;
       throw new AppError("USAGE", `${shown} is not KEY=VALUE; nothing was written`, {
-        hint: `Write each variable as KEY=VALUE, e.g. ${CONFIG_NAME.test(arg) ? arg : "KEY"}=value; quote values with spaces.`,
+        hint: `Write each variable as KEY=VALUE, e.g. ${NAME_LIKE.test(arg) ? arg : "KEY"}=value; quote values with spaces.`,
       });
     }
     const name = arg.slice(0, eq);
@@ -46,7 +45,10 @@ export function parseConfigPairs(args: readonly string[], command: string): Conf
       });
     }
     seen.add(name);
-    return { name, value: arg.slice(eq + 1) };
+    const value = arg.slice(eq + 1);
+    const problem = configValueProblem(name, value);
+    if (problem) throw new AppError("USAGE", `${problem} (${at}); nothing was written`);
+    return { name, value };
   });
 }
 
@@ -61,10 +63,11 @@ export function parseConfigNames(args: readonly string[], command: string): stri
   return [...new Set(args)];
 }
 
+/** The server's own rules (src/protocol/validate.ts), checked before anything is sent. */
 function checkName(name: string, at: string): void {
-  if (CONFIG_NAME.test(name)) return;
-  const shown = name === "" ? "an empty name" : `invalid name "${name}"`;
-  throw new AppError("USAGE", `${shown} in ${at}: ${NAME_RULE}; nothing was written`, {
+  const problem = configNameProblem(name);
+  if (problem === undefined) return;
+  throw new AppError("USAGE", `${problem} (${at}); nothing was written`, {
     hint: "Configuration variables become environment variables of the app, so they follow their rules.",
   });
 }

@@ -44,17 +44,27 @@ test("a bad name or an empty one is a usage error naming the argument", (t) => {
   usageError(
     t,
     () => parseConfigPairs(["A=1", "9LIVES=x"], "config set"),
-    'invalid name "9LIVES" in argument 2: names are letters, digits and _, and do not start with a digit; nothing was written',
+    `the variable name "9LIVES" is not an environment variable name: letters, digits and "_", not starting with a digit (argument 2); nothing was written`,
   );
   usageError(
     t,
     () => parseConfigPairs(["=x"], "config set"),
-    "an empty name in argument 1: names are letters, digits and _, and do not start with a digit; nothing was written",
+    "a configuration variable name is empty (argument 1); nothing was written",
   );
   usageError(
     t,
     () => parseConfigPairs(["A-B=x"], "config set"),
-    'invalid name "A-B" in argument 1: names are letters, digits and _, and do not start with a digit; nothing was written',
+    `the variable name "A-B" is not an environment variable name: letters, digits and "_", not starting with a digit (argument 1); nothing was written`,
+  );
+  usageError(
+    t,
+    () => parseConfigPairs(["waypoint_server_addr=x"], "config set"),
+    `the variable name "waypoint_server_addr" starts with WAYPOINT_, which is reserved for the entrypoint's own variables (argument 1); nothing was written`,
+  );
+  usageError(
+    t,
+    () => parseConfigPairs(["A=a\u0000b"], "config set"),
+    "the value of A contains a NUL character, which an environment cannot hold (argument 1); nothing was written",
   );
 });
 
@@ -75,7 +85,7 @@ test("names to unset are checked and deduplicated", (t) => {
   usageError(
     t,
     () => parseConfigNames(["A=1"], "config unset"),
-    'invalid name "A=1" in argument 1: names are letters, digits and _, and do not start with a digit; nothing was written',
+    `the variable name "A=1" is not an environment variable name: letters, digits and "_", not starting with a digit (argument 1); nothing was written`,
   );
   usageError(t, () => parseConfigNames([], "config unset"), "waypoint config unset needs at least one KEY");
 });

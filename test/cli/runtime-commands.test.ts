@@ -26,7 +26,7 @@ test("config unset and get check names before calling the server", async (t) => 
   await usage(
     t,
     ["config", "unset", "OK", "no-dash"],
-    'invalid name "no-dash" in argument 2: names are letters, digits and _, and do not start with a digit; nothing was written',
+    `the variable name "no-dash" is not an environment variable name: letters, digits and "_", not starting with a digit (argument 2); nothing was written`,
   );
   await usage(t, ["config", "get", "A", "B"], "waypoint config get takes at most 1 argument ([KEY]), got 2");
 });
