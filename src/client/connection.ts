@@ -24,10 +24,11 @@ import type { StagedRestore__Output } from "../gen/waypoint/v1/StagedRestore.js"
 import type { StateEvent__Output } from "../gen/waypoint/v1/StateEvent.js";
 import type { WaypointClient } from "../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../protocol/errors.js";
-import { type ClientIdentity, encodeClientHeaders, HEADERS } from "../protocol/headers.js";
+import { type ClientIdentity, encodeClientHeaders } from "../protocol/headers.js";
 import type { InventoryJson } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import { fromServiceError } from "./errors.js";
+import { callMetadata, channelCredentials, MAX_RECEIVE_MESSAGE_BYTES } from "./grpc-call.js";
 import { inventoryFromProto } from "./inventory-convert.js";
 import {
   type AppInfo,
@@ -132,15 +133,11 @@ export class Connection {
   ) {
     this.address = settings.address;
     const { grpc: proto } = loadWaypointProto();
-    const creds = settings.tls
-      ? grpc.credentials.createSsl(
-          null,
-          null,
-          null,
-          settings.tlsSkipVerify ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {},
-        )
-      : grpc.credentials.createInsecure();
-    const channelOptions = { "grpc.max_receive_message_length": 16 * 1024 * 1024, ...options.channel };
+    const creds = channelCredentials(settings);
+    const channelOptions = {
+      "grpc.max_receive_message_length": MAX_RECEIVE_MESSAGE_BYTES,
+      ...options.channel,
+    };
     this.waypoint = new proto.waypoint.v1.Waypoint(settings.address, creds, channelOptions);
     // Share the channel: one TCP connection per Connection.
     this.entrypoint = new proto.waypoint.v1.Entrypoint(settings.address, creds, {
@@ -160,10 +157,7 @@ export class Connection {
   }
 
   private metadata(): grpc.Metadata {
-    const md = new grpc.Metadata();
-    for (const [k, v] of Object.entries(this.headers)) md.set(k, v);
-    if (this.settings.token) md.set(HEADERS.authorization, `Bearer ${this.settings.token}`);
-    return md;
+    return callMetadata(this.headers, this.settings.token);
   }
 
   private unary<Req, Res>(

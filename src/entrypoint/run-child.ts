@@ -1,13 +1,14 @@
 import { spawn } from "node:child_process";
-
-const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+import { exitCodeOf, startFailureCode } from "./child.js";
+import { FORWARDED_SIGNALS } from "./signals.js";
 
 /**
- * Runs `argv` as the child process with our stdio, forwards SIGTERM, SIGINT
- * and SIGHUP to it, and resolves with the exit code to exit with: the
+ * The entrypoint without a server (no WAYPOINT_SERVER_ADDR, or
+ * WAYPOINT_CEB_DISABLE): runs `argv` with our stdio, forwards the signals in
+ * FORWARDED_SIGNALS, and resolves with the exit code to exit with: the
  * child's own code, or 128 + signal number when a signal ended it (the shell
  * convention). Failing to start the child (not found, not executable) is
- * exit 127 / 126 with a message, like a shell.
+ * exit 127 / 126 with a message, like a shell. No network, no grpc loaded.
  */
 export function runChild(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [file, ...args] = argv;
@@ -17,7 +18,7 @@ export function runChild(argv: readonly string[], env: NodeJS.ProcessEnv): Promi
   }
   return new Promise((resolve) => {
     const child = spawn(file, args, { stdio: "inherit", env });
-    const handlers = FORWARDED.map((signal) => {
+    const handlers = FORWARDED_SIGNALS.map((signal) => {
       const h = () => {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       };
@@ -28,18 +29,14 @@ export function runChild(argv: readonly string[], env: NodeJS.ProcessEnv): Promi
       for (const [signal, h] of handlers) process.off(signal, h);
     };
     child.on("error", (err: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return;
       cleanup();
       process.stderr.write(`waypoint-entrypoint: cannot start ${file}: ${err.message}\n`);
-      resolve(err.code === "ENOENT" ? 127 : 126);
+      resolve(startFailureCode(err));
     });
     child.on("exit", (code, signal) => {
       cleanup();
-      resolve(code ?? 128 + signalNumber(signal));
+      resolve(exitCodeOf(code, signal));
     });
   });
-}
-
-function signalNumber(signal: NodeJS.Signals | null): number {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return (signal && numbers[signal]) ?? 1;
 }

@@ -1,0 +1,48 @@
+/**
+ * Cuts one output stream into runs of whole lines without looking at each
+ * line: a read is split at its last "\n" (one `lastIndexOf`), the part after
+ * it is kept until a later read ends its line. A partial line longer than
+ * `maxLineBytes` is passed on as it is, so one endless line cannot grow
+ * without bound.
+ */
+export class LineSplitter {
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
+
+  constructor(
+    private readonly maxLineBytes: number,
+    private readonly emit: (data: Buffer) => void,
+  ) {}
+
+  feed(buf: Buffer): void {
+    const nl = buf.lastIndexOf(10);
+    if (nl === -1) {
+      this.keep(buf);
+      return;
+    }
+    let whole = nl + 1 === buf.length ? buf : buf.subarray(0, nl + 1);
+    if (this.tailBytes > 0) {
+      this.tail.push(whole);
+      whole = Buffer.concat(this.tail, this.tailBytes + whole.length);
+      this.tail = [];
+      this.tailBytes = 0;
+    }
+    this.emit(whole);
+    if (nl + 1 < buf.length) this.keep(buf.subarray(nl + 1));
+  }
+
+  /** Passes on a kept partial line (the stream ended without its newline). */
+  flush(): void {
+    if (this.tailBytes === 0) return;
+    const rest = this.tail.length === 1 ? this.tail[0]! : Buffer.concat(this.tail, this.tailBytes);
+    this.tail = [];
+    this.tailBytes = 0;
+    this.emit(rest);
+  }
+
+  private keep(piece: Buffer): void {
+    this.tail.push(piece);
+    this.tailBytes += piece.length;
+    if (this.tailBytes > this.maxLineBytes) this.flush();
+  }
+}

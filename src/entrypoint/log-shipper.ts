@@ -1,0 +1,115 @@
+import type { LogStream } from "../client/entrypoint-connection.js";
+import type { LogBuffer } from "./log-buffer.js";
+import type { EntrypointLogger } from "./logger.js";
+
+/** Most data in one EntrypointLogBatch: well under the server's 4 MiB message limit. */
+export const BATCH_BYTES = 256 * 1024;
+
+/**
+ * Moves chunks from the bounded LogBuffer to the current log stream: a batch
+ * when `flushMs` has passed since the first unsent chunk or when a batch's
+ * worth is waiting, and only while the stream takes more (after a `false`
+ * write it waits for drain). The child's output never waits for it: while the
+ * stream is away or slow the buffer fills and drops its oldest lines.
+ */
+export class LogShipper {
+  private stream: LogStream | undefined;
+  private first = true;
+  private blocked = false;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+
+  constructor(
+    private readonly buffer: LogBuffer,
+    private readonly instanceId: string,
+    private readonly flushMs: number,
+    private readonly logger: EntrypointLogger,
+  ) {
+    let reported = false;
+    buffer.onDrop = (lines) => {
+      // Once per outage in the log here; the count is logged when it is reported to the server.
+      if (!reported)
+        logger.warn({ lines }, "log buffer full: dropping the oldest lines until the server takes more");
+      reported = true;
+    };
+    this.resetDropNotice = () => {
+      reported = false;
+    };
+  }
+
+  private readonly resetDropNotice: () => void;
+
+  /** A chunk was added to the buffer. */
+  notify(): void {
+    if (!this.stream || this.blocked) return;
+    if (this.buffer.bytes >= BATCH_BYTES) {
+      this.immediate ??= setImmediate(() => {
+        this.immediate = undefined;
+        this.flush();
+      });
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.flushMs);
+    }
+  }
+
+  /** A new log stream is open: the first batch on it names the instance. */
+  attach(stream: LogStream): void {
+    this.stream = stream;
+    this.first = true;
+    this.blocked = false;
+    // Tells the server the instance is here at once, and sends what waited during the outage.
+    this.write([]);
+    this.flush();
+  }
+
+  /** The stream is gone; chunks wait in the buffer (bounded) for the next one. */
+  detach(): void {
+    this.stream = undefined;
+    this.blocked = false;
+    this.clearTimers();
+  }
+
+  /** The stream drained: send what waits. */
+  drained(): void {
+    if (!this.stream) return;
+    this.blocked = false;
+    this.flush();
+  }
+
+  /** Sends batches until the buffer is empty or the stream pushes back. */
+  flush(): void {
+    this.clearTimers();
+    while (this.stream && !this.blocked) {
+      const chunks = this.buffer.take(BATCH_BYTES);
+      if (chunks.length === 0 && this.buffer.droppedLines === 0) return;
+      this.write(chunks);
+    }
+  }
+
+  private write(chunks: ReturnType<LogBuffer["take"]>): void {
+    const stream = this.stream;
+    if (!stream) return;
+    const dropped = this.buffer.takeDropped();
+    if (dropped > 0) {
+      this.logger.warn({ droppedLines: dropped }, "log lines were dropped while the server was away or slow");
+      this.resetDropNotice();
+    }
+    const ok = stream.write({
+      ...(this.first ? { instanceId: this.instanceId } : {}),
+      chunks,
+      droppedLines: dropped,
+    });
+    this.first = false;
+    if (!ok) this.blocked = true;
+  }
+
+  private clearTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+  }
+}

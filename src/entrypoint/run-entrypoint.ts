@@ -1,0 +1,135 @@
+import { BUILD_VERSION_INFO } from "../build-info.js";
+import { clientIdentity, resolveVersionInfo } from "../client/identity.js";
+import type { AppError } from "../protocol/errors.js";
+import type { VersionInfo } from "../protocol/version-info.js";
+import { runExecSession } from "./exec-session.js";
+import { newInstanceId } from "./instance-id.js";
+import { LineSplitter } from "./line-splitter.js";
+import { LogBuffer, type OutputSource } from "./log-buffer.js";
+import { LogShipper } from "./log-shipper.js";
+import { createEntrypointLogger, type EntrypointLogger } from "./logger.js";
+import { ServerLink } from "./server-link.js";
+import { PRIVATE_ENV, readSettings } from "./settings.js";
+import { FORWARDED_SIGNALS } from "./signals.js";
+import { type AppConfig, appEnv, Supervisor } from "./supervisor.js";
+
+/** After the app exits: how long buffered log lines may take to reach the server. */
+const EXIT_FLUSH_MS = 2_000;
+
+/**
+ * The entrypoint with a server (DESIGN §9). Order of events: read settings →
+ * connect in the background → start the app once the first configuration
+ * arrived, or after the startup timeout (fail open), or at once when the
+ * server refused us; with WAYPOINT_CEB_SERVER_REQUIRED only after the first
+ * configuration. Resolves with the exit code: the app's.
+ */
+export async function runEntrypoint(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const settings = readSettings(env);
+  const logger = createEntrypointLogger(settings.logLevel);
+  for (const problem of settings.problems) logger.warn(problem);
+  const target = settings.server;
+  if (!target) throw new Error("runEntrypoint needs WAYPOINT_SERVER_ADDR (use runChild without a server)");
+
+  const baseEnv = { ...env };
+  for (const name of PRIVATE_ENV) delete baseEnv[name];
+  const instanceId = newInstanceId();
+  const identity = clientIdentity("entrypoint", instanceId, versionInfo(env, logger));
+
+  const buffer = new LogBuffer(settings.logBufferBytes);
+  const shipper = new LogShipper(buffer, instanceId, settings.logFlushMs, logger);
+  const splitters: Record<OutputSource, LineSplitter> = {
+    stdout: new LineSplitter(settings.logLineMaxBytes, (data) => ship("stdout", data)),
+    stderr: new LineSplitter(settings.logLineMaxBytes, (data) => ship("stderr", data)),
+  };
+  function ship(source: OutputSource, data: Buffer): void {
+    buffer.push({ source, data, at: new Date().toISOString() });
+    shipper.notify();
+  }
+  const out = { stdout: process.stdout, stderr: process.stderr };
+  for (const s of Object.values(out))
+    s.on("error", (err) => logger.debug({ err: err.message }, "output error"));
+
+  const supervisor = new Supervisor({
+    argv,
+    baseEnv,
+    graceMs: settings.restartGraceMs,
+    quietMs: settings.configQuietMs,
+    logger,
+    // The bytes go out first, unchanged; splitting for the log stream is one lastIndexOf per read.
+    output: (source, data) => {
+      out[source].write(data);
+      try {
+        splitters[source].feed(data);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, "cannot buffer the app's output for the server");
+      }
+    },
+    onChildEnd: () => {
+      splitters.stdout.flush();
+      splitters.stderr.flush();
+    },
+  });
+
+  let firstConfig: (config: AppConfig | undefined) => void = () => {};
+  const ready = new Promise<AppConfig | undefined>((resolve) => (firstConfig = resolve));
+  const link = new ServerLink(target, identity, instanceId, settings, shipper, logger, {
+    onConfig: (config) => {
+      if (supervisor.started) supervisor.configure(config);
+      else firstConfig(config);
+    },
+    onRefused: (_err: AppError) => {
+      if (!settings.serverRequired) firstConfig(undefined);
+    },
+    onExec: (session) => {
+      try {
+        runExecSession({
+          conn: link.conn,
+          instanceId,
+          session,
+          disabled: settings.execDisabled,
+          env: () => appEnv(baseEnv, supervisor.config),
+          cwd: process.cwd(),
+          logger,
+        });
+      } catch (err) {
+        logger.error({ err: (err as Error).message, session }, "exec session failed");
+      }
+    },
+  });
+
+  // A bug in here must never take the app down with it (DESIGN §9): log it and carry on.
+  process.on("uncaughtException", (err) => logger.error({ err: err.stack ?? err.message }, "internal error"));
+  process.on("unhandledRejection", (err) => logger.error({ err: String(err) }, "internal error"));
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, () => supervisor.signal(signal));
+  link.start();
+
+  let timer: NodeJS.Timeout | undefined;
+  if (!settings.serverRequired) {
+    timer = setTimeout(() => {
+      logger.warn(
+        { address: target.address, waitedMs: settings.startupTimeoutMs },
+        "no configuration from the server yet: starting the app without it (it applies when the server answers)",
+      );
+      firstConfig(undefined);
+    }, settings.startupTimeoutMs);
+  }
+  const initial = await Promise.race([ready, supervisor.done.then(() => "ended" as const)]);
+  if (timer) clearTimeout(timer);
+  if (initial !== "ended") supervisor.start(initial);
+
+  const code = await supervisor.done;
+  await link.stop(EXIT_FLUSH_MS, () => buffer.bytes).catch(() => {});
+  return code;
+}
+
+function versionInfo(env: NodeJS.ProcessEnv, logger: EntrypointLogger): VersionInfo {
+  try {
+    return resolveVersionInfo({}, env);
+  } catch (err) {
+    logger.error(
+      { err: (err as Error).message },
+      "cannot emulate the requested version: advertising this build's",
+    );
+    return BUILD_VERSION_INFO;
+  }
+}

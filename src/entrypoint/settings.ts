@@ -1,0 +1,132 @@
+/**
+ * The entrypoint's configuration, read once from its environment into a
+ * frozen object (DESIGN §9). Every default is in DEFAULTS. A malformed value
+ * never stops the entrypoint (the app must start whatever happens): it is
+ * reported in `problems` and the default is used instead.
+ */
+
+/** Defaults of the tunables, one table. */
+export const DEFAULTS = {
+  /** WAYPOINT_CEB_STARTUP_TIMEOUT_MS: how long the child waits for the first configuration (fail open). */
+  startupTimeoutMs: 5_000,
+  /** WAYPOINT_CEB_RETRY_BASE_MS / WAYPOINT_CEB_RETRY_MAX_MS: reconnect backoff (full jitter). */
+  retryBaseMs: 250,
+  retryMaxMs: 15_000,
+  /** WAYPOINT_CEB_RESTART_GRACE_MS: SIGTERM → SIGKILL of the child's group on a config change. */
+  restartGraceMs: 30_000,
+  /** WAYPOINT_CEB_CONFIG_QUIET_MS: a burst of config changes is applied after this long without one. */
+  configQuietMs: 250,
+  /** WAYPOINT_CEB_LOG_BUFFER_BYTES: log bytes kept while the server is away or slow. */
+  logBufferBytes: 1024 * 1024,
+  /** WAYPOINT_CEB_LOG_LINE_MAX_BYTES: a line longer than this is shipped in pieces. */
+  logLineMaxBytes: 64 * 1024,
+  /** WAYPOINT_CEB_LOG_FLUSH_MS: how often buffered log lines are shipped. */
+  logFlushMs: 100,
+} as const;
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ServerTarget {
+  readonly address: string;
+  readonly tls: boolean;
+  readonly tlsSkipVerify: boolean;
+  readonly token: string | undefined;
+  readonly deploymentId: string;
+}
+
+export interface EntrypointSettings {
+  /** Undefined: run the child directly, no network at all. */
+  readonly server: ServerTarget | undefined;
+  /** Why the server is not used, for the debug log. */
+  readonly offlineReason: string | undefined;
+  readonly execDisabled: boolean;
+  readonly serverRequired: boolean;
+  readonly logLevel: LogLevel;
+  readonly startupTimeoutMs: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly restartGraceMs: number;
+  readonly configQuietMs: number;
+  readonly logBufferBytes: number;
+  readonly logLineMaxBytes: number;
+  readonly logFlushMs: number;
+  /** Values that were malformed and replaced by defaults. */
+  readonly problems: readonly string[];
+}
+
+/** Variables that belong to the entrypoint and never reach the child or an exec session. */
+export const PRIVATE_ENV = ["WAYPOINT_CEB_INVITE_TOKEN"] as const;
+
+const NUMBERS = {
+  startupTimeoutMs: "WAYPOINT_CEB_STARTUP_TIMEOUT_MS",
+  retryBaseMs: "WAYPOINT_CEB_RETRY_BASE_MS",
+  retryMaxMs: "WAYPOINT_CEB_RETRY_MAX_MS",
+  restartGraceMs: "WAYPOINT_CEB_RESTART_GRACE_MS",
+  configQuietMs: "WAYPOINT_CEB_CONFIG_QUIET_MS",
+  logBufferBytes: "WAYPOINT_CEB_LOG_BUFFER_BYTES",
+  logLineMaxBytes: "WAYPOINT_CEB_LOG_LINE_MAX_BYTES",
+  logFlushMs: "WAYPOINT_CEB_LOG_FLUSH_MS",
+} as const satisfies Record<keyof typeof DEFAULTS, string>;
+
+export function readSettings(env: NodeJS.ProcessEnv): EntrypointSettings {
+  const problems: string[] = [];
+  const flag = (name: string): boolean => {
+    const v = env[name];
+    if (v === undefined || v === "") return false;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    if (!/^(1|true|yes|on)$/i.test(v)) problems.push(`${name}=${JSON.stringify(v)} is taken as true`);
+    return true;
+  };
+  const numbers = {} as Record<keyof typeof DEFAULTS, number>;
+  for (const [key, name] of Object.entries(NUMBERS) as [keyof typeof DEFAULTS, string][]) {
+    const v = env[name];
+    numbers[key] = DEFAULTS[key];
+    if (v === undefined || v === "") continue;
+    const n = Number(v);
+    if (/^\d+$/.test(v.trim()) && Number.isSafeInteger(n)) numbers[key] = n;
+    else problems.push(`${name}=${JSON.stringify(v)} is not a whole number; using ${DEFAULTS[key]}`);
+  }
+  if (numbers.retryBaseMs < 1) numbers.retryBaseMs = 1;
+  if (numbers.retryMaxMs < numbers.retryBaseMs) numbers.retryMaxMs = numbers.retryBaseMs;
+  if (numbers.logLineMaxBytes < 1) numbers.logLineMaxBytes = DEFAULTS.logLineMaxBytes;
+  if (numbers.logFlushMs < 1) numbers.logFlushMs = 1;
+
+  const rawLevel = (env.WAYPOINT_LOG_LEVEL ?? "").toLowerCase();
+  let logLevel: LogLevel = "warn";
+  if (rawLevel === "notice") logLevel = "info";
+  else if ((LOG_LEVELS as readonly string[]).includes(rawLevel)) logLevel = rawLevel as LogLevel;
+  else if (rawLevel !== "")
+    problems.push(`WAYPOINT_LOG_LEVEL=${JSON.stringify(rawLevel)} is not a log level`);
+
+  const disabled = flag("WAYPOINT_CEB_DISABLE");
+  const address = env.WAYPOINT_SERVER_ADDR ?? "";
+  let server: ServerTarget | undefined;
+  let offlineReason: string | undefined;
+  if (disabled) offlineReason = "WAYPOINT_CEB_DISABLE is set";
+  else if (address === "") offlineReason = "WAYPOINT_SERVER_ADDR is empty";
+  else {
+    server = {
+      address,
+      tls: flag("WAYPOINT_SERVER_TLS"),
+      tlsSkipVerify: flag("WAYPOINT_SERVER_TLS_SKIP_VERIFY"),
+      token: env.WAYPOINT_CEB_INVITE_TOKEN || undefined,
+      deploymentId: env.WAYPOINT_DEPLOYMENT_ID ?? "",
+    };
+  }
+  return Object.freeze({
+    server,
+    offlineReason,
+    execDisabled: flag("WAYPOINT_CEB_DISABLE_EXEC"),
+    serverRequired: flag("WAYPOINT_CEB_SERVER_REQUIRED"),
+    logLevel,
+    ...numbers,
+    problems,
+  });
+}
+
+/** True when the entrypoint should talk to no server; cheap, so the binary can skip loading grpc. */
+export function isOffline(env: NodeJS.ProcessEnv): boolean {
+  const disable = env.WAYPOINT_CEB_DISABLE ?? "";
+  return (env.WAYPOINT_SERVER_ADDR ?? "") === "" || (disable !== "" && !/^(0|false|no|off)$/i.test(disable));
+}
