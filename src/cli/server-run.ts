@@ -52,6 +52,13 @@ export const serverRun: Command = {
       placeholder: "DURATION",
     },
     {
+      name: "log-buffer-bytes",
+      type: "string",
+      usage: "app log output kept in memory per instance, oldest dropped first (e.g. 512KiB, 2MiB)",
+      default: SERVER_DEFAULTS.logBufferBytes,
+      placeholder: "SIZE",
+    },
+    {
       name: "v",
       type: "count",
       usage: "log more: -v info, -vv debug, -vvv trace",
@@ -75,6 +82,7 @@ export const serverRun: Command = {
       ...(flags.string("tls-cert-file") ? { tlsCertFile: flags.string("tls-cert-file") } : {}),
       ...(flags.string("tls-key-file") ? { tlsKeyFile: flags.string("tls-key-file") } : {}),
       activeWindow: flags.string("active-window")!,
+      logBufferBytes: flags.string("log-buffer-bytes")!,
       logLevel: levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL),
       versionInfo: versionInfoFrom(flags, io),
       ...(io.env.WAYPOINT_SNAPSHOT_PASSPHRASE

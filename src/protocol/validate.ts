@@ -83,7 +83,8 @@ export function configNameProblem(name: string): string | undefined {
 
 /** Configuration values: at most 64 KiB of UTF-8, no NUL (it cannot be in an environment). */
 export function configValueProblem(name: string, value: string): string | undefined {
-  if (value.includes("\u0000")) return `the value of ${name} contains a NUL character, which an environment cannot hold`;
+  if (value.includes("\u0000"))
+    return `the value of ${name} contains a NUL character, which an environment cannot hold`;
   // UTF-8 length without Node's Buffer: at most 3 bytes per UTF-16 unit (4 per surrogate pair).
   let bytes = 0;
   for (let i = 0; i < value.length; i++) {

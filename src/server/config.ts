@@ -15,7 +15,13 @@ export const SERVER_DEFAULTS = Object.freeze({
   shutdownGraceMs: 10_000,
   /** Largest gRPC message accepted, in bytes. */
   maxMessageBytes: 4 * 1024 * 1024,
+  /** Log output kept in memory per instance (oldest dropped first): 512 KiB. */
+  logBufferBytes: "512KiB",
 });
+
+/** Bounds of -log-buffer-bytes. */
+const LOG_BUFFER_MIN = 1024;
+const LOG_BUFFER_MAX = 1024 * 1024 * 1024;
 
 export interface ListenAddress {
   readonly host: string;
@@ -33,6 +39,8 @@ export interface ServerConfig {
   readonly inventoryFlushMs: number;
   readonly shutdownGraceMs: number;
   readonly maxMessageBytes: number;
+  /** Bytes of log output kept in memory per instance. */
+  readonly logBufferBytes: number;
   readonly versionInfo: VersionInfo;
   /** Decrypts an age-encrypted staged restore at start (WAYPOINT_SNAPSHOT_PASSPHRASE). */
   readonly restorePassphrase?: string;
@@ -48,6 +56,8 @@ export interface ServerConfigInput {
   readonly activeWindow?: string;
   readonly inventoryFlushMs?: number;
   readonly shutdownGraceMs?: number;
+  /** Bytes, as a number or text: "524288", "512KiB", "2MiB" (K/M/G are read as KiB/MiB/GiB). */
+  readonly logBufferBytes?: number | string;
   readonly versionInfo: VersionInfo;
   readonly restorePassphrase?: string;
 }
@@ -76,9 +86,31 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     inventoryFlushMs: input.inventoryFlushMs ?? SERVER_DEFAULTS.inventoryFlushMs,
     shutdownGraceMs: input.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
     maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes,
+    logBufferBytes: parseByteSize(
+      input.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
+      "-log-buffer-bytes",
+    ),
     versionInfo: input.versionInfo,
     ...(input.restorePassphrase ? { restorePassphrase: input.restorePassphrase } : {}),
   });
+}
+
+/** A size in bytes: a number, or text like "524288", "512KiB", "2MiB", "1GiB" (K, M, G alone mean the same). */
+export function parseByteSize(value: number | string, flag: string): number {
+  const units: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  let bytes = Number.NaN;
+  if (typeof value === "number") bytes = value;
+  else {
+    const m = /^(\d{1,13})\s*(?:([kmg])(?:i?b)?|b)?$/i.exec(value.trim());
+    if (m) bytes = Number(m[1]) * units[(m[2] ?? "").toLowerCase()]!;
+  }
+  if (!Number.isSafeInteger(bytes) || bytes < LOG_BUFFER_MIN || bytes > LOG_BUFFER_MAX) {
+    throw new AppError(
+      "CONFIG_INVALID",
+      `${flag}: ${JSON.stringify(String(value))} is not a size between 1KiB and 1GiB (e.g. 524288, 512KiB, 2MiB)`,
+    );
+  }
+  return bytes;
 }
 
 /** "127.0.0.1:9701", "[::1]:9701", "localhost:0" or ":9701" (all interfaces). */

@@ -13,7 +13,11 @@ import { createHttpServer } from "./http.js";
 import { InventoryRecorder } from "./inventory-recorder.js";
 import type { ServerLogger } from "./logger.js";
 import { RPC_TABLE } from "./rpc-table.js";
+import { EntrypointHub } from "./runtime/entrypoint-hub.js";
+import { ExecBroker } from "./runtime/exec-broker.js";
+import { LogHub } from "./runtime/log-hub.js";
 import { entrypointService } from "./services/entrypoint-service.js";
+import { runtimeService } from "./services/runtime-service.js";
 import { snapshotService } from "./services/snapshot-service.js";
 import { waypointService } from "./services/waypoint-service.js";
 import { removeLeftovers, restoreOnBoot } from "./snapshot/restore.js";
@@ -112,8 +116,27 @@ export async function startServer(
     logger,
     ...(hooks.onExitRequested ? { requestExit: hooks.onExitRequested } : {}),
   });
-  const entrypoint = entrypointService({ guard, recorder, logger });
-  const waypointHandlers: WaypointHandlers = { ...waypoint, ...snapshotHandlers };
+  const hub = new EntrypointHub();
+  const logs = new LogHub({ bufferBytes: config.logBufferBytes });
+  const exec = new ExecBroker({ hub, logger });
+  const runtime = runtimeService({
+    guard,
+    store,
+    tokens,
+    hub,
+    logs,
+    exec,
+    activeWindowMs: config.activeWindowMs,
+    logger,
+  });
+  const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, logger });
+  // Log buffers of instances gone for longer than the active window are dropped.
+  const pruneTimer = setInterval(
+    () => logs.prune((id) => hub.isConnected(id), config.activeWindowMs),
+    Math.min(60_000, config.activeWindowMs),
+  );
+  pruneTimer.unref();
+  const waypointHandlers: WaypointHandlers = { ...waypoint, ...snapshotHandlers, ...runtime };
   grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypointHandlers);
   grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);
   const health = new HealthImplementation({
@@ -141,6 +164,7 @@ export async function startServer(
   } catch (err) {
     grpcServer.forceShutdown();
     http.close();
+    clearInterval(pruneTimer);
     store.close();
     throw err;
   }
@@ -178,6 +202,7 @@ export async function startServer(
       // release the database (a copy in progress holds it) before closing the store.
       await settledWithin(snapshots.settled(), config.shutdownGraceMs);
       watch.stop();
+      clearInterval(pruneTimer);
       try {
         recorder.stop();
       } catch (err) {

@@ -12,6 +12,7 @@ import type { ClientKind } from "../../src/protocol/headers.js";
 import { TOKEN_KINDS, type TokenKind } from "../../src/protocol/tokens.js";
 import { createLogger, serverConfig, startServer } from "../../src/server/main.js";
 import { RPC_TABLE, type RpcPath } from "../../src/server/rpc-table.js";
+import { type Ending, type EntrypointRpc, entrypointRpc } from "../helpers/entrypoint-rpc.js";
 import { LogSink, startTestServer, type TestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -60,8 +61,38 @@ const EXPECTED: Record<RpcPath, Record<Credential, Expect>> = {
   "/waypoint.v1.Waypoint/RestoreSnapshot": only("management"),
   "/waypoint.v1.Waypoint/GetStagedRestore": only("management"),
   "/waypoint.v1.Waypoint/CancelStagedRestore": only("management"),
+  "/waypoint.v1.Waypoint/CreateApp": only("management"),
+  "/waypoint.v1.Waypoint/ListApps": only("management", "readonly"),
+  "/waypoint.v1.Waypoint/CreateDeployment": only("management"),
+  "/waypoint.v1.Waypoint/ListDeployments": only("management", "readonly"),
+  // Configuration values are often secrets: reading them is management only too.
+  "/waypoint.v1.Waypoint/SetConfig": only("management"),
+  "/waypoint.v1.Waypoint/GetConfig": only("management"),
+  "/waypoint.v1.Waypoint/ListInstances": only("management", "readonly"),
+  "/waypoint.v1.Waypoint/GetLogs": only("management", "readonly"),
+  // Exec runs commands next to the app. A management caller passes the guard and reaches the handler,
+  // which answers NOT_FOUND for the instance this table's call names (no instance runs here).
+  "/waypoint.v1.Waypoint/Exec": { ...only("management"), management: "NOT_FOUND" },
   "/waypoint.v1.Entrypoint/EntrypointConfig": only("entrypoint"),
+  "/waypoint.v1.Entrypoint/EntrypointLogs": only("entrypoint"),
+  // The entrypoint token passes the guard; the handler knows no session under the id the call sends.
+  "/waypoint.v1.Entrypoint/EntrypointExec": { ...only("entrypoint"), entrypoint: "NOT_FOUND" },
 };
+
+/** An instance of web-v1 registered before the calls (EntrypointLogs names it). */
+const REGISTERED_INSTANCE = "registered-instance";
+
+/** Resolves for OK, rejects with the AppError the server sent (its gRPC status as the cause's code). */
+function settle(e: Ending): Promise<void> {
+  if (e.status === "OK") return Promise.resolve();
+  return Promise.reject(
+    new AppError(e.code as ErrorCode, e.message, {
+      cause: { code: grpc.status[e.status as keyof typeof grpc.status] },
+    }),
+  );
+}
+
+let appNames = 0;
 
 /** Resolves when a server stream delivers its first message (then cancels it); rejects if it fails first. */
 function firstMessage(
@@ -110,7 +141,20 @@ let instances = 0;
  * How to call each RPC through the client Connection, with a request the handler accepts.
  * `archive` is what RestoreSnapshot uploads (stage mode, so the server under test keeps its data).
  */
-const CALLS: Record<RpcPath, (c: Connection, deployment: string, archive?: Buffer) => Promise<unknown>> = {
+type Call = (
+  c: Connection,
+  deployment: string,
+  archive?: Buffer,
+  /** The same credentials over the raw Entrypoint client. */
+  raw?: () => EntrypointRpc,
+) => Promise<unknown>;
+
+function needRaw(raw: (() => EntrypointRpc) | undefined): EntrypointRpc {
+  if (!raw) throw new Error("this call needs the raw entrypoint client");
+  return raw();
+}
+
+const CALLS: Record<RpcPath, Call> = {
   "/waypoint.v1.Waypoint/GetVersionInfo": (c) => c.versionInfo(),
   "/waypoint.v1.Waypoint/BootstrapToken": (c) => c.bootstrap(),
   "/waypoint.v1.Waypoint/CreateToken": (c) =>
@@ -122,6 +166,37 @@ const CALLS: Record<RpcPath, (c: Connection, deployment: string, archive?: Buffe
     c.restoreSnapshot(Readable.from([archive ?? Buffer.alloc(0)]), { mode: "stage" }),
   "/waypoint.v1.Waypoint/GetStagedRestore": (c) => c.stagedRestore(),
   "/waypoint.v1.Waypoint/CancelStagedRestore": (c) => c.cancelStagedRestore(),
+  "/waypoint.v1.Waypoint/CreateApp": (c) => c.createApp(`app-${++appNames}`),
+  "/waypoint.v1.Waypoint/ListApps": (c) => c.listApps(),
+  "/waypoint.v1.Waypoint/CreateDeployment": (c) => c.createDeployment(APP),
+  "/waypoint.v1.Waypoint/ListDeployments": (c) => c.listDeployments(),
+  "/waypoint.v1.Waypoint/SetConfig": (c) => c.setConfig({ set: [{ name: "RPC_TABLE", value: "1" }] }),
+  "/waypoint.v1.Waypoint/GetConfig": (c) => c.getConfig(),
+  "/waypoint.v1.Waypoint/ListInstances": (c) => c.listInstances(),
+  "/waypoint.v1.Waypoint/GetLogs": (c) =>
+    new Promise<void>((resolve, reject) =>
+      c.logs(
+        {},
+        () => {},
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    ),
+  "/waypoint.v1.Waypoint/Exec": (c) =>
+    c.exec({ instance: "no-such-instance", args: ["true"] }, { stdout: () => {}, stderr: () => {} }).exit,
+  "/waypoint.v1.Entrypoint/EntrypointLogs": async (_c, _deployment, _archive, raw) =>
+    settle(
+      await needRaw(raw).logs([
+        {
+          instanceId: REGISTERED_INSTANCE,
+          chunks: [{ source: "stdout", data: Buffer.from("hello\n"), at: "" }],
+        },
+      ]),
+    ),
+  "/waypoint.v1.Entrypoint/EntrypointExec": async (_c, _deployment, _archive, raw) => {
+    const exec = needRaw(raw).exec();
+    exec.call.write({ open: { instanceId: REGISTERED_INSTANCE, session: "0".repeat(32) } });
+    return settle(await exec.ended);
+  },
   "/waypoint.v1.Entrypoint/EntrypointConfig": (c, deployment) =>
     firstMessage((onData, onEnd) =>
       c.entrypointConfig(
@@ -184,6 +259,9 @@ async function outcomeOf(call: Promise<unknown>): Promise<Outcome> {
 /** Mints one token of every kind with the bootstrapped management token. */
 async function mintTokens(s: TestServer): Promise<Record<TokenKind, string>> {
   const admin = s.connect({ id: "token-minter" });
+  // Entrypoint tokens are for an existing deployment: web-v1.
+  await admin.createApp(APP);
+  await admin.createDeployment(APP);
   const out = {} as Record<TokenKind, string>;
   for (const kind of TOKEN_KINDS) {
     const scope = kind === "entrypoint" ? { app: APP, deployment: DEPLOYMENT } : {};
@@ -211,10 +289,24 @@ for (const path of Object.keys(RPC_TABLE) as RpcPath[]) {
     const s = await startTestServer(t);
     const tokens = await mintTokens(s);
     const archive = await archiveFor(path, s);
+    const registration = entrypointRpc(t, {
+      address: s.address,
+      token: tokens.entrypoint,
+      id: REGISTERED_INSTANCE,
+      deployment: DEPLOYMENT,
+    }).config();
+    await registration.message(0);
+    registration.cancel();
     for (const credential of CREDENTIALS) {
       const kind = isEntrypointRpc(path) ? "entrypoint" : API_CLIENT_KIND[credential];
       const conn = s.connect({ kind, id: `${credential}-caller`, token: secretFor(credential, tokens) });
-      const got = await outcomeOf(CALLS[path](conn, DEPLOYMENT, archive));
+      const raw = () =>
+        entrypointRpc(t, {
+          address: s.address,
+          token: secretFor(credential, tokens),
+          id: `${credential}-caller`,
+        });
+      const got = await outcomeOf(CALLS[path](conn, DEPLOYMENT, archive, raw));
       t.deepEqual(
         got,
         expected(EXPECTED[path][credential]),
@@ -299,7 +391,9 @@ test("BootstrapToken without a token succeeds exactly once on a fresh server, ev
 test("an entrypoint token is refused for a deployment other than its own", async (t) => {
   const s = await startTestServer(t);
   const tokens = await mintTokens(s);
-  const other = await s.connect().createToken({ kind: "entrypoint", app: "api", deployment: "api-v1" });
+  await s.connect().createApp("api");
+  const other = await s.connect().createDeployment("api");
+  t.is(other.deployment.id, "api-v1");
   const call = CALLS["/waypoint.v1.Entrypoint/EntrypointConfig"];
 
   const web = s.connect({ kind: "entrypoint", id: "web-instance", token: tokens.entrypoint });

@@ -1,14 +1,28 @@
 import type { EntrypointHandlers } from "../../gen/waypoint/v1/Entrypoint.js";
+import type { EntrypointExecRequest__Output } from "../../gen/waypoint/v1/EntrypointExecRequest.js";
+import type { EntrypointLogBatch__Output } from "../../gen/waypoint/v1/EntrypointLogBatch.js";
 import { AppError } from "../../protocol/errors.js";
 import { isComponentId } from "../../protocol/validate.js";
 import type { Guard } from "../guard.js";
 import type { InventoryRecorder } from "../inventory-recorder.js";
 import type { ServerLogger } from "../logger.js";
+import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
+import type { ExecBroker } from "../runtime/exec-broker.js";
+import { firstMessage } from "../runtime/first-message.js";
+import type { LogHub, LogOrigin } from "../runtime/log-hub.js";
+import type { Store } from "../store/store.js";
+import { configMessage } from "./runtime-service.js";
+
+const LOG_SOURCES = new Set(["stdout", "stderr"]);
 
 /** Handlers of the entrypoint family. An entrypoint token reaches only its own deployment. */
 export function entrypointService(d: {
   readonly guard: Guard;
+  readonly store: Store;
   readonly recorder: InventoryRecorder;
+  readonly hub: EntrypointHub;
+  readonly logs: LogHub;
+  readonly exec: ExecBroker;
   readonly logger: ServerLogger;
 }): EntrypointHandlers {
   return {
@@ -23,25 +37,154 @@ export function entrypointService(d: {
           `this entrypoint token is scoped to deployment ${JSON.stringify(ctx.facts?.deployment ?? "")}, not ${JSON.stringify(req.deploymentId)}`,
         );
       }
+      const deployment = d.store.getDeployment(req.deploymentId);
+      if (!deployment) {
+        throw new AppError("NOT_FOUND", `deployment ${req.deploymentId} does not exist on this server`, {
+          hint: "The server's data may have been restored from a snapshot taken before it was created: deploy again to get a new deployment and token.",
+        });
+      }
+      const existing = d.store.getInstance(req.instanceId);
+      if (existing && existing.deployment !== deployment.id) {
+        throw new AppError(
+          "PERMISSION_DENIED",
+          `instance id ${req.instanceId} is registered for another deployment`,
+          {
+            hint: "Instance ids are chosen per entrypoint process; restart the entrypoint to get a new one.",
+          },
+        );
+      }
+      const now = new Date().toISOString();
+      d.store.upsertInstance({
+        id: req.instanceId,
+        app: deployment.app,
+        deployment: deployment.id,
+        version: ctx.who.version,
+        entrypoint: ctx.who.entrypoint,
+        emulated: ctx.who.emulated,
+        hostname: req.hostname.slice(0, 255),
+        pid: req.pid,
+        startedAt: Number.isNaN(Date.parse(req.startedAt)) ? "" : req.startedAt.slice(0, 64),
+        execDisabled: req.execDisabled,
+        firstSeen: now,
+        lastSeen: now,
+      });
       const disconnect = d.recorder.connected(ctx.who, {
         ...ctx.facts,
         instance: req.instanceId,
         ...(req.hostname ? { hostname: req.hostname.slice(0, 255) } : {}),
       });
+      // The initial configuration goes out before the stream is listed, so a push never overtakes it.
+      call.write(configMessage(d.store.resolvedConfig(deployment.app)));
+      const detach = d.hub.attach({
+        instance: req.instanceId,
+        app: deployment.app,
+        deployment: deployment.id,
+        execDisabled: req.execDisabled,
+        stream: call,
+      });
       d.logger.info(
         {
           instance: req.instanceId,
           deployment: req.deploymentId,
-          app: ctx.facts?.app,
+          app: deployment.app,
           version: ctx.who.version,
+          execDisabled: req.execDisabled,
         },
         "entrypoint registered",
       );
-      call.on("cancelled", disconnect);
-      call.on("close", disconnect);
-      call.on("finish", disconnect);
-      // No configuration store exists yet: the initial configuration is empty.
-      call.write({ config: [] });
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        disconnect();
+        if (!detach()) return; // replaced by a newer stream of the same instance
+        d.logs.touch(req.instanceId);
+        try {
+          d.store.touchInstance(req.instanceId, new Date().toISOString());
+        } catch (err) {
+          d.logger.debug({ err, instance: req.instanceId }, "could not record the instance's disconnection");
+        }
+        d.logger.info({ instance: req.instanceId, deployment: req.deploymentId }, "entrypoint disconnected");
+      };
+      call.on("cancelled", close);
+      call.on("close", close);
+      call.on("finish", close);
+      call.on("error", close);
+    }),
+
+    EntrypointLogs: d.guard.clientStream(
+      (call, ctx) =>
+        new Promise((resolve, reject) => {
+          let origin: LogOrigin | undefined;
+          let failed = false;
+          const fail = (err: unknown) => {
+            if (failed) return;
+            failed = true;
+            call.off("data", onBatch);
+            call.pause();
+            reject(err);
+          };
+          const onBatch = (batch: EntrypointLogBatch__Output) => {
+            try {
+              if (!origin) origin = registered(d.store, batch.instanceId, ctx.facts?.deployment);
+              else if (batch.instanceId && batch.instanceId !== origin.instance)
+                throw new AppError(
+                  "INVALID_ARGUMENT",
+                  "one EntrypointLogs stream carries the output of one instance: instance_id changed",
+                );
+              for (const c of batch.chunks)
+                if (!LOG_SOURCES.has(c.source))
+                  throw new AppError(
+                    "INVALID_ARGUMENT",
+                    `log source ${JSON.stringify(c.source)} is not stdout or stderr`,
+                  );
+              if (batch.droppedLines > 0) {
+                d.logs.note(
+                  origin,
+                  `${batch.droppedLines} log lines were dropped while the server was unreachable`,
+                  batch.chunks[0]?.at || undefined,
+                );
+              }
+              for (const c of batch.chunks) d.logs.append(origin, c.source, c.data, c.at);
+            } catch (err) {
+              fail(err);
+            }
+          };
+          call.on("data", onBatch);
+          call.on("end", () => {
+            if (!failed) resolve({});
+          });
+          call.on("error", fail);
+          call.on("cancelled", () =>
+            fail(new AppError("INTERRUPTED", "the entrypoint cancelled its log stream")),
+          );
+        }),
+    ),
+
+    EntrypointExec: d.guard.bidiStream(async (call, ctx) => {
+      const first = await firstMessage<EntrypointExecRequest__Output>(call, "open");
+      if (first.request !== "open" || !first.open)
+        throw new AppError("INVALID_ARGUMENT", "the first message of EntrypointExec must be open");
+      if (!isComponentId(first.open.instanceId))
+        throw new AppError("INVALID_ARGUMENT", "open.instance_id must be 1-128 letters, digits or . _ : -");
+      d.exec.open(call, first.open, ctx.facts?.deployment ?? "");
     }),
   };
+}
+
+/** The origin of an instance's logs: it must be registered under the token's deployment. */
+function registered(store: Store, instanceId: string, deployment: string | undefined): LogOrigin {
+  if (!isComponentId(instanceId))
+    throw new AppError("INVALID_ARGUMENT", "the first log batch must carry the instance_id");
+  const row = store.getInstance(instanceId);
+  if (!row || row.deployment !== deployment) {
+    throw new AppError(
+      "PERMISSION_DENIED",
+      `instance ${instanceId} is not registered for deployment ${JSON.stringify(deployment ?? "")}, the one this token is scoped to`,
+      {
+        hint: "Open EntrypointConfig with this instance id first; logs are accepted only from registered instances.",
+      },
+    );
+  }
+  return { instance: row.id, app: row.app, deployment: row.deployment };
 }

@@ -61,6 +61,16 @@ export function waypointService(d: WaypointServiceDeps): CoreHandlers {
             );
           }
         }
+        const deployment = d.store.getDeployment(req.deployment);
+        if (!deployment || deployment.app !== req.app) {
+          throw new AppError(
+            "NOT_FOUND",
+            `app ${JSON.stringify(req.app)} has no deployment ${JSON.stringify(req.deployment)}`,
+            {
+              hint: `See \`waypoint deployment list ${req.app}\`; \`waypoint deployment create ${req.app}\` makes a deployment together with its entrypoint token.`,
+            },
+          );
+        }
       } else if (req.app || req.deployment) {
         throw new AppError(
           "INVALID_ARGUMENT",

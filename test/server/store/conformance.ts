@@ -236,11 +236,14 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     const d1 = store.createDeployment("web", T0, deploymentToken);
     t.deepEqual(d1, { id: "web-v1", app: "web", sequence: 1, createdAt: T0 });
     t.is(store.stateIndex(), before + 1, "one write for both");
-    t.like(store.listTokens().find((x) => x.id === "tok-web-v1"), {
-      kind: "entrypoint",
-      app: "web",
-      deployment: "web-v1",
-    });
+    t.like(
+      store.listTokens().find((x) => x.id === "tok-web-v1"),
+      {
+        kind: "entrypoint",
+        app: "web",
+        deployment: "web-v1",
+      },
+    );
     t.is(store.createDeployment("web", T0, deploymentToken).id, "web-v2");
     // A token that cannot be stored (its hash is taken) rolls the deployment back too.
     t.throws(

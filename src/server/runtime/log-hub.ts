@@ -1,0 +1,210 @@
+/**
+ * App output in memory: one buffer per instance, bounded in bytes, oldest
+ * dropped first. Ingest stores each chunk as it came (one object per chunk,
+ * not per line); lines are split only when read. Followers get new lines in
+ * batches, each with a bounded backlog of its own.
+ */
+
+/** Accounted per stored chunk on top of its bytes, so that many tiny chunks are bounded too. */
+const CHUNK_OVERHEAD_BYTES = 64;
+
+export interface LogLineOut {
+  readonly instance: string;
+  readonly source: string;
+  readonly line: string;
+  /** RFC 3339 with milliseconds. */
+  readonly at: string;
+}
+
+interface Chunk {
+  readonly source: string;
+  readonly data: Buffer;
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+  /** Arrival order across every buffer: ties of `at` keep it. */
+  readonly seq: number;
+}
+
+/** Where output comes from. */
+export interface LogOrigin {
+  readonly instance: string;
+  readonly app: string;
+  readonly deployment: string;
+}
+
+class InstanceBuffer {
+  chunks: Chunk[] = [];
+  head = 0;
+  bytes = 0;
+  lastActivity: number;
+
+  constructor(
+    readonly origin: LogOrigin,
+    now: number,
+  ) {
+    this.lastActivity = now;
+  }
+
+  push(chunk: Chunk, limit: number): void {
+    let c = chunk;
+    const cost = c.data.length + CHUNK_OVERHEAD_BYTES;
+    if (cost > limit) {
+      // One chunk larger than the whole buffer: keep its end, from a line start where there is one.
+      const keep = limit - CHUNK_OVERHEAD_BYTES;
+      let start = c.data.length - keep;
+      const nl = c.data.indexOf(0x0a, start - 1);
+      if (nl >= start - 1 && nl + 1 < c.data.length) start = nl + 1;
+      c = { ...c, data: c.data.subarray(start) };
+      this.chunks = [];
+      this.head = 0;
+      this.bytes = 0;
+    }
+    this.chunks.push(c);
+    this.bytes += c.data.length + CHUNK_OVERHEAD_BYTES;
+    while (this.bytes > limit && this.head < this.chunks.length - 1) {
+      const old = this.chunks[this.head]!;
+      this.bytes -= old.data.length + CHUNK_OVERHEAD_BYTES;
+      this.chunks[this.head] = undefined as unknown as Chunk;
+      this.head += 1;
+    }
+    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  live(): Chunk[] {
+    return this.chunks.slice(this.head);
+  }
+}
+
+/** Which instances a reader wants. */
+export type InstanceFilter = (origin: LogOrigin) => boolean;
+
+export interface Follower {
+  /** New lines for this follower, in arrival order. */
+  deliver(lines: readonly LogLineOut[]): void;
+}
+
+export class LogHub {
+  private readonly buffers = new Map<string, InstanceBuffer>();
+  private readonly followers = new Map<Follower, InstanceFilter>();
+  private seq = 0;
+
+  constructor(
+    private readonly opts: {
+      /** Per-instance limit. */
+      readonly bufferBytes: number;
+      readonly now?: () => number;
+    },
+  ) {}
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  /**
+   * Stores a chunk of whole lines (a trailing partial line counts as a line) read by the instance
+   * at `at` (RFC 3339; the server's time when unreadable).
+   */
+  append(origin: LogOrigin, source: string, data: Buffer, at: string): void {
+    if (data.length === 0) return;
+    const parsed = Date.parse(at);
+    const chunk: Chunk = { source, data, at: Number.isNaN(parsed) ? this.now() : parsed, seq: ++this.seq };
+    this.bufferOf(origin).push(chunk, this.opts.bufferBytes);
+    if (this.followers.size > 0) {
+      let lines: LogLineOut[] | undefined;
+      for (const [f, filter] of this.followers) {
+        if (!filter(origin)) continue;
+        lines ??= linesOf(origin.instance, chunk);
+        f.deliver(lines);
+      }
+    }
+  }
+
+  /** A line the server adds itself (source "waypoint"), at `at` (default now). */
+  note(origin: LogOrigin, text: string, at?: string): void {
+    this.append(origin, "waypoint", Buffer.from(`${text}\n`), at ?? new Date(this.now()).toISOString());
+  }
+
+  /** Marks the instance as active now (its config stream closed, or it sent logs). */
+  touch(instance: string): void {
+    const b = this.buffers.get(instance);
+    if (b) b.lastActivity = this.now();
+  }
+
+  /** Buffered lines of the instances `filter` selects, ordered by time; the last `tail` when > 0. */
+  read(filter: InstanceFilter, tail = 0): LogLineOut[] {
+    const chunks: { instance: string; chunk: Chunk }[] = [];
+    for (const b of this.buffers.values()) {
+      if (!filter(b.origin)) continue;
+      for (const chunk of b.live()) chunks.push({ instance: b.origin.instance, chunk });
+    }
+    chunks.sort((a, b) => a.chunk.at - b.chunk.at || a.chunk.seq - b.chunk.seq);
+    if (tail <= 0) return chunks.flatMap((c) => linesOf(c.instance, c.chunk));
+    // Split only as many chunks as the tail needs, from the end.
+    const out: LogLineOut[][] = [];
+    let n = 0;
+    for (let i = chunks.length - 1; i >= 0 && n < tail; i--) {
+      const lines = linesOf(chunks[i]!.instance, chunks[i]!.chunk);
+      out.push(lines);
+      n += lines.length;
+    }
+    return out
+      .reverse()
+      .flat()
+      .slice(Math.max(0, n - tail));
+  }
+
+  follow(follower: Follower, filter: InstanceFilter): () => void {
+    this.followers.set(follower, filter);
+    return () => this.followers.delete(follower);
+  }
+
+  /** Drops the buffers of instances not connected and inactive for longer than `windowMs`. */
+  prune(isConnected: (instance: string) => boolean, windowMs: number): string[] {
+    const cutoff = this.now() - windowMs;
+    const dropped: string[] = [];
+    for (const [id, b] of this.buffers) {
+      if (!isConnected(id) && b.lastActivity < cutoff) {
+        this.buffers.delete(id);
+        dropped.push(id);
+      }
+    }
+    return dropped;
+  }
+
+  /** Bytes held for one instance (accounting included); 0 when it has no buffer. */
+  bufferedBytes(instance: string): number {
+    return this.buffers.get(instance)?.bytes ?? 0;
+  }
+
+  private bufferOf(origin: LogOrigin): InstanceBuffer {
+    let b = this.buffers.get(origin.instance);
+    if (!b || b.origin.deployment !== origin.deployment) {
+      b = new InstanceBuffer(origin, this.now());
+      this.buffers.set(origin.instance, b);
+    } else b.lastActivity = this.now();
+    return b;
+  }
+}
+
+/** The chunk's lines: split at "\n"; a final line without "\n" is a line too. */
+function linesOf(instance: string, chunk: Chunk): LogLineOut[] {
+  const at = new Date(chunk.at).toISOString();
+  const out: LogLineOut[] = [];
+  const data = chunk.data;
+  let start = 0;
+  while (start < data.length) {
+    let end = data.indexOf(0x0a, start);
+    if (end < 0) end = data.length;
+    out.push({ instance, source: chunk.source, line: data.toString("utf8", start, end), at });
+    start = end + 1;
+  }
+  return out;
+}
+
+/** Approximate wire size of a line, for batching and backlog bounds. */
+export function lineBytes(l: LogLineOut): number {
+  return l.line.length + l.instance.length + l.source.length + 40;
+}

@@ -1,0 +1,405 @@
+import type * as grpc from "@grpc/grpc-js";
+import type { ExecRequest__Output } from "../../gen/waypoint/v1/ExecRequest.js";
+import type { GetLogsRequest__Output } from "../../gen/waypoint/v1/GetLogsRequest.js";
+import type { Instance } from "../../gen/waypoint/v1/Instance.js";
+import type { LogBatch } from "../../gen/waypoint/v1/LogBatch.js";
+import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
+import { AppError } from "../../protocol/errors.js";
+import {
+  appNameProblem,
+  configNameProblem,
+  configValueProblem,
+  isComponentId,
+} from "../../protocol/validate.js";
+import { mintToken, type TokenCache } from "../auth.js";
+import type { Guard } from "../guard.js";
+import type { ServerLogger } from "../logger.js";
+import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
+import type { ExecBroker } from "../runtime/exec-broker.js";
+import { firstMessage } from "../runtime/first-message.js";
+import { type InstanceFilter, type LogHub, type LogLineOut, lineBytes } from "../runtime/log-hub.js";
+import type { ConfigRecord, DeploymentRecord, InstanceRecord, Store, TokenRecord } from "../store/store.js";
+
+/** Most lines and bytes in one LogBatch message. */
+const BATCH_LINES = 1000;
+const BATCH_BYTES = 512 * 1024;
+/** What a following reader may have queued while its stream does not take more; beyond, lines are skipped. */
+export const FOLLOW_BACKLOG_BYTES = 1024 * 1024;
+/** Most names in one SetConfig. */
+const MAX_CONFIG_CHANGES = 1000;
+
+export interface RuntimeServiceDeps {
+  readonly guard: Guard;
+  readonly store: Store;
+  readonly tokens: TokenCache;
+  readonly hub: EntrypointHub;
+  readonly logs: LogHub;
+  readonly exec: ExecBroker;
+  readonly activeWindowMs: number;
+  readonly logger: ServerLogger;
+}
+
+type RuntimeHandlers = Pick<
+  WaypointHandlers,
+  | "CreateApp"
+  | "ListApps"
+  | "CreateDeployment"
+  | "ListDeployments"
+  | "SetConfig"
+  | "GetConfig"
+  | "ListInstances"
+  | "GetLogs"
+  | "Exec"
+>;
+
+/** Apps, deployments, configuration, instances, logs and exec: the api side of the entrypoint features. */
+export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
+  const requireApp = (name: string) => {
+    const problem = appNameProblem(name);
+    if (problem) throw new AppError("INVALID_ARGUMENT", problem);
+    const app = d.store.getApp(name);
+    if (!app) throw noSuchApp(name);
+    return app;
+  };
+
+  return {
+    CreateApp: d.guard.unary((req, ctx) => {
+      const problem = appNameProblem(req.name);
+      if (problem) throw new AppError("INVALID_ARGUMENT", problem);
+      const app = d.store.createApp(req.name, new Date().toISOString());
+      d.logger.info({ app: app.name, by: ctx.token?.id }, "app created");
+      return app;
+    }),
+
+    ListApps: d.guard.unary(() => ({ apps: d.store.listApps() })),
+
+    CreateDeployment: d.guard.unary((req, ctx) => {
+      requireApp(req.app);
+      let secret = "";
+      let record: TokenRecord | undefined;
+      const deployment = d.store.createDeployment(req.app, new Date().toISOString(), (dep) => {
+        const minted = mintToken("entrypoint", {
+          app: dep.app,
+          deployment: dep.id,
+          description: `entrypoint of ${dep.id}`,
+        });
+        secret = minted.secret;
+        record = minted.record;
+        return minted.record;
+      });
+      const tokenId = record?.id ?? "";
+      if (record) d.tokens.add(record);
+      d.logger.info({ deployment: deployment.id, tokenId, by: ctx.token?.id }, "deployment created");
+      return { deployment: deploymentOut(deployment, 0), token: secret, tokenId };
+    }),
+
+    ListDeployments: d.guard.unary((req) => {
+      if (req.app) requireApp(req.app);
+      const counts = d.hub.countByDeployment();
+      return {
+        deployments: d.store
+          .listDeployments(req.app || undefined)
+          .map((dep) => deploymentOut(dep, counts.get(dep.id) ?? 0)),
+      };
+    }),
+
+    SetConfig: d.guard.unary((req, ctx) => {
+      if (req.app) requireApp(req.app);
+      if (req.set.length + req.unset.length === 0)
+        throw new AppError("INVALID_ARGUMENT", "nothing to change: give variables to set or to unset");
+      if (req.set.length + req.unset.length > MAX_CONFIG_CHANGES)
+        throw new AppError("INVALID_ARGUMENT", `at most ${MAX_CONFIG_CHANGES} variables per change`);
+      const seen = new Set<string>();
+      for (const name of [...req.set.map((v) => v.name), ...req.unset]) {
+        const problem = configNameProblem(name);
+        if (problem) throw new AppError("INVALID_ARGUMENT", problem);
+        if (seen.has(name))
+          throw new AppError("INVALID_ARGUMENT", `${name} is named more than once in one change`);
+        seen.add(name);
+      }
+      for (const v of req.set) {
+        const problem = configValueProblem(v.name, v.value);
+        if (problem) throw new AppError("INVALID_ARGUMENT", problem);
+      }
+      const { notFound } = d.store.setConfig(
+        req.app,
+        req.set.map((v) => ({ name: v.name, value: v.value })),
+        req.unset,
+      );
+      const pushed = pushConfig(d, req.app || undefined);
+      // Names only: values are often secrets.
+      d.logger.info(
+        {
+          scope: req.app || "(global)",
+          set: req.set.map((v) => v.name),
+          unset: req.unset,
+          pushed,
+          by: ctx.token?.id,
+        },
+        "configuration changed",
+      );
+      return { notFound, pushed };
+    }),
+
+    GetConfig: d.guard.unary((req) => {
+      if (req.app) requireApp(req.app);
+      const entries = req.app && req.resolved ? d.store.resolvedConfig(req.app) : d.store.listConfig(req.app);
+      return { entries };
+    }),
+
+    ListInstances: d.guard.unary((req) => {
+      if (req.app) requireApp(req.app);
+      const cutoff = Date.now() - d.activeWindowMs;
+      const instances = d.store
+        .listInstances()
+        .filter(
+          (i) => (!req.app || i.app === req.app) && (!req.deployment || i.deployment === req.deployment),
+        )
+        .map((i) => instanceOut(i, d.hub.isConnected(i.id)))
+        .filter((i) => req.includeInactive || i.connected || Date.parse(i.lastSeen ?? "") >= cutoff);
+      return { instances };
+    }),
+
+    GetLogs: d.guard.serverStream(
+      (call) => {
+        const filter = logFilter(d, call.request);
+        const initial = d.logs.read(filter, call.request.tail);
+        if (!call.request.follow) {
+          for (const batch of batches(initial)) call.write(batch);
+          call.end();
+          return;
+        }
+        const reader = new FollowingReader(call);
+        reader.deliver(initial);
+        const stop = d.logs.follow(reader, filter);
+        const close = () => {
+          stop();
+          reader.close();
+        };
+        call.on("cancelled", close);
+        call.on("close", close);
+        call.on("finish", close);
+      },
+      { endAtShutdown: true },
+    ),
+
+    Exec: d.guard.bidiStream(async (call) => {
+      const first = await firstMessage<ExecRequest__Output>(call, "start");
+      if (first.request !== "start" || !first.start)
+        throw new AppError("INVALID_ARGUMENT", "the first message of an exec session must be start");
+      const start = first.start;
+      if (Boolean(start.instance) === Boolean(start.app))
+        throw new AppError(
+          "INVALID_ARGUMENT",
+          "name exactly one of an instance and an app to run the command in",
+        );
+      if (start.args.length === 0 || start.args[0] === "")
+        throw new AppError("INVALID_ARGUMENT", "no command given: args needs at least the command to run");
+      const instance = start.instance ? execTargetById(d, start.instance) : execTargetByApp(d, start.app);
+      await d.exec.run(call, instance, {
+        instance,
+        app: "",
+        args: start.args,
+        tty: start.tty,
+        rows: start.rows,
+        cols: start.cols,
+        term: start.term,
+      });
+    }),
+  };
+}
+
+/** Pushes the resolved configuration to every connected instance of `app` (all when undefined). */
+export function pushConfig(d: Pick<RuntimeServiceDeps, "hub" | "store">, app?: string): number {
+  const perApp = new Map<string, ConfigRecord[]>();
+  let pushed = 0;
+  for (const conn of d.hub.connected(app)) {
+    let config = perApp.get(conn.app);
+    if (!config) {
+      config = d.store.resolvedConfig(conn.app);
+      perApp.set(conn.app, config);
+    }
+    if (d.hub.send(conn, configMessage(config))) pushed++;
+  }
+  return pushed;
+}
+
+export function configMessage(config: readonly ConfigRecord[]) {
+  return { config: config.map((c) => ({ name: c.name, value: c.value })), hasConfig: true };
+}
+
+function noSuchApp(name: string): AppError {
+  return new AppError("NOT_FOUND", `no app named ${JSON.stringify(name)}`, {
+    hint: `Create it with \`waypoint app create ${name}\`, or see \`waypoint app list\`.`,
+  });
+}
+
+function deploymentOut(dep: DeploymentRecord, connected: number) {
+  return { ...dep, connectedInstances: connected };
+}
+
+function instanceOut(i: InstanceRecord, connected: boolean): Instance & { lastSeen: string } {
+  return { ...i, connected };
+}
+
+function logFilter(d: RuntimeServiceDeps, req: GetLogsRequest__Output): InstanceFilter {
+  const given = [req.app, req.deployment, req.instance].filter((v) => v !== "").length;
+  if (given > 1)
+    throw new AppError("INVALID_ARGUMENT", "name at most one of an app, a deployment and an instance");
+  if (req.instance) {
+    if (!d.store.getInstance(req.instance) && !d.hub.isConnected(req.instance))
+      throw new AppError("NOT_FOUND", `no instance ${JSON.stringify(req.instance)}`, {
+        hint: "See `waypoint instance list -all` for the instances there are.",
+      });
+    return (o) => o.instance === req.instance;
+  }
+  if (req.deployment) {
+    if (!d.store.getDeployment(req.deployment))
+      throw new AppError("NOT_FOUND", `no deployment ${JSON.stringify(req.deployment)}`, {
+        hint: "See `waypoint deployment list` for the deployments there are.",
+      });
+    return (o) => o.deployment === req.deployment;
+  }
+  if (req.app) {
+    if (!d.store.getApp(req.app)) throw noSuchApp(req.app);
+    const latest = d.store.latestDeployment(req.app);
+    if (!latest)
+      throw new AppError("NOT_FOUND", `app ${req.app} has no deployments yet`, {
+        hint: `Create one with \`waypoint deployment create ${req.app}\`.`,
+      });
+    return (o) => o.deployment === latest.id;
+  }
+  return () => true;
+}
+
+function* batches(lines: readonly LogLineOut[]): Generator<LogBatch> {
+  let batch: LogLineOut[] = [];
+  let bytes = 0;
+  for (const l of lines) {
+    const n = lineBytes(l);
+    if (batch.length > 0 && (batch.length >= BATCH_LINES || bytes + n > BATCH_BYTES)) {
+      yield { lines: batch };
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(l);
+    bytes += n;
+  }
+  if (batch.length > 0) yield { lines: batch };
+}
+
+/**
+ * A GetLogs reader with follow: lines are queued and written in batches on the next turn of the
+ * event loop. While the stream does not take more (write returned false), the queue grows up to
+ * FOLLOW_BACKLOG_BYTES; lines beyond are counted and skipped until it drains, and a "waypoint"
+ * line then says how many.
+ */
+class FollowingReader {
+  private queue: LogLineOut[] = [];
+  private queuedBytes = 0;
+  private skipped = 0;
+  private skippedInstance = "";
+  private blocked = false;
+  private scheduled = false;
+  private closed = false;
+
+  constructor(private readonly call: grpc.ServerWritableStream<GetLogsRequest__Output, LogBatch>) {}
+
+  deliver(lines: readonly LogLineOut[]): void {
+    if (this.closed) return;
+    for (const l of lines) {
+      const n = lineBytes(l);
+      if (this.skipped > 0 || this.queuedBytes + n > FOLLOW_BACKLOG_BYTES) {
+        if (this.skipped === 0) this.skippedInstance = l.instance;
+        this.skipped++;
+        continue;
+      }
+      this.queue.push(l);
+      this.queuedBytes += n;
+    }
+    this.schedule();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue = [];
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.blocked || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.closed || this.call.cancelled || this.call.writableEnded) return;
+    if (this.queue.length === 0 && this.skipped > 0) {
+      this.queue.push({
+        instance: this.skippedInstance,
+        source: "waypoint",
+        line: `${this.skipped} log lines were skipped because this reader could not keep up`,
+        at: new Date().toISOString(),
+      });
+      this.skipped = 0;
+    }
+    const lines = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    for (const batch of batches(lines)) {
+      if (!this.call.write(batch)) this.blocked = true;
+    }
+    if (this.blocked) {
+      this.call.once("drain", () => {
+        this.blocked = false;
+        this.flush();
+      });
+    } else if (this.skipped > 0) this.schedule();
+  }
+}
+
+function execTargetById(d: RuntimeServiceDeps, id: string): string {
+  if (!isComponentId(id))
+    throw new AppError("INVALID_ARGUMENT", `${JSON.stringify(id)} is not an instance id`);
+  const row = d.store.getInstance(id);
+  const conn = d.hub.get(id);
+  if (!row && !conn)
+    throw new AppError("NOT_FOUND", `no instance ${JSON.stringify(id)}`, {
+      hint: "See `waypoint instance list` for the connected instances.",
+    });
+  if (conn?.execDisabled ?? row?.execDisabled) throw execDisabled(id);
+  if (!conn) throw new AppError("INSTANCE_NOT_CONNECTED", `instance ${id} is not connected to the server`);
+  return id;
+}
+
+function execTargetByApp(d: RuntimeServiceDeps, app: string): string {
+  const problem = appNameProblem(app);
+  if (problem) throw new AppError("INVALID_ARGUMENT", problem);
+  if (!d.store.getApp(app)) throw noSuchApp(app);
+  const latest = d.store.latestDeployment(app);
+  if (!latest)
+    throw new AppError("NOT_FOUND", `app ${app} has no deployments`, {
+      hint: `Create one with \`waypoint deployment create ${app}\` and start an instance of it.`,
+    });
+  const candidates = d.hub
+    .connected(app)
+    .filter((c) => c.deployment === latest.id)
+    .sort((a, b) => (a.instance < b.instance ? -1 : 1));
+  if (candidates.length === 0)
+    throw new AppError(
+      "INSTANCE_NOT_CONNECTED",
+      `no instance of ${latest.id}, the latest deployment of ${app}, is connected to the server`,
+    );
+  const open = candidates.find((c) => !c.execDisabled);
+  if (!open) throw execDisabled(candidates.map((c) => c.instance).join(", "));
+  return open.instance;
+}
+
+function execDisabled(instances: string): AppError {
+  return new AppError(
+    "EXEC_DISABLED",
+    `exec is disabled in ${instances}: the instance was started with WAYPOINT_CEB_DISABLE_EXEC`,
+  );
+}
