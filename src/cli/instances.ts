@@ -63,3 +63,10 @@ export function renderInstances(list: readonly InstanceInfo[], now = Date.now())
     ]),
   );
 }
+
+/** `instance list`, like `app list` and `deployment list` (and named so by the server's hints). */
+export const instanceList: Command = {
+  ...instances,
+  name: "instance list",
+  summary: "Same as `waypoint instances`",
+};

@@ -8,7 +8,7 @@ import { contextCreate, contextDelete, contextList, contextUse, contextVerify } 
 import { deploymentCreate, deploymentList } from "./deployment-commands.js";
 import { exec } from "./exec.js";
 import { editDistance, formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
-import { instances } from "./instances.js";
+import { instanceList, instances } from "./instances.js";
 import { logs } from "./logs.js";
 import { serverBootstrap } from "./server-bootstrap.js";
 import { serverRestore } from "./server-restore.js";
@@ -40,6 +40,7 @@ export const COMMANDS: readonly Command[] = [
   configGet,
   configUnset,
   instances,
+  instanceList,
   logs,
   exec,
   contextCreate,
