@@ -4,10 +4,12 @@
  * Entrypoint service with the deployment's real token and runs exec commands
  * as real child processes.
  */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import test, { type ExecutionContext } from "ava";
 import { cli } from "../helpers/cli-inprocess.js";
 import { startFakeInstance } from "../helpers/fake-instance.js";
-import { spawnWaypoint } from "../helpers/process.js";
+import { childEnv, REPO_ROOT, spawnWaypoint } from "../helpers/process.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -231,4 +233,61 @@ test("exec is refused for an instance started with exec disabled", async (t) => 
   const r = await wp("exec", "-instance=web-i1", "--", "true");
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /^Error: .+\nHint: .*WAYPOINT_CEB_DISABLE_EXEC/);
+});
+
+test("exec as a real process exits with the command's code while its own stdin stays open", async (t) => {
+  const { s } = await withInstance(t);
+  const bin = fileURLToPath(new URL("../../src/bin/waypoint.ts", import.meta.url));
+  const child = spawn(
+    process.execPath,
+    ["--import=tsx", bin, "exec", "-instance=web-i1", "--", "sh", "-c", "exit 4"],
+    {
+      cwd: REPO_ROOT,
+      env: childEnv(t, { WAYPOINT_SERVER_ADDR: s.address, WAYPOINT_SERVER_TOKEN: s.token }),
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
+  t.teardown(() => child.kill("SIGKILL"));
+  let err = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    err += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+  t.is(code, 4, err);
+});
+
+test("exec on a terminal asks for a remote terminal of its size and restores the local terminal", async (t) => {
+  const { s, instance } = await withInstance(t);
+  const pty = await import("@lydell/node-pty");
+  const bin = fileURLToPath(new URL("../../src/bin/waypoint.ts", import.meta.url));
+  const node = `'${process.execPath}' --import=tsx '${bin}'`;
+  // stty -g prints the terminal's settings: the same before and after means raw mode was undone.
+  const script = `stty -g; ${node} exec -instance=web-i1 -- sh -c 'exit 5'; echo "code=$?"; stty -g`;
+  const term = pty.spawn("sh", ["-c", script], {
+    cols: 100,
+    rows: 30,
+    cwd: REPO_ROOT,
+    env: childEnv(t, {
+      WAYPOINT_SERVER_ADDR: s.address,
+      WAYPOINT_SERVER_TOKEN: s.token,
+      TERM: "xterm-test",
+    }) as Record<string, string>,
+  });
+  t.teardown(() => term.kill());
+  let out = "";
+  term.onData((d) => {
+    out += d;
+  });
+  await new Promise<void>((resolve) => term.onExit(() => resolve()));
+  const lines = out.split(/\r?\n/).filter((l) => l !== "");
+  t.is(lines.length, 3, out);
+  t.is(lines[1], "code=5");
+  t.is(lines[0], lines[2], "the terminal settings are restored");
+  t.like(instance.execs[0], {
+    args: ["sh", "-c", "exit 5"],
+    tty: true,
+    rows: 30,
+    cols: 100,
+    term: "xterm-test",
+  });
 });
