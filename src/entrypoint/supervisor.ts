@@ -109,15 +109,15 @@ export class Supervisor {
     this.child.signal(signal);
   }
 
-  private spawn(): void {
-    const env = appEnv(this.o.baseEnv, this.latest);
-    this.runningKey = configKey(this.latest);
+  private spawn(config: AppConfig | undefined = this.latest): void {
+    const env = appEnv(this.o.baseEnv, config);
+    this.runningKey = configKey(config);
     const child = new AppChild(this.o.argv, env, this.o.output, (err) => {
       this.o.logger.error({ err: err.message, command: this.o.argv[0] }, "cannot start the app");
       process.stderr.write(`waypoint-entrypoint: cannot start ${this.o.argv[0]}: ${err.message}\n`);
     });
     this.child = child;
-    this.o.logger.info({ childPid: child.pid, configVars: this.latest?.size ?? 0 }, "app started");
+    this.o.logger.info({ childPid: child.pid, configVars: config?.size ?? 0 }, "app started");
     void child.exited.then((code) => {
       this.o.onChildEnd?.();
       // During a restart the old child's exit is expected; restartIfChanged carries on.
@@ -129,33 +129,36 @@ export class Supervisor {
 
   private async restartIfChanged(): Promise<void> {
     if (this.restarting || this.stopping || this.finished) return;
-    while (configKey(this.latest) !== this.runningKey && !this.stopping && !this.finished) {
-      const old = this.child;
-      // A child that ended on its own ends the entrypoint; it is not restarted.
-      if (!old?.running) return;
-      this.restarting = true;
-      this.o.logger.info(
+    if (configKey(this.latest) === this.runningKey) return;
+    const old = this.child;
+    // A child that ended on its own ends the entrypoint; it is not restarted.
+    if (!old?.running) return;
+    // The restart applies the configuration it was started for; a change that arrives meanwhile
+    // leads to one more restart (after the quiet period) with the latest one.
+    const next = this.latest;
+    this.restarting = true;
+    this.o.logger.info(
+      { childPid: old.pid, graceMs: this.o.graceMs },
+      "configuration changed: restarting the app",
+    );
+    old.signal("SIGTERM");
+    const kill = setTimeout(() => {
+      this.o.logger.warn(
         { childPid: old.pid, graceMs: this.o.graceMs },
-        "configuration changed: restarting the app",
+        "the app ignored SIGTERM: killing its process group",
       );
-      old.signal("SIGTERM");
-      const kill = setTimeout(() => {
-        this.o.logger.warn(
-          { childPid: old.pid, graceMs: this.o.graceMs },
-          "the app ignored SIGTERM: killing its process group",
-        );
-        old.killGroup();
-      }, this.o.graceMs);
-      const code = await old.exited;
-      clearTimeout(kill);
-      // Whatever the app left in its group goes with it.
       old.killGroup();
-      this.restarting = false;
-      if (this.stopping || this.finished) {
-        this.finish(code);
-        return;
-      }
-      this.spawn();
+    }, this.o.graceMs);
+    const code = await old.exited;
+    clearTimeout(kill);
+    // Whatever the app left in its group goes with it.
+    old.killGroup();
+    this.restarting = false;
+    if (this.stopping || this.finished) {
+      this.finish(code);
+      return;
     }
+    this.spawn(next);
+    if (configKey(this.latest) !== this.runningKey) this.configure(this.latest ?? new Map());
   }
 }
