@@ -177,7 +177,9 @@ function report(err: unknown, io: Io): number {
 
 export function usage(command: Command): string {
   const lines = [
-    `Usage: waypoint ${command.name}${command.args ? ` ${command.args}` : ""} [flags]`,
+    command.flagsFirst
+      ? `Usage: waypoint ${command.name} [flags]${command.args ? ` ${command.args}` : ""}`
+      : `Usage: waypoint ${command.name}${command.args ? ` ${command.args}` : ""} [flags]`,
     "",
     command.summary,
   ];

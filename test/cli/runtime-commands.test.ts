@@ -175,3 +175,9 @@ test("every runtime command gets as far as calling the server (exit 3 when none 
     t.regex(r.stderr, /^Error: cannot reach the server at 127\.0\.0\.1:1/, args.join(" "));
   }
 });
+
+test("exec's usage puts the flags before the command", async (t) => {
+  const r = await cli(t, ["exec", "-help"]);
+  t.is(r.code, 0);
+  t.is(r.stdout.split("\n")[0], "Usage: waypoint exec [flags] -- CMD ARGS…");
+});
