@@ -41,6 +41,13 @@ export function fromServiceError(err: unknown, address: string, source?: string)
       },
     );
   }
+  if (e.code === status.UNIMPLEMENTED) {
+    return new AppError(
+      "SERVER_OUTDATED",
+      `the server at ${address} does not know this call (${e.details || "unimplemented"}): it runs an older release than this client`,
+      { cause: err },
+    );
+  }
   return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, {
     cause: err,
   });
