@@ -15,6 +15,13 @@ import type { AppConfig } from "./supervisor.js";
 
 /** Refusals that retrying soon cannot fix: logged loudly and retried at the cap. */
 const REFUSALS = new Set(["UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION", "INVALID_ARGUMENT"]);
+/** The same by gRPC status number, for statuses the client maps to no code of its own. */
+const REFUSAL_STATUSES = new Set([16, 7, 9, 3]);
+
+function isRefusal(err: AppError): boolean {
+  const status = (err.cause as { code?: unknown } | undefined)?.code;
+  return REFUSALS.has(err.grpcStatus) || (typeof status === "number" && REFUSAL_STATUSES.has(status));
+}
 
 export interface LinkEvents {
   /** A configuration arrived (the first after each registration always does). */
@@ -128,7 +135,7 @@ export class ServerLink {
     if (this.stopped) return;
     this.closeLogs();
     let delay: number;
-    if (err && REFUSALS.has(err.grpcStatus)) {
+    if (err && isRefusal(err)) {
       this.logger.error(
         { code: err.code, err: err.message, hint: err.hint, retryInMs: this.settings.retryMaxMs },
         "the server refused this entrypoint: the app runs without configuration, logs and exec until it is accepted",

@@ -130,7 +130,7 @@ test("a change during a restart leads to exactly one more restart, with the late
   fake.pushConfig({ APP_COLOR: "c" });
   await ep.waitForStdout(" c ");
   await ep
-    .waitForLog("app started", 2000, (r) => ep.records().filter((x) => x.msg === "app started").length > 3)
+    .waitForLog("app started", 2000, () => ep.records().filter((x) => x.msg === "app started").length > 3)
     .then(
       () => t.fail("more restarts than expected"),
       () => {},
