@@ -147,3 +147,17 @@ export function entrypointRpc(
     },
   };
 }
+
+/**
+ * App "web" and its first deployment "web-v1", created through `admin` (a management Connection);
+ * resolves with the deployment's entrypoint token.
+ */
+export async function webV1(admin: {
+  createApp(name: string): Promise<unknown>;
+  createDeployment(app: string): Promise<{ token: string; deployment: { id: string } }>;
+}): Promise<{ token: string }> {
+  await admin.createApp("web");
+  const created = await admin.createDeployment("web");
+  if (created.deployment.id !== "web-v1") throw new Error(`expected web-v1, got ${created.deployment.id}`);
+  return { token: created.token };
+}

@@ -11,6 +11,7 @@ import { parseCatalog } from "../../src/protocol/catalog.js";
 import { emulatedVersionInfo } from "../../src/protocol/emulation.js";
 import { type ClientKind, encodeClientHeaders, HEADERS } from "../../src/protocol/headers.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
+import { webV1 } from "../helpers/entrypoint-rpc.js";
 import { startTestServer } from "../helpers/server.js";
 
 const catalog = parseCatalog(
@@ -166,9 +167,7 @@ test("a range header sent twice as two halves is not read as one range", async (
 test("a header refused on a stream RPC gets the same INVALID_ARGUMENT as on a unary one", async (t) => {
   const s = await startTestServer(t);
   const raw = rawClients(t, s.address);
-  const entrypointToken = (
-    await s.connect().createToken({ kind: "entrypoint", app: "web", deployment: "web-v1" })
-  ).token;
+  const entrypointToken = (await webV1(s.connect())).token;
 
   const watchMd = metadataFor({ token: s.token });
   watchMd.remove(HEADERS.id);
@@ -328,8 +327,7 @@ test("a client newer than the server gets FAILED_PRECONDITION saying the server 
 test("an outdated entrypoint is refused on its stream and recorded as a rejected entrypoint", async (t) => {
   const s = await startTestServer(t, { versionInfo: release("0.4.0") });
   const raw = rawClients(t, s.address);
-  const token = (await s.connect().createToken({ kind: "entrypoint", app: "web", deployment: "web-v1" }))
-    .token;
+  const token = (await webV1(s.connect())).token;
   const request = { instanceId: "i-old", deploymentId: "web-v1", hostname: "h", pid: 1, startedAt: "" };
   const md = metadataFor({ kind: "entrypoint", id: "old-entrypoint", info: release("0.1.0"), token });
   const res = await firstOf(raw.entrypoint.EntrypointConfig(request, md));
@@ -356,8 +354,7 @@ test("no log line at trace level contains a token secret, whatever the calls and
   for (const kind of ["management", "readonly", "runner"] as const) {
     secrets.push((await admin.createToken({ kind, description: `secret test ${kind}` })).token);
   }
-  const entrypoint = (await admin.createToken({ kind: "entrypoint", app: "web", deployment: "web-v1" }))
-    .token;
+  const entrypoint = (await webV1(admin)).token;
   secrets.push(entrypoint);
 
   const outcomes: string[] = [];

@@ -18,6 +18,7 @@ import type { RestoreSnapshotRequest } from "../../src/gen/waypoint/v1/RestoreSn
 import { AppError } from "../../src/protocol/errors.js";
 import { encodeClientHeaders, HEADERS } from "../../src/protocol/headers.js";
 import { mintToken } from "../../src/server/auth.js";
+import { webV1 } from "../helpers/entrypoint-rpc.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
@@ -166,7 +167,7 @@ test("/v1/snapshot answers 401 without a valid token, 403 to non-management toke
   const tokens = {
     readonly: (await admin.createToken({ kind: "readonly" })).token,
     runner: (await admin.createToken({ kind: "runner" })).token,
-    entrypoint: (await admin.createToken({ kind: "entrypoint", app: "web", deployment: "web-v1" })).token,
+    entrypoint: (await webV1(admin)).token,
   };
   const requests = [
     { method: "GET", query: "" },

@@ -30,7 +30,16 @@ test("a snapshot file verifies back to the store's meta and rows", async (t) => 
   t.regex(meta.id, /^snap_[0-9a-f]{20}$/);
   t.deepEqual(meta.server, VERSION_INFO);
   t.is(meta.index, store.stateIndex());
-  t.deepEqual(meta.tables, { components: 3, meta: 1, rejected: 0, tokens: 3 });
+  t.deepEqual(meta.tables, {
+    apps: 0,
+    components: 3,
+    config: 0,
+    deployments: 0,
+    instances: 0,
+    meta: 1,
+    rejected: 0,
+    tokens: 3,
+  });
   t.is(statSync(join(dir, "backup.snap")).mode & 0o777, 0o600);
 
   const bootHash = token("tok_boot").hash;
