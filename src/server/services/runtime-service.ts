@@ -294,7 +294,7 @@ function* batches(lines: readonly LogLineOut[]): Generator<LogBatch> {
  * FOLLOW_BACKLOG_BYTES; lines beyond are counted and skipped until it drains, and a "waypoint"
  * line then says how many.
  */
-class FollowingReader {
+export class FollowingReader {
   private queue: LogLineOut[] = [];
   private queuedBytes = 0;
   private skipped = 0;
