@@ -140,7 +140,7 @@ async function startPty(
   finish: (last: { exitCode: number } | { error: string }) => void,
 ): Promise<Running> {
   // Loaded only for a terminal session: the native module costs memory an idle entrypoint does not need.
-  const pty = (await import("@lydell/node-pty")).default;
+  const pty = await import("@lydell/node-pty");
   const term = pty.spawn(file, args, {
     name: s.term || "xterm-256color",
     cols: s.cols || 80,

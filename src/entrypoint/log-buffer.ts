@@ -35,6 +35,8 @@ export class LogBuffer {
   }
 
   push(chunk: OutputChunk): void {
+    if (chunk.data.length > this.limitBytes) chunk = this.trim(chunk);
+    if (chunk.data.length === 0) return;
     this.chunks.push(chunk);
     this.size += chunk.data.length;
     if (this.size <= this.limitBytes) return;
@@ -49,6 +51,17 @@ export class LogBuffer {
     this.compact();
     this.dropped += lines;
     this.onDrop(lines);
+  }
+
+  /** Keeps the newest whole lines of a chunk larger than the whole buffer; the rest counts as dropped. */
+  private trim(chunk: OutputChunk): OutputChunk {
+    const from = chunk.data.length - this.limitBytes;
+    const cut = chunk.data[from - 1] === 10 ? from : chunk.data.indexOf(10, from) + 1;
+    const lost = chunk.data.subarray(0, cut === 0 ? chunk.data.length : cut);
+    const lines = countLines(lost);
+    this.dropped += lines;
+    this.onDrop(lines);
+    return { ...chunk, data: chunk.data.subarray(lost.length) };
   }
 
   /** Removes and returns the oldest chunks, up to `maxBytes` of data (at least one chunk if any). */

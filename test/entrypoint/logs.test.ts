@@ -1,0 +1,69 @@
+import test from "ava";
+import { spawnEntrypoint } from "../helpers/entrypoint.js";
+import { startFakeServer } from "../helpers/fake-entrypoint-server.js";
+import { freePort } from "../helpers/process.js";
+import { waitFor } from "../helpers/wait.js";
+
+const node = process.execPath;
+
+test("output reaches stdout and stderr byte for byte, partial lines too, and whole lines are shipped", async (t) => {
+  const fake = await startFakeServer(t);
+  // Partial writes with pauses, binary bytes, a line split across writes, and no final newline.
+  const app = `
+    const w = (s, d) => s.write(Buffer.from(d, 'latin1'));
+    w(process.stdout, 'one\\ntw'); setTimeout(() => { w(process.stdout, 'o\\n\\xff\\x00bin\\n'); w(process.stderr, 'err line\\n');
+      setTimeout(() => { w(process.stdout, 'tail-without-newline'); }, 100); }, 100);`;
+  const ep = spawnEntrypoint(t, [node, "-e", app], { env: { WAYPOINT_SERVER_ADDR: fake.address } });
+  await ep.exited;
+  const expected = Buffer.from("one\ntwo\n\xff\x00bin\ntail-without-newline", "latin1");
+  t.true(ep.stdout().equals(expected), ep.stdout().toString("latin1"));
+  t.true(ep.stderr().includes("err line\n"));
+  await waitFor(() => Buffer.concat(fake.logs.stdout).equals(expected), "the shipped stdout");
+  t.true(Buffer.concat(fake.logs.stdout).equals(expected));
+  t.is(Buffer.concat(fake.logs.stderr).toString(), "err line\n");
+  // Every chunk holds whole lines (except the unterminated tail at the end).
+  for (const c of fake.logs.stdout.slice(0, -1)) t.is(c.at(-1), 10);
+  t.true(fake.logs.instanceIds.length >= 1);
+  t.true(fake.logs.batches < 10, `batched: ${fake.logs.batches} batches`);
+});
+
+test("lines written while the server is away are buffered and sent on reconnect", async (t) => {
+  const port = await freePort();
+  const app = `let i = 0; const t = setInterval(() => { console.log('line ' + (++i)); if (i === 20) clearInterval(t); }, 20); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+  const ep = spawnEntrypoint(t, [node, "-e", app], {
+    env: {
+      WAYPOINT_SERVER_ADDR: `127.0.0.1:${port}`,
+      WAYPOINT_CEB_STARTUP_TIMEOUT_MS: "200",
+      WAYPOINT_CEB_RETRY_MAX_MS: "300",
+    },
+  });
+  await ep.waitForStdout("line 20\n");
+  const fake = await startFakeServer(t, port);
+  const expected = Array.from({ length: 20 }, (_, i) => `line ${i + 1}\n`).join("");
+  await waitFor(() => fake.stdoutText() === expected, "the buffered lines to arrive");
+  t.is(fake.logs.droppedLines, 0);
+});
+
+test("past the buffer limit the oldest lines are dropped and reported, in the batch and in the log", async (t) => {
+  const port = await freePort();
+  // 1,000 lines of 100 bytes = 100,000 bytes into a 10,000-byte buffer.
+  const app = `const line = 'x'.repeat(99) + '\\n'; for (let i = 0; i < 10; i++) process.stdout.write(line.repeat(100)); console.log('LAST'); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+  const ep = spawnEntrypoint(t, [node, "-e", app], {
+    env: {
+      WAYPOINT_SERVER_ADDR: `127.0.0.1:${port}`,
+      WAYPOINT_CEB_STARTUP_TIMEOUT_MS: "200",
+      WAYPOINT_CEB_RETRY_MAX_MS: "300",
+      WAYPOINT_CEB_LOG_BUFFER_BYTES: "10000",
+    },
+  });
+  await ep.waitForStdout("LAST\n");
+  t.is(ep.stdout().length, 100_000 + 5, "the app's own output is complete");
+  await ep.waitForLog("log buffer full: dropping the oldest lines until the server takes more");
+  const fake = await startFakeServer(t, port);
+  await waitFor(() => fake.stdoutText().endsWith("LAST\n"), "the newest lines to arrive");
+  const shippedLines = fake.stdoutText().split("\n").length - 1;
+  t.is(fake.logs.droppedLines + shippedLines, 1001, "every line is either shipped or counted as dropped");
+  t.true(fake.logs.droppedLines >= 900);
+  const reported = await ep.waitForLog("log lines were dropped while the server was away or slow");
+  t.is(reported.droppedLines, fake.logs.droppedLines);
+});
