@@ -143,7 +143,7 @@ export const ERROR_CODES = {
   INSTANCE_NOT_CONNECTED: {
     grpc: "FAILED_PRECONDITION",
     exit: 1,
-    hint: "The instance's entrypoint is not connected to the server now. See `waypoint instance list` for connected instances, or wait for it to reconnect.",
+    hint: "The instance's entrypoint is not connected to the server now. See `waypoint instances` for connected instances, or wait for it to reconnect.",
   },
   EXEC_DISABLED: {
     grpc: "FAILED_PRECONDITION",
@@ -153,7 +153,7 @@ export const ERROR_CODES = {
   INSTANCE_DISCONNECTED: {
     grpc: "UNAVAILABLE",
     exit: 3,
-    hint: "The instance's entrypoint lost its connection to the server (the instance may have stopped or restarted). Check `waypoint instance list` and run the command again.",
+    hint: "The instance's entrypoint lost its connection to the server (the instance may have stopped or restarted). Check `waypoint instances` and run the command again.",
   },
   EXEC_FAILED: {
     grpc: "FAILED_PRECONDITION",

@@ -69,7 +69,7 @@ export class ExecBroker {
             "INSTANCE_DISCONNECTED",
             `the entrypoint of instance ${instance} did not open the exec session within ${Math.round(this.timeoutMs / 1000)} s`,
             {
-              hint: "The instance may be stopping, or its connection to the server failing; check its output, `waypoint instance list`, and try again.",
+              hint: "The instance may be stopping, or its connection to the server failing; check its output, `waypoint instances`, and try again.",
             },
           ),
         );

@@ -249,7 +249,7 @@ function logFilter(d: RuntimeServiceDeps, req: GetLogsRequest__Output): Instance
   if (req.instance) {
     if (!d.store.getInstance(req.instance) && !d.hub.isConnected(req.instance))
       throw new AppError("NOT_FOUND", `no instance ${JSON.stringify(req.instance)}`, {
-        hint: "See `waypoint instance list -all` for the instances there are.",
+        hint: "See `waypoint instances -all` for the instances there are.",
       });
     return (o) => o.instance === req.instance;
   }
@@ -367,7 +367,7 @@ function execTargetById(d: RuntimeServiceDeps, id: string): string {
   const conn = d.hub.get(id);
   if (!row && !conn)
     throw new AppError("NOT_FOUND", `no instance ${JSON.stringify(id)}`, {
-      hint: "See `waypoint instance list` for the connected instances.",
+      hint: "See `waypoint instances` for the connected instances.",
     });
   if (conn?.execDisabled ?? row?.execDisabled) throw execDisabled(id);
   if (!conn) throw new AppError("INSTANCE_NOT_CONNECTED", `instance ${id} is not connected to the server`);
