@@ -26,8 +26,12 @@ export function sendSignal(target: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/** Receives every read of the child's stdout/stderr, in order, as it came. */
-export type ChildOutput = (source: OutputSource, data: Buffer) => void;
+/** Where the child's output goes: written unchanged to `sinks`, and shown to `tap` (the log stream). */
+export interface ChildOutput {
+  readonly sinks: Readonly<Record<OutputSource, NodeJS.WritableStream>>;
+  /** Every read of the child's stdout/stderr, in order, as it came. */
+  readonly tap: (source: OutputSource, data: Buffer) => void;
+}
 
 /**
  * One run of the app. It gets a process group of its own (`detached`), so a
@@ -73,8 +77,18 @@ export class AppChild {
       });
       proc.once("close", (c, signal) => settle(proc.pid === undefined ? code : exitCodeOf(c, signal)));
     });
-    proc.stdout?.on("data", (b: Buffer) => output("stdout", b));
-    proc.stderr?.on("data", (b: Buffer) => output("stderr", b));
+    for (const source of ["stdout", "stderr"] as const) {
+      const from = proc[source];
+      const to = output.sinks[source];
+      // Our own stdout's backpressure reaches the app exactly as a plain pipe's would; the server's never does.
+      from?.on("data", (b: Buffer) => {
+        if (!to.write(b)) {
+          from.pause();
+          to.once("drain", () => from.resume());
+        }
+        output.tap(source, b);
+      });
+    }
   }
 
   get pid(): number | undefined {

@@ -56,13 +56,15 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
     quietMs: settings.configQuietMs,
     logger,
     // The bytes go out first, unchanged; splitting for the log stream is one lastIndexOf per read.
-    output: (source, data) => {
-      out[source].write(data);
-      try {
-        splitters[source].feed(data);
-      } catch (err) {
-        logger.error({ err: (err as Error).message }, "cannot buffer the app's output for the server");
-      }
+    output: {
+      sinks: out,
+      tap: (source, data) => {
+        try {
+          splitters[source].feed(data);
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, "cannot buffer the app's output for the server");
+        }
+      },
     },
     onChildEnd: () => {
       splitters.stdout.flush();
@@ -119,6 +121,8 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
 
   const code = await supervisor.done;
   await link.stop(EXIT_FLUSH_MS, () => buffer.bytes).catch(() => {});
+  // Everything the app wrote is out before the caller exits the process.
+  await Promise.all(Object.values(out).map((s) => new Promise((resolve) => s.write("", resolve))));
   return code;
 }
 

@@ -1,0 +1,324 @@
+/**
+ * The entrypoint's cost: (a) idle RSS beside a bare Node process, (b) the
+ * throughput of 1,000,000 lines through the entrypoint (connected to a
+ * server, shipping every line) against the same app writing to a plain pipe.
+ *
+ * Both run the compiled JavaScript (tsc into a temp dir), as deployed; the
+ * server is a process of its own. `node --import=tsx bench/entrypoint.ts`
+ * runs this bench alone and rewrites its section of BENCHMARKS.md.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BUILD_VERSION_INFO } from "../src/build-info.js";
+import { Connection } from "../src/client/connection.js";
+import { clientIdentity } from "../src/client/identity.js";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const LINES = 1_000_000;
+
+/**
+ * The app of the throughput test: a service logging one JSON line per event
+ * the way pino does (level, time, pid, msg and a few fields, ~120 bytes),
+ * buffered into writes of ~64 KiB with backpressure — what a busy app that
+ * logs to stdout looks like to the entrypoint.
+ */
+const APP = `
+const N = ${LINES};
+let i = 0;
+const pid = process.pid;
+const t0 = Date.now();
+function chunk() {
+  let s = "";
+  for (let k = 0; k < 500 && i < N; k++, i++) {
+    s += '{"level":30,"time":' + (t0 + i) + ',"pid":' + pid + ',"msg":"request completed","req":' + i + ',"path":"/api/items/' + (i % 977) + '","status":200,"ms":' + (i % 13) + '}\\n';
+  }
+  return s;
+}
+function write() {
+  while (i < N) { if (!process.stdout.write(chunk())) { process.stdout.once("drain", write); return; } }
+}
+write();
+`;
+
+export interface EntrypointBench {
+  readonly idleRssMiB: number;
+  readonly bareRssMiB: number;
+  readonly lines: number;
+  readonly bytes: number;
+  readonly rounds: number;
+  /** Best round: first byte to last byte at the reader. */
+  readonly pipeMs: number;
+  readonly entrypointMs: number;
+  /** pipeMs / entrypointMs: 1.0 means no cost. */
+  readonly ratio: number;
+  readonly pipeWallMs: number;
+  readonly entrypointWallMs: number;
+  readonly samples: { readonly pipe: number[]; readonly entrypoint: number[] };
+  /** Lines the entrypoint reported dropped (buffer full while the server was slower than the app). */
+  readonly droppedLines: number;
+  readonly buildMs: number;
+}
+
+export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<EntrypointBench> {
+  const rounds = opts.rounds ?? 3;
+  const tmp = join(ROOT, ".bench-tmp", `entrypoint-${process.pid}`);
+  mkdirSync(tmp, { recursive: true });
+  const children: ChildProcess[] = [];
+  try {
+    const buildStarted = Date.now();
+    build(tmp);
+    const buildMs = Date.now() - buildStarted;
+    const bin = (name: string) => join(tmp, "dist", "bin", name);
+    const appFile = join(tmp, "app.mjs");
+    writeFileSync(appFile, APP);
+
+    const server = spawn(
+      process.execPath,
+      [
+        bin("waypoint.js"),
+        "server",
+        "run",
+        `-db=${join(tmp, "data.db")}`,
+        "-listen-grpc=127.0.0.1:0",
+        "-listen-http=127.0.0.1:0",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"], env: cleanEnv() },
+    );
+    children.push(server);
+    const address = await serverAddress(server);
+    const settings = { address, tls: false, tlsSkipVerify: false, source: "bench" };
+    const boot = new Connection(settings, clientIdentity("cli", "bench", BUILD_VERSION_INFO));
+    const token = (await boot.bootstrap()).token;
+    boot.close();
+    const conn = new Connection({ ...settings, token }, clientIdentity("cli", "bench", BUILD_VERSION_INFO));
+    await conn.createApp("bench");
+    const created = await conn.createDeployment("bench");
+    await conn.setConfig({ app: "bench", set: [{ name: "BENCH_VAR", value: "1" }] });
+    const epEnv = {
+      ...cleanEnv(),
+      WAYPOINT_SERVER_ADDR: address,
+      WAYPOINT_CEB_INVITE_TOKEN: created.token,
+      WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+      WAYPOINT_LOG_LEVEL: "info",
+    };
+
+    // (a) Idle RSS: the entrypoint connected, its app a sleep; beside a bare node process.
+    const idle = spawn(process.execPath, [bin("waypoint-entrypoint.js"), "sleep", "1000"], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: epEnv,
+    });
+    children.push(idle);
+    const bare = spawn(process.execPath, ["-e", "setInterval(()=>{},1e9)"], { stdio: "ignore" });
+    children.push(bare);
+    await logLine(idle, "app started");
+    await waitUntil(async () => (await conn.listInstances({ app: "bench" })).length === 1);
+    // Let both settle (the config stream open, the logs stream open, start-up garbage collected).
+    await new Promise((r) => setTimeout(r, 3000));
+    const idleRssMiB = rssMiB(idle.pid!);
+    const bareRssMiB = rssMiB(bare.pid!);
+    idle.kill("SIGTERM");
+    bare.kill("SIGTERM");
+    conn.close();
+
+    // (b) Throughput, alternating the plain pipe and the entrypoint.
+    const pipe: number[] = [];
+    const through: number[] = [];
+    const pipeWall: number[] = [];
+    const throughWall: number[] = [];
+    let bytes = 0;
+    let droppedLines = 0;
+    for (let r = 0; r < rounds; r++) {
+      const p = await timeRun(
+        spawn(process.execPath, [appFile], { stdio: ["ignore", "pipe", "inherit"], env: cleanEnv() }),
+      );
+      pipe.push(p.firstToLastMs);
+      pipeWall.push(p.wallMs);
+      bytes = p.bytes;
+      const ep = spawn(process.execPath, [bin("waypoint-entrypoint.js"), process.execPath, appFile], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: epEnv,
+      });
+      let err = "";
+      ep.stderr!.setEncoding("utf8").on("data", (s: string) => {
+        err += s;
+      });
+      const e = await timeRun(ep);
+      if (e.bytes !== p.bytes)
+        throw new Error(`the entrypoint passed ${e.bytes} bytes, the app wrote ${p.bytes}`);
+      through.push(e.firstToLastMs);
+      throughWall.push(e.wallMs);
+      for (const line of err.split("\n")) {
+        if (line.includes("log lines were dropped"))
+          droppedLines += Number(JSON.parse(line).droppedLines ?? 0);
+      }
+    }
+    const best = (xs: number[]) => Math.min(...xs);
+    return {
+      idleRssMiB,
+      bareRssMiB,
+      lines: LINES,
+      bytes,
+      rounds,
+      pipeMs: best(pipe),
+      entrypointMs: best(through),
+      ratio: best(pipe) / best(through),
+      pipeWallMs: best(pipeWall),
+      entrypointWallMs: best(throughWall),
+      samples: { pipe, entrypoint: through },
+      droppedLines: Math.round(droppedLines / rounds),
+      buildMs,
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Compiles src/ into `dir`/dist with package.json and proto/ beside it, as installed (node_modules is
+ * found above: `dir` is inside the repository).
+ */
+function build(dir: string): void {
+  const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
+  const args = [
+    "-p",
+    join(ROOT, "tsconfig.build.json"),
+    "--outDir",
+    join(dir, "dist"),
+    "--sourceMap",
+    "false",
+  ];
+  try {
+    execFileSync(process.execPath, [tsc, ...args], { stdio: "pipe" });
+  } catch {
+    // Type errors elsewhere in the tree still emit JavaScript (noEmitOnError is off); a missing file fails below.
+  }
+  copyFileSync(join(ROOT, "package.json"), join(dir, "package.json"));
+  symlinkSync(join(ROOT, "proto"), join(dir, "proto"));
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("WAYPOINT_")) env[k] = v;
+  return env;
+}
+
+function rssMiB(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  return kb / 1024;
+}
+
+function serverAddress(server: ChildProcess): Promise<string> {
+  return logLine(server, "server ready").then((r) => String(r.grpc));
+}
+
+function logLine(child: ChildProcess, msg: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const onData = (s: string) => {
+      buf += s;
+      for (const line of buf.split("\n")) {
+        if (!line.includes(msg)) continue;
+        try {
+          const r = JSON.parse(line) as Record<string, unknown>;
+          if (r.msg === msg) {
+            child.stderr!.off("data", onData);
+            resolve(r);
+            return;
+          }
+        } catch {
+          // Not a log line.
+        }
+      }
+    };
+    child.stderr!.setEncoding("utf8").on("data", onData);
+    child.once("exit", (code) => reject(new Error(`exited (${code}) before logging "${msg}":\n${buf}`)));
+  });
+}
+
+async function waitUntil(cond: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Reads the child's stdout to the end; times from spawn and from the first byte to the last. */
+function timeRun(child: ChildProcess): Promise<{ wallMs: number; firstToLastMs: number; bytes: number }> {
+  const started = performance.now();
+  let first = 0;
+  let last = 0;
+  let bytes = 0;
+  return new Promise((resolve, reject) => {
+    child.stdout!.on("data", (b: Buffer) => {
+      if (bytes === 0) first = performance.now();
+      last = performance.now();
+      bytes += b.length;
+    });
+    child.once("close", (code) => {
+      if (code !== 0) reject(new Error(`exited with ${code}`));
+      else resolve({ wallMs: performance.now() - started, firstToLastMs: last - first, bytes });
+    });
+  });
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+/** The table and the method, as BENCHMARKS.md shows them. */
+export function entrypointSection(e: EntrypointBench): string {
+  const rssVerdict = e.idleRssMiB <= 50 ? "meets" : "MISSES";
+  const ratioVerdict = e.ratio >= 0.9 ? "meets" : "MISSES";
+  return `## Entrypoint: idle memory and output throughput
+
+| measure | entrypoint | baseline | ratio | target |
+| --- | ---: | ---: | ---: | --- |
+| idle RSS (connected, app \`sleep\`) | ${e.idleRssMiB.toFixed(1)} MiB | ${e.bareRssMiB.toFixed(1)} MiB (bare \`node -e "setInterval(()=>{},1e9)"\`) | | ≤ 50 MiB (${rssVerdict}) |
+| ${fmt(e.lines)} lines (${fmt(e.bytes / 2 ** 20)} MiB), first to last byte | ${fmt(e.entrypointMs)} ms | ${fmt(e.pipeMs)} ms (plain pipe) | ${e.ratio.toFixed(2)} | ≥ 0.90 (${ratioVerdict}) |
+| the same, from spawn to exit | ${fmt(e.entrypointWallMs)} ms | ${fmt(e.pipeWallMs)} ms | ${(e.pipeWallMs / e.entrypointWallMs).toFixed(2)} | |
+
+**What is compared.** (a) The compiled entrypoint (\`dist/bin/waypoint-entrypoint.js\`, built by \`tsc\` into a
+temp dir for the run) registered with a real server process (config stream and log stream open, one config
+variable), its app \`sleep\`, measured (\`VmRSS\`) 3 s after registration, beside a bare Node process started at
+the same time. (b) An app that logs like a busy service: ${fmt(e.lines)} pino-style JSON lines of ~120 bytes,
+built 500 at a time into ~60 KiB writes with backpressure. Once its stdout is a pipe read by the bench, once it
+runs under the entrypoint (connected to the server, every line also shipped over EntrypointLogs) whose stdout
+the bench reads. The figure is the time from the first byte to the last at the reader (both start-ups left
+out); the spawn-to-exit row includes them (the entrypoint's start-up, its registration before it starts the
+app, and the up to 2 s it gives buffered lines to reach the server after the app exits). Every byte is
+checked to arrive. The entrypoint reported ${fmt(e.droppedLines)} dropped lines per run on average (the server
+slower than the app: dropped from the log stream only, never from stdout).
+
+**Method.** ${e.rounds} rounds, alternating pipe and entrypoint; the best of each (pipe:
+${e.samples.pipe.map(fmt).join(", ")} ms; entrypoint: ${e.samples.entrypoint.map(fmt).join(", ")} ms). The server,
+the app, the entrypoint and the reader share the machine's cores.
+
+**Why it is cheap.** Each read of the app's pipe (up to 64 KiB) is written to stdout unchanged and cut once at
+its last newline (\`Buffer.lastIndexOf\`); no per-line string or object exists. Shipping is one batch of up to
+256 KiB per 100 ms; a full buffer drops old chunks instead of slowing the app.
+`;
+}
+
+/** Replaces this bench's section of BENCHMARKS.md (or appends it). */
+function writeSection(section: string): void {
+  const file = join(ROOT, "BENCHMARKS.md");
+  const doc = readFileSync(file, "utf8");
+  const start = doc.indexOf("## Entrypoint: idle memory and output throughput");
+  let out: string;
+  if (start === -1) out = `${doc.trimEnd()}\n\n${section}`;
+  else {
+    const next = doc.indexOf("\n## ", start + 3);
+    out = `${doc.slice(0, start)}${section}${next === -1 ? "" : `\n${doc.slice(next + 1)}`}`;
+  }
+  writeFileSync(file, out);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const quick = process.argv.includes("--quick");
+  const e = await benchEntrypoint({ rounds: quick ? 1 : 3 });
+  const section = entrypointSection(e);
+  process.stdout.write(`${section}\n`);
+  writeSection(section);
+}
