@@ -62,7 +62,7 @@ export interface EntrypointBench {
 }
 
 export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<EntrypointBench> {
-  const rounds = opts.rounds ?? 3;
+  const rounds = opts.rounds ?? 5;
   const tmp = join(ROOT, ".bench-tmp", `entrypoint-${process.pid}`);
   mkdirSync(tmp, { recursive: true });
   const children: ChildProcess[] = [];
@@ -317,7 +317,7 @@ function writeSection(section: string): void {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const quick = process.argv.includes("--quick");
-  const e = await benchEntrypoint({ rounds: quick ? 1 : 3 });
+  const e = await benchEntrypoint({ rounds: quick ? 1 : 5 });
   const section = entrypointSection(e);
   process.stdout.write(`${section}\n`);
   writeSection(section);

@@ -20,14 +20,17 @@ export class LineSplitter {
       this.keep(buf);
       return;
     }
-    let whole = nl + 1 === buf.length ? buf : buf.subarray(0, nl + 1);
+    let from = 0;
     if (this.tailBytes > 0) {
-      this.tail.push(whole);
-      whole = Buffer.concat(this.tail, this.tailBytes + whole.length);
+      // Only the line that was cut is copied (tail + its end), not the whole read.
+      const first = buf.indexOf(10) + 1;
+      this.tail.push(buf.subarray(0, first));
+      this.emit(Buffer.concat(this.tail, this.tailBytes + first));
       this.tail = [];
       this.tailBytes = 0;
+      from = first;
     }
-    this.emit(whole);
+    if (from < nl + 1) this.emit(from === 0 && nl + 1 === buf.length ? buf : buf.subarray(from, nl + 1));
     if (nl + 1 < buf.length) this.keep(buf.subarray(nl + 1));
   }
 

@@ -1,3 +1,6 @@
+/** Why lines were dropped: the buffer was full, or the app wrote faster than the shipping rate limit. */
+export type DropReason = "full" | "rate";
+
 /** Where a chunk of output came from. */
 export type OutputSource = "stdout" | "stderr";
 
@@ -20,8 +23,8 @@ export class LogBuffer {
   private head = 0;
   private size = 0;
   private dropped = 0;
-  /** Called with the number of lines of each overflow, for the entrypoint's own log. */
-  onDrop: (lines: number) => void = () => {};
+  /** Called with the number of lines of each loss and why, for the entrypoint's own log. */
+  onDrop: (lines: number, why: DropReason) => void = () => {};
 
   constructor(private readonly limitBytes: number) {}
 
@@ -50,7 +53,14 @@ export class LogBuffer {
     }
     this.compact();
     this.dropped += lines;
-    this.onDrop(lines);
+    this.onDrop(lines, "full");
+  }
+
+  /** Counts a chunk that is not kept at all (over the rate limit) as dropped. */
+  drop(data: Buffer, why: DropReason): void {
+    const lines = countLines(data);
+    this.dropped += lines;
+    this.onDrop(lines, why);
   }
 
   /** Keeps the newest whole lines of a chunk larger than the whole buffer; the rest counts as dropped. */
@@ -60,7 +70,7 @@ export class LogBuffer {
     const lost = chunk.data.subarray(0, cut === 0 ? chunk.data.length : cut);
     const lines = countLines(lost);
     this.dropped += lines;
-    this.onDrop(lines);
+    this.onDrop(lines, "full");
     return { ...chunk, data: chunk.data.subarray(lost.length) };
   }
 
@@ -105,4 +115,31 @@ export function countLines(data: Buffer): number {
   for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) n += 1;
   if (data.length > 0 && data[data.length - 1] !== 10) n += 1;
   return n;
+}
+
+/**
+ * A token bucket over bytes: `rate` bytes per second, up to `burst` at once.
+ * It bounds what a log flood costs the server (and, on a shared machine, the
+ * app's CPU): what is over it is dropped and counted. rate 0: no limit.
+ */
+export class RateLimit {
+  private tokens: number;
+  private last = performance.now();
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+  }
+
+  take(bytes: number): boolean {
+    if (this.rate === 0) return true;
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
+    this.last = now;
+    if (this.tokens < bytes) return false;
+    this.tokens -= bytes;
+    return true;
+  }
 }

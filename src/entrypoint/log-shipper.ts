@@ -26,11 +26,17 @@ export class LogShipper {
     private readonly logger: EntrypointLogger,
   ) {
     let reported = false;
-    buffer.onDrop = (lines) => {
-      // Once per outage in the log here; the count is logged when it is reported to the server.
-      if (!reported)
-        logger.warn({ lines }, "log buffer full: dropping the oldest lines until the server takes more");
+    buffer.onDrop = (lines, why) => {
+      // Once per episode in the log here; the count is logged when it is reported to the server.
+      if (reported) return;
       reported = true;
+      if (why === "full")
+        logger.warn({ lines }, "log buffer full: dropping the oldest lines until the server takes more");
+      else
+        logger.warn(
+          { lines },
+          "the app writes faster than the log rate limit: dropping lines from the log stream",
+        );
     };
     this.resetDropNotice = () => {
       reported = false;

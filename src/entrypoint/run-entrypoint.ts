@@ -5,8 +5,8 @@ import type { VersionInfo } from "../protocol/version-info.js";
 import { runExecSession } from "./exec-session.js";
 import { newInstanceId } from "./instance-id.js";
 import { LineSplitter } from "./line-splitter.js";
-import { LogBuffer, type OutputSource } from "./log-buffer.js";
-import { LogShipper } from "./log-shipper.js";
+import { LogBuffer, type OutputSource, RateLimit } from "./log-buffer.js";
+import { BATCH_BYTES, LogShipper } from "./log-shipper.js";
 import { createEntrypointLogger, type EntrypointLogger } from "./logger.js";
 import { ServerLink } from "./server-link.js";
 import { PRIVATE_ENV, readSettings } from "./settings.js";
@@ -41,7 +41,12 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
     stdout: new LineSplitter(settings.logLineMaxBytes, (data) => ship("stdout", data)),
     stderr: new LineSplitter(settings.logLineMaxBytes, (data) => ship("stderr", data)),
   };
+  const rate = new RateLimit(settings.logRateBytes, Math.max(settings.logBufferBytes, BATCH_BYTES));
   function ship(source: OutputSource, data: Buffer): void {
+    if (!rate.take(data.length)) {
+      buffer.drop(data, "rate");
+      return;
+    }
     buffer.push({ source, data, at: new Date().toISOString() });
     shipper.notify();
   }

@@ -22,6 +22,8 @@ export const DEFAULTS = {
   logLineMaxBytes: 64 * 1024,
   /** WAYPOINT_CEB_LOG_FLUSH_MS: how often buffered log lines are shipped. */
   logFlushMs: 100,
+  /** WAYPOINT_CEB_LOG_RATE_BYTES: log bytes per second taken for shipping (burst: the buffer size); 0 = no limit. */
+  logRateBytes: 4 * 1024 * 1024,
 } as const;
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
@@ -51,6 +53,7 @@ export interface EntrypointSettings {
   readonly logBufferBytes: number;
   readonly logLineMaxBytes: number;
   readonly logFlushMs: number;
+  readonly logRateBytes: number;
   /** Values that were malformed and replaced by defaults. */
   readonly problems: readonly string[];
 }
@@ -67,6 +70,7 @@ const NUMBERS = {
   logBufferBytes: "WAYPOINT_CEB_LOG_BUFFER_BYTES",
   logLineMaxBytes: "WAYPOINT_CEB_LOG_LINE_MAX_BYTES",
   logFlushMs: "WAYPOINT_CEB_LOG_FLUSH_MS",
+  logRateBytes: "WAYPOINT_CEB_LOG_RATE_BYTES",
 } as const satisfies Record<keyof typeof DEFAULTS, string>;
 
 export function readSettings(env: NodeJS.ProcessEnv): EntrypointSettings {
