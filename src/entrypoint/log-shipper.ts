@@ -1,5 +1,5 @@
 import type { LogStream } from "../client/entrypoint-connection.js";
-import type { LogBuffer } from "./log-buffer.js";
+import type { DropReason, LogBuffer } from "./log-buffer.js";
 import type { EntrypointLogger } from "./logger.js";
 
 /** Most data in one EntrypointLogBatch: well under the server's 4 MiB message limit. */
@@ -25,11 +25,11 @@ export class LogShipper {
     private readonly flushMs: number,
     private readonly logger: EntrypointLogger,
   ) {
-    let reported = false;
+    const reported = new Set<DropReason>();
     buffer.onDrop = (lines, why) => {
-      // Once per episode in the log here; the count is logged when it is reported to the server.
-      if (reported) return;
-      reported = true;
+      // Once per episode and reason in the log here; the count is logged when it is reported to the server.
+      if (reported.has(why)) return;
+      reported.add(why);
       if (why === "full")
         logger.warn({ lines }, "log buffer full: dropping the oldest lines until the server takes more");
       else
@@ -38,9 +38,7 @@ export class LogShipper {
           "the app writes faster than the log rate limit: dropping lines from the log stream",
         );
     };
-    this.resetDropNotice = () => {
-      reported = false;
-    };
+    this.resetDropNotice = () => reported.clear();
   }
 
   private readonly resetDropNotice: () => void;

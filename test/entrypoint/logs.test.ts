@@ -67,3 +67,22 @@ test("past the buffer limit the oldest lines are dropped and reported, in the ba
   const reported = await ep.waitForLog("log lines were dropped while the server was away or slow");
   t.is(reported.droppedLines, fake.logs.droppedLines);
 });
+
+test("a log flood past the rate limit is dropped from the log stream and counted, never from stdout", async (t) => {
+  const fake = await startFakeServer(t);
+  // 20,000 lines of 100 bytes at once against 20,000 bytes/s with a burst of the buffer's 1 MiB.
+  const app = `const line = 'z'.repeat(99) + '\\n'; process.stdout.write(line.repeat(20000)); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+  const ep = spawnEntrypoint(t, [node, "-e", app], {
+    env: {
+      WAYPOINT_SERVER_ADDR: fake.address,
+      WAYPOINT_CEB_LOG_RATE_BYTES: "20000",
+    },
+  });
+  await waitFor(() => ep.stdout().length === 2_000_000, "all of stdout");
+  await ep.waitForLog("the app writes faster than the log rate limit: dropping lines from the log stream");
+  await waitFor(
+    () => fake.logs.droppedLines + fake.stdoutText().split("\n").length - 1 === 20_000,
+    "every line shipped or counted as dropped",
+  );
+  t.true(fake.logs.droppedLines >= 9000, `${fake.logs.droppedLines} dropped`);
+});

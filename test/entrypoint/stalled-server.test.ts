@@ -18,7 +18,10 @@ test("a stopped server does not slow the app: 16 MB of lines reach stdout intact
   const boot = new Connection(settings, clientIdentity("cli", "stall-test", BUILD_VERSION_INFO));
   const token = (await boot.bootstrap()).token;
   boot.close();
-  const conn = new Connection({ ...settings, token }, clientIdentity("cli", "stall-test", BUILD_VERSION_INFO));
+  const conn = new Connection(
+    { ...settings, token },
+    clientIdentity("cli", "stall-test", BUILD_VERSION_INFO),
+  );
   t.teardown(() => conn.close());
   await conn.createApp("web");
   const created = await conn.createDeployment("web");
@@ -42,6 +45,8 @@ test("a stopped server does not slow the app: 16 MB of lines reach stdout intact
       WAYPOINT_SERVER_ADDR: server.grpcAddress,
       WAYPOINT_CEB_INVITE_TOKEN: created.token,
       WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+      // No rate limit: the bounded buffer alone must keep the app from waiting on the stopped server.
+      WAYPOINT_CEB_LOG_RATE_BYTES: "0",
     },
   });
   await ep.waitForStdout("ready\n");
@@ -65,7 +70,9 @@ test("a stopped server does not slow the app: 16 MB of lines reach stdout intact
   // Generous for a loaded 2-core machine; the exit waits at most 2 s for the log stream.
   t.true(elapsed < 8_000, `took ${elapsed} ms`);
   t.true(
-    ep.records().some((r) => r.msg === "log buffer full: dropping the oldest lines until the server takes more"),
+    ep
+      .records()
+      .some((r) => r.msg === "log buffer full: dropping the oldest lines until the server takes more"),
     "the overflow is logged, not silent",
   );
 });
