@@ -47,6 +47,15 @@ module.exports = {
       from: { path: "^src/(cli|tui)/" },
       to: { path: "(^src/(server|runner|entrypoint|gen)/|@grpc/)", pathNot: "^src/server/main\\.ts$" },
     },
+    {
+      name: "entrypoint-through-client",
+      severity: "error",
+      comment:
+        "The entrypoint ships inside app images: it reaches the server only through src/client and src/protocol, " +
+        "never through server, CLI or console code (which would also drag their dependencies in).",
+      from: { path: "^src/entrypoint/" },
+      to: { path: "^src/(server|cli|tui|runner)/" },
+    },
   ],
   options: {
     doNotFollow: { path: "node_modules" },

@@ -77,6 +77,7 @@ test("the real src tree breaks no architecture rule", async (t) => {
 test("every rule in the config is reported on the broken fixture tree", async (t) => {
   const violations = await fixtureViolations;
   t.deepEqual(RULE_NAMES, [
+    "entrypoint-through-client",
     "no-cycles",
     "pure-protocol-planner",
     "sqlite-only-in-store",
@@ -95,6 +96,7 @@ test("the check exits with one error per violation on the broken fixture tree an
 
 test("each bad fixture file is reported under its rule and no allowed import is", async (t) => {
   t.deepEqual(describeAll(await fixtureViolations), [
+    "entrypoint-through-client: src/entrypoint/bad-server.ts → ../server/server.js",
     "no-cycles: src/runner/a.ts ↔ src/runner/b.ts",
     "pure-protocol-planner: src/planner/bad-build-info.ts → ../build-info.js",
     "pure-protocol-planner: src/planner/bad-fs-promises.ts → fs/promises",
