@@ -5,6 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { PACKAGE_VERSION } from "../src/build-info.js";
+import { benchEntrypoint, entrypointSection } from "./entrypoint.js";
 import { benchPlanner } from "./planner.js";
 import { benchSnapshotInChild } from "./snapshot.js";
 import { benchInterceptors } from "./unary-interceptors.js";
@@ -63,6 +64,11 @@ const planTable = [
   `| \`simulate\` of the plan | ${ms(p.simulateMs)} | ${share(p.simulateMs)} | |`,
 ].join("\n");
 process.stdout.write(`${planTable}\n\npeak RSS ${fmt(p.peakRssMiB)} MiB\n`);
+
+// Child processes only (a compiled entrypoint, a server, the apps); last, so no other bench's heap is around.
+const e = await benchEntrypoint(quick ? { rounds: 1 } : {});
+const epSection = entrypointSection(e);
+process.stdout.write(`\n${epSection}\n`);
 
 const doc = `# Benchmarks
 
@@ -179,4 +185,4 @@ an id index built once. Most of what remains is reading each component once to g
 as \`parseInventory\` builds them, each get a hidden class of their own, which makes every property read slower than on
 the bare \`JSON.parse\` objects (compare the two \`planUpgrade\` rows).
 `;
-writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), doc);
+writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${doc}\n${epSection}`);
