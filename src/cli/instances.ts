@@ -64,7 +64,7 @@ export function renderInstances(list: readonly InstanceInfo[], now = Date.now())
   );
 }
 
-/** `instance list`, like `app list` and `deployment list` (and named so by the server's hints). */
+/** `instance list`: the same command, spelled like `app list` and `deployment list`. */
 export const instanceList: Command = {
   ...instances,
   name: "instance list",
