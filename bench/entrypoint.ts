@@ -55,7 +55,9 @@ export interface EntrypointBench {
   readonly ratio: number;
   readonly pipeWallMs: number;
   readonly entrypointWallMs: number;
-  readonly samples: { readonly pipe: number[]; readonly entrypoint: number[] };
+  readonly samples: { readonly pipe: number[]; readonly entrypoint: number[]; readonly relay: number[] };
+  /** Best round of the entrypoint with no server reachable: the cost of the relay alone. */
+  readonly relayMs: number;
   /** Lines the entrypoint reported dropped (buffer full while the server was slower than the app). */
   readonly droppedLines: number;
   readonly buildMs: number;
@@ -127,6 +129,7 @@ export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<E
     const through: number[] = [];
     const pipeWall: number[] = [];
     const throughWall: number[] = [];
+    const relay: number[] = [];
     let bytes = 0;
     let droppedLines = 0;
     for (let r = 0; r < rounds; r++) {
@@ -149,6 +152,14 @@ export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<E
         throw new Error(`the entrypoint passed ${e.bytes} bytes, the app wrote ${p.bytes}`);
       through.push(e.firstToLastMs);
       throughWall.push(e.wallMs);
+      // The relay alone: no server to ship to (an address nobody listens on, fail open at once).
+      const relayRun = await timeRun(
+        spawn(process.execPath, [bin("waypoint-entrypoint.js"), process.execPath, appFile], {
+          stdio: ["ignore", "pipe", "ignore"],
+          env: { ...cleanEnv(), WAYPOINT_SERVER_ADDR: "127.0.0.1:1", WAYPOINT_CEB_STARTUP_TIMEOUT_MS: "0" },
+        }),
+      );
+      relay.push(relayRun.firstToLastMs);
       for (const line of err.split("\n")) {
         if (line.includes("log lines were dropped"))
           droppedLines += Number(JSON.parse(line).droppedLines ?? 0);
@@ -166,7 +177,8 @@ export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<E
       ratio: best(pipe) / best(through),
       pipeWallMs: best(pipeWall),
       entrypointWallMs: best(throughWall),
-      samples: { pipe, entrypoint: through },
+      samples: { pipe, entrypoint: through, relay },
+      relayMs: best(relay),
       droppedLines: Math.round(droppedLines / rounds),
       buildMs,
     };
@@ -277,6 +289,7 @@ export function entrypointSection(e: EntrypointBench): string {
 | --- | ---: | ---: | ---: | --- |
 | idle RSS (connected, app \`sleep\`) | ${e.idleRssMiB.toFixed(1)} MiB | ${e.bareRssMiB.toFixed(1)} MiB (bare \`node -e "setInterval(()=>{},1e9)"\`) | | ≤ 50 MiB (${rssVerdict}) |
 | ${fmt(e.lines)} lines (${fmt(e.bytes / 2 ** 20)} MiB), first to last byte | ${fmt(e.entrypointMs)} ms | ${fmt(e.pipeMs)} ms (plain pipe) | ${e.ratio.toFixed(2)} | ≥ 0.90 (${ratioVerdict}) |
+| the same through the entrypoint with no server (relay only) | ${fmt(e.relayMs)} ms | ${fmt(e.pipeMs)} ms | ${(e.pipeMs / e.relayMs).toFixed(2)} | |
 | the same, from spawn to exit | ${fmt(e.entrypointWallMs)} ms | ${fmt(e.pipeWallMs)} ms | ${(e.pipeWallMs / e.entrypointWallMs).toFixed(2)} | |
 
 **What is compared.** (a) The compiled entrypoint (\`dist/bin/waypoint-entrypoint.js\`, built by \`tsc\` into a
@@ -292,7 +305,8 @@ checked to arrive. The entrypoint reported ${fmt(e.droppedLines)} dropped lines 
 slower than the app: dropped from the log stream only, never from stdout).
 
 **Method.** ${e.rounds} rounds, alternating pipe and entrypoint; the best of each (pipe:
-${e.samples.pipe.map(fmt).join(", ")} ms; entrypoint: ${e.samples.entrypoint.map(fmt).join(", ")} ms). The server,
+${e.samples.pipe.map(fmt).join(", ")} ms; entrypoint: ${e.samples.entrypoint.map(fmt).join(", ")} ms; relay only:
+${e.samples.relay.map(fmt).join(", ")} ms). The server,
 the app, the entrypoint and the reader share the machine's cores.
 
 **Why it is cheap.** Each read of the app's pipe (up to 64 KiB) is written to stdout unchanged and cut once at

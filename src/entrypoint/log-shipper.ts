@@ -6,9 +6,9 @@ import type { EntrypointLogger } from "./logger.js";
 export const BATCH_BYTES = 256 * 1024;
 
 /**
- * Moves chunks from the bounded LogBuffer to the current log stream: a batch
- * when `flushMs` has passed since the first unsent chunk or when a batch's
- * worth is waiting, and only while the stream takes more (after a `false`
+ * Moves chunks from the bounded LogBuffer to the current log stream: batches
+ * of up to BATCH_BYTES when `flushMs` has passed since the first unsent
+ * chunk, and only while the stream takes more (after a `false`
  * write it waits for drain). The child's output never waits for it: while the
  * stream is away or slow the buffer fills and drops its oldest lines.
  */
@@ -17,7 +17,6 @@ export class LogShipper {
   private first = true;
   private blocked = false;
   private timer: NodeJS.Timeout | undefined;
-  private immediate: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly buffer: LogBuffer,
@@ -45,18 +44,13 @@ export class LogShipper {
 
   /** A chunk was added to the buffer. */
   notify(): void {
-    if (!this.stream || this.blocked) return;
-    if (this.buffer.bytes >= BATCH_BYTES) {
-      this.immediate ??= setImmediate(() => {
-        this.immediate = undefined;
-        this.flush();
-      });
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.flush();
-      }, this.flushMs);
-    }
+    if (!this.stream || this.blocked || this.timer) return;
+    // Only on the timer, even when a batch's worth is waiting: under a flood the shipping then runs ten
+    // times a second instead of between every two reads of the app's output.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.flushMs);
   }
 
   /** A new log stream is open: the first batch on it names the instance. */
@@ -112,8 +106,6 @@ export class LogShipper {
 
   private clearTimers(): void {
     if (this.timer) clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
-    this.immediate = undefined;
   }
 }
