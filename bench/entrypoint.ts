@@ -309,9 +309,19 @@ ${e.samples.pipe.map(fmt).join(", ")} ms; entrypoint: ${e.samples.entrypoint.map
 ${e.samples.relay.map(fmt).join(", ")} ms). The server,
 the app, the entrypoint and the reader share the machine's cores.
 
+**Where it stands.** Memory: a bare Node 20 process is ~40 MiB here, and loading \`@grpc/grpc-js\` adds ~10 MiB,
+\`@grpc/proto-loader\` with protobufjs parsing the .proto ~7 MiB and pino ~2 MiB (measured one by one in a bare
+process): ~61 MiB before any entrypoint code runs, so ≤ 50 MiB needs a transport without grpc-js and
+proto-loader (a small gRPC client on \`node:http2\` with a static codec for the six Entrypoint messages), not
+tuning. Throughput: the relay alone (no server) costs what any Node relay costs — a bare
+\`child.stdout.on("data", b => process.stdout.write(b))\` with backpressure measured 0.91 of a plain pipe here,
+best of 5 — plus counting the lines the rate limit drops (~14 ms per million lines) and garbage collection of
+the 64 KiB read buffers over a larger heap; shipping adds the server's CPU on the same two cores.
+
 **Why it is cheap.** Each read of the app's pipe (up to 64 KiB) is written to stdout unchanged and cut once at
-its last newline (\`Buffer.lastIndexOf\`); no per-line string or object exists. Shipping is one batch of up to
-256 KiB per 100 ms; a full buffer drops old chunks instead of slowing the app.
+its last newline (\`Buffer.lastIndexOf\`); no per-line string or object exists. Shipping runs on a 100 ms timer in
+batches of up to 256 KiB, at most 4 MiB/s by default (\`WAYPOINT_CEB_LOG_RATE_BYTES\`); a full buffer or the rate
+limit drops lines (counted) instead of slowing the app.
 `;
 }
 
