@@ -447,11 +447,21 @@ export class Connection {
     let onStarted!: (s: { instance: string; session: string }) => void;
     let onExit!: (code: number) => void;
     let onFail!: (err: AppError) => void;
-    const started = new Promise<{ instance: string; session: string }>((resolve) => (onStarted = resolve));
+    let onStartFailed!: (err: AppError) => void;
+    const started = new Promise<{ instance: string; session: string }>((resolve, reject) => {
+      onStarted = resolve;
+      onStartFailed = reject;
+    });
+    let onExitFailed!: (err: AppError) => void;
     const exit = new Promise<number>((resolve, reject) => {
       onExit = resolve;
-      onFail = reject;
+      onExitFailed = reject;
     });
+    // A failure before the session started rejects both; after it, `started` stays resolved.
+    onFail = (err) => {
+      onStartFailed(err);
+      onExitFailed(err);
+    };
     // Unhandled if the caller awaits only `exit`: `exit` carries the same failure.
     started.catch(() => {});
     let done = false;

@@ -84,6 +84,7 @@ export class Fleet {
       const key = g.kind === "runner" ? "runner" : `entrypoint/${g.app}/${g.deployment}`;
       let token = tokens.get(key);
       if (!token) {
+        if (g.kind === "entrypoint") await ensureDeployment(admin, g.app ?? "", g.deployment ?? "");
         token = (
           await admin.createToken({
             kind: g.kind,
@@ -180,4 +181,27 @@ export class Fleet {
 
 function missingCatalog(version: string): never {
   throw new AppError("EMULATION_INVALID", `simulating version ${version} needs a release catalog`);
+}
+
+/**
+ * Entrypoint tokens are minted for an existing deployment, so the simulator creates the app and
+ * as many deployments as it takes for the named one (`<app>-v<n>`) to exist.
+ */
+async function ensureDeployment(admin: Connection, app: string, deployment: string): Promise<void> {
+  const m = /^(.+)-v([1-9][0-9]{0,3})$/.exec(deployment);
+  if (!m || m[1] !== app) {
+    throw new AppError(
+      "INVALID_ARGUMENT",
+      `a simulated deployment of app "${app}" must be named ${app}-v<n> with n from 1 to 9999, not "${deployment}"`,
+    );
+  }
+  const want = Number(m[2]);
+  try {
+    await admin.createApp(app);
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === "ALREADY_EXISTS")) throw err;
+  }
+  const existing = await admin.listDeployments(app);
+  let have = existing.reduce((max, d) => Math.max(max, d.sequence), 0);
+  while (have < want) have = (await admin.createDeployment(app)).deployment.sequence;
 }
