@@ -1,16 +1,24 @@
-import type * as grpc from "@grpc/grpc-js";
-import { loadWaypointProto } from "../gen/load.js";
-import type { EntrypointClient } from "../gen/waypoint/v1/Entrypoint.js";
 import type { EntrypointConfigRequest } from "../gen/waypoint/v1/EntrypointConfigRequest.js";
 import type { EntrypointConfigResponse__Output } from "../gen/waypoint/v1/EntrypointConfigResponse.js";
 import type { EntrypointExecRequest } from "../gen/waypoint/v1/EntrypointExecRequest.js";
 import type { EntrypointExecResponse__Output } from "../gen/waypoint/v1/EntrypointExecResponse.js";
 import type { EntrypointLogBatch } from "../gen/waypoint/v1/EntrypointLogBatch.js";
-import type { AppError } from "../protocol/errors.js";
-import { type ClientIdentity, encodeClientHeaders } from "../protocol/headers.js";
-import { fromServiceError } from "./errors.js";
-import { callMetadata, channelCredentials, MAX_RECEIVE_MESSAGE_BYTES } from "./grpc-call.js";
+import { AppError } from "../protocol/errors.js";
+import { type ClientIdentity, encodeClientHeaders, HEADERS } from "../protocol/headers.js";
+import {
+  decodeConfigResponse,
+  decodeExecResponse,
+  decodeLogsResponse,
+  encodeConfigRequest,
+  encodeExecRequest,
+  encodeLogBatch,
+} from "./entrypoint-wire.js";
+import { fromServiceError, STATUS } from "./errors.js";
+import { type CallStatus, type H2Call, H2Channel } from "./grpc-h2.js";
 import type { ConnectionSettings } from "./settings.js";
+
+/** Largest message the entrypoint accepts (the server's own limit is 4 MiB). */
+const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** A call in progress that the caller may abandon. */
 export interface EntrypointCall {
@@ -30,22 +38,27 @@ export interface ExecStream extends EntrypointCall {
   end(): void;
 }
 
-/** Reconnection pacing of the channel itself (grpc-js's own subchannel backoff). */
+/** The connection's own timing; the defaults suit production. */
 export interface EntrypointChannelOptions {
-  readonly reconnectBaseMs?: number;
-  readonly reconnectMaxMs?: number;
+  /** How long establishing a connection may take (default 20 s). */
+  readonly connectTimeoutMs?: number;
+  /** Keepalive ping interval while calls are open (default 30 s; 0 turns it off)… */
+  readonly keepaliveMs?: number;
+  /** …and how long a ping may go unanswered before the connection is dropped (default 20 s). */
+  readonly keepaliveTimeoutMs?: number;
 }
 
 /**
  * The Entrypoint service only (DESIGN §9): the config stream, the log client
  * stream and exec sessions, with the same identity headers, token and TLS as
- * `Connection`. Every failure reaches the callbacks as an AppError; a call the
- * caller cancelled ends without one.
+ * `Connection`, on a small gRPC client of its own (src/client/grpc-h2.ts)
+ * instead of grpc-js, which keeps the entrypoint's memory low. Every failure
+ * reaches the callbacks as an AppError; a call the caller cancelled ends
+ * without one.
  */
 export class EntrypointConnection {
   readonly address: string;
-  private readonly client: EntrypointClient;
-  private readonly headers: Record<string, string>;
+  private readonly channel: H2Channel;
 
   constructor(
     readonly settings: ConnectionSettings,
@@ -53,21 +66,16 @@ export class EntrypointConnection {
     options: EntrypointChannelOptions = {},
   ) {
     this.address = settings.address;
-    const { grpc: proto } = loadWaypointProto();
-    this.client = new proto.waypoint.v1.Entrypoint(settings.address, channelCredentials(settings), {
-      "grpc.max_receive_message_length": MAX_RECEIVE_MESSAGE_BYTES,
-      ...(options.reconnectBaseMs ? { "grpc.initial_reconnect_backoff_ms": options.reconnectBaseMs } : {}),
-      ...(options.reconnectMaxMs ? { "grpc.max_reconnect_backoff_ms": options.reconnectMaxMs } : {}),
+    const headers = encodeClientHeaders(identity);
+    if (settings.token) headers[HEADERS.authorization] = `Bearer ${settings.token}`;
+    this.channel = new H2Channel(settings, headers, {
+      maxMessageBytes: MAX_RECEIVE_MESSAGE_BYTES,
+      ...options,
     });
-    this.headers = encodeClientHeaders(identity);
   }
 
-  private metadata(): grpc.Metadata {
-    return callMetadata(this.headers, this.settings.token);
-  }
-
-  private error(err: unknown): AppError {
-    return fromServiceError(err, this.address);
+  private error(s: CallStatus): AppError {
+    return fromServiceError(s, this.address);
   }
 
   /**
@@ -79,35 +87,19 @@ export class EntrypointConnection {
     onMessage: (m: EntrypointConfigResponse__Output) => void,
     onEnd: (err?: AppError) => void,
   ): EntrypointCall {
-    const call = this.client.EntrypointConfig(req, this.metadata());
-    return this.follow(call, onMessage, onEnd);
+    const call = this.open("EntrypointConfig", decodeConfigResponse, onMessage, () => {}, onEnd);
+    call.write(encodeConfigRequest(req));
+    call.end();
+    return { cancel: call.cancel };
   }
 
   /** Opens the log stream; `onEnd` runs once when the call is over (undefined: it ended cleanly). */
   logs(onDrain: () => void, onEnd: (err?: AppError) => void): LogStream {
-    let cancelled = false;
-    let ended = false;
-    const end = (err?: AppError) => {
-      if (ended) return;
-      ended = true;
-      onEnd(err);
-    };
-    const call = this.client.EntrypointLogs(this.metadata(), (err) => {
-      if (err && !(cancelled && isCancelled(err))) end(this.error(err));
-      else end();
-    });
-    call.on("drain", onDrain);
-    // A failed write also reaches the callback; this keeps it from being an unhandled 'error'.
-    call.on("error", () => {});
+    const call = this.open("EntrypointLogs", decodeLogsResponse, () => {}, onDrain, onEnd);
     return {
-      write: (batch) => (ended || call.writableEnded ? true : call.write(batch)),
-      end: () => {
-        if (!call.writableEnded) call.end();
-      },
-      cancel: () => {
-        cancelled = true;
-        call.cancel();
-      },
+      write: (batch: EntrypointLogBatch) => (call.ended ? true : call.write(encodeLogBatch(batch))),
+      end: call.end,
+      cancel: call.cancel,
     };
   }
 
@@ -117,50 +109,67 @@ export class EntrypointConnection {
     onDrain: () => void,
     onEnd: (err?: AppError) => void,
   ): ExecStream {
-    const call = this.client.EntrypointExec(this.metadata());
-    call.on("drain", onDrain);
-    const handle = this.follow(call, onMessage, onEnd);
+    const call = this.open("EntrypointExec", decodeExecResponse, onMessage, onDrain, onEnd);
     return {
-      write: (req) => (call.writableEnded || call.destroyed ? true : call.write(req)),
-      end: () => {
-        if (!call.writableEnded) call.end();
-      },
-      cancel: handle.cancel,
+      write: (req: EntrypointExecRequest) => (call.ended ? true : call.write(encodeExecRequest(req))),
+      end: call.end,
+      cancel: call.cancel,
     };
   }
 
-  private follow<T>(
-    call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<never, T>,
-    onData: (v: T) => void,
+  /**
+   * One call of the Entrypoint service. A message that does not decode ends
+   * the call with INTERNAL; an exception thrown by `onMessage` is the
+   * caller's and is not caught here.
+   */
+  private open<T>(
+    method: string,
+    decode: (b: Buffer) => T,
+    onMessage: (m: T) => void,
+    onDrain: () => void,
     onEnd: (err?: AppError) => void,
-  ): EntrypointCall {
+  ): H2Call {
+    let call: H2Call | undefined;
+    let failed: AppError | undefined;
     let cancelled = false;
-    let ended = false;
-    const end = (err?: AppError) => {
-      if (ended) return;
-      ended = true;
-      onEnd(err);
-    };
-    call.on("data", onData);
-    call.on("error", (err: grpc.ServiceError) => {
-      if (cancelled && isCancelled(err)) end();
-      else end(this.error(err));
+    call = this.channel.call(`/waypoint.v1.Entrypoint/${method}`, {
+      onMessage: (bytes) => {
+        if (failed) return;
+        let m: T;
+        try {
+          m = decode(bytes);
+        } catch (err) {
+          failed = new AppError(
+            "INTERNAL",
+            `the server at ${this.address} sent a ${method} message this entrypoint cannot read: ${(err as Error).message}`,
+          );
+          call?.cancel();
+          return;
+        }
+        onMessage(m);
+      },
+      onDrain,
+      onEnd: (s) => {
+        if (failed) onEnd(failed);
+        else if (s.code === STATUS.OK || (cancelled && s.code === STATUS.CANCELLED)) onEnd();
+        else onEnd(this.error(s));
+      },
     });
-    call.on("end", () => end());
+    const inner = call;
     return {
+      write: inner.write,
+      end: inner.end,
       cancel: () => {
         cancelled = true;
-        call.cancel();
+        inner.cancel();
+      },
+      get ended() {
+        return inner.ended;
       },
     };
   }
 
   close(): void {
-    this.client.close();
+    this.channel.close();
   }
-}
-
-function isCancelled(err: { code?: number }): boolean {
-  // grpc status CANCELLED, without importing grpc-js's values at run time for one number.
-  return err.code === 1;
 }

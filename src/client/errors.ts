@@ -1,6 +1,30 @@
 import type { ServiceError } from "@grpc/grpc-js";
-import { status } from "@grpc/grpc-js";
 import { AppError, ERROR_CODES, type ErrorCode } from "../protocol/errors.js";
+
+/**
+ * gRPC status codes (grpc/doc/statuscodes.md). Spelled out here so that
+ * reading an error does not load grpc-js: the entrypoint runs without it.
+ */
+export const STATUS = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+const status = STATUS;
 
 const BY_STATUS: Partial<Record<number, ErrorCode>> = {
   [status.UNAUTHENTICATED]: "UNAUTHENTICATED",

@@ -5,7 +5,6 @@ import { BUILD_VERSION_INFO } from "../build-info.js";
 import { parseCatalog } from "../protocol/catalog.js";
 import { emulatedVersionInfo } from "../protocol/emulation.js";
 import { AppError } from "../protocol/errors.js";
-import type { ClientIdentity, ClientKind } from "../protocol/headers.js";
 import { isComponentId } from "../protocol/validate.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import { ensureDirs, writeAtomic } from "./contexts.js";
@@ -73,13 +72,5 @@ export function installationId(configDir: string): string {
   return id;
 }
 
-export function clientIdentity(kind: ClientKind, id: string, info: VersionInfo): ClientIdentity {
-  return {
-    version: info.version,
-    kind,
-    id,
-    api: info.api,
-    entrypoint: info.entrypoint,
-    emulated: info.emulated,
-  };
-}
+/** Kept here for the callers that build an identity with the rest of this module. */
+export { clientIdentity } from "../protocol/headers.js";

@@ -1,6 +1,6 @@
 import { BUILD_VERSION_INFO } from "../build-info.js";
-import { clientIdentity, resolveVersionInfo } from "../client/identity.js";
 import type { AppError } from "../protocol/errors.js";
+import { clientIdentity } from "../protocol/headers.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import { runExecSession } from "./exec-session.js";
 import { newInstanceId } from "./instance-id.js";
@@ -33,7 +33,7 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
   const baseEnv = { ...env };
   for (const name of PRIVATE_ENV) delete baseEnv[name];
   const instanceId = newInstanceId();
-  const identity = clientIdentity("entrypoint", instanceId, versionInfo(env, logger));
+  const identity = clientIdentity("entrypoint", instanceId, await versionInfo(env, logger));
 
   const buffer = new LogBuffer(settings.logBufferBytes);
   const shipper = new LogShipper(buffer, instanceId, settings.logFlushMs, logger);
@@ -131,8 +131,14 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
   return code;
 }
 
-function versionInfo(env: NodeJS.ProcessEnv, logger: EntrypointLogger): VersionInfo {
+/**
+ * This build's versions, or the ones of the release WAYPOINT_EMULATE_VERSION
+ * names (tests and fleet simulations); the catalog code is loaded only then.
+ */
+async function versionInfo(env: NodeJS.ProcessEnv, logger: EntrypointLogger): Promise<VersionInfo> {
+  if (!env.WAYPOINT_EMULATE_VERSION) return BUILD_VERSION_INFO;
   try {
+    const { resolveVersionInfo } = await import("../client/identity.js");
     return resolveVersionInfo({}, env);
   } catch (err) {
     logger.error(

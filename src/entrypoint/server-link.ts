@@ -70,7 +70,6 @@ export class ServerLink {
         source: "WAYPOINT_SERVER_ADDR",
       },
       identity,
-      { reconnectBaseMs: settings.retryBaseMs, reconnectMaxMs: settings.retryMaxMs },
     );
   }
 

@@ -1,6 +1,7 @@
 import { AppError } from "./errors.js";
 import { formatRangeText, type ProtocolRange, parseRangeText } from "./range.js";
 import { COMPONENT_ID_PATTERN, isCanonicalSemver } from "./validate.js";
+import type { VersionInfo } from "./version-info.js";
 
 /** Metadata header names carried by every RPC (DESIGN §4). gRPC lower-cases them. */
 export const HEADERS = {
@@ -26,6 +27,18 @@ export interface ClientIdentity {
   readonly api: ProtocolRange;
   readonly entrypoint: ProtocolRange;
   readonly emulated: boolean;
+}
+
+/** The identity a client of `kind` with `id` presents for the release `info` describes. */
+export function clientIdentity(kind: ClientKind, id: string, info: VersionInfo): ClientIdentity {
+  return {
+    version: info.version,
+    kind,
+    id,
+    api: info.api,
+    entrypoint: info.entrypoint,
+    emulated: info.emulated,
+  };
 }
 
 export function encodeClientHeaders(who: ClientIdentity): Record<string, string> {

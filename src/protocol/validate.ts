@@ -1,5 +1,3 @@
-import semver from "semver";
-
 /** Small checks shared by every parser of outside input in src/protocol. */
 
 export type Obj = Record<string, unknown>;
@@ -11,16 +9,24 @@ export function isComponentId(value: unknown): value is string {
   return typeof value === "string" && COMPONENT_ID_PATTERN.test(value);
 }
 
+/** SemVer 2.0.0's own grammar (semver.org), build metadata included. */
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+
 /**
- * True for a semantic version written exactly as semver prints it (build
- * metadata allowed). semver.valid also accepts "v1.2.3" and surrounding
- * blanks; such a version would never match a catalog release by name.
+ * True for a semantic version written exactly as the semver package prints
+ * it (build metadata allowed): its grammar, at most 256 characters, and
+ * major, minor and patch no larger than Number.MAX_SAFE_INTEGER. A test
+ * holds it equal to `semver.parse` for every input; it does without the
+ * package so the entrypoint, which sends its version in a header, need not
+ * load it. semver.valid also accepts "v1.2.3" and surrounding blanks; such a
+ * version would never match a catalog release by name.
  */
 export function isCanonicalSemver(text: string): boolean {
-  const parsed = semver.parse(text);
-  if (parsed === null) return false;
-  const build = parsed.build.length > 0 ? `+${parsed.build.join(".")}` : "";
-  return `${parsed.version}${build}` === text;
+  if (text.length > 256) return false;
+  const m = SEMVER.exec(text);
+  if (m === null) return false;
+  return [m[1], m[2], m[3]].every((n) => Number(n) <= Number.MAX_SAFE_INTEGER);
 }
 
 /** A plain JSON object, or `onError()`. */

@@ -41,6 +41,8 @@ export interface EntrypointOptions {
   readonly cwd?: string;
   /** Default "ignore". */
   readonly stdin?: "ignore" | "pipe";
+  /** More options for node, before the script (e.g. another --import). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export function spawnEntrypoint(
@@ -48,11 +50,15 @@ export function spawnEntrypoint(
   argv: readonly string[],
   opts: EntrypointOptions = {},
 ): EntrypointProcess {
-  const child = spawn(process.execPath, [`--import=${TSX_LOADER}`, ENTRYPOINT_BIN, ...argv], {
-    cwd: opts.cwd ?? REPO_ROOT,
-    env: childEnv(t, { WAYPOINT_LOG_LEVEL: "debug", ...opts.env }),
-    stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [`--import=${TSX_LOADER}`, ...(opts.nodeArgs ?? []), ENTRYPOINT_BIN, ...argv],
+    {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env: childEnv(t, { WAYPOINT_LOG_LEVEL: "debug", ...opts.env }),
+      stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
+    },
+  );
   const out: Buffer[] = [];
   let err = "";
   child.stdout!.on("data", (b: Buffer) => out.push(b));

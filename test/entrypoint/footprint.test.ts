@@ -1,0 +1,73 @@
+/**
+ * The entrypoint sits beside every app process, so what it loads is part of
+ * its contract (BENCHMARKS.md, idle memory): connected to a real server,
+ * shipping logs and running an exec session, it must not load grpc-js,
+ * protobufjs, pino or semver. A module hook records every module the
+ * process imports.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import test from "ava";
+import { spawnEntrypoint } from "../helpers/entrypoint.js";
+import { startTestServer } from "../helpers/server.js";
+import { tempDir } from "../helpers/temp.js";
+import { waitFor } from "../helpers/wait.js";
+
+const RECORDER = new URL("../helpers/record-imports.mjs", import.meta.url).href;
+const HEAVY = /\/node_modules\/(@grpc\/|@protobufjs\/|protobufjs\/|pino\/|semver\/|@lydell\/)/;
+
+test("connected, shipping logs and running exec, the entrypoint loads none of the heavy libraries", async (t) => {
+  const s = await startTestServer(t);
+  const conn = s.connect();
+  await conn.createApp("web");
+  const created = await conn.createDeployment("web");
+  const file = join(tempDir(t), "imports.txt");
+  const ep = spawnEntrypoint(
+    t,
+    [process.execPath, "-e", "console.log('hello from the app'); setInterval(() => {}, 1000);"],
+    {
+      env: {
+        WAYPOINT_SERVER_ADDR: s.address,
+        WAYPOINT_CEB_INVITE_TOKEN: created.token,
+        WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+        WAYPOINT_TEST_IMPORTS_FILE: file,
+      },
+      nodeArgs: [`--import=${RECORDER}`],
+    },
+  );
+  await ep.waitForStdout("hello from the app\n");
+  await waitFor(
+    async () => (await conn.listInstances({ app: "web" })).some((i) => i.connected),
+    "the instance to register",
+  );
+  const shipped = async () =>
+    new Promise<boolean>((resolve) => {
+      let seen = false;
+      conn.logs(
+        { app: "web" },
+        (lines) => {
+          if (lines.some((l) => l.line === "hello from the app")) seen = true;
+        },
+        () => resolve(seen),
+      );
+    });
+  await waitFor(shipped, "the app's line to reach the server");
+  let out = "";
+  const session = conn.exec(
+    { app: "web", args: ["echo", "exec works"] },
+    { stdout: (d) => (out += d), stderr: () => {} },
+  );
+  t.is(await session.exit, 0);
+  t.is(out, "exec works\n");
+
+  const loaded = readFileSync(file, "utf8").split("\n").filter(Boolean);
+  // The recorder saw the entrypoint's own transport, so an empty list cannot pass for a clean one.
+  t.true(
+    loaded.some((u) => u.endsWith("/src/client/grpc-h2.ts")),
+    "the recorder saw the transport",
+  );
+  t.deepEqual(
+    loaded.filter((u) => HEAVY.test(u)),
+    [],
+  );
+});
