@@ -2,7 +2,6 @@ import { BUILD_VERSION_INFO } from "../build-info.js";
 import type { AppError } from "../protocol/errors.js";
 import { clientIdentity } from "../protocol/headers.js";
 import type { VersionInfo } from "../protocol/version-info.js";
-import { runExecSession } from "./exec-session.js";
 import { newInstanceId } from "./instance-id.js";
 import { LineSplitter } from "./line-splitter.js";
 import { LogBuffer, type OutputSource, RateLimit } from "./log-buffer.js";
@@ -88,19 +87,22 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
       if (!settings.serverRequired) firstConfig(undefined);
     },
     onExec: (session) => {
-      try {
-        runExecSession({
-          conn: link.conn,
-          instanceId,
-          session,
-          disabled: settings.execDisabled,
-          env: () => appEnv(baseEnv, supervisor.config),
-          cwd: process.cwd(),
-          logger,
+      // Loaded on the first session: most instances never see one, and an idle entrypoint stays small.
+      import("./exec-session.js")
+        .then(({ runExecSession }) =>
+          runExecSession({
+            conn: link.conn,
+            instanceId,
+            session,
+            disabled: settings.execDisabled,
+            env: () => appEnv(baseEnv, supervisor.config),
+            cwd: process.cwd(),
+            logger,
+          }),
+        )
+        .catch((err: unknown) => {
+          logger.error({ err: (err as Error).message, session }, "exec session failed");
         });
-      } catch (err) {
-        logger.error({ err: (err as Error).message, session }, "exec session failed");
-      }
     },
   });
 
