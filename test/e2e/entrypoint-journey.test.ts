@@ -1,0 +1,115 @@
+/**
+ * The operator's path end to end, every part a real process: a server, the
+ * CLI, and `waypoint-entrypoint` started the way `waypoint deployment create`
+ * says to (`set -a; . ./web.env; set +a; waypoint-entrypoint …`). The app's
+ * config, its instance, its logs, exec, a config change and a stop are each
+ * seen through the CLI.
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import test from "ava";
+import { childEnv, lastLine, runCli, startServerProcess } from "../helpers/process.js";
+import { tempDir } from "../helpers/temp.js";
+import { waitFor } from "../helpers/wait.js";
+
+const ENTRYPOINT_BIN = fileURLToPath(new URL("../../src/bin/waypoint-entrypoint.ts", import.meta.url));
+const TSX_LOADER = import.meta.resolve("tsx");
+
+/** The app: greets with its config, logs to both streams, exits 3 on SIGTERM. */
+const APP = `
+console.log("greeting=" + process.env.GREETING);
+console.error("warming up");
+process.on("SIGTERM", () => process.exit(3));
+setInterval(() => {}, 1000);
+`;
+
+test("deployment create → entrypoint from the env file → instances, logs, exec, config change, stop", async (t) => {
+  const server = await startServerProcess(t);
+  const env = { WAYPOINT_SERVER_ADDR: server.grpcAddress };
+  const token = lastLine((await runCli(t, ["server", "bootstrap"], { env })).stdout);
+  const withToken = { ...env, WAYPOINT_SERVER_TOKEN: token };
+  const wp = async (...args: string[]) => {
+    const r = await runCli(t, args, { env: withToken });
+    t.is(r.code, 0, `waypoint ${args.join(" ")}: ${r.stderr}`);
+    return r;
+  };
+
+  await wp("app", "create", "web");
+  await wp("config", "set", "-app=web", "GREETING=hello world");
+  const created = await wp("deployment", "create", "-app=web");
+  const dir = tempDir(t);
+  writeFileSync(join(dir, "web.env"), created.stdout);
+  t.regex(created.stdout, /^WAYPOINT_CEB_INVITE_TOKEN=/m);
+  t.regex(created.stdout, /^WAYPOINT_DEPLOYMENT_ID='?web-v1'?$/m);
+
+  const appFile = join(dir, "app.cjs");
+  writeFileSync(appFile, APP);
+  const ep = spawn(
+    "sh",
+    ["-c", 'set -a; . ./web.env; set +a; exec "$NODE" --import="$TSX" "$ENTRYPOINT" "$NODE" ./app.cjs'],
+    {
+      cwd: dir,
+      env: childEnv(t, { NODE: process.execPath, TSX: TSX_LOADER, ENTRYPOINT: ENTRYPOINT_BIN }),
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  let err = "";
+  ep.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+  ep.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
+  const exited = new Promise<number | null>((resolve) => ep.once("exit", (code) => resolve(code)));
+  t.teardown(() => {
+    if (ep.exitCode === null) ep.kill("SIGKILL");
+  });
+
+  // The app started with its config, and its output is its own stdout and stderr.
+  await waitFor(() => out.includes("greeting=hello world\n"), "the app's greeting");
+  await waitFor(() => err.includes("warming up\n"), "the app's stderr line");
+
+  // The instance, as the CLI shows it.
+  let instances: Record<string, unknown>[] = [];
+  await waitFor(async () => {
+    instances = JSON.parse((await wp("instances", "-app=web", "-json")).stdout) as Record<string, unknown>[];
+    return instances.length === 1 && instances[0]!.connected === true;
+  }, "the instance in `waypoint instances`");
+  t.like(instances[0], { app: "web", deployment: "web-v1", connected: true, execDisabled: false });
+  t.regex(String(instances[0]!.id), /^ceb_/);
+  t.regex(String(instances[0]!.version), /^\d+\.\d+\.\d+/);
+
+  // Its lines, with their stream, through `waypoint logs`.
+  let lines: { instance: string; source: string; line: string }[] = [];
+  await waitFor(async () => {
+    const r = await wp("logs", "-app=web", "-json");
+    lines = r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { instance: string; source: string; line: string });
+    return lines.length >= 2;
+  }, "the app's lines in `waypoint logs`");
+  // Across the two streams the order is the order of reads, so the lines are compared as a set.
+  t.deepEqual(lines.map((l) => `${l.instance} ${l.source} ${l.line}`).sort(), [
+    `${instances[0]!.id} stderr warming up`,
+    `${instances[0]!.id} stdout greeting=hello world`,
+  ]);
+
+  // Exec runs with the app's config in the app's directory, and its exit code comes back.
+  const exec = await runCli(t, ["exec", "-app=web", "--", "sh", "-c", 'echo "$GREETING in $(pwd)"; exit 7'], {
+    env: withToken,
+  });
+  t.is(exec.code, 7, exec.stderr);
+  t.is(exec.stdout, `hello world in ${dir}\n`);
+
+  // A config change restarts the app with the new value.
+  await wp("config", "set", "-app=web", "GREETING=bye");
+  await waitFor(() => out.includes("greeting=bye\n"), "the app restarted with the new config", 15_000);
+
+  // SIGTERM reaches the app; the entrypoint exits with the app's code; the instance shows disconnected.
+  ep.kill("SIGTERM");
+  t.is(await exited, 3);
+  await waitFor(async () => {
+    const list = JSON.parse((await wp("instances", "-app=web", "-json")).stdout) as { connected: boolean }[];
+    return list.length === 1 && list[0]!.connected === false;
+  }, "the instance to show disconnected");
+});
