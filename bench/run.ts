@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { PACKAGE_VERSION } from "../src/build-info.js";
 import { benchEntrypoint, entrypointSection } from "./entrypoint.js";
+import { benchEntrypointFleet, entrypointFleetSection } from "./entrypoint-fleet.js";
 import { benchPlanner } from "./planner.js";
 import { benchSnapshotInChild } from "./snapshot.js";
 import { benchInterceptors } from "./unary-interceptors.js";
@@ -69,6 +70,9 @@ process.stdout.write(`${planTable}\n\npeak RSS ${fmt(p.peakRssMiB)} MiB\n`);
 const e = await benchEntrypoint(quick ? { rounds: 1 } : {});
 const epSection = entrypointSection(e);
 process.stdout.write(`\n${epSection}\n`);
+const f = await benchEntrypointFleet(quick ? { startRounds: 5, batches: 3 } : {});
+const fleetSection = entrypointFleetSection(f);
+process.stdout.write(`\n${fleetSection}\n`);
 
 const doc = `# Benchmarks
 
@@ -185,4 +189,4 @@ an id index built once. Most of what remains is reading each component once to g
 as \`parseInventory\` builds them, each get a hidden class of their own, which makes every property read slower than on
 the bare \`JSON.parse\` objects (compare the two \`planUpgrade\` rows).
 `;
-writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${doc}\n${epSection}`);
+writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${doc}\n${epSection}\n\n${fleetSection}`);
