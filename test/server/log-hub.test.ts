@@ -67,10 +67,18 @@ test("followers get new lines of the instances they selected", (t) => {
   const stop = hub.follow({ deliver: (lines) => got.push(...texts(lines)) }, (o) => o.instance === "a");
   hub.append(A, "stdout", Buffer.from("1\n2\n"), at(1));
   hub.append(B, "stdout", Buffer.from("not for me\n"), at(1));
-  hub.note(A, "3 log lines were dropped while the server was unreachable", at(2));
+  hub.note(
+    A,
+    "3 log lines were dropped by the entrypoint (the server unreachable or slow, or the app over the log rate limit)",
+    at(2),
+  );
   stop();
   hub.append(A, "stdout", Buffer.from("after stop\n"), at(3));
-  t.deepEqual(got, ["1", "2", "3 log lines were dropped while the server was unreachable"]);
+  t.deepEqual(got, [
+    "1",
+    "2",
+    "3 log lines were dropped by the entrypoint (the server unreachable or slow, or the app over the log rate limit)",
+  ]);
   t.is(hub.read(all).find((l) => l.source === "waypoint")?.instance, "a");
 });
 

@@ -102,7 +102,7 @@ test("dropped lines are reported as a waypoint line before the batch's output", 
     {
       instance: "inst-a",
       source: "waypoint",
-      line: "17 log lines were dropped while the server was unreachable",
+      line: "17 log lines were dropped by the entrypoint (the server unreachable or slow, or the app over the log rate limit)",
       at: at(500),
     },
     { instance: "inst-a", source: "stdout", line: "back again", at: at(500) },
@@ -177,7 +177,10 @@ test("follow sends the buffered lines, then new lines as they arrive", async (t)
       ["stdout", "old 2"],
       ["stderr", "new 1"],
       ["stderr", "new 2"],
-      ["waypoint", "2 log lines were dropped while the server was unreachable"],
+      [
+        "waypoint",
+        "2 log lines were dropped by the entrypoint (the server unreachable or slow, or the app over the log rate limit)",
+      ],
       ["stdout", "new 3"],
     ],
   );

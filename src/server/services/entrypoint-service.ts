@@ -141,7 +141,7 @@ export function entrypointService(d: {
               if (batch.droppedLines > 0) {
                 d.logs.note(
                   origin,
-                  `${batch.droppedLines} log lines were dropped while the server was unreachable`,
+                  `${batch.droppedLines} log lines were dropped by the entrypoint (the server unreachable or slow, or the app over the log rate limit)`,
                   batch.chunks[0]?.at || undefined,
                 );
               }
