@@ -102,10 +102,12 @@ export async function startServer(
     versionInfo: config.versionInfo,
     logger,
   });
+  const hub = new EntrypointHub();
   const snapshots = new SnapshotControl({
     store,
     tokens,
     recorder,
+    entrypoints: hub,
     dbPath: config.dbPath,
     versionInfo: config.versionInfo,
     logger,
@@ -116,7 +118,6 @@ export async function startServer(
     logger,
     ...(hooks.onExitRequested ? { requestExit: hooks.onExitRequested } : {}),
   });
-  const hub = new EntrypointHub();
   const logs = new LogHub({ bufferBytes: config.logBufferBytes });
   const exec = new ExecBroker({ hub, logger });
   const runtime = runtimeService({

@@ -69,6 +69,8 @@ export class SnapshotControl {
       readonly tokens: TokenCache;
       /** Told to write connected components into a restored database. */
       readonly recorder?: InventoryRecorder;
+      /** Told to end every entrypoint's config stream after a live restore. */
+      readonly entrypoints?: { endAll(): number };
       readonly dbPath: string;
       readonly versionInfo: VersionInfo;
       readonly logger: ServerLogger;
@@ -130,6 +132,12 @@ export class SnapshotControl {
           onSwapped: () => {
             this.reloadTokens();
             this.d.recorder?.resync();
+            // Each entrypoint reconnects and is checked against the restored data: an instance whose
+            // deployment or token the snapshot does not hold is refused (its app keeps running), the
+            // others register again and are written into the restored database.
+            const ended = this.d.entrypoints?.endAll() ?? 0;
+            if (ended > 0)
+              this.d.logger.info({ entrypoints: ended }, "entrypoints asked to reconnect after the restore");
           },
         });
         this.d.logger.notice(

@@ -67,6 +67,16 @@ export class EntrypointHub {
     return app === undefined ? all : all.filter((c) => c.app === app);
   }
 
+  /**
+   * Ends every instance's config stream (after a live restore: each entrypoint reconnects and is
+   * checked against the restored data). Returns how many were ended.
+   */
+  endAll(): number {
+    const all = [...this.byInstance.values()];
+    for (const c of all) endQuietly(c.stream);
+    return all.length;
+  }
+
   /** Writes `message` to one stream; false when it is not open any more. */
   send(conn: ConnectedInstance, message: EntrypointConfigResponse): boolean {
     if (conn.stream.cancelled || conn.stream.writableEnded || conn.stream.destroyed) return false;
