@@ -229,6 +229,11 @@ test("instances: registered with their version and host, listed with connected s
   );
   t.is(listed[0]?.version, "0.1.0");
   t.is(listed[0]?.startedAt, "2026-11-22T10:00:00.000Z");
+  // Connected means seen now, not at registration.
+  const before = Date.now();
+  await new Promise((r) => setTimeout(r, 20));
+  const again = await admin.listInstances();
+  t.true(again.every((i) => Date.parse(i.lastSeen) >= before && Date.parse(i.firstSeen) < before));
   t.true(listed[0]!.entrypoint.current >= listed[0]!.entrypoint.min && listed[0]!.entrypoint.min >= 1);
 
   b.cancel();

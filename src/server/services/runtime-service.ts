@@ -238,8 +238,9 @@ function deploymentOut(dep: DeploymentRecord, connected: number) {
   return { ...dep, connectedInstances: connected };
 }
 
+/** A connected instance is seen now: its stream is open (the stored time is its registration's). */
 function instanceOut(i: InstanceRecord, connected: boolean): Instance & { lastSeen: string } {
-  return { ...i, connected };
+  return { ...i, connected, ...(connected ? { lastSeen: new Date().toISOString() } : {}) };
 }
 
 function logFilter(d: RuntimeServiceDeps, req: GetLogsRequest__Output): InstanceFilter {
