@@ -1,9 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { type OnReadOpts, Socket } from "node:net";
 import { constants } from "node:os";
+import type { Readable } from "node:stream";
 import type { OutputSource } from "./log-buffer.js";
 
 /** How long to wait for the child's pipes to close after it exited (a grandchild may hold them). */
 const PIPES_CLOSE_MS = 1_000;
+
+/** The most one read of the app's stdout or stderr returns (what Node reads at a time anyway). */
+export const READ_BYTES = 64 * 1024;
 
 /** The exit code a shell would report: the code, or 128 + the signal's number. */
 export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
@@ -29,8 +34,92 @@ export function sendSignal(target: number, signal: NodeJS.Signals): boolean {
 /** Where the child's output goes: written unchanged to `sinks`, and shown to `tap` (the log stream). */
 export interface ChildOutput {
   readonly sinks: Readonly<Record<OutputSource, NodeJS.WritableStream>>;
-  /** Every read of the child's stdout/stderr, in order, as it came. */
+  /**
+   * Every read of the child's stdout/stderr, in order, as it came. `data` is only valid during the call:
+   * its memory is read into again, so whatever is kept must be copied.
+   */
   readonly tap: (source: OutputSource, data: Buffer) => void;
+}
+
+/** How a pipe is read: into one reused buffer (no allocation per read), or as a stream's 'data' events. */
+export type RelayMode = "buffer" | "data";
+
+/** The libuv pipe under a net.Socket, as far as the relay uses it (Node's own, not a public API). */
+interface PipeHandle {
+  reading: boolean;
+  useUserBuffer(buf: Uint8Array): void;
+}
+
+/**
+ * Copies `from` (the child's end of a pipe) to `to` byte for byte, passing `to`'s backpressure on
+ * (a `false` write stops reading until 'drain'), and shows every read to `tap` just after its write.
+ * `onEnd` is called once the pipe is closed. Returns the mode it reads in.
+ *
+ * "buffer" mode hands the pipe's handle to a socket of ours that reads into one buffer, the way
+ * net.Socket's `onread` option does: no 64 KiB buffer allocated (and garbage collected) per read,
+ * and no stream machinery per read — half of what a 'data' relay costs in CPU. The buffer is read
+ * into again only when `to` holds no part of it: `to` is our own stdout or stderr (whose writes are
+ * done with a chunk once nothing is queued) and nothing is queued; otherwise the next read gets a
+ * new buffer. When the handle is not what this expects (another Node), or for "data", it falls back
+ * to 'data' events.
+ */
+export function relayOutput(
+  from: Readable,
+  to: NodeJS.WritableStream,
+  tap: (data: Buffer) => void,
+  onEnd: () => void,
+  mode: RelayMode = "buffer",
+): RelayMode {
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  if (mode === "buffer" && from instanceof Socket) {
+    const owner = from as Socket & { _handle?: PipeHandle | null };
+    const handle = owner._handle;
+    // The child's socket started reading at once (reading true) and nothing was read yet (this is synchronous).
+    if (handle && handle.reading === true && typeof handle.useUserBuffer === "function") {
+      // The child process's socket lets go of the handle: from here only ours reads, pauses and closes it.
+      owner._handle = null;
+      const sink = to as NodeJS.WritableStream & { writableLength?: number };
+      const reuse = to === process.stdout || to === process.stderr;
+      let buf = Buffer.allocUnsafeSlow(READ_BYTES);
+      const onread: OnReadOpts = {
+        // Called before the first read and after each: the same buffer while the sink keeps none of it.
+        buffer: () => {
+          if (!reuse || sink.writableLength !== 0) buf = Buffer.allocUnsafeSlow(READ_BYTES);
+          return buf;
+        },
+        callback: (n, b) => {
+          const data = n === b.length ? (b as Buffer) : (b as Buffer).subarray(0, n);
+          const ok = to.write(data);
+          tap(data);
+          if (ok) return true;
+          // false stops reading (readStop); 'drain' starts it again.
+          to.once("drain", () => ours.resume());
+          return false;
+        },
+      };
+      // net.Socket takes `handle` and `onread` (what net.connect passes it), though its typings do not say so.
+      const options = { handle, readable: true, writable: false, onread };
+      const ours = new Socket(options);
+      ours.once("close", end);
+      ours.on("error", () => {}); // a read error ends the pipe: 'close' follows
+      return "buffer";
+    }
+  }
+  // Our own stdout's backpressure reaches the app exactly as a plain pipe's would; the server's never does.
+  from.on("data", (b: Buffer) => {
+    if (!to.write(b)) {
+      from.pause();
+      to.once("drain", () => from.resume());
+    }
+    tap(b);
+  });
+  from.once("close", end);
+  return "data";
 }
 
 /**
@@ -50,44 +139,56 @@ export class AppChild {
     env: NodeJS.ProcessEnv,
     output: ChildOutput,
     onStartError: (err: Error) => void,
+    relayMode: RelayMode = "buffer",
   ) {
     const [file, ...args] = argv;
     this.proc = spawn(file ?? "", args, { stdio: ["inherit", "pipe", "pipe"], env, detached: true });
     const proc = this.proc;
+    let settle: (code: number) => void = () => {};
     this.exited = new Promise((resolve) => {
       let settled = false;
-      let code = 0;
-      const settle = (c: number) => {
+      settle = (c: number) => {
         if (settled) return;
         settled = true;
         this.alive = false;
         resolve(c);
       };
-      proc.once("error", (err: NodeJS.ErrnoException) => {
-        // Only a failed spawn lands here with no pid (kill errors are reported by sendSignal).
-        if (proc.pid === undefined) {
-          onStartError(err);
-          settle(startFailureCode(err));
-        }
-      });
-      proc.once("exit", (c, signal) => {
-        this.alive = false;
-        code = exitCodeOf(c, signal);
-        setTimeout(() => settle(code), PIPES_CLOSE_MS).unref();
-      });
-      proc.once("close", (c, signal) => settle(proc.pid === undefined ? code : exitCodeOf(c, signal)));
     });
+    // Settles once the child exited and both pipes closed (or PIPES_CLOSE_MS after the exit).
+    let code: number | undefined;
+    let openPipes = 0;
+    const maybeSettle = () => {
+      if (code !== undefined && openPipes === 0) settle(code);
+    };
+    proc.once("error", (err: NodeJS.ErrnoException) => {
+      // Only a failed spawn lands here with no pid (kill errors are reported by sendSignal).
+      if (proc.pid === undefined) {
+        onStartError(err);
+        settle(startFailureCode(err));
+      }
+    });
+    proc.once("exit", (c, signal) => {
+      this.alive = false;
+      const exitCode = exitCodeOf(c, signal);
+      code = exitCode;
+      maybeSettle();
+      setTimeout(() => settle(exitCode), PIPES_CLOSE_MS).unref();
+    });
+    if (proc.pid === undefined) return;
     for (const source of ["stdout", "stderr"] as const) {
       const from = proc[source];
-      const to = output.sinks[source];
-      // Our own stdout's backpressure reaches the app exactly as a plain pipe's would; the server's never does.
-      from?.on("data", (b: Buffer) => {
-        if (!to.write(b)) {
-          from.pause();
-          to.once("drain", () => from.resume());
-        }
-        output.tap(source, b);
-      });
+      if (!from) continue;
+      openPipes += 1;
+      relayOutput(
+        from,
+        output.sinks[source],
+        (data) => output.tap(source, data),
+        () => {
+          openPipes -= 1;
+          maybeSettle();
+        },
+        relayMode,
+      );
     }
   }
 

@@ -64,7 +64,9 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
       sinks: out,
       tap: (source, data) => {
         try {
-          splitters[source].feed(data);
+          // A read the rate limit refuses as a whole is only counted: no cut, copy or chunk per piece.
+          if (rate.refuses(data.length)) buffer.drop(splitters[source].skip(data), "rate");
+          else splitters[source].feed(data);
         } catch (err) {
           logger.error({ err: (err as Error).message }, "cannot buffer the app's output for the server");
         }

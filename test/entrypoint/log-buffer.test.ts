@@ -1,5 +1,13 @@
 import test from "ava";
-import { countLines, LogBuffer, RateLimit } from "../../src/entrypoint/log-buffer.js";
+import fc from "fast-check";
+import {
+  countLines,
+  countNewlines,
+  countNewlinesByIndexOf,
+  LogBuffer,
+  newlineCounter,
+  RateLimit,
+} from "../../src/entrypoint/log-buffer.js";
 
 const chunk = (text: string) => ({ source: "stdout" as const, data: Buffer.from(text), at: "t" });
 
@@ -56,4 +64,73 @@ test("the rate limit lets a burst through, then refuses until time refills it", 
   await new Promise((res) => setTimeout(res, 120));
   t.true(r.take(50));
   t.true(new RateLimit(0, 0).take(1e9), "0 means no limit");
+});
+
+test("countNewlines equals one indexOf per newline, whatever the bytes, lengths and offsets", (t) => {
+  t.is(newlineCounter(), "simd", "Node 20 runs the WebAssembly routine");
+  // Long runs of newlines (a byte counter wraps after 255), other bytes, and lengths across 16-byte vectors,
+  // the 4080-byte runs and the 64 KiB blocks.
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }),
+    fc.uint8Array({ minLength: 4000, maxLength: 4200 }),
+    fc.uint8Array({ minLength: 65_500, maxLength: 140_000 }),
+  );
+  const density = fc.constantFrom(0, 0.01, 0.3, 0.99, 1);
+  fc.assert(
+    fc.property(bytes, density, fc.nat(40), fc.nat(40), (raw, p, head, tail) => {
+      const data = Buffer.from(raw);
+      for (let i = 0; i < data.length; i++) if ((data[i]! / 256 < p && p > 0) || p === 1) data[i] = 10;
+      const view = data.subarray(Math.min(head, data.length), Math.max(head, data.length - tail));
+      return countNewlines(view) === countNewlinesByIndexOf(view);
+    }),
+    { numRuns: 300 },
+  );
+  for (const n of [0, 1, 15, 16, 17, 255, 256, 4080, 4096, 65_535, 65_536, 65_537, 200_000]) {
+    t.is(countNewlines(Buffer.alloc(n, 10)), n);
+    t.is(countNewlines(Buffer.alloc(n, 11)), 0);
+  }
+});
+
+test("countLines counts a trailing piece without a newline as one line, the same as before", (t) => {
+  fc.assert(
+    fc.property(fc.string({ unit: fc.constantFrom("a", "\n"), maxLength: 2000 }), (text) => {
+      const data = Buffer.from(text);
+      const simple = text.split("\n").length - 1 + (text.length > 0 && !text.endsWith("\n") ? 1 : 0);
+      return countLines(data) === simple;
+    }),
+  );
+  t.pass();
+});
+
+test("the buffer keeps copies: the pushed chunk's memory may be read into again", (t) => {
+  const b = new LogBuffer(100);
+  const read = Buffer.from("one\ntwo\n");
+  b.push({ source: "stdout", data: read, at: "t" });
+  read.fill(0);
+  t.is(b.take(100)[0]!.data.toString(), "one\ntwo\n");
+});
+
+test("the rate limit refuses a read it cannot take whole, without taking anything", (t) => {
+  const r = new RateLimit(1000, 100);
+  t.false(r.refuses(100));
+  t.false(
+    r.refuses(1e6),
+    "a read larger than the bucket goes to feed (its pieces are weighed) when it is full",
+  );
+  t.true(r.take(60));
+  t.true(r.refuses(50));
+  t.true(r.refuses(1e6));
+  t.false(r.refuses(40));
+  t.true(r.take(40), "refuses took nothing");
+  t.false(new RateLimit(0, 0).refuses(1e9), "0 means no limit");
+});
+
+test("dropping a run without a newline counts nothing and tells nobody", (t) => {
+  const b = new LogBuffer(100);
+  const drops: number[] = [];
+  b.onDrop = (n) => drops.push(n);
+  b.drop(Buffer.alloc(0), "rate");
+  b.drop(Buffer.from("a\nb"), "rate");
+  t.deepEqual(drops, [2]);
+  t.is(b.droppedLines, 2);
 });
