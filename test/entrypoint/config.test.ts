@@ -5,7 +5,7 @@ import { waitFor } from "../helpers/wait.js";
 
 const node = process.execPath;
 /** Prints "run PID COLOR" at start, then sleeps; exits 0 on SIGTERM. */
-const APP = `console.log('run ' + process.pid + ' ' + (process.env.APP_COLOR ?? '-') + ' ' + (process.env.SHARED ?? '-')); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+const APP = `process.on('SIGTERM', () => process.exit(0)); console.log('run ' + process.pid + ' ' + (process.env.APP_COLOR ?? '-') + ' ' + (process.env.SHARED ?? '-')); setInterval(() => {}, 1000);`;
 
 function runs(stdout: string): { pid: number; color: string; shared: string }[] {
   return [...stdout.matchAll(/^run (\d+) (\S+) (\S+)$/gm)].map((m) => ({
@@ -143,7 +143,7 @@ test("a change during a restart leads to exactly one more restart, with the late
 
 test("a signal during a restart stops everything and exits with the app's code", async (t) => {
   const fake = await startFakeServer(t);
-  const app = `console.log('run ' + process.pid + ' ' + (process.env.APP_COLOR ?? '-') + ' -'); process.on('SIGTERM', () => setTimeout(() => process.exit(42), 600)); setInterval(() => {}, 1000);`;
+  const app = `process.on('SIGTERM', () => setTimeout(() => process.exit(42), 600)); console.log('run ' + process.pid + ' ' + (process.env.APP_COLOR ?? '-') + ' -'); setInterval(() => {}, 1000);`;
   const ep = spawnEntrypoint(t, [node, "-e", app], {
     env: { WAYPOINT_SERVER_ADDR: fake.address, WAYPOINT_CEB_CONFIG_QUIET_MS: "20" },
   });

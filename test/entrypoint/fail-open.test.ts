@@ -5,7 +5,7 @@ import { startFakeServer } from "../helpers/fake-entrypoint-server.js";
 import { freePort } from "../helpers/process.js";
 
 const node = process.execPath;
-const APP = `console.log('run ' + (process.env.APP_COLOR ?? '-')); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+const APP = `process.on('SIGTERM', () => process.exit(0)); console.log('run ' + (process.env.APP_COLOR ?? '-')); setInterval(() => {}, 1000);`;
 
 test("unreachable server: the app starts within 5 s without config; when the server appears, config applies", async (t) => {
   const port = await freePort();

@@ -29,7 +29,7 @@ test("output reaches stdout and stderr byte for byte, partial lines too, and who
 
 test("lines written while the server is away are buffered and sent on reconnect", async (t) => {
   const port = await freePort();
-  const app = `let i = 0; const t = setInterval(() => { console.log('line ' + (++i)); if (i === 20) clearInterval(t); }, 20); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+  const app = `process.on('SIGTERM', () => process.exit(0)); let i = 0; const t = setInterval(() => { console.log('line ' + (++i)); if (i === 20) clearInterval(t); }, 20); setInterval(() => {}, 1000);`;
   const ep = spawnEntrypoint(t, [node, "-e", app], {
     env: {
       WAYPOINT_SERVER_ADDR: `127.0.0.1:${port}`,
@@ -47,7 +47,7 @@ test("lines written while the server is away are buffered and sent on reconnect"
 test("past the buffer limit the oldest lines are dropped and reported, in the batch and in the log", async (t) => {
   const port = await freePort();
   // 1,000 lines of 100 bytes = 100,000 bytes into a 10,000-byte buffer.
-  const app = `const line = 'x'.repeat(99) + '\\n'; for (let i = 0; i < 10; i++) process.stdout.write(line.repeat(100)); console.log('LAST'); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+  const app = `process.on('SIGTERM', () => process.exit(0)); const line = 'x'.repeat(99) + '\\n'; for (let i = 0; i < 10; i++) process.stdout.write(line.repeat(100)); console.log('LAST'); setInterval(() => {}, 1000);`;
   const ep = spawnEntrypoint(t, [node, "-e", app], {
     env: {
       WAYPOINT_SERVER_ADDR: `127.0.0.1:${port}`,
@@ -71,7 +71,7 @@ test("past the buffer limit the oldest lines are dropped and reported, in the ba
 test("a log flood past the rate limit is dropped from the log stream and counted, never from stdout", async (t) => {
   const fake = await startFakeServer(t);
   // 20,000 lines of 100 bytes at once against 20,000 bytes/s with a burst of the buffer's 1 MiB.
-  const app = `const line = 'z'.repeat(99) + '\\n'; process.stdout.write(line.repeat(20000)); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+  const app = `process.on('SIGTERM', () => process.exit(0)); const line = 'z'.repeat(99) + '\\n'; process.stdout.write(line.repeat(20000)); setInterval(() => {}, 1000);`;
   const ep = spawnEntrypoint(t, [node, "-e", app], {
     env: {
       WAYPOINT_SERVER_ADDR: fake.address,

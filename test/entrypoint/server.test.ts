@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
 const node = process.execPath;
-const APP = `console.log('run ' + (process.env.APP_COLOR ?? '-')); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);`;
+const APP = `process.on('SIGTERM', () => process.exit(0)); console.log('run ' + (process.env.APP_COLOR ?? '-')); setInterval(() => {}, 1000);`;
 
 async function deployment(s: TestServer, config: Record<string, string> = {}) {
   const conn = s.connect();
