@@ -55,14 +55,15 @@ export function fromServiceError(err: unknown, address: string, source?: string)
     );
   }
   if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
+    const tls = e.code === status.UNAVAILABLE ? tlsProblem(e.details ?? "") : undefined;
     const why =
-      e.code === status.DEADLINE_EXCEEDED ? "no answer before the deadline" : plainReason(e.details ?? "");
+      e.code === status.DEADLINE_EXCEEDED
+        ? "no answer before the deadline"
+        : (tls?.why ?? plainReason(e.details ?? ""));
     return new AppError(
       "UNAVAILABLE",
       `cannot reach the server at ${address}${source ? ` (${source})` : ""}: ${why}`,
-      {
-        cause: err,
-      },
+      tls ? { hint: tls.hint, cause: err } : { cause: err },
     );
   }
   if (e.code === status.UNIMPLEMENTED) {
@@ -93,4 +94,81 @@ function plainReason(details: string): string {
   };
   if (errno) return words[errno] ?? errno;
   return details || "unavailable";
+}
+
+/** Status details of a connection the server closed before it said anything (no HTTP/2 SETTINGS). */
+export const NO_HTTP2 = "the server closed the connection before speaking HTTP/2";
+
+const TRUST_HINT =
+  "Trust the CA that signed the server's certificate with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, " +
+  "or skip verification with -server-tls-skip-verify (WAYPOINT_SERVER_TLS_SKIP_VERIFY=true) on a network you trust.";
+
+/**
+ * A failed TLS handshake, in words, with what to do about it: Node's
+ * certificate errors (their codes or their messages, which is all grpc-js
+ * passes on) and the two ways of speaking TLS to one side only.
+ */
+export function tlsProblem(raw: string): { why: string; hint: string } | undefined {
+  const has = (...words: string[]) => words.some((w) => raw.includes(w));
+  const details = lastError(raw);
+  if (
+    has(
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "self-signed certificate",
+      "self signed certificate",
+    )
+  )
+    return {
+      why: `TLS: the server's certificate is self-signed and not trusted here (${details})`,
+      hint: TRUST_HINT,
+    };
+  if (
+    has(
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "UNABLE_TO_GET_ISSUER_CERT",
+      "unable to verify the first certificate",
+      "unable to get local issuer certificate",
+      "unable to get issuer certificate",
+    )
+  )
+    return {
+      why: `TLS: the server's certificate was issued by a CA not trusted here (${details})`,
+      hint: `${TRUST_HINT} If the server has an intermediate CA, give -tls-cert-file the full chain.`,
+    };
+  if (
+    has("CERT_HAS_EXPIRED", "certificate has expired", "CERT_NOT_YET_VALID", "certificate is not yet valid")
+  )
+    return {
+      why: `TLS: the server's certificate is outside its validity dates (${details})`,
+      hint: "Renew the server's certificate (or check the clocks of both machines), then restart the server with it.",
+    };
+  if (has("ERR_TLS_CERT_ALTNAME_INVALID", "does not match certificate's altnames"))
+    return {
+      why: `TLS: the server's certificate does not name the address used to reach it (${details})`,
+      hint: "Reach the server by a name or IP its certificate lists (subjectAltName), or reissue the certificate with that address.",
+    };
+  // grpc-js says "Failed to connect" when the connection closed before the server's SETTINGS.
+  if (has(NO_HTTP2, "Last error: Failed to connect"))
+    return {
+      why: `${NO_HTTP2}: a server that serves TLS, reached in plain text?`,
+      hint: "If the server was started with -tls-cert-file, set WAYPOINT_SERVER_TLS=true (-server-tls); otherwise check that the address names the server's gRPC listener.",
+    };
+  if (has("wrong version number", "packet length too long", "unknown protocol", "WRONG_VERSION_NUMBER"))
+    return {
+      why: `TLS was used but the server answers in plain text (${details})`,
+      hint: "Drop WAYPOINT_SERVER_TLS / -server-tls, or start the server with -tls-cert-file and -tls-key-file.",
+    };
+  return undefined;
+}
+
+/**
+ * The error inside grpc-js's "No connection established. Last error: Error: …. Resolution note: …"
+ * and the reason inside an OpenSSL error string ("…:SSL routines:ssl3_get_record:wrong version number:…").
+ */
+function lastError(details: string): string {
+  const inner =
+    /Last error: (?:Error: )?([\s\S]*?)(?:\. Resolution note:[\s\S]*)?$/.exec(details)?.[1] ?? details;
+  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(inner)?.[1];
+  return (ssl ?? inner).trim();
 }

@@ -1,3 +1,4 @@
+import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { HEADERS } from "../protocol/headers.js";
 import type { ConnectionSettings } from "./settings.js";
@@ -5,16 +6,44 @@ import type { ConnectionSettings } from "./settings.js";
 /** Largest message a client accepts (the server's own limit is 4 MiB). */
 export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** TLS (optionally without verifying the server) or plain text, as the settings say. */
+/**
+ * TLS (optionally without verifying the server) or plain text, as the settings say.
+ *
+ * The trust store is Node's own: its bundled roots plus NODE_EXTRA_CA_CERTS, the
+ * same store the entrypoint's transport uses, so one setting trusts a private CA
+ * for every part. (grpc-js's createSsl would instead take the whole store from
+ * GRPC_DEFAULT_SSL_ROOTS_FILE_PATH when that is set, and ignore
+ * NODE_EXTRA_CA_CERTS.)
+ */
 export function channelCredentials(settings: ConnectionSettings): grpc.ChannelCredentials {
-  return settings.tls
-    ? grpc.credentials.createSsl(
-        null,
-        null,
-        null,
-        settings.tlsSkipVerify ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {},
-      )
-    : grpc.credentials.createInsecure();
+  if (!settings.tls) return grpc.credentials.createInsecure();
+  quietIpServerNameWarning();
+  return grpc.credentials.createFromSecureContext(
+    createSecureContext(),
+    settings.tlsSkipVerify ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {},
+  );
+}
+
+let quieted = false;
+/**
+ * grpc-js sends the target's host as the TLS server name even when it is an IP
+ * address, and Node answers that with a DEP0123 deprecation warning on stderr
+ * that the operator can do nothing about (the certificate is still checked
+ * against the address). Only that warning is dropped.
+ */
+function quietIpServerNameWarning(): void {
+  if (quieted) return;
+  quieted = true;
+  const emit = process.emitWarning;
+  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]) {
+    const [typeOrOptions, code] = rest;
+    const c =
+      typeof typeOrOptions === "object" && typeOrOptions !== null
+        ? (typeOrOptions as { code?: unknown }).code
+        : code;
+    if (c === "DEP0123") return;
+    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  } as typeof process.emitWarning;
 }
 
 /** The metadata of one call: the identity headers and, with a token, `authorization: Bearer …`. */

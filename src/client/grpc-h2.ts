@@ -6,7 +6,7 @@ import {
   type IncomingHttpHeaders,
   type IncomingHttpStatusHeader,
 } from "node:http2";
-import { STATUS } from "./errors.js";
+import { NO_HTTP2, STATUS } from "./errors.js";
 
 /**
  * A gRPC client for streaming calls on node:http2 (the gRPC over HTTP/2
@@ -83,6 +83,9 @@ function decodeGrpcMessage(raw: string | string[] | undefined): string {
   }
 }
 
+/** Sessions whose server sent its HTTP/2 SETTINGS: it speaks HTTP/2 (and TLS, when asked for). */
+const spokeHttp2 = new WeakSet<ClientHttp2Session>();
+
 /** An HTTP status without a gRPC status, mapped as the gRPC spec says. */
 function fromHttpStatus(httpStatus: number): number {
   switch (httpStatus) {
@@ -143,7 +146,10 @@ export class H2Channel {
       session.destroy(err);
     }, this.options.connectTimeoutMs ?? 20_000);
     // Connected means the server spoke HTTP/2 (its SETTINGS arrived), not just that TCP accepted.
-    session.once("remoteSettings", () => clearTimeout(connectTimer));
+    session.once("remoteSettings", () => {
+      clearTimeout(connectTimer);
+      spokeHttp2.add(session);
+    });
     session.once("close", () => {
       clearTimeout(connectTimer);
       if (this.session === session) {
@@ -200,8 +206,10 @@ export class H2Channel {
       return { write: () => true, end: () => {}, cancel: () => {}, ended: true };
     }
     let stream: ClientHttp2Stream;
+    let session: ClientHttp2Session;
     try {
-      stream = this.connection().request({
+      session = this.connection();
+      stream = session.request({
         [constants.HTTP2_HEADER_METHOD]: "POST",
         [constants.HTTP2_HEADER_PATH]: path,
         [constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
@@ -312,7 +320,9 @@ export class H2Channel {
           STATUS.UNAVAILABLE,
           responseHeaders
             ? `the stream closed without a status (HTTP/2 code ${rst ?? 0})`
-            : `the connection closed before the server answered (HTTP/2 code ${rst ?? 0})`,
+            : spokeHttp2.has(session)
+              ? `the connection closed before the server answered (HTTP/2 code ${rst ?? 0})`
+              : `${NO_HTTP2} (HTTP/2 code ${rst ?? 0})`,
         ),
       );
     });

@@ -146,7 +146,11 @@ export class ServerLink {
     } else {
       delay = backoffDelay(this.configAttempt, this.settings.retryBaseMs, this.settings.retryMaxMs);
       this.configAttempt += 1;
-      const fields = { err: err?.message ?? "the server ended the stream", retryInMs: delay };
+      const fields = {
+        err: err?.message ?? "the server ended the stream",
+        ...(err ? { hint: err.hint } : {}),
+        retryInMs: delay,
+      };
       // The first failure in a row is worth a warning; the rest of the outage is debug noise.
       if (this.configAttempt === 1)
         this.logger.warn(fields, "lost the server connection; retrying in the background");

@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import test from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
 import { Connection } from "../../src/client/connection.js";
+import { fromServiceError, STATUS } from "../../src/client/errors.js";
 import { clientIdentity } from "../../src/client/identity.js";
 import { AppError } from "../../src/protocol/errors.js";
 
@@ -29,4 +30,54 @@ test("a call the server does not implement is reported as an outdated server (ex
   t.is(err?.code, "SERVER_OUTDATED");
   t.is(err?.exitCode, 5);
   t.regex(err?.message ?? "", /does not know this call .*older release than this client/);
+});
+
+test("TLS failures are named with what to do, from the texts grpc-js and Node give", (t) => {
+  const grpcJs = (last: string) => `No connection established. Last error: ${last}. Resolution note: `;
+  const cases: [string, RegExp, RegExp][] = [
+    [
+      grpcJs("Error: self-signed certificate"),
+      /self-signed .*\(self-signed certificate\)$/,
+      /NODE_EXTRA_CA_CERTS/,
+    ],
+    [grpcJs("Error: unable to verify the first certificate"), /CA not trusted here/, /full chain/],
+    [grpcJs("Error: certificate has expired"), /validity dates/, /Renew/],
+    [
+      "ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1",
+      /does not name the address/,
+      /subjectAltName/,
+    ],
+    [
+      grpcJs(
+        "Error: 809C88842E7F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n",
+      ),
+      /plain text \(wrong version number\)$/,
+      /Drop WAYPOINT_SERVER_TLS/,
+    ],
+    [
+      grpcJs("Failed to connect (2026-12-04T22:18:10.590Z)"),
+      /before speaking HTTP\/2/,
+      /WAYPOINT_SERVER_TLS=true/,
+    ],
+    [
+      "the server closed the connection before speaking HTTP/2 (HTTP/2 code 8)",
+      /TLS, reached in plain/,
+      /-server-tls/,
+    ],
+  ];
+  for (const [details, why, hint] of cases) {
+    const err = fromServiceError({ code: STATUS.UNAVAILABLE, details }, "127.0.0.1:9701");
+    t.is(err.code, "UNAVAILABLE", details);
+    t.is(err.exitCode, 3);
+    t.regex(err.message, /^cannot reach the server at 127\.0\.0\.1:9701: /);
+    t.regex(err.message, why, details);
+    t.regex(err.hint, hint, details);
+  }
+  // A plain refusal keeps the generic reason and hint.
+  const refused = fromServiceError(
+    { code: STATUS.UNAVAILABLE, details: grpcJs("Error: connect ECONNREFUSED 127.0.0.1:9701") },
+    "127.0.0.1:9701",
+  );
+  t.regex(refused.message, /connection refused/);
+  t.regex(refused.hint, /Check that the server is running/);
 });

@@ -1,0 +1,128 @@
+/**
+ * TLS end to end with real processes and a certificate made by the real
+ * openssl: the server serves TLS, the CLI and the entrypoint verify it
+ * (trusted through NODE_EXTRA_CA_CERTS) or skip verification when told to;
+ * an entrypoint that cannot trust the server fails open and says why.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import test from "ava";
+import { spawnEntrypoint } from "../helpers/entrypoint.js";
+import { lastLine, runCli, startServerProcess } from "../helpers/process.js";
+import { tempDir } from "../helpers/temp.js";
+import { waitFor } from "../helpers/wait.js";
+
+const node = process.execPath;
+const APP = `console.log('up'); setInterval(() => {}, 1000);`;
+
+function makeCert(dir: string): { cert: string; key: string } {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  const r = spawnSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ],
+    { encoding: "utf8" },
+  );
+  if (r.error) throw new Error(`openssl is needed for this test: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { cert, key };
+}
+
+test("a TLS server: the CLI and the entrypoint verify it, skip verification when told, and fail open when they cannot trust it", async (t) => {
+  const dir = tempDir(t);
+  const { cert, key } = makeCert(dir);
+  const server = await startServerProcess(t, { args: [`-tls-cert-file=${cert}`, `-tls-key-file=${key}`] });
+  const trusted = {
+    WAYPOINT_SERVER_ADDR: server.grpcAddress,
+    WAYPOINT_SERVER_TLS: "true",
+    NODE_EXTRA_CA_CERTS: cert,
+  };
+  // Without trust the CLI says what is wrong with the certificate and what to do.
+  const untrustedCli = await runCli(t, ["server", "bootstrap"], {
+    env: { ...trusted, NODE_EXTRA_CA_CERTS: undefined },
+  });
+  t.is(untrustedCli.code, 3);
+  t.regex(untrustedCli.stderr, /self-signed and not trusted here/);
+  t.regex(untrustedCli.stderr, /Hint: Trust the CA .*NODE_EXTRA_CA_CERTS/);
+  // TLS to the plain-text HTTP listener, and plain text to the TLS listener.
+  const toPlain = await runCli(t, ["server", "bootstrap"], {
+    env: { ...trusted, WAYPOINT_SERVER_ADDR: server.httpAddress },
+  });
+  t.is(toPlain.code, 3);
+  t.regex(toPlain.stderr, /TLS was used but the server answers in plain text/);
+  const plainToTls = await runCli(t, ["server", "bootstrap"], {
+    env: { ...trusted, WAYPOINT_SERVER_TLS: "false" },
+  });
+  t.is(plainToTls.code, 3);
+  t.regex(plainToTls.stderr, /before speaking HTTP\/2/);
+
+  // Trusted through NODE_EXTRA_CA_CERTS, whatever GRPC_DEFAULT_SSL_ROOTS_FILE_PATH says, and without
+  // a deprecation warning about the IP address as the TLS server name.
+  const boot = await runCli(t, ["server", "bootstrap"], {
+    env: { ...trusted, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH: join(dir, "key.pem") },
+  });
+  t.is(boot.code, 0, boot.stderr);
+  t.notRegex(boot.stderr, /DEP0123|Warning/);
+  const env = { ...trusted, WAYPOINT_SERVER_TOKEN: lastLine(boot.stdout) };
+  t.is((await runCli(t, ["app", "create", "web"], { env })).code, 0);
+  const created = await runCli(t, ["deployment", "create", "-app=web", "-json"], { env });
+  t.is(created.code, 0, created.stderr);
+  const deployment = JSON.parse(created.stdout) as { env: Record<string, string> };
+  t.is(deployment.env.WAYPOINT_SERVER_TLS, "true", "the entrypoint's env says to use TLS");
+
+  const connected = async () => {
+    const r = await runCli(t, ["instances", "-app=web", "-json"], { env });
+    return (JSON.parse(r.stdout) as { connected: boolean; id: string }[]).filter((i) => i.connected).length;
+  };
+
+  // Verified through the trusted CA.
+  const verified = spawnEntrypoint(t, [node, "-e", APP], {
+    env: { ...deployment.env, NODE_EXTRA_CA_CERTS: cert },
+  });
+  await verified.waitForLog("registered with the server");
+  await waitFor(async () => (await connected()) === 1, "the verified entrypoint to be connected");
+
+  // Not trusted: the app starts anyway (fail open) and the reason is in the log.
+  const untrusted = spawnEntrypoint(t, [node, "-e", APP], {
+    env: { ...deployment.env, WAYPOINT_CEB_STARTUP_TIMEOUT_MS: "300" },
+  });
+  await untrusted.waitForStdout("up\n");
+  const lost = await untrusted.waitForLog("lost the server connection; retrying in the background");
+  t.regex(String(lost.err), /certificate/i);
+  t.regex(String(lost.hint), /NODE_EXTRA_CA_CERTS/);
+  t.regex(String(lost.hint), /WAYPOINT_SERVER_TLS_SKIP_VERIFY/);
+
+  // Told to skip verification: it connects.
+  const skipping = spawnEntrypoint(t, [node, "-e", APP], {
+    env: { ...deployment.env, WAYPOINT_SERVER_TLS_SKIP_VERIFY: "true" },
+  });
+  await skipping.waitForLog("registered with the server");
+  await waitFor(async () => (await connected()) === 2, "the skipping entrypoint to be connected as well");
+
+  // Plain text to a TLS server is refused with a message that points at TLS.
+  const plain = spawnEntrypoint(t, [node, "-e", APP], {
+    env: { ...deployment.env, WAYPOINT_SERVER_TLS: "false", WAYPOINT_CEB_STARTUP_TIMEOUT_MS: "300" },
+  });
+  await plain.waitForStdout("up\n");
+  const refused = await plain.waitForLog("lost the server connection; retrying in the background");
+  t.regex(String(refused.err), /before speaking HTTP\/2/);
+  t.regex(String(refused.hint), /WAYPOINT_SERVER_TLS=true/);
+});
