@@ -41,6 +41,9 @@ export interface ChildOutput {
   readonly tap: (source: OutputSource, data: Buffer) => void;
 }
 
+/** Sinks that failed a write (their reader went away): nothing more is written to them. */
+const brokenSinks = new WeakSet<NodeJS.WritableStream>();
+
 /** How a pipe is read: into one reused buffer (no allocation per read), or as a stream's 'data' events. */
 export type RelayMode = "buffer" | "data";
 
@@ -74,7 +77,29 @@ export function relayOutput(
   const end = () => {
     if (ended) return;
     ended = true;
+    to.off("error", onSinkError);
     onEnd();
+  };
+  // A sink whose reader went away (EPIPE) gets no more bytes: they go only to `tap` from then on, and
+  // a wait for its 'drain', which will never come, ends with its error. The app never notices.
+  // (process.stdout cannot be destroyed: after EPIPE it fails every write and emits 'error' and
+  // 'close' each time, so the error itself is what marks it.)
+  const sink = to as NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean };
+  const gone = () => brokenSinks.has(to) || sink.destroyed === true;
+  const onSinkError = () => {
+    brokenSinks.add(to);
+  };
+  to.on("error", onSinkError);
+  const whenWritable = (resume: () => void) => {
+    const go = () => {
+      to.off("drain", go);
+      to.off("error", go);
+      to.off("close", go);
+      resume();
+    };
+    to.once("drain", go);
+    to.once("error", go);
+    to.once("close", go);
   };
   if (mode === "buffer" && from instanceof Socket) {
     const owner = from as Socket & { _handle?: PipeHandle | null };
@@ -83,22 +108,21 @@ export function relayOutput(
     if (handle && handle.reading === true && typeof handle.useUserBuffer === "function") {
       // The child process's socket lets go of the handle: from here only ours reads, pauses and closes it.
       owner._handle = null;
-      const sink = to as NodeJS.WritableStream & { writableLength?: number };
       const reuse = to === process.stdout || to === process.stderr;
       let buf = Buffer.allocUnsafeSlow(READ_BYTES);
       const onread: OnReadOpts = {
         // Called before the first read and after each: the same buffer while the sink keeps none of it.
         buffer: () => {
-          if (!reuse || sink.writableLength !== 0) buf = Buffer.allocUnsafeSlow(READ_BYTES);
+          if (!reuse || (sink.writableLength !== 0 && !gone())) buf = Buffer.allocUnsafeSlow(READ_BYTES);
           return buf;
         },
         callback: (n, b) => {
           const data = n === b.length ? (b as Buffer) : (b as Buffer).subarray(0, n);
-          const ok = to.write(data);
+          const ok = gone() || to.write(data);
           tap(data);
           if (ok) return true;
-          // false stops reading (readStop); 'drain' starts it again.
-          to.once("drain", () => ours.resume());
+          // false stops reading (readStop); 'drain' (or the sink's end) starts it again.
+          whenWritable(() => ours.resume());
           return false;
         },
       };
@@ -112,9 +136,9 @@ export function relayOutput(
   }
   // Our own stdout's backpressure reaches the app exactly as a plain pipe's would; the server's never does.
   from.on("data", (b: Buffer) => {
-    if (!to.write(b)) {
+    if (!gone() && !to.write(b)) {
       from.pause();
-      to.once("drain", () => from.resume());
+      whenWritable(() => from.resume());
     }
     tap(b);
   });

@@ -58,12 +58,18 @@ export function createEntrypointLogger(
   destination: NodeJS.WritableStream = process.stderr,
 ): EntrypointLogger {
   const threshold = LEVELS[level];
+  // Once a write failed (the reader of stderr went away), the log goes nowhere rather than
+  // failing again on every line.
+  let broken = false;
+  destination.on("error", () => {
+    broken = true;
+  });
   const make = (bindings: Fields): EntrypointLogger => {
     const at =
       (name: Exclude<LogLevel, "silent">) =>
       (fields: Fields | string, msg?: string): void => {
         const n = LEVELS[name];
-        if (n < threshold) return;
+        if (n < threshold || broken) return;
         const own = typeof fields === "string" ? {} : redact(fields);
         const text = typeof fields === "string" ? fields : msg;
         let line: string;

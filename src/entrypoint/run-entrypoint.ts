@@ -50,8 +50,16 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
     shipper.notify();
   }
   const out = { stdout: process.stdout, stderr: process.stderr };
-  for (const s of Object.values(out))
-    s.on("error", (err) => logger.debug({ err: err.message }, "output error"));
+  for (const [name, s] of Object.entries(out)) {
+    // After EPIPE a stdio stream fails every write with an 'error'; the first is worth saying once.
+    s.on("error", () => {});
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      logger.warn(
+        { stream: name, code: err.code, err: err.message },
+        `the reader of the entrypoint's ${name} went away: the app's ${name} is no longer copied there, and is still shipped to the server`,
+      ),
+    );
+  }
 
   const supervisor = new Supervisor({
     argv,

@@ -86,3 +86,41 @@ test("a log flood past the rate limit is dropped from the log stream and counted
   );
   t.true(fake.logs.droppedLines >= 9000, `${fake.logs.droppedLines} dropped`);
 });
+
+test("when whatever reads the entrypoint's stdout and stderr goes away, the app runs on and its lines are still shipped", async (t) => {
+  const fake = await startFakeServer(t);
+  // Writes a numbered line to stdout and to stderr every 5 ms, far past what a pipe buffer holds.
+  const app = `process.on('SIGTERM', () => process.exit(7)); let i = 0; setInterval(() => { i++; process.stdout.write('out ' + i + ' ' + 'o'.repeat(2000) + '\\n'); process.stderr.write('err ' + i + ' ' + 'e'.repeat(2000) + '\\n'); }, 5);`;
+  const ep = spawnEntrypoint(t, [node, "-e", app], { env: { WAYPOINT_SERVER_ADDR: fake.address } });
+  await ep.waitForStdout("out 1 ");
+  await ep.waitForLog("app started");
+  // The reader closes both ends: the entrypoint's next writes fail with EPIPE.
+  ep.child.stdout!.destroy();
+  ep.child.stderr!.destroy();
+  const shipped = (source: "stdout" | "stderr") =>
+    Math.max(
+      0,
+      ...[
+        ...Buffer.concat(fake.logs[source])
+          .toString()
+          .matchAll(/^(?:out|err) (\d+) /gm),
+      ].map((m) => Number(m[1])),
+    );
+  // 400 lines is 4 MB a stream: many times what a pipe or a socket buffer holds.
+  await waitFor(
+    () => shipped("stdout") >= 400 && shipped("stderr") >= 400,
+    "lines written after the reader left to be shipped",
+  ).catch((e) => {
+    t.log(
+      shipped("stdout"),
+      shipped("stderr"),
+      ep.child.exitCode,
+      fake.logs.droppedLines,
+      ep.stderr().slice(-500),
+    );
+    throw e;
+  });
+  t.is(ep.child.exitCode, null, "the entrypoint runs on");
+  ep.child.kill("SIGTERM");
+  t.is((await ep.exited).code, 7, "the app got SIGTERM and its exit code came back");
+});

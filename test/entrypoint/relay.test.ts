@@ -118,6 +118,8 @@ async function throughStdout(
   file: string,
   mode: RelayMode,
   slow: boolean,
+  /** Close the read end of the harness's stdout after this many bytes (its reader goes away). */
+  leaveAfter = Number.POSITIVE_INFINITY,
 ): Promise<{ out: Buffer; report: { code: number; tapSha: string; reads: number; buffers: number } }> {
   const harness = `
     import { AppChild } from ${JSON.stringify(CHILD_TS)};
@@ -138,6 +140,7 @@ async function throughStdout(
   proc.stdout.on("data", (b: Buffer) => {
     out.push(b);
     received += b.length;
+    if (received >= leaveAfter) return proc.stdout.destroy();
     // Every 256 KiB, stop reading for a moment: the harness's writes to its stdout queue up.
     if (slow && Math.floor((received - b.length) / 262_144) !== Math.floor(received / 262_144)) {
       proc.stdout.pause();
@@ -164,6 +167,18 @@ for (const slow of [false, true]) {
     t.true(out.equals(expected), "stdout is the app's output, byte for byte");
     t.is(report.tapSha, createHash("sha256").update(expected).digest("hex"), "the tap saw the same bytes");
     if (!slow) t.true(report.buffers < report.reads, `${report.buffers} buffers for ${report.reads} reads`);
+  });
+}
+
+for (const mode of ["buffer", "data"] as const) {
+  test(`AppChild (${mode}) whose stdout reader goes away: the app writes on to the end and the tap sees every byte`, async (t) => {
+    const file = join(tempDir(t), "data");
+    const expected = sample(4 * 1024 * 1024);
+    writeFileSync(file, expected);
+    const { out, report } = await throughStdout(t, file, mode, false, 256 * 1024);
+    t.is(report.code, 0, "the app finished its writes and exited 0");
+    t.true(out.length < expected.length, "the reader left early");
+    t.is(report.tapSha, createHash("sha256").update(expected).digest("hex"), "the tap saw every byte");
   });
 }
 
