@@ -266,7 +266,7 @@ function logFilter(d: RuntimeServiceDeps, req: GetLogsRequest__Output): Instance
     const latest = d.store.latestDeployment(req.app);
     if (!latest)
       throw new AppError("NOT_FOUND", `app ${req.app} has no deployments yet`, {
-        hint: `Create one with \`waypoint deployment create ${req.app}\`.`,
+        hint: `Create one with \`waypoint deployment create -app=${req.app}\`.`,
       });
     return (o) => o.deployment === latest.id;
   }
@@ -382,7 +382,7 @@ function execTargetByApp(d: RuntimeServiceDeps, app: string): string {
   const latest = d.store.latestDeployment(app);
   if (!latest)
     throw new AppError("NOT_FOUND", `app ${app} has no deployments`, {
-      hint: `Create one with \`waypoint deployment create ${app}\` and start an instance of it.`,
+      hint: `Create one with \`waypoint deployment create -app=${app}\` and start an instance of it.`,
     });
   const candidates = d.hub
     .connected(app)

@@ -67,7 +67,7 @@ export function waypointService(d: WaypointServiceDeps): CoreHandlers {
             "NOT_FOUND",
             `app ${JSON.stringify(req.app)} has no deployment ${JSON.stringify(req.deployment)}`,
             {
-              hint: `See \`waypoint deployment list ${req.app}\`; \`waypoint deployment create ${req.app}\` makes a deployment together with its entrypoint token.`,
+              hint: `See \`waypoint deployment list -app=${req.app}\`; \`waypoint deployment create -app=${req.app}\` makes a deployment together with its entrypoint token.`,
             },
           );
         }
