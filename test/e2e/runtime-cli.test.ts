@@ -49,6 +49,18 @@ test("apps: create, list as a table and as JSON; a second create of a name fails
   const lines = text.stdout.trimEnd().split("\n");
   t.is(lines[0], "NAME  DEPLOYMENTS  CREATED");
   t.deepEqual(lines.slice(1).sort(), ["api   0            now", "web   0            now"]);
+  // An app without deployments: the hint is a command that works as printed.
+  const noDeployment = await wp("logs", "-app=web");
+  t.is(noDeployment.code, 1, noDeployment.stderr);
+  t.regex(
+    noDeployment.stderr,
+    /app web has no deployments yet\nHint: Create one with `waypoint deployment create -app=web`\./,
+  );
+  const noExec = await wp("exec", "-app=web", "--", "true");
+  t.regex(
+    noExec.stderr,
+    /Hint: Create one with `waypoint deployment create -app=web` and start an instance of it\./,
+  );
 });
 
 test("an invalid app name is refused with exit 2", async (t) => {
