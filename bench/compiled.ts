@@ -1,6 +1,6 @@
 /**
- * What the entrypoint benches share: the compiled tree (tsc into a temp dir,
- * as installed), a real server process on it, and reading child processes.
+ * What the entrypoint benches share: the compiled tree (tsc into a temp dir and
+ * the entrypoint bundled, as `npm run build` makes it), a real server process on it, and reading child processes.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -33,6 +33,10 @@ export function compiledTree(name: string): { dir: string; bin: (name: string) =
   } catch {
     // Type errors elsewhere in the tree still emit JavaScript (noEmitOnError is off); a missing file fails below.
   }
+  // The entrypoint as `npm run build` ships it: bundled.
+  execFileSync(process.execPath, [join(ROOT, "scripts", "bundle-entrypoint.mjs"), join(dir, "dist")], {
+    stdio: "pipe",
+  });
   copyFileSync(join(ROOT, "package.json"), join(dir, "package.json"));
   symlinkSync(join(ROOT, "proto"), join(dir, "proto"));
   return {

@@ -3,19 +3,26 @@
  * throughput of 1,000,000 lines through the entrypoint (connected to a
  * server, shipping every line) against the same app writing to a plain pipe.
  *
- * Both run the compiled JavaScript (tsc into a temp dir), as deployed; the
+ * Both run the built JavaScript (tsc into a temp dir, the entrypoint bundled), as deployed; the
  * server is a process of its own. `node --import=tsx bench/entrypoint.ts`
  * runs this bench alone and rewrites its section of BENCHMARKS.md.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BUILD_VERSION_INFO } from "../src/build-info.js";
-import { Connection } from "../src/client/connection.js";
-import { clientIdentity } from "../src/client/identity.js";
+import {
+  benchServer,
+  cleanEnv,
+  compiledTree,
+  fmt,
+  logLine,
+  median,
+  rssMiB,
+  waitUntil,
+  writeBenchSection,
+} from "./compiled.js";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const LINES = 1_000_000;
 
 /**
@@ -70,44 +77,23 @@ export interface EntrypointBench {
 
 export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<EntrypointBench> {
   const rounds = opts.rounds ?? 11;
-  const tmp = join(ROOT, ".bench-tmp", `entrypoint-${process.pid}`);
-  mkdirSync(tmp, { recursive: true });
+
   const children: ChildProcess[] = [];
+  const trees: { remove(): void }[] = [];
   try {
     const buildStarted = Date.now();
-    build(tmp);
+    const tree = compiledTree("entrypoint");
+    trees.push(tree);
+    const tmp = tree.dir;
     const buildMs = Date.now() - buildStarted;
-    const bin = (name: string) => join(tmp, "dist", "bin", name);
+    const bin = tree.bin;
     const appFile = join(tmp, "app.mjs");
     writeFileSync(appFile, APP);
 
-    const server = spawn(
-      process.execPath,
-      [
-        bin("waypoint.js"),
-        "server",
-        "run",
-        `-db=${join(tmp, "data.db")}`,
-        "-listen-grpc=127.0.0.1:0",
-        "-listen-http=127.0.0.1:0",
-      ],
-      { stdio: ["ignore", "ignore", "pipe"], env: cleanEnv() },
-    );
-    children.push(server);
-    const address = await serverAddress(server);
-    const settings = { address, tls: false, tlsSkipVerify: false, source: "bench" };
-    const boot = new Connection(settings, clientIdentity("cli", "bench", BUILD_VERSION_INFO));
-    const token = (await boot.bootstrap()).token;
-    boot.close();
-    const conn = new Connection({ ...settings, token }, clientIdentity("cli", "bench", BUILD_VERSION_INFO));
-    await conn.createApp("bench");
-    const created = await conn.createDeployment("bench");
+    const { conn, entrypointEnv } = await benchServer(bin, tmp, "bench", children);
     await conn.setConfig({ app: "bench", set: [{ name: "BENCH_VAR", value: "1" }] });
     const epEnv = {
-      ...cleanEnv(),
-      WAYPOINT_SERVER_ADDR: address,
-      WAYPOINT_CEB_INVITE_TOKEN: created.token,
-      WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+      ...entrypointEnv,
       WAYPOINT_LOG_LEVEL: "info",
     };
 
@@ -193,87 +179,10 @@ export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<E
     };
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-    rmSync(tmp, { recursive: true, force: true });
+    for (const tree of trees) tree.remove();
   }
 }
 
-/**
- * Compiles src/ into `dir`/dist with package.json and proto/ beside it, as installed (node_modules is
- * found above: `dir` is inside the repository).
- */
-function build(dir: string): void {
-  const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
-  const args = [
-    "-p",
-    join(ROOT, "tsconfig.build.json"),
-    "--outDir",
-    join(dir, "dist"),
-    "--sourceMap",
-    "false",
-  ];
-  try {
-    execFileSync(process.execPath, [tsc, ...args], { stdio: "pipe" });
-  } catch {
-    // Type errors elsewhere in the tree still emit JavaScript (noEmitOnError is off); a missing file fails below.
-  }
-  copyFileSync(join(ROOT, "package.json"), join(dir, "package.json"));
-  symlinkSync(join(ROOT, "proto"), join(dir, "proto"));
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("WAYPOINT_")) env[k] = v;
-  return env;
-}
-
-function rssMiB(pid: number): number {
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  return kb / 1024;
-}
-
-function serverAddress(server: ChildProcess): Promise<string> {
-  return logLine(server, "server ready").then((r) => String(r.grpc));
-}
-
-function logLine(child: ChildProcess, msg: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const onData = (s: string) => {
-      buf += s;
-      for (const line of buf.split("\n")) {
-        if (!line.includes(msg)) continue;
-        try {
-          const r = JSON.parse(line) as Record<string, unknown>;
-          if (r.msg === msg) {
-            child.stderr!.off("data", onData);
-            resolve(r);
-            return;
-          }
-        } catch {
-          // Not a log line.
-        }
-      }
-    };
-    child.stderr!.setEncoding("utf8").on("data", onData);
-    child.once("exit", (code) => reject(new Error(`exited (${code}) before logging "${msg}":\n${buf}`)));
-  });
-}
-
-async function waitUntil(cond: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Reads the child's stdout to the end; times from spawn and from the first byte to the last. */
 function timeRun(child: ChildProcess): Promise<{ wallMs: number; firstToLastMs: number; bytes: number }> {
   const started = performance.now();
   let first = 0;
@@ -292,9 +201,6 @@ function timeRun(child: ChildProcess): Promise<{ wallMs: number; firstToLastMs: 
   });
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-
-/** The table and the method, as BENCHMARKS.md shows them. */
 export function entrypointSection(e: EntrypointBench): string {
   const rssVerdict = e.idleRssMiB <= 50 ? "meets" : "MISSES";
   const verdict = (ratio: number) => (ratio >= 0.9 ? "meets" : "MISSES");
@@ -351,23 +257,10 @@ refuses as a whole is only counted: not cut, copied or queued).
 }
 
 /** Replaces this bench's section of BENCHMARKS.md (or appends it). */
-function writeSection(section: string): void {
-  const file = join(ROOT, "BENCHMARKS.md");
-  const doc = readFileSync(file, "utf8");
-  const start = doc.indexOf("## Entrypoint: idle memory and output throughput");
-  let out: string;
-  if (start === -1) out = `${doc.trimEnd()}\n\n${section}`;
-  else {
-    const next = doc.indexOf("\n## ", start + 3);
-    out = `${doc.slice(0, start)}${section}${next === -1 ? "" : `\n${doc.slice(next + 1)}`}`;
-  }
-  writeFileSync(file, out);
-}
-
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const quick = process.argv.includes("--quick");
   const e = await benchEntrypoint({ rounds: quick ? 1 : 11 });
   const section = entrypointSection(e);
   process.stdout.write(`${section}\n`);
-  writeSection(section);
+  writeBenchSection("## Entrypoint: idle memory and output throughput", section);
 }

@@ -43,6 +43,8 @@ export interface EntrypointOptions {
   readonly stdin?: "ignore" | "pipe";
   /** More options for node, before the script (e.g. another --import). */
   readonly nodeArgs?: readonly string[];
+  /** A built entrypoint (JavaScript) to run instead of the source through tsx. */
+  readonly bin?: string;
 }
 
 export function spawnEntrypoint(
@@ -52,7 +54,9 @@ export function spawnEntrypoint(
 ): EntrypointProcess {
   const child = spawn(
     process.execPath,
-    [`--import=${TSX_LOADER}`, ...(opts.nodeArgs ?? []), ENTRYPOINT_BIN, ...argv],
+    opts.bin
+      ? [...(opts.nodeArgs ?? []), opts.bin, ...argv]
+      : [`--import=${TSX_LOADER}`, ...(opts.nodeArgs ?? []), ENTRYPOINT_BIN, ...argv],
     {
       cwd: opts.cwd ?? REPO_ROOT,
       env: childEnv(t, { WAYPOINT_LOG_LEVEL: "debug", ...opts.env }),
