@@ -53,6 +53,13 @@ export function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** RSS split as /proc reports it: anonymous (heaps, buffers) and file-backed (mostly the node binary's own code). */
+export function rssPartsMiB(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { anon: kb("RssAnon") / 1024, file: kb("RssFile") / 1024 };
+}
+
 export function rssMiB(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
   return kb / 1024;

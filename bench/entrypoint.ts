@@ -19,6 +19,7 @@ import {
   logLine,
   median,
   rssMiB,
+  rssPartsMiB,
   waitUntil,
   writeBenchSection,
 } from "./compiled.js";
@@ -52,6 +53,9 @@ write();
 export interface EntrypointBench {
   readonly idleRssMiB: number;
   readonly bareRssMiB: number;
+  /** Anonymous and file-backed parts of each. */
+  readonly idleParts: { anon: number; file: number };
+  readonly bareParts: { anon: number; file: number };
   readonly lines: number;
   readonly bytes: number;
   readonly rounds: number;
@@ -111,6 +115,8 @@ export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<E
     await new Promise((r) => setTimeout(r, 3000));
     const idleRssMiB = rssMiB(idle.pid!);
     const bareRssMiB = rssMiB(bare.pid!);
+    const idleParts = rssPartsMiB(idle.pid!);
+    const bareParts = rssPartsMiB(bare.pid!);
     idle.kill("SIGTERM");
     bare.kill("SIGTERM");
     conn.close();
@@ -164,6 +170,8 @@ export async function benchEntrypoint(opts: { rounds?: number } = {}): Promise<E
       relayMedianMs: median(relay),
       idleRssMiB,
       bareRssMiB,
+      idleParts,
+      bareParts,
       lines: LINES,
       bytes,
       rounds,
@@ -215,10 +223,10 @@ export function entrypointSection(e: EntrypointBench): string {
 | relay only, median round | ${fmt(e.relayMedianMs)} ms | ${fmt(e.pipeMedianMs)} ms | ${(e.pipeMedianMs / e.relayMedianMs).toFixed(2)} | |
 | the same, from spawn to exit (connected, best round) | ${fmt(e.entrypointWallMs)} ms | ${fmt(e.pipeWallMs)} ms | ${(e.pipeWallMs / e.entrypointWallMs).toFixed(2)} | |
 
-**What is compared.** (a) The compiled entrypoint (\`dist/bin/waypoint-entrypoint.js\`, built by \`tsc\` into a
-temp dir for the run) registered with a real server process (config stream and log stream open, one config
-variable), its app \`sleep\`, measured (\`VmRSS\`) 3 s after registration, beside a bare Node process started at
-the same time. (b) An app that logs like a busy service: ${fmt(e.lines)} pino-style JSON lines of ~120 bytes,
+**What is compared.** (a) The entrypoint as \`npm run build\` ships it (\`tsc\` into a temp dir, then
+\`scripts/bundle-entrypoint.mjs\`: \`dist/bin/waypoint-entrypoint.js\` and its chunks) registered with a real server
+process (config stream and log stream open, one config variable), its app \`sleep\`, measured (\`VmRSS\`) 3 s
+after registration, beside a bare Node process started at the same time. (b) An app that logs like a busy service: ${fmt(e.lines)} pino-style JSON lines of ~120 bytes,
 built 500 at a time into ~60 KiB writes with backpressure. Once its stdout is a pipe read by the bench, once it
 runs under the entrypoint (connected to the server, every line also shipped over EntrypointLogs) whose stdout
 the bench reads. The figure is the time from the first byte to the last at the reader (both start-ups left
@@ -233,11 +241,15 @@ statistic (pipe: ${e.samples.pipe.map(fmt).join(", ")} ms; entrypoint: ${e.sampl
 relay only: ${e.samples.relay.map(fmt).join(", ")} ms). The server, the app, the entrypoint and the reader share the
 machine's cores (and whatever else runs on it: the median shows how much that moves the figures).
 
-**Where it stands.** Memory: a bare Node 20 process is ~40 MiB here, and loading \`@grpc/grpc-js\` adds ~10 MiB,
-\`@grpc/proto-loader\` with protobufjs parsing the .proto ~7 MiB and pino ~2 MiB (measured one by one in a bare
-process): ~61 MiB before any entrypoint code runs, so ≤ 50 MiB needs a transport without grpc-js and
-proto-loader (a small gRPC client on \`node:http2\` with a static codec for the six Entrypoint messages), not
-tuning. Throughput: most of the entrypoint's CPU while the lines pass is the kernel's (the read and write
+**Where it stands.** Memory: of the entrypoint's ${e.idleRssMiB.toFixed(1)} MiB, ${e.idleParts.anon.toFixed(1)} MiB are
+anonymous (V8's heap with the entrypoint's code and state, the HTTP/2 session, buffers; the bare process:
+${e.bareParts.anon.toFixed(1)} MiB) and ${e.idleParts.file.toFixed(1)} MiB file-backed, nearly all of it the pages of the node
+binary that ran (${e.bareParts.file.toFixed(1)} MiB in the bare process; HTTP/2, child processes and the module loader
+account for the difference). Those pages are shared with every other Node process on the host, so what each
+entrypoint adds there is the anonymous part. It fits because the entrypoint loads neither grpc-js (~10 MiB),
+proto-loader with protobufjs (~7 MiB) nor pino, and because it is bundled: as ~30 separate modules under a long
+enough install path, Node's URL-to-path loop got optimised by TurboFan during loading, and paging in the
+optimising compiler's code added ~3.5 MiB (ARCHITECTURE.md, "The entrypoint's transport"). Throughput: most of the entrypoint's CPU while the lines pass is the kernel's (the read and write
 system calls and their copies). Measured apart from this bench (\`process.cpuUsage()\` from the first to the
 last write, relay only, \`perf\` and \`--cpu-prof\` for where it goes): a bare Node relay
 (\`child.stdout.on("data", b => process.stdout.write(b))\` with backpressure) spends ~80 ms of CPU on these lines,
