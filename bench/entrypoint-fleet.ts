@@ -6,7 +6,7 @@
  * runs it alone and rewrites its section of BENCHMARKS.md.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
 import { EntrypointConnection } from "../src/client/entrypoint-connection.js";
@@ -20,7 +20,17 @@ export interface EntrypointFleetBench {
   /** Spawn to the app's first byte on stdout. */
   readonly aloneMs: readonly number[];
   readonly throughMs: readonly number[];
+  /** Through the entrypoint without NODE_EXTRA_CA_CERTS (the same as throughMs when it is not set). */
+  readonly throughNoCaMs: readonly number[];
+  /** A bare `node -e` to its first byte, with the environment as it is and without NODE_EXTRA_CA_CERTS. */
+  readonly nodeMs: readonly number[];
+  readonly nodeNoCaMs: readonly number[];
+  /** What NODE_EXTRA_CA_CERTS names in the bench's environment, if anything, and its size. */
+  readonly extraCaCerts: { file: string; bytes: number } | undefined;
+  /** Median added by the entrypoint without NODE_EXTRA_CA_CERTS: the verdict's figure. */
   readonly addedMs: number;
+  /** The same with the environment as it is. */
+  readonly addedAsIsMs: number;
   readonly entrypoints: number;
   readonly lines: number;
   readonly bytes: number;
@@ -52,6 +62,14 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 /** One pino-style line of ~110 bytes. */
 function line(i: number): string {
   return `{"level":30,"time":${1_790_000_000_000 + i},"pid":4242,"msg":"request completed","req":${i},"status":200}\n`;
@@ -71,18 +89,33 @@ export async function benchEntrypointFleet(
     const server = children[0]!;
 
     // (c) Start-up: `echo up` alone and through the entrypoint (registers, gets its config, then starts it).
+    // NODE_EXTRA_CA_CERTS makes every Node process read and parse that file as it starts, before any
+    // of its code runs: a cost of the environment, measured apart.
+    const caFile = s.entrypointEnv.NODE_EXTRA_CA_CERTS;
+    const extraCaCerts = caFile ? { file: caFile, bytes: fileSize(caFile) } : undefined;
+    const noCaEnv = { ...s.entrypointEnv };
+    delete noCaEnv.NODE_EXTRA_CA_CERTS;
     const aloneMs: number[] = [];
     const throughMs: number[] = [];
+    const throughNoCaMs: number[] = [];
+    const nodeMs: number[] = [];
+    const nodeNoCaMs: number[] = [];
+    const entrypoint = (env: NodeJS.ProcessEnv) => () =>
+      spawn(process.execPath, [tree.bin("waypoint-entrypoint.js"), "echo", "up"], {
+        stdio: ["ignore", "pipe", "ignore"],
+        env,
+      });
+    const bareNode = (env: NodeJS.ProcessEnv) => () =>
+      spawn(process.execPath, ["-e", "process.stdout.write('up')"], {
+        stdio: ["ignore", "pipe", "ignore"],
+        env,
+      });
     for (let r = 0; r < startRounds; r++) {
       aloneMs.push(await firstByte(() => spawn("echo", ["up"], { stdio: ["ignore", "pipe", "ignore"] })));
-      throughMs.push(
-        await firstByte(() =>
-          spawn(process.execPath, [tree.bin("waypoint-entrypoint.js"), "echo", "up"], {
-            stdio: ["ignore", "pipe", "ignore"],
-            env: s.entrypointEnv,
-          }),
-        ),
-      );
+      throughMs.push(await firstByte(entrypoint(s.entrypointEnv)));
+      throughNoCaMs.push(caFile ? await firstByte(entrypoint(noCaEnv)) : throughMs.at(-1)!);
+      nodeMs.push(await firstByte(bareNode(s.entrypointEnv)));
+      nodeNoCaMs.push(caFile ? await firstByte(bareNode(noCaEnv)) : nodeMs.at(-1)!);
     }
 
     // (d) Ingestion: 200 entrypoints, each on its own HTTP/2 connection, registered, then shipping
@@ -163,7 +196,12 @@ export async function benchEntrypointFleet(
       startRounds,
       aloneMs,
       throughMs,
-      addedMs: median(throughMs) - median(aloneMs),
+      throughNoCaMs,
+      nodeMs,
+      nodeNoCaMs,
+      extraCaCerts,
+      addedMs: median(throughNoCaMs) - median(aloneMs),
+      addedAsIsMs: median(throughMs) - median(aloneMs),
       entrypoints,
       lines,
       bytes: entrypoints * batches * data.length,
@@ -187,16 +225,32 @@ export function entrypointFleetSection(e: EntrypointFleetBench): string {
 | measure | figure | target |
 | --- | ---: | --- |
 | app alone: spawn to its first byte (median of ${e.startRounds}) | ${ms(median(e.aloneMs))} | |
-| through the entrypoint, server reachable (median of ${e.startRounds}) | ${ms(median(e.throughMs))} | |
+| through the entrypoint, server reachable (median of ${e.startRounds}) | ${ms(median(e.throughNoCaMs))} | |
 | **added by the entrypoint** | **${ms(e.addedMs)}** | ≤ 100 ms (${verdict}) |
-| server log ingestion, ${e.entrypoints} connected entrypoints | **${fmt(e.linesPerSec)} lines/s** (${fmt(e.bytes / 2 ** 20 / (e.ingestMs / 1000))} MiB/s) | |
+| for scale: a bare \`node -e\` to its first byte | ${ms(median(e.nodeNoCaMs))} | |
+${
+  e.extraCaCerts
+    ? `| with this machine's \`NODE_EXTRA_CA_CERTS\` (${fmt(e.extraCaCerts.bytes / 1024)} KiB of certificates): through the entrypoint | ${ms(median(e.throughMs))} (added ${ms(e.addedAsIsMs)}) | |
+| the same for a bare \`node -e\` | ${ms(median(e.nodeMs))} | |
+`
+    : ""
+}| server log ingestion, ${e.entrypoints} connected entrypoints | **${fmt(e.linesPerSec)} lines/s** (${fmt(e.bytes / 2 ** 20 / (e.ingestMs / 1000))} MiB/s) | |
 | the server's CPU time for it | ${fmt(e.serverCpuMs)} ms for ${fmt(e.lines)} lines (${fmt((e.lines / Math.max(1, e.serverCpuMs)) * 1000)} lines per CPU-second) | |
 
-**Start-up.** The compiled entrypoint (\`dist/bin/waypoint-entrypoint.js\`, tsc into a temp dir) with a real server
-process reachable: it starts Node, loads, connects, registers (the config stream's first message) and only then
-starts the app — \`echo up\` — whose first byte on stdout ends the measure; beside \`echo up\` spawned alone. ${e.startRounds}
-rounds, alternating; medians (alone: ${e.aloneMs.map((x) => x.toFixed(0)).join(", ")} ms; through the entrypoint:
-${e.throughMs.map((x) => x.toFixed(0)).join(", ")} ms).
+**Start-up.** The entrypoint as \`npm run build\` ships it (bundled) with a real server process reachable: it
+starts Node, loads, connects, registers (the config stream's first message) and only then starts the app —
+\`echo up\` — whose first byte on stdout ends the measure; beside \`echo up\` spawned alone. ${e.startRounds} rounds,
+alternating; medians (alone: ${e.aloneMs.map((x) => x.toFixed(0)).join(", ")} ms; through the entrypoint:
+${e.throughNoCaMs.map((x) => x.toFixed(0)).join(", ")} ms). Most of what the entrypoint adds is Node's own start; the
+bare \`node -e\` row shows how much.${
+    e.extraCaCerts
+      ? ` This machine's environment sets \`NODE_EXTRA_CA_CERTS=${e.extraCaCerts.file}\`, which every Node process reads
+and parses as it starts, before any of its code runs (through the entrypoint: ${e.throughMs.map((x) => x.toFixed(0)).join(", ")} ms).
+That is a cost of the environment, paid by any Node program, so the verdict is on the figure without it; on a host
+where it is set, point it at the one CA the server's certificate needs rather than at the whole system bundle,
+which Node has already.`
+      : ""
+  }
 
 **Ingestion.** ${e.entrypoints} entrypoints, each its own HTTP/2 connection with the entrypoint's own client
 (\`EntrypointConnection\`), registered, each sending ${e.batches} batches of ${fmt(e.batchLines)} lines (~110-byte JSON lines in one

@@ -226,7 +226,7 @@ export function entrypointSection(e: EntrypointBench): string {
 **What is compared.** (a) The entrypoint as \`npm run build\` ships it (\`tsc\` into a temp dir, then
 \`scripts/bundle-entrypoint.mjs\`: \`dist/bin/waypoint-entrypoint.js\` and its chunks) registered with a real server
 process (config stream and log stream open, one config variable), its app \`sleep\`, measured (\`VmRSS\`) 3 s
-after registration, beside a bare Node process started at the same time. (b) An app that logs like a busy service: ${fmt(e.lines)} pino-style JSON lines of ~120 bytes,
+after registration, beside a bare Node process started at the same time, both with the machine's environment as it is (its \`NODE_EXTRA_CA_CERTS\` included: see the start-up section). (b) An app that logs like a busy service: ${fmt(e.lines)} pino-style JSON lines of ~120 bytes,
 built 500 at a time into ~60 KiB writes with backpressure. Once its stdout is a pipe read by the bench, once it
 runs under the entrypoint (connected to the server, every line also shipped over EntrypointLogs) whose stdout
 the bench reads. The figure is the time from the first byte to the last at the reader (both start-ups left

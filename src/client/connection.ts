@@ -172,7 +172,8 @@ export class Connection {
   ): Promise<Res> {
     return new Promise((resolve, reject) => {
       method(req, this.metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => {
-        if (err || res === undefined) reject(fromServiceError(err, this.address, this.sourceNote));
+        if (err || res === undefined)
+          reject(fromServiceError(err, this.address, this.sourceNote, this.settings.tls));
         else resolve(res);
       });
     });
@@ -259,7 +260,7 @@ export class Connection {
     });
     call.on("error", (err: grpc.ServiceError) => {
       ended = true;
-      out.destroy(fromServiceError(err, this.address, this.sourceNote));
+      out.destroy(fromServiceError(err, this.address, this.sourceNote, this.settings.tls));
     });
     // grpc-js emits a failed status as "error" before "end": a failed stream never ends cleanly here.
     call.on("end", () => {
@@ -282,7 +283,7 @@ export class Connection {
       const call = this.waypoint.RestoreSnapshot(this.metadata(), (err, res) => {
         if (settled) return;
         settled = true;
-        if (err || !res) reject(fromServiceError(err, this.address, this.sourceNote));
+        if (err || !res) reject(fromServiceError(err, this.address, this.sourceNote, this.settings.tls));
         else resolve(restoreResultFromProto(res));
       });
       const drained = () =>
@@ -476,7 +477,7 @@ export class Connection {
     call.on("error", (err: grpc.ServiceError) => {
       if (done) return;
       done = true;
-      onFail(fromServiceError(err, this.address, this.sourceNote));
+      onFail(fromServiceError(err, this.address, this.sourceNote, this.settings.tls));
     });
     call.on("end", () => {
       if (done) return;
@@ -553,7 +554,7 @@ export class Connection {
     call.on("data", onData);
     call.on("error", (err: grpc.ServiceError) => {
       if (cancelled && err.code === grpc.status.CANCELLED) end();
-      else end(fromServiceError(err, this.address, this.sourceNote));
+      else end(fromServiceError(err, this.address, this.sourceNote, this.settings.tls));
     });
     call.on("end", () => end());
     return {

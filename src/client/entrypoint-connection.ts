@@ -58,6 +58,7 @@ export interface EntrypointChannelOptions {
  */
 export class EntrypointConnection {
   readonly address: string;
+  private readonly tls: boolean;
   private readonly channel: H2Channel;
 
   constructor(
@@ -66,6 +67,7 @@ export class EntrypointConnection {
     options: EntrypointChannelOptions = {},
   ) {
     this.address = settings.address;
+    this.tls = settings.tls;
     const headers = encodeClientHeaders(identity);
     if (settings.token) headers[HEADERS.authorization] = `Bearer ${settings.token}`;
     this.channel = new H2Channel(settings, headers, {
@@ -75,7 +77,7 @@ export class EntrypointConnection {
   }
 
   private error(s: CallStatus): AppError {
-    return fromServiceError(s, this.address);
+    return fromServiceError(s, this.address, undefined, this.tls);
   }
 
   /**

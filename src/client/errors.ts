@@ -41,7 +41,13 @@ const BY_STATUS: Partial<Record<number, ErrorCode>> = {
  * sent them (waypoint-error-code / waypoint-hint trailers), otherwise one
  * derived from the status, with the address for connection failures.
  */
-export function fromServiceError(err: unknown, address: string, source?: string): AppError {
+export function fromServiceError(
+  err: unknown,
+  address: string,
+  source?: string,
+  /** Whether the call was made over TLS, when known (it tells the causes of a closed connection apart). */
+  tls?: boolean,
+): AppError {
   if (err instanceof AppError) return err;
   const e = err as Partial<ServiceError>;
   if (typeof e.code !== "number") return new AppError("INTERNAL", String((err as Error)?.message ?? err));
@@ -55,15 +61,15 @@ export function fromServiceError(err: unknown, address: string, source?: string)
     );
   }
   if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
-    const tls = e.code === status.UNAVAILABLE ? tlsProblem(e.details ?? "") : undefined;
+    const problem = e.code === status.UNAVAILABLE ? tlsProblem(e.details ?? "", tls) : undefined;
     const why =
       e.code === status.DEADLINE_EXCEEDED
         ? "no answer before the deadline"
-        : (tls?.why ?? plainReason(e.details ?? ""));
+        : (problem?.why ?? plainReason(e.details ?? ""));
     return new AppError(
       "UNAVAILABLE",
       `cannot reach the server at ${address}${source ? ` (${source})` : ""}: ${why}`,
-      tls ? { hint: tls.hint, cause: err } : { cause: err },
+      problem ? { hint: problem.hint, cause: err } : { cause: err },
     );
   }
   if (e.code === status.UNIMPLEMENTED) {
@@ -108,22 +114,18 @@ const TRUST_HINT =
  * certificate errors (their codes or their messages, which is all grpc-js
  * passes on) and the two ways of speaking TLS to one side only.
  */
-export function tlsProblem(raw: string): { why: string; hint: string } | undefined {
+export function tlsProblem(raw: string, tls?: boolean): { why: string; hint: string } | undefined {
   const has = (...words: string[]) => words.some((w) => raw.includes(w));
   const details = lastError(raw);
-  if (
-    has(
-      "DEPTH_ZERO_SELF_SIGNED_CERT",
-      "SELF_SIGNED_CERT_IN_CHAIN",
-      "self-signed certificate",
-      "self signed certificate",
-    )
-  )
+  // "self-signed certificate in certificate chain" is an untrusted root CA: the next case.
+  const inChain = has("SELF_SIGNED_CERT_IN_CHAIN", "in certificate chain");
+  if (!inChain && has("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate", "self signed certificate"))
     return {
       why: `TLS: the server's certificate is self-signed and not trusted here (${details})`,
       hint: TRUST_HINT,
     };
   if (
+    inChain ||
     has(
       "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
       "UNABLE_TO_GET_ISSUER_CERT",
@@ -149,11 +151,19 @@ export function tlsProblem(raw: string): { why: string; hint: string } | undefin
       hint: "Reach the server by a name or IP its certificate lists (subjectAltName), or reissue the certificate with that address.",
     };
   // grpc-js says "Failed to connect" when the connection closed before the server's SETTINGS.
-  if (has(NO_HTTP2, "Last error: Failed to connect"))
+  if (has(NO_HTTP2, "Last error: Failed to connect")) {
+    const listener =
+      "check that the address names the server's gRPC listener (-listen-grpc) and that the server is up";
+    if (tls === true)
+      return {
+        why: `${NO_HTTP2} (not the server's gRPC listener, or a server shutting down?)`,
+        hint: `Over TLS as well: ${listener}.`,
+      };
     return {
       why: `${NO_HTTP2}: a server that serves TLS, reached in plain text?`,
-      hint: "If the server was started with -tls-cert-file, set WAYPOINT_SERVER_TLS=true (-server-tls); otherwise check that the address names the server's gRPC listener.",
+      hint: `If the server was started with -tls-cert-file, set WAYPOINT_SERVER_TLS=true (-server-tls); otherwise ${listener}.`,
     };
+  }
   if (has("wrong version number", "packet length too long", "unknown protocol", "WRONG_VERSION_NUMBER"))
     return {
       why: `TLS was used but the server answers in plain text (${details})`,

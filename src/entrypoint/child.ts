@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type OnReadOpts, Socket } from "node:net";
 import { constants } from "node:os";
 import type { Readable } from "node:stream";
+import { GONE_CODES } from "./gone.js";
 import type { OutputSource } from "./log-buffer.js";
 
 /** How long to wait for the child's pipes to close after it exited (a grandchild may hold them). */
@@ -41,8 +42,41 @@ export interface ChildOutput {
   readonly tap: (source: OutputSource, data: Buffer) => void;
 }
 
-/** Sinks that failed a write (their reader went away): nothing more is written to them. */
+/** Sinks whose reader went away (see GONE_CODES). */
 const brokenSinks = new WeakSet<NodeJS.WritableStream>();
+/** Sinks whose errors are watched (one listener each, however many relays write to them). */
+const watchedSinks = new WeakSet<NodeJS.WritableStream>();
+/** Per sink, the relays waiting for it to take more: one set of listeners per sink, not per relay. */
+const waiting = new Map<NodeJS.WritableStream, Set<() => void>>();
+
+function watchSink(to: NodeJS.WritableStream): void {
+  if (watchedSinks.has(to)) return;
+  watchedSinks.add(to);
+  to.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== undefined && GONE_CODES.has(err.code)) brokenSinks.add(to);
+  });
+}
+
+/** Calls `resume` once `to` drained, failed or closed (a 'drain' that never comes must not stall a relay). */
+function whenWritable(to: NodeJS.WritableStream, resume: () => void): void {
+  let set = waiting.get(to);
+  if (!set) {
+    const waiters = new Set<() => void>();
+    set = waiters;
+    waiting.set(to, waiters);
+    const go = () => {
+      to.off("drain", go);
+      to.off("error", go);
+      to.off("close", go);
+      waiting.delete(to);
+      for (const r of waiters) r();
+    };
+    to.on("drain", go);
+    to.on("error", go);
+    to.on("close", go);
+  }
+  set.add(resume);
+}
 
 /** How a pipe is read: into one reused buffer (no allocation per read), or as a stream's 'data' events. */
 export type RelayMode = "buffer" | "data";
@@ -77,7 +111,6 @@ export function relayOutput(
   const end = () => {
     if (ended) return;
     ended = true;
-    to.off("error", onSinkError);
     onEnd();
   };
   // A sink whose reader went away (EPIPE) gets no more bytes: they go only to `tap` from then on, and
@@ -86,21 +119,7 @@ export function relayOutput(
   // 'close' each time, so the error itself is what marks it.)
   const sink = to as NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean };
   const gone = () => brokenSinks.has(to) || sink.destroyed === true;
-  const onSinkError = () => {
-    brokenSinks.add(to);
-  };
-  to.on("error", onSinkError);
-  const whenWritable = (resume: () => void) => {
-    const go = () => {
-      to.off("drain", go);
-      to.off("error", go);
-      to.off("close", go);
-      resume();
-    };
-    to.once("drain", go);
-    to.once("error", go);
-    to.once("close", go);
-  };
+  watchSink(to);
   if (mode === "buffer" && from instanceof Socket) {
     const owner = from as Socket & { _handle?: PipeHandle | null };
     const handle = owner._handle;
@@ -122,7 +141,7 @@ export function relayOutput(
           tap(data);
           if (ok) return true;
           // false stops reading (readStop); 'drain' (or the sink's end) starts it again.
-          whenWritable(() => ours.resume());
+          whenWritable(to, () => ours.resume());
           return false;
         },
       };
@@ -138,7 +157,7 @@ export function relayOutput(
   from.on("data", (b: Buffer) => {
     if (!gone() && !to.write(b)) {
       from.pause();
-      whenWritable(() => from.resume());
+      whenWritable(to, () => from.resume());
     }
     tap(b);
   });

@@ -1,3 +1,4 @@
+import { GONE_CODES } from "./gone.js";
 import type { LogLevel } from "./settings.js";
 
 /** pino's level numbers, so the entrypoint's lines read like every other waypoint process's. */
@@ -58,11 +59,10 @@ export function createEntrypointLogger(
   destination: NodeJS.WritableStream = process.stderr,
 ): EntrypointLogger {
   const threshold = LEVELS[level];
-  // Once a write failed (the reader of stderr went away), the log goes nowhere rather than
-  // failing again on every line.
+  // Once the reader of stderr went away, the log goes nowhere rather than failing again on every line.
   let broken = false;
-  destination.on("error", () => {
-    broken = true;
+  destination.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== undefined && GONE_CODES.has(err.code)) broken = true;
   });
   const make = (bindings: Fields): EntrypointLogger => {
     const at =

@@ -2,6 +2,7 @@ import { BUILD_VERSION_INFO } from "../build-info.js";
 import type { AppError } from "../protocol/errors.js";
 import { clientIdentity } from "../protocol/headers.js";
 import type { VersionInfo } from "../protocol/version-info.js";
+import { GONE_CODES } from "./gone.js";
 import { newInstanceId } from "./instance-id.js";
 import { LineSplitter } from "./line-splitter.js";
 import { LogBuffer, type OutputSource, RateLimit } from "./log-buffer.js";
@@ -56,7 +57,9 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
     s.once("error", (err: NodeJS.ErrnoException) =>
       logger.warn(
         { stream: name, code: err.code, err: err.message },
-        `the reader of the entrypoint's ${name} went away: the app's ${name} is no longer copied there, and is still shipped to the server`,
+        err.code !== undefined && GONE_CODES.has(err.code)
+          ? `the reader of the entrypoint's ${name} went away: the app's ${name} is no longer copied there, and is still shipped to the server`
+          : `a write to the entrypoint's ${name} failed: the app runs on, and its ${name} is still shipped to the server`,
       ),
     );
   }

@@ -41,6 +41,18 @@ test("TLS failures are named with what to do, from the texts grpc-js and Node gi
       /NODE_EXTRA_CA_CERTS/,
     ],
     [grpcJs("Error: unable to verify the first certificate"), /CA not trusted here/, /full chain/],
+    [
+      grpcJs("Error: self-signed certificate in certificate chain"),
+      /CA not trusted here/,
+      /NODE_EXTRA_CA_CERTS/,
+    ],
+    [
+      grpcJs(
+        "Error: C0B7D5A8:error:0A00010B:SSL routines::wrong version number:ssl/record/ssl3_record.c:354:",
+      ),
+      /plain text \(wrong version number\)$/,
+      /Drop WAYPOINT_SERVER_TLS/,
+    ],
     [grpcJs("Error: certificate has expired"), /validity dates/, /Renew/],
     [
       "ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1",
@@ -73,6 +85,16 @@ test("TLS failures are named with what to do, from the texts grpc-js and Node gi
     t.regex(err.message, why, details);
     t.regex(err.hint, hint, details);
   }
+  // Closed before HTTP/2 over TLS: not a plain-text call to a TLS server, so no TLS advice.
+  const overTls = fromServiceError(
+    { code: STATUS.UNAVAILABLE, details: grpcJs("Failed to connect (2026-12-04T22:18:10.590Z)") },
+    "127.0.0.1:9701",
+    undefined,
+    true,
+  );
+  t.regex(overTls.message, /before speaking HTTP\/2 \(not the server's gRPC listener/);
+  t.notRegex(overTls.hint, /WAYPOINT_SERVER_TLS=true/);
+  t.regex(overTls.hint, /-listen-grpc/);
   // A plain refusal keeps the generic reason and hint.
   const refused = fromServiceError(
     { code: STATUS.UNAVAILABLE, details: grpcJs("Error: connect ECONNREFUSED 127.0.0.1:9701") },

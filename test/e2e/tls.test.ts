@@ -47,6 +47,8 @@ function makeCert(dir: string): { cert: string; key: string } {
 }
 
 test("a TLS server: the CLI and the entrypoint verify it, skip verification when told, and fail open when they cannot trust it", async (t) => {
+  // About ten CLI runs and four entrypoints, one after the other.
+  t.timeout(180_000);
   const dir = tempDir(t);
   const { cert, key } = makeCert(dir);
   const server = await startServerProcess(t, { args: [`-tls-cert-file=${cert}`, `-tls-key-file=${key}`] });

@@ -111,3 +111,25 @@ test("bundled and connected: registers with this build's version, ships logs, ru
     "nothing but the bundle, Node's own modules and node-pty",
   );
 });
+
+test("bundled, with version emulation: the lazily loaded emulation registers the emulated release", async (t) => {
+  const s = await startTestServer(t);
+  const conn = s.connect();
+  await conn.createApp("web");
+  const created = await conn.createDeployment("web");
+  spawnEntrypoint(t, [process.execPath, "-e", "setInterval(() => {}, 1000);"], {
+    bin: BIN,
+    env: {
+      WAYPOINT_SERVER_ADDR: s.address,
+      WAYPOINT_CEB_INVITE_TOKEN: created.token,
+      WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+      WAYPOINT_EMULATE_VERSION: "0.2.0",
+      WAYPOINT_CATALOG: join(REPO_ROOT, "fixtures", "catalogs", "protocol-steps.json"),
+    },
+  });
+  await waitFor(
+    async () => (await conn.listInstances({ app: "web" })).some((i) => i.connected && i.version === "0.2.0"),
+    "the instance to register as 0.2.0",
+  );
+  t.pass();
+});
