@@ -24,6 +24,12 @@ export const token = (id: string, kind: TokenRecord["kind"] = "management"): Tok
   createdAt: "2026-11-22T10:00:00.000Z",
 });
 
+/**
+ * When the components were seen: a minute before the run, so they are within the server's active
+ * window (168 h) whenever the tests run, and a restored store shows them.
+ */
+const SEEN = new Date(Date.now() - 60_000).toISOString();
+
 export const component = (id: string, over: Partial<ComponentRecord> = {}): ComponentRecord => ({
   kind: "runner",
   id,
@@ -31,8 +37,8 @@ export const component = (id: string, over: Partial<ComponentRecord> = {}): Comp
   api: { min: 1, current: 1 },
   entrypoint: { min: 1, current: 1 },
   emulated: false,
-  firstSeen: "2026-11-22T10:00:00.000Z",
-  lastSeen: "2026-11-22T10:00:00.000Z",
+  firstSeen: SEEN,
+  lastSeen: SEEN,
   ...over,
 });
 
