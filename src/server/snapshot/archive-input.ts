@@ -71,7 +71,9 @@ export async function openArchive(
         { objectMode: false },
       ),
     );
-    const gunzip = add(createGunzip());
+    // 64 KiB out per inflate call rather than the default 16 KiB: a quarter of the calls and of the
+    // chunks every later stage (tar reader, hash, file write) handles.
+    const gunzip = add(createGunzip({ chunkSize: 64 * 1024 }));
     pipeline(counted, gunzip, () => {
       // errors surface through the gunzip stream's iterator
     });
