@@ -232,8 +232,9 @@ runs under the entrypoint (connected to the server, every line also shipped over
 the bench reads. The figure is the time from the first byte to the last at the reader (both start-ups left
 out); the spawn-to-exit row includes them (the entrypoint's start-up, its registration before it starts the
 app, and the up to 2 s it gives buffered lines to reach the server after the app exits). Every byte is
-checked to arrive. The entrypoint reported ${fmt(e.droppedLines)} dropped lines per run on average (the server
-slower than the app: dropped from the log stream only, never from stdout).
+checked to arrive. The entrypoint reported ${fmt(e.droppedLines)} dropped lines per run on average: at ~250 MB/s the app writes far past the log stream's rate limit
+(\`WAYPOINT_CEB_LOG_RATE_BYTES\`, 4 MiB/s by default), so nearly every line is counted and dropped from the log
+stream, never from stdout.
 
 **Method.** ${e.rounds} rounds, each running the plain pipe, the connected entrypoint and the relay only, one
 after the other; the best and the median round of each, and each ratio is pipe / entrypoint of the same
