@@ -12,7 +12,7 @@ import test from "ava";
 import { PACKAGE_VERSION } from "../../src/build-info.js";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
 import { REPO_ROOT } from "../helpers/process.js";
-import { startTestServer } from "../helpers/server.js";
+import { execToEnd, hasLogLine, startTestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -68,34 +68,19 @@ test("bundled and connected: registers with this build's version, ships logs, ru
   );
   const [instance] = await conn.listInstances({ app: "web" });
   t.is(instance?.version, PACKAGE_VERSION, "the version written into the bundle");
-  const shipped = () =>
-    new Promise<boolean>((resolve) => {
-      let seen = false;
-      conn.logs(
-        { app: "web" },
-        (lines) => {
-          if (lines.some((l) => l.line === "hello")) seen = true;
-        },
-        () => resolve(seen),
-      );
-    });
-  await waitFor(shipped, "the app's line to reach the server");
-
-  let out = "";
-  const plain = conn.exec(
-    { app: "web", args: ["echo", "exec works"] },
-    { stdout: (d) => (out += d), stderr: () => {} },
-  );
-  t.is(await plain.exit, 0);
-  t.is(out, "exec works\n");
+  await waitFor(() => hasLogLine(conn, "web", "hello"), "the app's line to reach the server");
+  t.deepEqual(await execToEnd(conn, { app: "web", args: ["echo", "exec works"] }), {
+    code: 0,
+    stdout: "exec works\n",
+  });
   // A terminal session loads node-pty, the one module the bundle leaves out.
-  let ttyOut = "";
-  const tty = conn.exec(
-    { app: "web", args: ["sh", "-c", "test -t 1 && echo on a terminal"], tty: { rows: 24, cols: 80 } },
-    { stdout: (d) => (ttyOut += d), stderr: () => {} },
-  );
-  t.is(await tty.exit, 0);
-  t.regex(ttyOut, /on a terminal/);
+  const tty = await execToEnd(conn, {
+    app: "web",
+    args: ["sh", "-c", "test -t 1 && echo on a terminal"],
+    tty: { rows: 24, cols: 80 },
+  });
+  t.is(tty.code, 0);
+  t.regex(tty.stdout, /on a terminal/);
 
   const own = pathToFileURL(join(dist, "bin")).href;
   const loaded = readFileSync(file, "utf8").split("\n").filter(Boolean);

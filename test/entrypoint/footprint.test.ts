@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
-import { startTestServer } from "../helpers/server.js";
+import { execToEnd, hasLogLine, startTestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -40,25 +40,11 @@ test("connected, shipping logs and running exec, the entrypoint loads none of th
     async () => (await conn.listInstances({ app: "web" })).some((i) => i.connected),
     "the instance to register",
   );
-  const shipped = async () =>
-    new Promise<boolean>((resolve) => {
-      let seen = false;
-      conn.logs(
-        { app: "web" },
-        (lines) => {
-          if (lines.some((l) => l.line === "hello from the app")) seen = true;
-        },
-        () => resolve(seen),
-      );
-    });
-  await waitFor(shipped, "the app's line to reach the server");
-  let out = "";
-  const session = conn.exec(
-    { app: "web", args: ["echo", "exec works"] },
-    { stdout: (d) => (out += d), stderr: () => {} },
-  );
-  t.is(await session.exit, 0);
-  t.is(out, "exec works\n");
+  await waitFor(() => hasLogLine(conn, "web", "hello from the app"), "the app's line to reach the server");
+  t.deepEqual(await execToEnd(conn, { app: "web", args: ["echo", "exec works"] }), {
+    code: 0,
+    stdout: "exec works\n",
+  });
 
   const loaded = readFileSync(file, "utf8").split("\n").filter(Boolean);
   // The recorder saw the entrypoint's own transport, so an empty list cannot pass for a clean one.

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { ExecutionContext } from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
-import { Connection } from "../../src/client/connection.js";
+import { Connection, type ExecOptions } from "../../src/client/connection.js";
 import { clientIdentity } from "../../src/client/identity.js";
 import type { ClientKind } from "../../src/protocol/headers.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
@@ -94,4 +94,29 @@ export async function startTestServer(
   let bootstrapToken = "";
   bootstrapToken = (await connect({ token: null, id: "bootstrapper" }).bootstrap()).token;
   return { server, address: server.grpcAddress, dbPath, logs, token: bootstrapToken, connect };
+}
+
+/** Whether the server holds the log line `line` of `app` (one read, not following). */
+export function hasLogLine(conn: Connection, app: string, line: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    let seen = false;
+    conn.logs(
+      { app },
+      (lines) => {
+        if (lines.some((l) => l.line === line)) seen = true;
+      },
+      () => resolve(seen),
+    );
+  });
+}
+
+/** Runs an exec session to its end: the command's exit code and its whole stdout. */
+export async function execToEnd(
+  conn: Connection,
+  opts: ExecOptions,
+): Promise<{ code: number; stdout: string }> {
+  let stdout = "";
+  const session = conn.exec(opts, { stdout: (d) => (stdout += d), stderr: () => {} });
+  const code = await session.exit;
+  return { code, stdout };
 }
