@@ -113,6 +113,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: "app operations (build, deploy, release commands) and whether deploys get the entrypoint",
+    up: (db) => {
+      db.exec(`
+        ALTER TABLE apps ADD COLUMN build TEXT;
+        ALTER TABLE apps ADD COLUMN deploy TEXT;
+        ALTER TABLE apps ADD COLUMN release TEXT;
+        ALTER TABLE apps ADD COLUMN entrypoint_disabled INTEGER NOT NULL DEFAULT 0;
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -3,15 +3,19 @@ import type Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
 import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
 import { makeStandalone, type OpenOptions, openDatabase } from "./open.js";
-import type {
-  AppRecord,
-  ComponentRecord,
-  ConfigRecord,
-  DeploymentRecord,
-  InstanceRecord,
-  RejectedRecord,
-  Store,
-  TokenRecord,
+import {
+  type AppChange,
+  type AppOperations,
+  type AppRecord,
+  type ComponentRecord,
+  type ConfigRecord,
+  type DeploymentRecord,
+  type InstanceRecord,
+  OPERATIONS,
+  type OperationName,
+  type RejectedRecord,
+  type Store,
+  type TokenRecord,
 } from "./store.js";
 
 type Row = Record<string, string | number | null>;
@@ -135,15 +139,47 @@ export class SqliteStore implements Store {
     }));
   }
 
-  createApp(name: string, createdAt: string): AppRecord {
+  createApp(
+    name: string,
+    createdAt: string,
+    opts: { readonly operations?: AppOperations; readonly entrypointDisabled?: boolean } = {},
+  ): AppRecord {
     return this.write(() => {
       if (this.stmts.getApp.get(name)) {
         throw new AppError("ALREADY_EXISTS", `an app named ${JSON.stringify(name)} already exists`, {
           hint: "Pick another name; `waypoint app list` shows the apps there are.",
         });
       }
-      this.stmts.insertApp.run(name, createdAt);
-      return { name, createdAt, deployments: 0 };
+      const operations = opts.operations ?? {};
+      this.stmts.insertApp.run({
+        name,
+        createdAt,
+        build: operations.build ?? null,
+        deploy: operations.deploy ?? null,
+        release: operations.release ?? null,
+        entrypointDisabled: opts.entrypointDisabled ? 1 : 0,
+      });
+      return appFromRow(this.stmts.getApp.get(name) as Row);
+    });
+  }
+
+  updateApp(name: string, change: AppChange): AppRecord {
+    return this.write(() => {
+      const row = this.stmts.getApp.get(name) as Row | undefined;
+      if (!row) throw noSuchApp(name);
+      const current = appFromRow(row);
+      const next = (op: OperationName): string | null => {
+        const v = change.operations?.[op];
+        return v === undefined ? (current.operations[op] ?? null) : v;
+      };
+      this.stmts.updateApp.run({
+        name,
+        build: next("build"),
+        deploy: next("deploy"),
+        release: next("release"),
+        entrypointDisabled: (change.entrypointDisabled ?? current.entrypointDisabled) ? 1 : 0,
+      });
+      return appFromRow(this.stmts.getApp.get(name) as Row);
     });
   }
 
@@ -422,10 +458,14 @@ function noSuchApp(app: string): AppError {
 }
 
 function appFromRow(r: Row): AppRecord {
+  const operations: { -readonly [K in OperationName]?: string } = {};
+  for (const op of OPERATIONS) if (typeof r[op] === "string") operations[op] = r[op] as string;
   return {
     name: r.name as string,
     createdAt: r.created_at as string,
     deployments: (r.deployments as number | null) ?? 0,
+    operations,
+    entrypointDisabled: r.entrypoint_disabled === 1,
   };
 }
 
@@ -511,7 +551,14 @@ function prepareStatements(db: Database.Database) {
     ),
     listComponents: db.prepare("SELECT * FROM components ORDER BY kind, version, id"),
     listRejected: db.prepare("SELECT * FROM rejected ORDER BY kind, version, id"),
-    insertApp: db.prepare("INSERT INTO apps (name, created_at) VALUES (?, ?)"),
+    insertApp: db.prepare(
+      `INSERT INTO apps (name, created_at, build, deploy, release, entrypoint_disabled)
+       VALUES (@name, @createdAt, @build, @deploy, @release, @entrypointDisabled)`,
+    ),
+    updateApp: db.prepare(
+      `UPDATE apps SET build = @build, deploy = @deploy, release = @release, entrypoint_disabled = @entrypointDisabled
+        WHERE name = @name`,
+    ),
     getApp: db.prepare(
       "SELECT a.*, (SELECT count(*) FROM deployments d WHERE d.app = a.name) AS deployments FROM apps a WHERE a.name = ?",
     ),

@@ -44,12 +44,32 @@ export interface RejectedRecord extends SeenComponent {
   readonly count: number;
 }
 
+/** The operations an app defines: a shell command each (run with `sh -c`); absent when not defined. */
+export interface AppOperations {
+  readonly build?: string;
+  readonly deploy?: string;
+  readonly release?: string;
+}
+
+/** The operation names, in the order `waypoint up` runs them. */
+export const OPERATIONS = ["build", "deploy", "release"] as const;
+export type OperationName = (typeof OPERATIONS)[number];
+
 export interface AppRecord {
   readonly name: string;
   /** RFC 3339. */
   readonly createdAt: string;
   /** Deployments made of the app. */
   readonly deployments: number;
+  readonly operations: AppOperations;
+  /** Deploys of the app do not get the entrypoint's environment (the app runs without it). */
+  readonly entrypointDisabled: boolean;
+}
+
+/** A change to an app: an operation set to a command, or to null to remove it; absent fields stay. */
+export interface AppChange {
+  readonly operations?: { readonly [K in OperationName]?: string | null };
+  readonly entrypointDisabled?: boolean;
 }
 
 export interface DeploymentRecord {
@@ -118,7 +138,13 @@ export interface Store {
   listRejected(): RejectedRecord[];
 
   /** Creates an app; ALREADY_EXISTS if the name is taken. */
-  createApp(name: string, createdAt: string): AppRecord;
+  createApp(
+    name: string,
+    createdAt: string,
+    opts?: { readonly operations?: AppOperations; readonly entrypointDisabled?: boolean },
+  ): AppRecord;
+  /** Changes an app's operations or entrypoint setting in one write; NOT_FOUND if there is no such app. */
+  updateApp(name: string, change: AppChange): AppRecord;
   getApp(name: string): AppRecord | undefined;
   /** Every app, by name, with its number of deployments. */
   listApps(): AppRecord[];

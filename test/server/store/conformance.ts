@@ -213,7 +213,8 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
 
   test(`${f.name}: apps are created once and listed by name with their deployment counts`, (t) => {
     const { store } = open(t);
-    t.deepEqual(store.createApp("web", T0), { name: "web", createdAt: T0, deployments: 0 });
+    const plain = { operations: {}, entrypointDisabled: false };
+    t.deepEqual(store.createApp("web", T0), { name: "web", createdAt: T0, deployments: 0, ...plain });
     store.createApp("api", T0);
     t.is(store.stateIndex(), 2);
     const err = t.throws(() => store.createApp("web", T0));
@@ -222,11 +223,38 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     store.createDeployment("web", T0, deploymentToken);
     store.createDeployment("web", T0, deploymentToken);
     t.deepEqual(store.listApps(), [
-      { name: "api", createdAt: T0, deployments: 0 },
-      { name: "web", createdAt: T0, deployments: 2 },
+      { name: "api", createdAt: T0, deployments: 0, ...plain },
+      { name: "web", createdAt: T0, deployments: 2, ...plain },
     ]);
-    t.deepEqual(store.getApp("web"), { name: "web", createdAt: T0, deployments: 2 });
+    t.deepEqual(store.getApp("web"), { name: "web", createdAt: T0, deployments: 2, ...plain });
     t.is(store.getApp("nope"), undefined);
+  });
+
+  test(`${f.name}: an app's operations are stored at create, changed one by one, removed with null, and survive reopening`, (t) => {
+    const path = f.newPath(t);
+    const store = f.open(path);
+    t.teardown(() => store.close());
+    const created = store.createApp("web", T0, {
+      operations: { build: "make build", deploy: "./deploy.sh 'with quotes'" },
+      entrypointDisabled: true,
+    });
+    t.deepEqual(created.operations, { build: "make build", deploy: "./deploy.sh 'with quotes'" });
+    t.true(created.entrypointDisabled);
+    const before = store.stateIndex();
+    const changed = store.updateApp("web", {
+      operations: { build: null, release: "./release.sh" },
+      entrypointDisabled: false,
+    });
+    t.is(store.stateIndex(), before + 1, "one write");
+    t.deepEqual(changed.operations, { deploy: "./deploy.sh 'with quotes'", release: "./release.sh" });
+    t.false(changed.entrypointDisabled);
+    t.deepEqual(store.updateApp("web", {}), changed, "an empty change keeps everything");
+    const err = t.throws(() => store.updateApp("nope", { operations: { build: "x" } }));
+    t.is((err as { code?: string }).code, "NOT_FOUND");
+    store.close();
+    const again = f.open(path);
+    t.teardown(() => again.close());
+    t.deepEqual(again.getApp("web"), changed);
   });
 
   test(`${f.name}: a deployment and its entrypoint token are written in one transaction`, (t) => {
@@ -365,7 +393,9 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     const second = f.open(path);
     t.teardown(() => second.close());
     t.is(second.stateIndex(), index);
-    t.deepEqual(second.listApps(), [{ name: "web", createdAt: T0, deployments: 1 }]);
+    t.deepEqual(second.listApps(), [
+      { name: "web", createdAt: T0, deployments: 1, operations: {}, entrypointDisabled: false },
+    ]);
     t.deepEqual(second.listDeployments(), [{ id: "web-v1", app: "web", sequence: 1, createdAt: T0 }]);
     t.deepEqual(second.resolvedConfig("web"), [
       { scope: "web", name: "A", value: "x\ny" },

@@ -54,6 +54,31 @@ test("migrates a version 1 database forward, keeping its rows and a backup besid
   copy.close();
 });
 
+test("migrates a version 3 database's apps forward: no operations, entrypoint on, deployments kept", (t) => {
+  const path = join(tempDir(t), "data.db");
+  const { db: raw, schemaVersion } = openDatabase(path, { migrations: MIGRATIONS.slice(0, 3) });
+  t.is(schemaVersion, 3);
+  raw.prepare("INSERT INTO apps (name, created_at) VALUES ('web', '2026-11-22T10:00:00.000Z')").run();
+  raw
+    .prepare(
+      "INSERT INTO deployments (id, app, sequence, created_at) VALUES ('web-v1', 'web', 1, '2026-11-22T10:00:00.000Z')",
+    )
+    .run();
+  raw.close();
+  const store = SqliteStore.open(path);
+  t.teardown(() => store.close());
+  t.deepEqual(store.getApp("web"), {
+    name: "web",
+    createdAt: "2026-11-22T10:00:00.000Z",
+    deployments: 1,
+    operations: {},
+    entrypointDisabled: false,
+  });
+  t.deepEqual(store.updateApp("web", { operations: { deploy: "./deploy.sh" } }).operations, {
+    deploy: "./deploy.sh",
+  });
+});
+
 test("refuses a database from a newer schema and leaves it byte-identical", (t) => {
   const dir = tempDir(t);
   const path = join(dir, "data.db");
