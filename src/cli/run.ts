@@ -1,6 +1,6 @@
 import { PACKAGE_VERSION } from "../build-info.js";
 import { AppError, isAppError } from "../protocol/errors.js";
-import { appCreate, appList } from "./app-commands.js";
+import { appCreate, appList, appUpdate } from "./app-commands.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { configGet, configSet, configUnset } from "./config-commands.js";
@@ -33,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   snapshotVerify,
   tokenNew,
   appCreate,
+  appUpdate,
   appList,
   deploymentCreate,
   deploymentList,

@@ -26,12 +26,14 @@ import type { WaypointClient } from "../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../protocol/errors.js";
 import { type ClientIdentity, encodeClientHeaders } from "../protocol/headers.js";
 import type { InventoryJson } from "../protocol/inventory.js";
+import type { AppOperations } from "../protocol/operations.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import { fromServiceError } from "./errors.js";
 import { callMetadata, channelCredentials, MAX_RECEIVE_MESSAGE_BYTES } from "./grpc-call.js";
 import { inventoryFromProto } from "./inventory-convert.js";
 import {
   type AppInfo,
+  type AppUpdate,
   appFromProto,
   type ConfigEntryInfo,
   type CreatedDeploymentInfo,
@@ -348,9 +350,27 @@ export class Connection {
     return res.removed;
   }
 
-  async createApp(name: string): Promise<AppInfo> {
+  async createApp(
+    name: string,
+    opts: { readonly operations?: AppOperations; readonly entrypointDisabled?: boolean } = {},
+  ): Promise<AppInfo> {
     return appFromProto(
-      await this.unary<object, App__Output>(this.waypoint.CreateApp.bind(this.waypoint), { name }),
+      await this.unary<object, App__Output>(this.waypoint.CreateApp.bind(this.waypoint), {
+        name,
+        operations: opts.operations ?? {},
+        entrypointDisabled: opts.entrypointDisabled ?? false,
+      }),
+    );
+  }
+
+  /** Changes an app's operations ("" removes one) or its entrypoint setting. */
+  async updateApp(name: string, change: AppUpdate): Promise<AppInfo> {
+    return appFromProto(
+      await this.unary<object, App__Output>(this.waypoint.UpdateApp.bind(this.waypoint), {
+        name,
+        ...change.operations,
+        ...(change.entrypointDisabled === undefined ? {} : { entrypointDisabled: change.entrypointDisabled }),
+      }),
     );
   }
 

@@ -3,6 +3,7 @@ import type { ConfigEntry__Output } from "../gen/waypoint/v1/ConfigEntry.js";
 import type { Deployment__Output } from "../gen/waypoint/v1/Deployment.js";
 import type { Instance__Output } from "../gen/waypoint/v1/Instance.js";
 import type { LogLine__Output } from "../gen/waypoint/v1/LogLine.js";
+import { type AppOperations, OPERATIONS, type OperationName } from "../protocol/operations.js";
 import type { ProtocolRange } from "../protocol/range.js";
 
 /**
@@ -16,6 +17,16 @@ export interface AppInfo {
   /** RFC 3339. */
   readonly createdAt: string;
   readonly deployments: number;
+  /** The operations the app defines (absent: not defined). */
+  readonly operations: AppOperations;
+  /** Deploys of the app do not get the entrypoint's environment. */
+  readonly entrypointDisabled: boolean;
+}
+
+/** A change to an app: a command sets an operation, "" removes it; absent fields stay. */
+export interface AppUpdate {
+  readonly operations?: { readonly [K in OperationName]?: string };
+  readonly entrypointDisabled?: boolean;
 }
 
 export interface DeploymentInfo {
@@ -66,7 +77,18 @@ export interface LogLineInfo {
 }
 
 export function appFromProto(a: App__Output): AppInfo {
-  return { name: a.name, createdAt: a.createdAt, deployments: a.deployments };
+  const operations: { [K in OperationName]?: string } = {};
+  for (const op of OPERATIONS) {
+    const command = a.operations?.[op] ?? "";
+    if (command !== "") operations[op] = command;
+  }
+  return {
+    name: a.name,
+    createdAt: a.createdAt,
+    deployments: a.deployments,
+    operations,
+    entrypointDisabled: a.entrypointDisabled,
+  };
 }
 
 export function deploymentFromProto(d: Deployment__Output | null): DeploymentInfo {

@@ -3,6 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { App as _waypoint_v1_App, App__Output as _waypoint_v1_App__Output } from './waypoint/v1/App.js';
+import type { AppOperations as _waypoint_v1_AppOperations, AppOperations__Output as _waypoint_v1_AppOperations__Output } from './waypoint/v1/AppOperations.js';
 import type { BootstrapTokenRequest as _waypoint_v1_BootstrapTokenRequest, BootstrapTokenRequest__Output as _waypoint_v1_BootstrapTokenRequest__Output } from './waypoint/v1/BootstrapTokenRequest.js';
 import type { CancelStagedRestoreRequest as _waypoint_v1_CancelStagedRestoreRequest, CancelStagedRestoreRequest__Output as _waypoint_v1_CancelStagedRestoreRequest__Output } from './waypoint/v1/CancelStagedRestoreRequest.js';
 import type { CancelStagedRestoreResponse as _waypoint_v1_CancelStagedRestoreResponse, CancelStagedRestoreResponse__Output as _waypoint_v1_CancelStagedRestoreResponse__Output } from './waypoint/v1/CancelStagedRestoreResponse.js';
@@ -58,6 +59,7 @@ import type { SnapshotProgress as _waypoint_v1_SnapshotProgress, SnapshotProgres
 import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output as _waypoint_v1_StagedRestore__Output } from './waypoint/v1/StagedRestore.js';
 import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _waypoint_v1_StateEvent__Output } from './waypoint/v1/StateEvent.js';
 import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnapshotRequest__Output as _waypoint_v1_TakeSnapshotRequest__Output } from './waypoint/v1/TakeSnapshotRequest.js';
+import type { UpdateAppRequest as _waypoint_v1_UpdateAppRequest, UpdateAppRequest__Output as _waypoint_v1_UpdateAppRequest__Output } from './waypoint/v1/UpdateAppRequest.js';
 import type { VersionInfo as _waypoint_v1_VersionInfo, VersionInfo__Output as _waypoint_v1_VersionInfo__Output } from './waypoint/v1/VersionInfo.js';
 import type { WatchStateRequest as _waypoint_v1_WatchStateRequest, WatchStateRequest__Output as _waypoint_v1_WatchStateRequest__Output } from './waypoint/v1/WatchStateRequest.js';
 import type { WaypointClient as _waypoint_v1_WaypointClient, WaypointDefinition as _waypoint_v1_WaypointDefinition } from './waypoint/v1/Waypoint.js';
@@ -71,6 +73,7 @@ export interface ProtoGrpcType {
   waypoint: {
     v1: {
       App: MessageTypeDefinition<_waypoint_v1_App, _waypoint_v1_App__Output>
+      AppOperations: MessageTypeDefinition<_waypoint_v1_AppOperations, _waypoint_v1_AppOperations__Output>
       BootstrapTokenRequest: MessageTypeDefinition<_waypoint_v1_BootstrapTokenRequest, _waypoint_v1_BootstrapTokenRequest__Output>
       CancelStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreRequest, _waypoint_v1_CancelStagedRestoreRequest__Output>
       CancelStagedRestoreResponse: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreResponse, _waypoint_v1_CancelStagedRestoreResponse__Output>
@@ -126,6 +129,7 @@ export interface ProtoGrpcType {
       StagedRestore: MessageTypeDefinition<_waypoint_v1_StagedRestore, _waypoint_v1_StagedRestore__Output>
       StateEvent: MessageTypeDefinition<_waypoint_v1_StateEvent, _waypoint_v1_StateEvent__Output>
       TakeSnapshotRequest: MessageTypeDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_TakeSnapshotRequest__Output>
+      UpdateAppRequest: MessageTypeDefinition<_waypoint_v1_UpdateAppRequest, _waypoint_v1_UpdateAppRequest__Output>
       VersionInfo: MessageTypeDefinition<_waypoint_v1_VersionInfo, _waypoint_v1_VersionInfo__Output>
       WatchStateRequest: MessageTypeDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_WatchStateRequest__Output>
       Waypoint: SubtypeConstructor<typeof grpc.Client, _waypoint_v1_WaypointClient> & { service: _waypoint_v1_WaypointDefinition }

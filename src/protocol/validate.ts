@@ -56,6 +56,22 @@ export function appNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** Longest operation command accepted, in characters. */
+export const MAX_COMMAND_LENGTH = 8192;
+
+/**
+ * What is wrong with `command` as the shell command of an app's `operation`
+ * (run with `sh -c`), or undefined. Empty is not a command: callers treat it
+ * as "not defined".
+ */
+export function commandProblem(operation: string, command: string): string | undefined {
+  if (command.trim() === "") return `the ${operation} command is empty`;
+  if (command.length > MAX_COMMAND_LENGTH)
+    return `the ${operation} command is longer than ${MAX_COMMAND_LENGTH} characters (put it in a script and run that)`;
+  if (command.includes("\0")) return `the ${operation} command holds a NUL character, which no shell can run`;
+  return undefined;
+}
+
 export function isAppName(name: string): boolean {
   return appNameProblem(name) === undefined;
 }

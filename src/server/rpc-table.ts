@@ -24,6 +24,7 @@ export const RPC_TABLE = {
   "/waypoint.v1.Waypoint/GetStagedRestore": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/CancelStagedRestore": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/CreateApp": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/UpdateApp": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/ListApps": { family: "api", access: ["management", "readonly"] },
   "/waypoint.v1.Waypoint/CreateDeployment": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/ListDeployments": { family: "api", access: ["management", "readonly"] },

@@ -34,8 +34,8 @@ test("apps: create, list as a table and as JSON; a second create of a name fails
   t.deepEqual(
     apps.map((a) => Object.keys(a)),
     [
-      ["name", "createdAt", "deployments"],
-      ["name", "createdAt", "deployments"],
+      ["name", "createdAt", "deployments", "operations", "entrypointDisabled"],
+      ["name", "createdAt", "deployments", "operations", "entrypointDisabled"],
     ],
   );
   t.deepEqual(apps.map((a) => [a.name, a.deployments]).sort(), [
@@ -47,8 +47,11 @@ test("apps: create, list as a table and as JSON; a second create of a name fails
   const text = await wp("app", "list");
   t.is(text.code, 0, text.stderr);
   const lines = text.stdout.trimEnd().split("\n");
-  t.is(lines[0], "NAME  DEPLOYMENTS  CREATED");
-  t.deepEqual(lines.slice(1).sort(), ["api   0            now", "web   0            now"]);
+  t.is(lines[0], "NAME  DEPLOYMENTS  OPERATIONS  CREATED");
+  t.deepEqual(lines.slice(1).sort(), [
+    "api   0            -           now",
+    "web   0            -           now",
+  ]);
   // An app without deployments: the hint is a command that works as printed.
   const noDeployment = await wp("logs", "-app=web");
   t.is(noDeployment.code, 1, noDeployment.stderr);
@@ -60,6 +63,77 @@ test("apps: create, list as a table and as JSON; a second create of a name fails
   t.regex(
     noExec.stderr,
     /Hint: Create one with `waypoint deployment create -app=web` and start an instance of it\./,
+  );
+});
+
+test("app operations: set at create, shown in list, changed and removed by update, checked for bad input", async (t) => {
+  const s = await startTestServer(t);
+  const wp = as(t, s);
+  const created = await wp(
+    "app",
+    "create",
+    "web",
+    "-build=npm run build",
+    `-deploy=./deploy.sh "two words"`,
+    "-json",
+  );
+  t.is(created.code, 0, created.stderr);
+  t.deepEqual(JSON.parse(created.stdout).operations, {
+    build: "npm run build",
+    deploy: './deploy.sh "two words"',
+  });
+  t.is((await wp("app", "create", "api", "-no-entrypoint")).code, 0);
+
+  const list = await wp("app", "list");
+  t.deepEqual(list.stdout.trimEnd().split("\n").slice(1).sort(), [
+    "api   0            -             now",
+    "web   0            build,deploy  now",
+  ]);
+
+  const updated = await wp("app", "update", "web", "-build=", "-release=./release.sh", "-entrypoint=false");
+  t.is(updated.code, 0, updated.stderr);
+  t.is(
+    updated.stdout,
+    'build:      (not defined)\ndeploy:     ./deploy.sh "two words"\nrelease:    ./release.sh\nentrypoint: off (deploys run without it)\n',
+  );
+  const json = JSON.parse((await wp("app", "list", "-json")).stdout) as {
+    name: string;
+    operations: object;
+    entrypointDisabled: boolean;
+  }[];
+  t.deepEqual(
+    json.map((a) => [a.name, a.operations, a.entrypointDisabled]),
+    [
+      ["api", {}, true],
+      ["web", { deploy: './deploy.sh "two words"', release: "./release.sh" }, true],
+    ],
+  );
+  t.false(
+    JSON.parse((await wp("app", "update", "web", "-entrypoint=true", "-json")).stdout).entrypointDisabled,
+  );
+
+  // Bad input: each refused with its own message, and nothing changes.
+  const nothing = await wp("app", "update", "web");
+  t.is(nothing.code, 2);
+  t.regex(nothing.stderr, /^Error: nothing to change\nHint: Give -build=CMD/);
+  const empty = await wp("app", "create", "db", "-deploy=");
+  t.is(empty.code, 2);
+  t.regex(empty.stderr, /-deploy is empty/);
+  const blank = await wp("app", "update", "web", "-build=   ");
+  t.is(blank.code, 2, blank.stderr);
+  t.regex(blank.stderr, /the build command is empty/);
+  const long = await wp("app", "update", "web", `-build=${"x".repeat(8193)}`);
+  t.is(long.code, 2, long.stderr);
+  t.regex(long.stderr, /longer than 8192 characters \(put it in a script and run that\)/);
+  const missing = await wp("app", "update", "nope", "-build=make");
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /no app named "nope"/);
+  t.deepEqual(
+    (JSON.parse((await wp("app", "list", "-json")).stdout) as { operations: object }[]).map(
+      (a) => a.operations,
+    ),
+    [{}, { deploy: './deploy.sh "two words"', release: "./release.sh" }],
+    "the refused changes changed nothing",
   );
 });
 

@@ -1,7 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
 import semver from "semver";
-import { isCanonicalSemver } from "../../src/protocol/validate.js";
+import { commandProblem, isCanonicalSemver } from "../../src/protocol/validate.js";
 
 /** What isCanonicalSemver stands in for: semver.parse, printed back unchanged. */
 function bySemver(text: string): boolean {
@@ -61,4 +61,13 @@ test("isCanonicalSemver: the edges", (t) => {
   ]) {
     t.is(isCanonicalSemver(text), bySemver(text), text);
   }
+});
+
+test("commandProblem: an operation's command is not blank, not over 8192 characters and holds no NUL", (t) => {
+  t.is(commandProblem("build", "npm run build && ./package.sh"), undefined);
+  t.is(commandProblem("deploy", "x".repeat(8192)), undefined);
+  t.is(commandProblem("build", ""), "the build command is empty");
+  t.is(commandProblem("build", " \t\n"), "the build command is empty");
+  t.regex(commandProblem("deploy", "x".repeat(8193)) ?? "", /deploy command is longer than 8192/);
+  t.regex(commandProblem("release", "a\0b") ?? "", /NUL/);
 });

@@ -5,8 +5,10 @@ import type { Instance } from "../../gen/waypoint/v1/Instance.js";
 import type { LogBatch } from "../../gen/waypoint/v1/LogBatch.js";
 import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../../protocol/errors.js";
+import { OPERATIONS, type OperationName } from "../../protocol/operations.js";
 import {
   appNameProblem,
+  commandProblem,
   configNameProblem,
   configValueProblem,
   isComponentId,
@@ -42,6 +44,7 @@ export interface RuntimeServiceDeps {
 type RuntimeHandlers = Pick<
   WaypointHandlers,
   | "CreateApp"
+  | "UpdateApp"
   | "ListApps"
   | "CreateDeployment"
   | "ListDeployments"
@@ -51,6 +54,12 @@ type RuntimeHandlers = Pick<
   | "GetLogs"
   | "Exec"
 >;
+
+function checkedCommand(op: OperationName, command: string): string {
+  const problem = commandProblem(op, command);
+  if (problem) throw new AppError("INVALID_ARGUMENT", problem);
+  return command;
+}
 
 /** Apps, deployments, configuration, instances, logs and exec: the api side of the entrypoint features. */
 export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
@@ -66,8 +75,44 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     CreateApp: d.guard.unary((req, ctx) => {
       const problem = appNameProblem(req.name);
       if (problem) throw new AppError("INVALID_ARGUMENT", problem);
-      const app = d.store.createApp(req.name, new Date().toISOString());
-      d.logger.info({ app: app.name, by: ctx.token?.id }, "app created");
+      const operations: { [K in OperationName]?: string } = {};
+      for (const op of OPERATIONS) {
+        const command = req.operations?.[op] ?? "";
+        if (command !== "") operations[op] = checkedCommand(op, command);
+      }
+      const app = d.store.createApp(req.name, new Date().toISOString(), {
+        operations,
+        entrypointDisabled: req.entrypointDisabled,
+      });
+      d.logger.info({ app: app.name, operations: Object.keys(operations), by: ctx.token?.id }, "app created");
+      return app;
+    }),
+
+    UpdateApp: d.guard.unary((req, ctx) => {
+      requireApp(req.name);
+      const operations: { [K in OperationName]?: string | null } = {};
+      for (const op of OPERATIONS) {
+        const command = req[op];
+        if (command !== undefined) operations[op] = command === "" ? null : checkedCommand(op, command);
+      }
+      const entrypointDisabled = req.entrypointDisabled;
+      if (Object.keys(operations).length === 0 && entrypointDisabled === undefined) {
+        throw new AppError("INVALID_ARGUMENT", `nothing to change in app ${req.name}`, {
+          hint: "Give -build=CMD, -deploy=CMD or -release=CMD (empty removes it), or -entrypoint=true|false.",
+        });
+      }
+      const app = d.store.updateApp(req.name, {
+        operations,
+        ...(entrypointDisabled === undefined ? {} : { entrypointDisabled }),
+      });
+      d.logger.info(
+        {
+          app: app.name,
+          changed: [...Object.keys(operations), ...(entrypointDisabled === undefined ? [] : ["entrypoint"])],
+          by: ctx.token?.id,
+        },
+        "app changed",
+      );
       return app;
     }),
 

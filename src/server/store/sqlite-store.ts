@@ -1,21 +1,19 @@
 import { closeSync, linkSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import type Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
+import { type AppOperations, OPERATIONS, type OperationName } from "../../protocol/operations.js";
 import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
 import { makeStandalone, type OpenOptions, openDatabase } from "./open.js";
-import {
-  type AppChange,
-  type AppOperations,
-  type AppRecord,
-  type ComponentRecord,
-  type ConfigRecord,
-  type DeploymentRecord,
-  type InstanceRecord,
-  OPERATIONS,
-  type OperationName,
-  type RejectedRecord,
-  type Store,
-  type TokenRecord,
+import type {
+  AppChange,
+  AppRecord,
+  ComponentRecord,
+  ConfigRecord,
+  DeploymentRecord,
+  InstanceRecord,
+  RejectedRecord,
+  Store,
+  TokenRecord,
 } from "./store.js";
 
 type Row = Record<string, string | number | null>;

@@ -1,4 +1,5 @@
 import type { ComponentKind } from "../../protocol/inventory.js";
+import type { AppOperations, OperationName } from "../../protocol/operations.js";
 import type { ProtocolRange } from "../../protocol/range.js";
 import type { TokenKind } from "../../protocol/tokens.js";
 import type { DatabaseFacts } from "./inspect.js";
@@ -43,17 +44,6 @@ export interface RejectedRecord extends SeenComponent {
   readonly reason: string;
   readonly count: number;
 }
-
-/** The operations an app defines: a shell command each (run with `sh -c`); absent when not defined. */
-export interface AppOperations {
-  readonly build?: string;
-  readonly deploy?: string;
-  readonly release?: string;
-}
-
-/** The operation names, in the order `waypoint up` runs them. */
-export const OPERATIONS = ["build", "deploy", "release"] as const;
-export type OperationName = (typeof OPERATIONS)[number];
 
 export interface AppRecord {
   readonly name: string;

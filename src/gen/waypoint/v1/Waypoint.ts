@@ -37,6 +37,7 @@ import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output
 import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output as _waypoint_v1_StagedRestore__Output } from '../../waypoint/v1/StagedRestore.js';
 import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _waypoint_v1_StateEvent__Output } from '../../waypoint/v1/StateEvent.js';
 import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnapshotRequest__Output as _waypoint_v1_TakeSnapshotRequest__Output } from '../../waypoint/v1/TakeSnapshotRequest.js';
+import type { UpdateAppRequest as _waypoint_v1_UpdateAppRequest, UpdateAppRequest__Output as _waypoint_v1_UpdateAppRequest__Output } from '../../waypoint/v1/UpdateAppRequest.js';
 import type { WatchStateRequest as _waypoint_v1_WatchStateRequest, WatchStateRequest__Output as _waypoint_v1_WatchStateRequest__Output } from '../../waypoint/v1/WatchStateRequest.js';
 
 export interface WaypointClient extends grpc.Client {
@@ -181,6 +182,15 @@ export interface WaypointClient extends grpc.Client {
   takeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
   takeSnapshot(argument: _waypoint_v1_TakeSnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_SnapshotChunk__Output>;
   
+  UpdateApp(argument: _waypoint_v1_UpdateAppRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  UpdateApp(argument: _waypoint_v1_UpdateAppRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  UpdateApp(argument: _waypoint_v1_UpdateAppRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  UpdateApp(argument: _waypoint_v1_UpdateAppRequest, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  updateApp(argument: _waypoint_v1_UpdateAppRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  updateApp(argument: _waypoint_v1_UpdateAppRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  updateApp(argument: _waypoint_v1_UpdateAppRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  updateApp(argument: _waypoint_v1_UpdateAppRequest, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  
   WatchState(argument: _waypoint_v1_WatchStateRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_StateEvent__Output>;
   WatchState(argument: _waypoint_v1_WatchStateRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_StateEvent__Output>;
   watchState(argument: _waypoint_v1_WatchStateRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_StateEvent__Output>;
@@ -223,6 +233,8 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   
   TakeSnapshot: grpc.handleServerStreamingCall<_waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk>;
   
+  UpdateApp: grpc.handleUnaryCall<_waypoint_v1_UpdateAppRequest__Output, _waypoint_v1_App>;
+  
   WatchState: grpc.handleServerStreamingCall<_waypoint_v1_WatchStateRequest__Output, _waypoint_v1_StateEvent>;
   
 }
@@ -245,5 +257,6 @@ export interface WaypointDefinition extends grpc.ServiceDefinition {
   RestoreSnapshot: MethodDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreResult, _waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult__Output>
   SetConfig: MethodDefinition<_waypoint_v1_SetConfigRequest, _waypoint_v1_SetConfigResponse, _waypoint_v1_SetConfigRequest__Output, _waypoint_v1_SetConfigResponse__Output>
   TakeSnapshot: MethodDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_SnapshotChunk, _waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk__Output>
+  UpdateApp: MethodDefinition<_waypoint_v1_UpdateAppRequest, _waypoint_v1_App, _waypoint_v1_UpdateAppRequest__Output, _waypoint_v1_App__Output>
   WatchState: MethodDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_StateEvent, _waypoint_v1_WatchStateRequest__Output, _waypoint_v1_StateEvent__Output>
 }
