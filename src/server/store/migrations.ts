@@ -125,6 +125,35 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    name: "jobs: runs of app operations and their states",
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE jobs (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          id TEXT NOT NULL UNIQUE,
+          app TEXT NOT NULL REFERENCES apps (name),
+          operation TEXT NOT NULL,
+          command TEXT NOT NULL,
+          state TEXT NOT NULL,
+          target TEXT,
+          runner TEXT,
+          deployment TEXT,
+          queued_at TEXT NOT NULL,
+          assigned_at TEXT,
+          started_at TEXT,
+          finished_at TEXT,
+          exit_code INTEGER,
+          error TEXT,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          cancel_requested INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX jobs_state ON jobs (state, seq);
+        CREATE INDEX jobs_app ON jobs (app, seq);
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

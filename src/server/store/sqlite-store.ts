@@ -4,16 +4,19 @@ import { AppError } from "../../protocol/errors.js";
 import { type AppOperations, OPERATIONS, type OperationName } from "../../protocol/operations.js";
 import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
 import { makeStandalone, type OpenOptions, openDatabase } from "./open.js";
-import type {
-  AppChange,
-  AppRecord,
-  ComponentRecord,
-  ConfigRecord,
-  DeploymentRecord,
-  InstanceRecord,
-  RejectedRecord,
-  Store,
-  TokenRecord,
+import {
+  type AppChange,
+  type AppRecord,
+  type ComponentRecord,
+  type ConfigRecord,
+  type DeploymentRecord,
+  FINAL_JOB_STATES,
+  type InstanceRecord,
+  type JobRecord,
+  type JobState,
+  type RejectedRecord,
+  type Store,
+  type TokenRecord,
 } from "./store.js";
 
 type Row = Record<string, string | number | null>;
@@ -178,6 +181,95 @@ export class SqliteStore implements Store {
         entrypointDisabled: (change.entrypointDisabled ?? current.entrypointDisabled) ? 1 : 0,
       });
       return appFromRow(this.stmts.getApp.get(name) as Row);
+    });
+  }
+
+  queueJob(job: {
+    readonly app: string;
+    readonly operation: OperationName;
+    readonly command: string;
+    readonly target?: string;
+    readonly queuedAt: string;
+  }): JobRecord {
+    return this.write(() => {
+      if (!this.stmts.getApp.get(job.app)) throw noSuchApp(job.app);
+      const { lastInsertRowid } = this.stmts.insertJob.run({
+        app: job.app,
+        operation: job.operation,
+        command: job.command,
+        target: job.target ?? null,
+        queuedAt: job.queuedAt,
+      });
+      this.stmts.nameJob.run(lastInsertRowid);
+      return jobFromRow(this.stmts.getJobBySeq.get(lastInsertRowid) as Row);
+    });
+  }
+
+  getJob(id: string): JobRecord | undefined {
+    this.assertOpen();
+    const r = this.stmts.getJob.get(id) as Row | undefined;
+    return r ? jobFromRow(r) : undefined;
+  }
+
+  listJobs(filter: { readonly app?: string; readonly states?: readonly JobState[] } = {}): JobRecord[] {
+    this.assertOpen();
+    const rows = (filter.app ? this.stmts.listAppJobs.all(filter.app) : this.stmts.listJobs.all()) as Row[];
+    const states = filter.states ? new Set<string>(filter.states) : undefined;
+    return rows.filter((r) => !states || states.has(r.state as string)).map(jobFromRow);
+  }
+
+  assignJob(runner: string, at: string): JobRecord | undefined {
+    this.assertOpen();
+    const next = this.stmts.nextQueuedJob.get(runner) as Row | undefined;
+    if (!next) return undefined;
+    return this.write(() => {
+      this.stmts.assignJob.run({ seq: next.seq, runner, at });
+      return jobFromRow(this.stmts.getJobBySeq.get(next.seq) as Row);
+    });
+  }
+
+  transitionJob(
+    id: string,
+    from: readonly JobState[],
+    to: JobState,
+    fields: {
+      readonly at?: string;
+      readonly runner?: string | null;
+      readonly deployment?: string;
+      readonly exitCode?: number;
+      readonly error?: string;
+    } = {},
+  ): JobRecord | undefined {
+    this.assertOpen();
+    const row = this.stmts.getJob.get(id) as Row | undefined;
+    if (!row || !from.includes(row.state as JobState)) return undefined;
+    const at = fields.at ?? new Date().toISOString();
+    const requeue = to === "queued";
+    return this.write(() => {
+      this.stmts.updateJob.run({
+        id,
+        state: to,
+        runner: requeue || fields.runner === null ? null : (fields.runner ?? row.runner),
+        assignedAt: requeue ? null : to === "assigned" ? at : row.assigned_at,
+        startedAt: requeue ? null : to === "running" ? at : row.started_at,
+        finishedAt: FINAL_JOB_STATES.has(to) ? at : null,
+        deployment: fields.deployment ?? row.deployment,
+        exitCode: fields.exitCode ?? row.exit_code,
+        error: fields.error ?? row.error,
+        cancelRequested: requeue ? 0 : row.cancel_requested,
+      });
+      return jobFromRow(this.stmts.getJob.get(id) as Row);
+    });
+  }
+
+  requestJobCancel(id: string): JobRecord | undefined {
+    this.assertOpen();
+    const row = this.stmts.getJob.get(id) as Row | undefined;
+    if (!row) return undefined;
+    if (row.cancel_requested === 1) return jobFromRow(row);
+    return this.write(() => {
+      this.stmts.requestJobCancel.run(id);
+      return jobFromRow(this.stmts.getJob.get(id) as Row);
     });
   }
 
@@ -455,6 +547,29 @@ function noSuchApp(app: string): AppError {
   });
 }
 
+function jobFromRow(r: Row): JobRecord {
+  const optional = <T>(key: string, value: T | null | undefined): { [k: string]: T } =>
+    value === null || value === undefined ? {} : { [key]: value };
+  return {
+    id: r.id as string,
+    app: r.app as string,
+    operation: r.operation as OperationName,
+    command: r.command as string,
+    state: r.state as JobState,
+    ...optional("target", r.target as string | null),
+    ...optional("runner", r.runner as string | null),
+    ...optional("deployment", r.deployment as string | null),
+    queuedAt: r.queued_at as string,
+    ...optional("assignedAt", r.assigned_at as string | null),
+    ...optional("startedAt", r.started_at as string | null),
+    ...optional("finishedAt", r.finished_at as string | null),
+    ...optional("exitCode", r.exit_code as number | null),
+    ...optional("error", r.error as string | null),
+    attempts: r.attempts as number,
+    cancelRequested: r.cancel_requested === 1,
+  } as JobRecord;
+}
+
 function appFromRow(r: Row): AppRecord {
   const operations: { -readonly [K in OperationName]?: string } = {};
   for (const op of OPERATIONS) if (typeof r[op] === "string") operations[op] = r[op] as string;
@@ -553,6 +668,29 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO apps (name, created_at, build, deploy, release, entrypoint_disabled)
        VALUES (@name, @createdAt, @build, @deploy, @release, @entrypointDisabled)`,
     ),
+    insertJob: db.prepare(
+      `INSERT INTO jobs (id, app, operation, command, state, target, queued_at)
+       VALUES ('pending-' || hex(randomblob(8)), @app, @operation, @command, 'queued', @target, @queuedAt)`,
+    ),
+    nameJob: db.prepare("UPDATE jobs SET id = 'job-' || seq WHERE seq = ?"),
+    getJob: db.prepare("SELECT * FROM jobs WHERE id = ?"),
+    getJobBySeq: db.prepare("SELECT * FROM jobs WHERE seq = ?"),
+    listJobs: db.prepare("SELECT * FROM jobs ORDER BY seq"),
+    listAppJobs: db.prepare("SELECT * FROM jobs WHERE app = ? ORDER BY seq"),
+    nextQueuedJob: db.prepare(
+      "SELECT seq FROM jobs WHERE state = 'queued' AND (target IS NULL OR target = ?) ORDER BY seq LIMIT 1",
+    ),
+    assignJob: db.prepare(
+      `UPDATE jobs SET state = 'assigned', runner = @runner, assigned_at = @at, attempts = attempts + 1
+        WHERE seq = @seq`,
+    ),
+    updateJob: db.prepare(
+      `UPDATE jobs SET state = @state, runner = @runner, assigned_at = @assignedAt, started_at = @startedAt,
+              finished_at = @finishedAt, deployment = @deployment, exit_code = @exitCode, error = @error,
+              cancel_requested = @cancelRequested
+        WHERE id = @id`,
+    ),
+    requestJobCancel: db.prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?"),
     updateApp: db.prepare(
       `UPDATE apps SET build = @build, deploy = @deploy, release = @release, entrypoint_disabled = @entrypointDisabled
         WHERE name = @name`,

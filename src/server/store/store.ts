@@ -62,6 +62,41 @@ export interface AppChange {
   readonly entrypointDisabled?: boolean;
 }
 
+/** A job's life: queued → assigned → running → success | error | cancelled (DESIGN §10). */
+export const JOB_STATES = ["queued", "assigned", "running", "success", "error", "cancelled"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+/** The states a job ends in. */
+export const FINAL_JOB_STATES: ReadonlySet<JobState> = new Set(["success", "error", "cancelled"]);
+
+/** One run of an app's operation. Timestamps are RFC 3339; absent until the job got there. */
+export interface JobRecord {
+  /** "job-<n>", n counting up from 1 and never reused. */
+  readonly id: string;
+  readonly app: string;
+  readonly operation: OperationName;
+  /** The command as it was when the job was queued (a later `app update` does not change it). */
+  readonly command: string;
+  readonly state: JobState;
+  /** Only this runner may take the job (a CLI running its own jobs); absent: any runner. */
+  readonly target?: string;
+  /** The runner it is or was assigned to. */
+  readonly runner?: string;
+  /** The deployment a deploy job made. */
+  readonly deployment?: string;
+  readonly queuedAt: string;
+  readonly assignedAt?: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** The command's exit code, once it ran to the end. */
+  readonly exitCode?: number;
+  /** Why it ended in error or was cancelled. */
+  readonly error?: string;
+  /** How many times it was assigned. */
+  readonly attempts: number;
+  /** A cancel was asked for while a runner held the job; the runner is to stop it. */
+  readonly cancelRequested: boolean;
+}
+
 export interface DeploymentRecord {
   /** "<app>-v<sequence>". */
   readonly id: string;
@@ -135,6 +170,43 @@ export interface Store {
   ): AppRecord;
   /** Changes an app's operations or entrypoint setting in one write; NOT_FOUND if there is no such app. */
   updateApp(name: string, change: AppChange): AppRecord;
+
+  /** Queues a job of `app`'s `operation` running `command`; NOT_FOUND if there is no such app. */
+  queueJob(job: {
+    readonly app: string;
+    readonly operation: OperationName;
+    readonly command: string;
+    readonly target?: string;
+    readonly queuedAt: string;
+  }): JobRecord;
+  getJob(id: string): JobRecord | undefined;
+  /** Oldest first; `app` and `states` filter. */
+  listJobs(filter?: { readonly app?: string; readonly states?: readonly JobState[] }): JobRecord[];
+  /**
+   * Assigns the oldest queued job `runner` may take (no target, or `runner` as the target) to it, in
+   * one write; undefined when there is none.
+   */
+  assignJob(runner: string, at: string): JobRecord | undefined;
+  /**
+   * Moves a job on: `to` is where it goes, `from` the states it may come from; a job in another state
+   * (or none) is left alone, without a write, and undefined is returned. The timestamp of the state
+   * gone to is `at` (default now); back to queued clears the runner and the assigned and started
+   * times; fields given are set.
+   */
+  transitionJob(
+    id: string,
+    from: readonly JobState[],
+    to: JobState,
+    fields?: {
+      readonly at?: string;
+      readonly runner?: string | null;
+      readonly deployment?: string;
+      readonly exitCode?: number;
+      readonly error?: string;
+    },
+  ): JobRecord | undefined;
+  /** Marks that a cancel was asked for a job a runner holds; undefined if the job does not exist. */
+  requestJobCancel(id: string): JobRecord | undefined;
   getApp(name: string): AppRecord | undefined;
   /** Every app, by name, with its number of deployments. */
   listApps(): AppRecord[];

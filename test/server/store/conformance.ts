@@ -68,6 +68,9 @@ const instance = (id: string, over: Partial<InstanceRecord> = {}): InstanceRecor
 });
 
 const T0 = "2026-11-22T10:00:00.000Z";
+const T1 = "2026-11-22T10:01:00.000Z";
+const T2 = "2026-11-22T10:02:00.000Z";
+const T3 = "2026-11-22T10:03:00.000Z";
 
 /** The entrypoint token createDeployment stores with a deployment. */
 const deploymentToken = (d: { id: string; app: string }): TokenRecord => ({
@@ -255,6 +258,106 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     const again = f.open(path);
     t.teardown(() => again.close());
     t.deepEqual(again.getApp("web"), changed);
+  });
+
+  test(`${f.name}: jobs are queued with ids that count up, assigned oldest first to a runner that may take them, and never reuse an id`, (t) => {
+    const path = f.newPath(t);
+    const store = f.open(path);
+    t.teardown(() => store.close());
+    store.createApp("web", T0);
+    const err = t.throws(() =>
+      store.queueJob({ app: "nope", operation: "build", command: "make", queuedAt: T0 }),
+    );
+    t.is((err as { code?: string }).code, "NOT_FOUND");
+    const j1 = store.queueJob({ app: "web", operation: "build", command: "make", queuedAt: T0 });
+    const j2 = store.queueJob({
+      app: "web",
+      operation: "deploy",
+      command: "./d",
+      target: "cli_me",
+      queuedAt: T0,
+    });
+    store.queueJob({ app: "web", operation: "release", command: "./r", queuedAt: T0 });
+    t.deepEqual(j1, {
+      id: "job-1",
+      app: "web",
+      operation: "build",
+      command: "make",
+      state: "queued",
+      queuedAt: T0,
+      attempts: 0,
+      cancelRequested: false,
+    });
+    t.is(j2.target, "cli_me");
+    t.deepEqual(
+      store.listJobs().map((j) => j.id),
+      ["job-1", "job-2", "job-3"],
+    );
+    const index = store.stateIndex();
+    // Another runner skips job-2, which is targeted at cli_me.
+    t.like(store.assignJob("runner-a", T1), {
+      id: "job-1",
+      state: "assigned",
+      runner: "runner-a",
+      assignedAt: T1,
+      attempts: 1,
+    });
+    t.like(store.assignJob("runner-a", T1), { id: "job-3", runner: "runner-a" });
+    t.is(store.assignJob("runner-a", T1), undefined, "nothing left for runner-a");
+    t.is(store.stateIndex(), index + 2, "an assignment is one write; finding nothing writes nothing");
+    t.like(store.assignJob("cli_me", T1), { id: "job-2", runner: "cli_me" });
+    t.deepEqual(
+      store.listJobs({ app: "web", states: ["assigned"] }).map((j) => j.id),
+      ["job-1", "job-2", "job-3"],
+    );
+    t.deepEqual(store.listJobs({ app: "other" }), []);
+    store.close();
+    const again = f.open(path);
+    t.teardown(() => again.close());
+    const j4 = again.queueJob({ app: "web", operation: "build", command: "make", queuedAt: T1 });
+    t.is(j4.id, "job-4");
+    t.like(again.getJob("job-3"), { state: "assigned", runner: "runner-a" });
+  });
+
+  test(`${f.name}: job transitions check where the job is, stamp each state's time, and a requeue clears the runner`, (t) => {
+    const { store } = open(t);
+    store.createApp("web", T0);
+    const { id } = store.queueJob({ app: "web", operation: "deploy", command: "./d", queuedAt: T0 });
+    store.assignJob("runner-a", T1);
+    const index = store.stateIndex();
+    t.is(store.transitionJob(id, ["queued"], "running", { at: T1 }), undefined, "not from assigned");
+    t.is(store.transitionJob("job-99", ["assigned"], "running"), undefined);
+    t.is(store.stateIndex(), index, "a refused transition writes nothing");
+    t.like(store.transitionJob(id, ["assigned"], "running", { at: T2 }), { state: "running", startedAt: T2 });
+    // The runner is lost: back to the queue, as if never assigned, the attempt counted.
+    const requeued = store.transitionJob(id, ["assigned", "running"], "queued", { at: T2 });
+    t.like(requeued, { state: "queued", attempts: 1 });
+    t.is(requeued?.runner, undefined);
+    t.is(requeued?.startedAt, undefined);
+    t.is(requeued?.assignedAt, undefined);
+    t.like(store.assignJob("runner-b", T2), { id, runner: "runner-b", attempts: 2 });
+    store.transitionJob(id, ["assigned"], "running", { at: T2 });
+    t.like(store.requestJobCancel(id), { cancelRequested: true, state: "running" });
+    const done = store.transitionJob(id, ["running"], "error", {
+      at: T3,
+      exitCode: 3,
+      error: "exit code 3",
+      deployment: "web-v1",
+    });
+    t.like(done, {
+      state: "error",
+      finishedAt: T3,
+      exitCode: 3,
+      error: "exit code 3",
+      deployment: "web-v1",
+      runner: "runner-b",
+    });
+    t.is(
+      store.transitionJob(id, ["queued", "assigned", "running"], "cancelled"),
+      undefined,
+      "a finished job stays finished",
+    );
+    t.is(store.requestJobCancel("job-99"), undefined);
   });
 
   test(`${f.name}: a deployment and its entrypoint token are written in one transaction`, (t) => {
