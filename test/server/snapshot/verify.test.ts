@@ -317,8 +317,9 @@ test("a data.db that SQLite cannot read is refused", async (t) => {
   const { meta, db } = await parts((await good(t)).bytes);
   const damaged = Buffer.from(db);
   const pageSize = damaged.readUInt16BE(16);
-  // The cells of page 1, the schema: SQLite cannot even read which tables there are.
-  damaged.fill(0xa5, pageSize / 2, pageSize - 16);
+  // Page 1 after the file header: the root of the schema table (its page header, cell pointers and
+  // cells), so SQLite cannot even read which tables there are.
+  damaged.fill(0xa5, 100, pageSize);
   await verifyFails(
     t,
     await consistentSnapshot(meta, damaged),

@@ -36,6 +36,7 @@ test("a snapshot file verifies back to the store's meta and rows", async (t) => 
     config: 0,
     deployments: 0,
     instances: 0,
+    jobs: 0,
     meta: 1,
     rejected: 0,
     tokens: 3,
