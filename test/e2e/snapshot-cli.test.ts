@@ -398,31 +398,37 @@ test("inspect and verify refuse each bad input with its own message and exit 1",
   const dir = tempDir(t);
   const tmp = tempDir(t, "waypoint-tmpdir-");
   const cases = await badInputs(t);
+  // Three at a time: each case starts a CLI process (some derive keys with scrypt), and a dozen at once
+  // on a small machine running other test files could outlast runCli's timeout.
+  const queue = [...cases];
+  const runCase = async (c: (typeof cases)[number]) => {
+    const path = join(dir, `${c.name}.snap`);
+    writeFileSync(path, c.bytes);
+    // verify as a real process (with its own TMPDIR, to see that nothing is left there); inspect in-process.
+    const [verify, inspect] = await Promise.all([
+      runCli(t, ["snapshot", "verify", path], { env: { TMPDIR: tmp, ...c.env } }),
+      cli(t, ["snapshot", "inspect", path], { ...c.env }),
+    ]);
+    for (const [what, r] of [
+      ["verify", verify],
+      ["inspect", inspect],
+    ] as const) {
+      t.is(r.code, 1, `${c.name} ${what}: ${r.stderr}`);
+      if (typeof c.message === "string") t.is(errorLine(r.stderr), c.message, `${c.name} ${what}`);
+      else t.regex(errorLine(r.stderr), c.message, `${c.name} ${what}`);
+      t.regex(r.stderr, /\nHint: .*Nothing was changed/, `${c.name} ${what}`);
+    }
+    t.is(verify.stdout, "", c.name);
+    t.true(inspect.stdout.includes(`Verification: FAILED: ${errorLine(inspect.stderr)}`), c.name);
+    t.is(
+      /Snapshot +snap_\w+ +\(unverified\)/.test(inspect.stdout),
+      c.metaShown === true,
+      `${c.name}: ${inspect.stdout}`,
+    );
+  };
   await Promise.all(
-    cases.map(async (c) => {
-      const path = join(dir, `${c.name}.snap`);
-      writeFileSync(path, c.bytes);
-      // verify as a real process (with its own TMPDIR, to see that nothing is left there); inspect in-process.
-      const [verify, inspect] = await Promise.all([
-        runCli(t, ["snapshot", "verify", path], { env: { TMPDIR: tmp, ...c.env } }),
-        cli(t, ["snapshot", "inspect", path], { ...c.env }),
-      ]);
-      for (const [what, r] of [
-        ["verify", verify],
-        ["inspect", inspect],
-      ] as const) {
-        t.is(r.code, 1, `${c.name} ${what}: ${r.stderr}`);
-        if (typeof c.message === "string") t.is(errorLine(r.stderr), c.message, `${c.name} ${what}`);
-        else t.regex(errorLine(r.stderr), c.message, `${c.name} ${what}`);
-        t.regex(r.stderr, /\nHint: .*Nothing was changed/, `${c.name} ${what}`);
-      }
-      t.is(verify.stdout, "", c.name);
-      t.true(inspect.stdout.includes(`Verification: FAILED: ${errorLine(inspect.stderr)}`), c.name);
-      t.is(
-        /Snapshot +snap_\w+ +\(unverified\)/.test(inspect.stdout),
-        c.metaShown === true,
-        `${c.name}: ${inspect.stdout}`,
-      );
+    Array.from({ length: 3 }, async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) await runCase(c);
     }),
   );
   // tsx keeps its compile cache there; anything of ours would be waypoint-*.
