@@ -9,6 +9,7 @@ import { deploymentCreate, deploymentList } from "./deployment-commands.js";
 import { exec } from "./exec.js";
 import { editDistance, formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
 import { instanceList, instances } from "./instances.js";
+import { jobCancel, jobGet, jobList } from "./job-commands.js";
 import { logs } from "./logs.js";
 import { serverBootstrap } from "./server-bootstrap.js";
 import { serverRestore } from "./server-restore.js";
@@ -35,6 +36,9 @@ export const COMMANDS: readonly Command[] = [
   appCreate,
   appUpdate,
   appList,
+  jobList,
+  jobGet,
+  jobCancel,
   deploymentCreate,
   deploymentList,
   configSet,

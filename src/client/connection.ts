@@ -12,9 +12,11 @@ import type { ExecResponse__Output } from "../gen/waypoint/v1/ExecResponse.js";
 import type { GetConfigResponse__Output } from "../gen/waypoint/v1/GetConfigResponse.js";
 import type { GetVersionInfoResponse__Output } from "../gen/waypoint/v1/GetVersionInfoResponse.js";
 import type { Inventory__Output } from "../gen/waypoint/v1/Inventory.js";
+import type { Job__Output } from "../gen/waypoint/v1/Job.js";
 import type { ListAppsResponse__Output } from "../gen/waypoint/v1/ListAppsResponse.js";
 import type { ListDeploymentsResponse__Output } from "../gen/waypoint/v1/ListDeploymentsResponse.js";
 import type { ListInstancesResponse__Output } from "../gen/waypoint/v1/ListInstancesResponse.js";
+import type { ListJobsResponse__Output } from "../gen/waypoint/v1/ListJobsResponse.js";
 import type { LogBatch__Output } from "../gen/waypoint/v1/LogBatch.js";
 import type { NewToken__Output } from "../gen/waypoint/v1/NewToken.js";
 import type { RestoreResult__Output } from "../gen/waypoint/v1/RestoreResult.js";
@@ -42,6 +44,8 @@ import {
   deploymentFromProto,
   type InstanceInfo,
   instanceFromProto,
+  type JobInfo,
+  jobFromProto,
   type LogLineInfo,
   logLineFromProto,
 } from "./runtime.js";
@@ -425,6 +429,42 @@ export class Connection {
       },
     );
     return res.entries.map(configEntryFromProto);
+  }
+
+  /** Queues a job of the app's operation; with `target`, only the runner with that id may take it. */
+  async queueJob(req: { app: string; operation: string; target?: string }): Promise<JobInfo> {
+    return jobFromProto(
+      await this.unary<object, Job__Output>(this.waypoint.QueueJob.bind(this.waypoint), {
+        app: req.app,
+        operation: req.operation,
+        target: req.target ?? "",
+      }),
+    );
+  }
+
+  /** Jobs, oldest first; `app` and `states` filter. */
+  async listJobs(req: { app?: string; states?: readonly string[] } = {}): Promise<JobInfo[]> {
+    const res = await this.unary<object, ListJobsResponse__Output>(
+      this.waypoint.ListJobs.bind(this.waypoint),
+      {
+        app: req.app ?? "",
+        states: req.states ?? [],
+      },
+    );
+    return res.jobs.map(jobFromProto);
+  }
+
+  async getJob(id: string): Promise<JobInfo> {
+    return jobFromProto(
+      await this.unary<object, Job__Output>(this.waypoint.GetJob.bind(this.waypoint), { id }),
+    );
+  }
+
+  /** Cancels a queued job at once; a job a runner holds is marked, and the runner stops it. */
+  async cancelJob(id: string): Promise<JobInfo> {
+    return jobFromProto(
+      await this.unary<object, Job__Output>(this.waypoint.CancelJob.bind(this.waypoint), { id }),
+    );
   }
 
   async listInstances(

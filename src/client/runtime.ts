@@ -2,6 +2,7 @@ import type { App__Output } from "../gen/waypoint/v1/App.js";
 import type { ConfigEntry__Output } from "../gen/waypoint/v1/ConfigEntry.js";
 import type { Deployment__Output } from "../gen/waypoint/v1/Deployment.js";
 import type { Instance__Output } from "../gen/waypoint/v1/Instance.js";
+import type { Job__Output } from "../gen/waypoint/v1/Job.js";
 import type { LogLine__Output } from "../gen/waypoint/v1/LogLine.js";
 import { type AppOperations, OPERATIONS, type OperationName } from "../protocol/operations.js";
 import type { ProtocolRange } from "../protocol/range.js";
@@ -125,4 +126,47 @@ export function instanceFromProto(i: Instance__Output): InstanceInfo {
 
 export function logLineFromProto(l: LogLine__Output): LogLineInfo {
   return { instance: l.instance, source: l.source, line: l.line, at: l.at };
+}
+
+/** A job as clients see it (and `waypoint job … -json` prints it): absent values are null. */
+export interface JobInfo {
+  readonly id: string;
+  readonly app: string;
+  readonly operation: string;
+  readonly command: string;
+  readonly state: string;
+  /** Only this runner may take it; null: any runner. */
+  readonly target: string | null;
+  readonly runner: string | null;
+  readonly deployment: string | null;
+  readonly queuedAt: string;
+  readonly assignedAt: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly exitCode: number | null;
+  readonly error: string | null;
+  readonly attempts: number;
+  readonly cancelRequested: boolean;
+}
+
+export function jobFromProto(j: Job__Output | null): JobInfo {
+  const or = (s: string | undefined) => (s ? s : null);
+  return {
+    id: j?.id ?? "",
+    app: j?.app ?? "",
+    operation: j?.operation ?? "",
+    command: j?.command ?? "",
+    state: j?.state ?? "",
+    target: or(j?.target),
+    runner: or(j?.runner),
+    deployment: or(j?.deployment),
+    queuedAt: j?.queuedAt ?? "",
+    assignedAt: or(j?.assignedAt),
+    startedAt: or(j?.startedAt),
+    finishedAt: or(j?.finishedAt),
+    exitCode: j?.exitCode ?? null,
+    error: or(j?.error),
+    attempts: j?.attempts ?? 0,
+    cancelRequested: j?.cancelRequested ?? false,
+  };
 }

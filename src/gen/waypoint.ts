@@ -5,6 +5,7 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 import type { App as _waypoint_v1_App, App__Output as _waypoint_v1_App__Output } from './waypoint/v1/App.js';
 import type { AppOperations as _waypoint_v1_AppOperations, AppOperations__Output as _waypoint_v1_AppOperations__Output } from './waypoint/v1/AppOperations.js';
 import type { BootstrapTokenRequest as _waypoint_v1_BootstrapTokenRequest, BootstrapTokenRequest__Output as _waypoint_v1_BootstrapTokenRequest__Output } from './waypoint/v1/BootstrapTokenRequest.js';
+import type { CancelJobRequest as _waypoint_v1_CancelJobRequest, CancelJobRequest__Output as _waypoint_v1_CancelJobRequest__Output } from './waypoint/v1/CancelJobRequest.js';
 import type { CancelStagedRestoreRequest as _waypoint_v1_CancelStagedRestoreRequest, CancelStagedRestoreRequest__Output as _waypoint_v1_CancelStagedRestoreRequest__Output } from './waypoint/v1/CancelStagedRestoreRequest.js';
 import type { CancelStagedRestoreResponse as _waypoint_v1_CancelStagedRestoreResponse, CancelStagedRestoreResponse__Output as _waypoint_v1_CancelStagedRestoreResponse__Output } from './waypoint/v1/CancelStagedRestoreResponse.js';
 import type { Component as _waypoint_v1_Component, Component__Output as _waypoint_v1_Component__Output } from './waypoint/v1/Component.js';
@@ -31,23 +32,28 @@ import type { ExecStarted as _waypoint_v1_ExecStarted, ExecStarted__Output as _w
 import type { GetConfigRequest as _waypoint_v1_GetConfigRequest, GetConfigRequest__Output as _waypoint_v1_GetConfigRequest__Output } from './waypoint/v1/GetConfigRequest.js';
 import type { GetConfigResponse as _waypoint_v1_GetConfigResponse, GetConfigResponse__Output as _waypoint_v1_GetConfigResponse__Output } from './waypoint/v1/GetConfigResponse.js';
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from './waypoint/v1/GetInventoryRequest.js';
+import type { GetJobRequest as _waypoint_v1_GetJobRequest, GetJobRequest__Output as _waypoint_v1_GetJobRequest__Output } from './waypoint/v1/GetJobRequest.js';
 import type { GetLogsRequest as _waypoint_v1_GetLogsRequest, GetLogsRequest__Output as _waypoint_v1_GetLogsRequest__Output } from './waypoint/v1/GetLogsRequest.js';
 import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from './waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from './waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from './waypoint/v1/GetVersionInfoResponse.js';
 import type { Instance as _waypoint_v1_Instance, Instance__Output as _waypoint_v1_Instance__Output } from './waypoint/v1/Instance.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from './waypoint/v1/Inventory.js';
+import type { Job as _waypoint_v1_Job, Job__Output as _waypoint_v1_Job__Output } from './waypoint/v1/Job.js';
 import type { ListAppsRequest as _waypoint_v1_ListAppsRequest, ListAppsRequest__Output as _waypoint_v1_ListAppsRequest__Output } from './waypoint/v1/ListAppsRequest.js';
 import type { ListAppsResponse as _waypoint_v1_ListAppsResponse, ListAppsResponse__Output as _waypoint_v1_ListAppsResponse__Output } from './waypoint/v1/ListAppsResponse.js';
 import type { ListDeploymentsRequest as _waypoint_v1_ListDeploymentsRequest, ListDeploymentsRequest__Output as _waypoint_v1_ListDeploymentsRequest__Output } from './waypoint/v1/ListDeploymentsRequest.js';
 import type { ListDeploymentsResponse as _waypoint_v1_ListDeploymentsResponse, ListDeploymentsResponse__Output as _waypoint_v1_ListDeploymentsResponse__Output } from './waypoint/v1/ListDeploymentsResponse.js';
 import type { ListInstancesRequest as _waypoint_v1_ListInstancesRequest, ListInstancesRequest__Output as _waypoint_v1_ListInstancesRequest__Output } from './waypoint/v1/ListInstancesRequest.js';
 import type { ListInstancesResponse as _waypoint_v1_ListInstancesResponse, ListInstancesResponse__Output as _waypoint_v1_ListInstancesResponse__Output } from './waypoint/v1/ListInstancesResponse.js';
+import type { ListJobsRequest as _waypoint_v1_ListJobsRequest, ListJobsRequest__Output as _waypoint_v1_ListJobsRequest__Output } from './waypoint/v1/ListJobsRequest.js';
+import type { ListJobsResponse as _waypoint_v1_ListJobsResponse, ListJobsResponse__Output as _waypoint_v1_ListJobsResponse__Output } from './waypoint/v1/ListJobsResponse.js';
 import type { LogBatch as _waypoint_v1_LogBatch, LogBatch__Output as _waypoint_v1_LogBatch__Output } from './waypoint/v1/LogBatch.js';
 import type { LogChunk as _waypoint_v1_LogChunk, LogChunk__Output as _waypoint_v1_LogChunk__Output } from './waypoint/v1/LogChunk.js';
 import type { LogLine as _waypoint_v1_LogLine, LogLine__Output as _waypoint_v1_LogLine__Output } from './waypoint/v1/LogLine.js';
 import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v1_NewToken__Output } from './waypoint/v1/NewToken.js';
 import type { ProtocolRange as _waypoint_v1_ProtocolRange, ProtocolRange__Output as _waypoint_v1_ProtocolRange__Output } from './waypoint/v1/ProtocolRange.js';
+import type { QueueJobRequest as _waypoint_v1_QueueJobRequest, QueueJobRequest__Output as _waypoint_v1_QueueJobRequest__Output } from './waypoint/v1/QueueJobRequest.js';
 import type { RejectedComponent as _waypoint_v1_RejectedComponent, RejectedComponent__Output as _waypoint_v1_RejectedComponent__Output } from './waypoint/v1/RejectedComponent.js';
 import type { RestoreOptions as _waypoint_v1_RestoreOptions, RestoreOptions__Output as _waypoint_v1_RestoreOptions__Output } from './waypoint/v1/RestoreOptions.js';
 import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from './waypoint/v1/RestoreResult.js';
@@ -75,6 +81,7 @@ export interface ProtoGrpcType {
       App: MessageTypeDefinition<_waypoint_v1_App, _waypoint_v1_App__Output>
       AppOperations: MessageTypeDefinition<_waypoint_v1_AppOperations, _waypoint_v1_AppOperations__Output>
       BootstrapTokenRequest: MessageTypeDefinition<_waypoint_v1_BootstrapTokenRequest, _waypoint_v1_BootstrapTokenRequest__Output>
+      CancelJobRequest: MessageTypeDefinition<_waypoint_v1_CancelJobRequest, _waypoint_v1_CancelJobRequest__Output>
       CancelStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreRequest, _waypoint_v1_CancelStagedRestoreRequest__Output>
       CancelStagedRestoreResponse: MessageTypeDefinition<_waypoint_v1_CancelStagedRestoreResponse, _waypoint_v1_CancelStagedRestoreResponse__Output>
       Component: MessageTypeDefinition<_waypoint_v1_Component, _waypoint_v1_Component__Output>
@@ -101,23 +108,28 @@ export interface ProtoGrpcType {
       GetConfigRequest: MessageTypeDefinition<_waypoint_v1_GetConfigRequest, _waypoint_v1_GetConfigRequest__Output>
       GetConfigResponse: MessageTypeDefinition<_waypoint_v1_GetConfigResponse, _waypoint_v1_GetConfigResponse__Output>
       GetInventoryRequest: MessageTypeDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_GetInventoryRequest__Output>
+      GetJobRequest: MessageTypeDefinition<_waypoint_v1_GetJobRequest, _waypoint_v1_GetJobRequest__Output>
       GetLogsRequest: MessageTypeDefinition<_waypoint_v1_GetLogsRequest, _waypoint_v1_GetLogsRequest__Output>
       GetStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_GetStagedRestoreRequest__Output>
       GetVersionInfoRequest: MessageTypeDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoRequest__Output>
       GetVersionInfoResponse: MessageTypeDefinition<_waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoResponse__Output>
       Instance: MessageTypeDefinition<_waypoint_v1_Instance, _waypoint_v1_Instance__Output>
       Inventory: MessageTypeDefinition<_waypoint_v1_Inventory, _waypoint_v1_Inventory__Output>
+      Job: MessageTypeDefinition<_waypoint_v1_Job, _waypoint_v1_Job__Output>
       ListAppsRequest: MessageTypeDefinition<_waypoint_v1_ListAppsRequest, _waypoint_v1_ListAppsRequest__Output>
       ListAppsResponse: MessageTypeDefinition<_waypoint_v1_ListAppsResponse, _waypoint_v1_ListAppsResponse__Output>
       ListDeploymentsRequest: MessageTypeDefinition<_waypoint_v1_ListDeploymentsRequest, _waypoint_v1_ListDeploymentsRequest__Output>
       ListDeploymentsResponse: MessageTypeDefinition<_waypoint_v1_ListDeploymentsResponse, _waypoint_v1_ListDeploymentsResponse__Output>
       ListInstancesRequest: MessageTypeDefinition<_waypoint_v1_ListInstancesRequest, _waypoint_v1_ListInstancesRequest__Output>
       ListInstancesResponse: MessageTypeDefinition<_waypoint_v1_ListInstancesResponse, _waypoint_v1_ListInstancesResponse__Output>
+      ListJobsRequest: MessageTypeDefinition<_waypoint_v1_ListJobsRequest, _waypoint_v1_ListJobsRequest__Output>
+      ListJobsResponse: MessageTypeDefinition<_waypoint_v1_ListJobsResponse, _waypoint_v1_ListJobsResponse__Output>
       LogBatch: MessageTypeDefinition<_waypoint_v1_LogBatch, _waypoint_v1_LogBatch__Output>
       LogChunk: MessageTypeDefinition<_waypoint_v1_LogChunk, _waypoint_v1_LogChunk__Output>
       LogLine: MessageTypeDefinition<_waypoint_v1_LogLine, _waypoint_v1_LogLine__Output>
       NewToken: MessageTypeDefinition<_waypoint_v1_NewToken, _waypoint_v1_NewToken__Output>
       ProtocolRange: MessageTypeDefinition<_waypoint_v1_ProtocolRange, _waypoint_v1_ProtocolRange__Output>
+      QueueJobRequest: MessageTypeDefinition<_waypoint_v1_QueueJobRequest, _waypoint_v1_QueueJobRequest__Output>
       RejectedComponent: MessageTypeDefinition<_waypoint_v1_RejectedComponent, _waypoint_v1_RejectedComponent__Output>
       RestoreOptions: MessageTypeDefinition<_waypoint_v1_RestoreOptions, _waypoint_v1_RestoreOptions__Output>
       RestoreResult: MessageTypeDefinition<_waypoint_v1_RestoreResult, _waypoint_v1_RestoreResult__Output>

@@ -35,6 +35,11 @@ export const RPC_TABLE = {
   "/waypoint.v1.Waypoint/GetLogs": { family: "api", access: ["management", "readonly"] },
   // Exec runs arbitrary commands next to the app (seeds/004 "Security"): management only.
   "/waypoint.v1.Waypoint/Exec": { family: "api", access: ["management"] },
+  // Jobs run commands on runners: queueing and cancelling are management only.
+  "/waypoint.v1.Waypoint/QueueJob": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/ListJobs": { family: "api", access: ["management", "readonly"] },
+  "/waypoint.v1.Waypoint/GetJob": { family: "api", access: ["management", "readonly"] },
+  "/waypoint.v1.Waypoint/CancelJob": { family: "api", access: ["management"] },
   // Entrypoint RPCs: each handler also checks that the call is for the token's own deployment.
   "/waypoint.v1.Entrypoint/EntrypointConfig": { family: "entrypoint", access: ["entrypoint"] },
   "/waypoint.v1.Entrypoint/EntrypointLogs": { family: "entrypoint", access: ["entrypoint"] },

@@ -17,6 +17,7 @@ import { EntrypointHub } from "./runtime/entrypoint-hub.js";
 import { ExecBroker } from "./runtime/exec-broker.js";
 import { LogHub } from "./runtime/log-hub.js";
 import { entrypointService } from "./services/entrypoint-service.js";
+import { jobService } from "./services/job-service.js";
 import { runtimeService } from "./services/runtime-service.js";
 import { snapshotService } from "./services/snapshot-service.js";
 import { waypointService } from "./services/waypoint-service.js";
@@ -130,6 +131,7 @@ export async function startServer(
     activeWindowMs: config.activeWindowMs,
     logger,
   });
+  const jobs = jobService({ guard, store, logger });
   const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, logger });
   // Log buffers of instances gone for longer than the active window are dropped.
   const pruneTimer = setInterval(
@@ -137,7 +139,7 @@ export async function startServer(
     Math.min(60_000, config.activeWindowMs),
   );
   pruneTimer.unref();
-  const waypointHandlers: WaypointHandlers = { ...waypoint, ...snapshotHandlers, ...runtime };
+  const waypointHandlers: WaypointHandlers = { ...waypoint, ...snapshotHandlers, ...runtime, ...jobs };
   grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypointHandlers);
   grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);
   const health = new HealthImplementation({

@@ -32,6 +32,7 @@ type Expect = "OK" | ErrorCode;
 const UNKNOWN_TOKEN = `wpm_${"A".repeat(43)}`;
 
 const APP = "web";
+let jobsCancelled = 0;
 const DEPLOYMENT = "web-v1";
 
 /** Everyone gets the same answer. */
@@ -63,6 +64,10 @@ const EXPECTED: Record<RpcPath, Record<Credential, Expect>> = {
   "/waypoint.v1.Waypoint/CancelStagedRestore": only("management"),
   "/waypoint.v1.Waypoint/CreateApp": only("management"),
   "/waypoint.v1.Waypoint/UpdateApp": only("management"),
+  "/waypoint.v1.Waypoint/QueueJob": only("management"),
+  "/waypoint.v1.Waypoint/ListJobs": only("management", "readonly"),
+  "/waypoint.v1.Waypoint/GetJob": only("management", "readonly"),
+  "/waypoint.v1.Waypoint/CancelJob": only("management"),
   "/waypoint.v1.Waypoint/ListApps": only("management", "readonly"),
   "/waypoint.v1.Waypoint/CreateDeployment": only("management"),
   "/waypoint.v1.Waypoint/ListDeployments": only("management", "readonly"),
@@ -169,6 +174,10 @@ const CALLS: Record<RpcPath, Call> = {
   "/waypoint.v1.Waypoint/CancelStagedRestore": (c) => c.cancelStagedRestore(),
   "/waypoint.v1.Waypoint/CreateApp": (c) => c.createApp(`app-${++appNames}`),
   "/waypoint.v1.Waypoint/UpdateApp": (c) => c.updateApp(APP, { operations: { build: "true" } }),
+  "/waypoint.v1.Waypoint/QueueJob": (c) => c.queueJob({ app: APP, operation: "build" }),
+  "/waypoint.v1.Waypoint/ListJobs": (c) => c.listJobs(),
+  "/waypoint.v1.Waypoint/GetJob": (c) => c.getJob("job-1"),
+  "/waypoint.v1.Waypoint/CancelJob": (c) => c.cancelJob(`job-${++jobsCancelled}`),
   "/waypoint.v1.Waypoint/ListApps": (c) => c.listApps(),
   "/waypoint.v1.Waypoint/CreateDeployment": (c) => c.createDeployment(APP),
   "/waypoint.v1.Waypoint/ListDeployments": (c) => c.listDeployments(),
@@ -262,8 +271,11 @@ async function outcomeOf(call: Promise<unknown>): Promise<Outcome> {
 async function mintTokens(s: TestServer): Promise<Record<TokenKind, string>> {
   const admin = s.connect({ id: "token-minter" });
   // Entrypoint tokens are for an existing deployment: web-v1.
-  await admin.createApp(APP);
+  await admin.createApp(APP, { operations: { build: "true" } });
   await admin.createDeployment(APP);
+  // Jobs to look at and to cancel: each CancelJob call takes the next one.
+  for (let i = 0; i < CREDENTIALS.length; i++) await admin.queueJob({ app: APP, operation: "build" });
+  jobsCancelled = 0;
   const out = {} as Record<TokenKind, string>;
   for (const kind of TOKEN_KINDS) {
     const scope = kind === "entrypoint" ? { app: APP, deployment: DEPLOYMENT } : {};

@@ -273,7 +273,7 @@ export function configMessage(config: readonly ConfigRecord[]) {
   return { config: config.map((c) => ({ name: c.name, value: c.value })), hasConfig: true };
 }
 
-function noSuchApp(name: string): AppError {
+export function noSuchApp(name: string): AppError {
   return new AppError("NOT_FOUND", `no app named ${JSON.stringify(name)}`, {
     hint: `Create it with \`waypoint app create ${name}\`, or see \`waypoint app list\`.`,
   });

@@ -5,6 +5,7 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { App as _waypoint_v1_App, App__Output as _waypoint_v1_App__Output } from '../../waypoint/v1/App.js';
 import type { BootstrapTokenRequest as _waypoint_v1_BootstrapTokenRequest, BootstrapTokenRequest__Output as _waypoint_v1_BootstrapTokenRequest__Output } from '../../waypoint/v1/BootstrapTokenRequest.js';
+import type { CancelJobRequest as _waypoint_v1_CancelJobRequest, CancelJobRequest__Output as _waypoint_v1_CancelJobRequest__Output } from '../../waypoint/v1/CancelJobRequest.js';
 import type { CancelStagedRestoreRequest as _waypoint_v1_CancelStagedRestoreRequest, CancelStagedRestoreRequest__Output as _waypoint_v1_CancelStagedRestoreRequest__Output } from '../../waypoint/v1/CancelStagedRestoreRequest.js';
 import type { CancelStagedRestoreResponse as _waypoint_v1_CancelStagedRestoreResponse, CancelStagedRestoreResponse__Output as _waypoint_v1_CancelStagedRestoreResponse__Output } from '../../waypoint/v1/CancelStagedRestoreResponse.js';
 import type { CreateAppRequest as _waypoint_v1_CreateAppRequest, CreateAppRequest__Output as _waypoint_v1_CreateAppRequest__Output } from '../../waypoint/v1/CreateAppRequest.js';
@@ -16,19 +17,24 @@ import type { ExecResponse as _waypoint_v1_ExecResponse, ExecResponse__Output as
 import type { GetConfigRequest as _waypoint_v1_GetConfigRequest, GetConfigRequest__Output as _waypoint_v1_GetConfigRequest__Output } from '../../waypoint/v1/GetConfigRequest.js';
 import type { GetConfigResponse as _waypoint_v1_GetConfigResponse, GetConfigResponse__Output as _waypoint_v1_GetConfigResponse__Output } from '../../waypoint/v1/GetConfigResponse.js';
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from '../../waypoint/v1/GetInventoryRequest.js';
+import type { GetJobRequest as _waypoint_v1_GetJobRequest, GetJobRequest__Output as _waypoint_v1_GetJobRequest__Output } from '../../waypoint/v1/GetJobRequest.js';
 import type { GetLogsRequest as _waypoint_v1_GetLogsRequest, GetLogsRequest__Output as _waypoint_v1_GetLogsRequest__Output } from '../../waypoint/v1/GetLogsRequest.js';
 import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from '../../waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from '../../waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from '../../waypoint/v1/GetVersionInfoResponse.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from '../../waypoint/v1/Inventory.js';
+import type { Job as _waypoint_v1_Job, Job__Output as _waypoint_v1_Job__Output } from '../../waypoint/v1/Job.js';
 import type { ListAppsRequest as _waypoint_v1_ListAppsRequest, ListAppsRequest__Output as _waypoint_v1_ListAppsRequest__Output } from '../../waypoint/v1/ListAppsRequest.js';
 import type { ListAppsResponse as _waypoint_v1_ListAppsResponse, ListAppsResponse__Output as _waypoint_v1_ListAppsResponse__Output } from '../../waypoint/v1/ListAppsResponse.js';
 import type { ListDeploymentsRequest as _waypoint_v1_ListDeploymentsRequest, ListDeploymentsRequest__Output as _waypoint_v1_ListDeploymentsRequest__Output } from '../../waypoint/v1/ListDeploymentsRequest.js';
 import type { ListDeploymentsResponse as _waypoint_v1_ListDeploymentsResponse, ListDeploymentsResponse__Output as _waypoint_v1_ListDeploymentsResponse__Output } from '../../waypoint/v1/ListDeploymentsResponse.js';
 import type { ListInstancesRequest as _waypoint_v1_ListInstancesRequest, ListInstancesRequest__Output as _waypoint_v1_ListInstancesRequest__Output } from '../../waypoint/v1/ListInstancesRequest.js';
 import type { ListInstancesResponse as _waypoint_v1_ListInstancesResponse, ListInstancesResponse__Output as _waypoint_v1_ListInstancesResponse__Output } from '../../waypoint/v1/ListInstancesResponse.js';
+import type { ListJobsRequest as _waypoint_v1_ListJobsRequest, ListJobsRequest__Output as _waypoint_v1_ListJobsRequest__Output } from '../../waypoint/v1/ListJobsRequest.js';
+import type { ListJobsResponse as _waypoint_v1_ListJobsResponse, ListJobsResponse__Output as _waypoint_v1_ListJobsResponse__Output } from '../../waypoint/v1/ListJobsResponse.js';
 import type { LogBatch as _waypoint_v1_LogBatch, LogBatch__Output as _waypoint_v1_LogBatch__Output } from '../../waypoint/v1/LogBatch.js';
 import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v1_NewToken__Output } from '../../waypoint/v1/NewToken.js';
+import type { QueueJobRequest as _waypoint_v1_QueueJobRequest, QueueJobRequest__Output as _waypoint_v1_QueueJobRequest__Output } from '../../waypoint/v1/QueueJobRequest.js';
 import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from '../../waypoint/v1/RestoreResult.js';
 import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from '../../waypoint/v1/RestoreSnapshotRequest.js';
 import type { SetConfigRequest as _waypoint_v1_SetConfigRequest, SetConfigRequest__Output as _waypoint_v1_SetConfigRequest__Output } from '../../waypoint/v1/SetConfigRequest.js';
@@ -49,6 +55,15 @@ export interface WaypointClient extends grpc.Client {
   bootstrapToken(argument: _waypoint_v1_BootstrapTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   bootstrapToken(argument: _waypoint_v1_BootstrapTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
   bootstrapToken(argument: _waypoint_v1_BootstrapTokenRequest, callback: grpc.requestCallback<_waypoint_v1_NewToken__Output>): grpc.ClientUnaryCall;
+  
+  CancelJob(argument: _waypoint_v1_CancelJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  CancelJob(argument: _waypoint_v1_CancelJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  CancelJob(argument: _waypoint_v1_CancelJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  CancelJob(argument: _waypoint_v1_CancelJobRequest, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  cancelJob(argument: _waypoint_v1_CancelJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  cancelJob(argument: _waypoint_v1_CancelJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  cancelJob(argument: _waypoint_v1_CancelJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  cancelJob(argument: _waypoint_v1_CancelJobRequest, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
   
   CancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
   CancelStagedRestore(argument: _waypoint_v1_CancelStagedRestoreRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_CancelStagedRestoreResponse__Output>): grpc.ClientUnaryCall;
@@ -109,6 +124,15 @@ export interface WaypointClient extends grpc.Client {
   getInventory(argument: _waypoint_v1_GetInventoryRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   getInventory(argument: _waypoint_v1_GetInventoryRequest, callback: grpc.requestCallback<_waypoint_v1_Inventory__Output>): grpc.ClientUnaryCall;
   
+  GetJob(argument: _waypoint_v1_GetJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  GetJob(argument: _waypoint_v1_GetJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  GetJob(argument: _waypoint_v1_GetJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  GetJob(argument: _waypoint_v1_GetJobRequest, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  getJob(argument: _waypoint_v1_GetJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  getJob(argument: _waypoint_v1_GetJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  getJob(argument: _waypoint_v1_GetJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  getJob(argument: _waypoint_v1_GetJobRequest, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  
   GetLogs(argument: _waypoint_v1_GetLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
   GetLogs(argument: _waypoint_v1_GetLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
   getLogs(argument: _waypoint_v1_GetLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
@@ -159,6 +183,24 @@ export interface WaypointClient extends grpc.Client {
   listInstances(argument: _waypoint_v1_ListInstancesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
   listInstances(argument: _waypoint_v1_ListInstancesRequest, callback: grpc.requestCallback<_waypoint_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
   
+  ListJobs(argument: _waypoint_v1_ListJobsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  ListJobs(argument: _waypoint_v1_ListJobsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  ListJobs(argument: _waypoint_v1_ListJobsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  ListJobs(argument: _waypoint_v1_ListJobsRequest, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  listJobs(argument: _waypoint_v1_ListJobsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  listJobs(argument: _waypoint_v1_ListJobsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  listJobs(argument: _waypoint_v1_ListJobsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  listJobs(argument: _waypoint_v1_ListJobsRequest, callback: grpc.requestCallback<_waypoint_v1_ListJobsResponse__Output>): grpc.ClientUnaryCall;
+  
+  QueueJob(argument: _waypoint_v1_QueueJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  QueueJob(argument: _waypoint_v1_QueueJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  QueueJob(argument: _waypoint_v1_QueueJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  QueueJob(argument: _waypoint_v1_QueueJobRequest, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  queueJob(argument: _waypoint_v1_QueueJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  queueJob(argument: _waypoint_v1_QueueJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  queueJob(argument: _waypoint_v1_QueueJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  queueJob(argument: _waypoint_v1_QueueJobRequest, callback: grpc.requestCallback<_waypoint_v1_Job__Output>): grpc.ClientUnaryCall;
+  
   RestoreSnapshot(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   RestoreSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   RestoreSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
@@ -201,6 +243,8 @@ export interface WaypointClient extends grpc.Client {
 export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   BootstrapToken: grpc.handleUnaryCall<_waypoint_v1_BootstrapTokenRequest__Output, _waypoint_v1_NewToken>;
   
+  CancelJob: grpc.handleUnaryCall<_waypoint_v1_CancelJobRequest__Output, _waypoint_v1_Job>;
+  
   CancelStagedRestore: grpc.handleUnaryCall<_waypoint_v1_CancelStagedRestoreRequest__Output, _waypoint_v1_CancelStagedRestoreResponse>;
   
   CreateApp: grpc.handleUnaryCall<_waypoint_v1_CreateAppRequest__Output, _waypoint_v1_App>;
@@ -215,6 +259,8 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   
   GetInventory: grpc.handleUnaryCall<_waypoint_v1_GetInventoryRequest__Output, _waypoint_v1_Inventory>;
   
+  GetJob: grpc.handleUnaryCall<_waypoint_v1_GetJobRequest__Output, _waypoint_v1_Job>;
+  
   GetLogs: grpc.handleServerStreamingCall<_waypoint_v1_GetLogsRequest__Output, _waypoint_v1_LogBatch>;
   
   GetStagedRestore: grpc.handleUnaryCall<_waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore>;
@@ -226,6 +272,10 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   ListDeployments: grpc.handleUnaryCall<_waypoint_v1_ListDeploymentsRequest__Output, _waypoint_v1_ListDeploymentsResponse>;
   
   ListInstances: grpc.handleUnaryCall<_waypoint_v1_ListInstancesRequest__Output, _waypoint_v1_ListInstancesResponse>;
+  
+  ListJobs: grpc.handleUnaryCall<_waypoint_v1_ListJobsRequest__Output, _waypoint_v1_ListJobsResponse>;
+  
+  QueueJob: grpc.handleUnaryCall<_waypoint_v1_QueueJobRequest__Output, _waypoint_v1_Job>;
   
   RestoreSnapshot: grpc.handleClientStreamingCall<_waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult>;
   
@@ -241,6 +291,7 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
 
 export interface WaypointDefinition extends grpc.ServiceDefinition {
   BootstrapToken: MethodDefinition<_waypoint_v1_BootstrapTokenRequest, _waypoint_v1_NewToken, _waypoint_v1_BootstrapTokenRequest__Output, _waypoint_v1_NewToken__Output>
+  CancelJob: MethodDefinition<_waypoint_v1_CancelJobRequest, _waypoint_v1_Job, _waypoint_v1_CancelJobRequest__Output, _waypoint_v1_Job__Output>
   CancelStagedRestore: MethodDefinition<_waypoint_v1_CancelStagedRestoreRequest, _waypoint_v1_CancelStagedRestoreResponse, _waypoint_v1_CancelStagedRestoreRequest__Output, _waypoint_v1_CancelStagedRestoreResponse__Output>
   CreateApp: MethodDefinition<_waypoint_v1_CreateAppRequest, _waypoint_v1_App, _waypoint_v1_CreateAppRequest__Output, _waypoint_v1_App__Output>
   CreateDeployment: MethodDefinition<_waypoint_v1_CreateDeploymentRequest, _waypoint_v1_CreatedDeployment, _waypoint_v1_CreateDeploymentRequest__Output, _waypoint_v1_CreatedDeployment__Output>
@@ -248,12 +299,15 @@ export interface WaypointDefinition extends grpc.ServiceDefinition {
   Exec: MethodDefinition<_waypoint_v1_ExecRequest, _waypoint_v1_ExecResponse, _waypoint_v1_ExecRequest__Output, _waypoint_v1_ExecResponse__Output>
   GetConfig: MethodDefinition<_waypoint_v1_GetConfigRequest, _waypoint_v1_GetConfigResponse, _waypoint_v1_GetConfigRequest__Output, _waypoint_v1_GetConfigResponse__Output>
   GetInventory: MethodDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_Inventory, _waypoint_v1_GetInventoryRequest__Output, _waypoint_v1_Inventory__Output>
+  GetJob: MethodDefinition<_waypoint_v1_GetJobRequest, _waypoint_v1_Job, _waypoint_v1_GetJobRequest__Output, _waypoint_v1_Job__Output>
   GetLogs: MethodDefinition<_waypoint_v1_GetLogsRequest, _waypoint_v1_LogBatch, _waypoint_v1_GetLogsRequest__Output, _waypoint_v1_LogBatch__Output>
   GetStagedRestore: MethodDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_StagedRestore, _waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore__Output>
   GetVersionInfo: MethodDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoRequest__Output, _waypoint_v1_GetVersionInfoResponse__Output>
   ListApps: MethodDefinition<_waypoint_v1_ListAppsRequest, _waypoint_v1_ListAppsResponse, _waypoint_v1_ListAppsRequest__Output, _waypoint_v1_ListAppsResponse__Output>
   ListDeployments: MethodDefinition<_waypoint_v1_ListDeploymentsRequest, _waypoint_v1_ListDeploymentsResponse, _waypoint_v1_ListDeploymentsRequest__Output, _waypoint_v1_ListDeploymentsResponse__Output>
   ListInstances: MethodDefinition<_waypoint_v1_ListInstancesRequest, _waypoint_v1_ListInstancesResponse, _waypoint_v1_ListInstancesRequest__Output, _waypoint_v1_ListInstancesResponse__Output>
+  ListJobs: MethodDefinition<_waypoint_v1_ListJobsRequest, _waypoint_v1_ListJobsResponse, _waypoint_v1_ListJobsRequest__Output, _waypoint_v1_ListJobsResponse__Output>
+  QueueJob: MethodDefinition<_waypoint_v1_QueueJobRequest, _waypoint_v1_Job, _waypoint_v1_QueueJobRequest__Output, _waypoint_v1_Job__Output>
   RestoreSnapshot: MethodDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreResult, _waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult__Output>
   SetConfig: MethodDefinition<_waypoint_v1_SetConfigRequest, _waypoint_v1_SetConfigResponse, _waypoint_v1_SetConfigRequest__Output, _waypoint_v1_SetConfigResponse__Output>
   TakeSnapshot: MethodDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_SnapshotChunk, _waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk__Output>
