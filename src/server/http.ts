@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { AppError, type GrpcStatusName } from "../protocol/errors.js";
 import { decodeBearer } from "../protocol/headers.js";
 import type { TokenKind } from "../protocol/tokens.js";
@@ -38,10 +39,12 @@ export interface HttpDeps {
   readonly tokens: TokenCache;
   readonly snapshots: SnapshotControl;
   readonly logger: ServerLogger;
+  /** With -tls-cert-file and -tls-key-file: the listener serves HTTPS with the gRPC listener's certificate. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 /**
- * The HTTP listener:
+ * The HTTP listener (HTTPS when the server has a TLS certificate):
  * - `/healthz` for load balancers and supervisors: 200 while the server serves, 503 once shutdown
  *   has begun;
  * - `/v1/snapshot` (management token as `Authorization: Bearer …`): GET streams a snapshot archive
@@ -49,7 +52,7 @@ export interface HttpDeps {
  *   `?stage`. Errors are JSON `{"error", "code", "hint"}`.
  */
 export function createHttpServer(deps: HttpDeps): Server {
-  return createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     // A malformed request target must be a 400, never an exception that ends the process.
     let url: URL;
     try {
@@ -70,7 +73,10 @@ export function createHttpServer(deps: HttpDeps): Server {
       return;
     }
     sendJson(res, 404, { error: `no such endpoint ${url.pathname}`, endpoints: ENDPOINTS });
-  });
+  };
+  return deps.tls
+    ? createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, handler)
+    : createServer(handler);
 }
 
 function health(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): void {

@@ -1,5 +1,6 @@
 import { createWriteStream, readFileSync, renameSync, rmSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
+import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
@@ -151,7 +152,17 @@ export async function startServer(
   new ReflectionService(proto.definition).addToServer(grpcServer);
 
   let draining = false;
+  let tlsPair: TlsPair | undefined;
+  try {
+    tlsPair = config.tls ? loadTlsPair(config.tls) : undefined;
+  } catch (err) {
+    grpcServer.forceShutdown();
+    clearInterval(pruneTimer);
+    store.close();
+    throw err;
+  }
   const http = createHttpServer({
+    ...(tlsPair ? { tls: tlsPair } : {}),
     versionInfo: config.versionInfo,
     stateIndex: () => store.stateIndex(),
     draining: () => draining,
@@ -162,7 +173,7 @@ export async function startServer(
 
   let grpcPort: number;
   try {
-    grpcPort = await bindGrpc(grpcServer, config);
+    grpcPort = await bindGrpc(grpcServer, config, tlsPair);
     await listenHttp(http, config.listenHttp);
   } catch (err) {
     grpcServer.forceShutdown();
@@ -259,25 +270,33 @@ async function settledWithin(work: Promise<void>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-function bindGrpc(server: grpc.Server, config: ServerConfig): Promise<number> {
-  let credentials = grpc.ServerCredentials.createInsecure();
-  if (config.tls) {
-    try {
-      credentials = grpc.ServerCredentials.createSsl(
-        null,
-        [{ cert_chain: readFileSync(config.tls.certFile), private_key: readFileSync(config.tls.keyFile) }],
-        false,
-      );
-    } catch (err) {
-      throw new AppError(
-        "STARTUP_FAILED",
-        `cannot load the TLS certificate or key: ${(err as Error).message}`,
-        {
-          hint: "Check -tls-cert-file and -tls-key-file: both PEM files, readable by this user, and a matching pair.",
-        },
-      );
-    }
+/** The server's certificate chain and key, as PEM. */
+interface TlsPair {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** Reads -tls-cert-file and -tls-key-file and checks they make a usable pair (both listeners use it). */
+function loadTlsPair(files: { readonly certFile: string; readonly keyFile: string }): TlsPair {
+  try {
+    const pair = { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+    createSecureContext(pair);
+    return pair;
+  } catch (err) {
+    throw new AppError(
+      "STARTUP_FAILED",
+      `cannot load the TLS certificate or key: ${(err as Error).message}`,
+      {
+        hint: "Check -tls-cert-file and -tls-key-file: both PEM files, readable by this user, and a matching pair.",
+      },
+    );
   }
+}
+
+function bindGrpc(server: grpc.Server, config: ServerConfig, tls: TlsPair | undefined): Promise<number> {
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false)
+    : grpc.ServerCredentials.createInsecure();
   const address = formatAddress(config.listenGrpc);
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (err, port) => {

@@ -5,6 +5,10 @@
  * an entrypoint that cannot trust the server fails open and says why.
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { get as httpsGet } from "node:https";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import test from "ava";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
@@ -64,9 +68,13 @@ test("a TLS server: the CLI and the entrypoint verify it, skip verification when
   t.is(untrustedCli.code, 3);
   t.regex(untrustedCli.stderr, /self-signed and not trusted here/);
   t.regex(untrustedCli.stderr, /Hint: Trust the CA .*NODE_EXTRA_CA_CERTS/);
-  // TLS to the plain-text HTTP listener, and plain text to the TLS listener.
+  // TLS to a plain-text listener (one that answers HTTP/1.1 in the clear), and plain text to the TLS one.
+  const plainServer = createNetServer((socket) => socket.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
+  await new Promise<void>((resolve) => plainServer.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => plainServer.close());
+  const plainPort = (plainServer.address() as AddressInfo).port;
   const toPlain = await runCli(t, ["server", "bootstrap"], {
-    env: { ...trusted, WAYPOINT_SERVER_ADDR: server.httpAddress },
+    env: { ...trusted, WAYPOINT_SERVER_ADDR: `127.0.0.1:${plainPort}` },
   });
   t.is(toPlain.code, 3);
   t.regex(toPlain.stderr, /TLS was used but the server answers in plain text/);
@@ -127,4 +135,22 @@ test("a TLS server: the CLI and the entrypoint verify it, skip verification when
   const refused = await plain.waitForLog("lost the server connection; retrying in the background");
   t.regex(String(refused.err), /before speaking HTTP\/2/);
   t.regex(String(refused.hint), /WAYPOINT_SERVER_TLS=true/);
+
+  // The HTTP listener serves HTTPS with the same certificate: health answers over TLS, not in the clear.
+  const health = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    httpsGet(`https://${server.httpAddress}/healthz`, { ca: readFileSync(cert) }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on("error", reject);
+  });
+  t.is(health.status, 200);
+  t.like(JSON.parse(health.body), { status: "ok" });
+  const clear = await new Promise<string>((resolve) => {
+    httpGet(`http://${server.httpAddress}/healthz`, (res) => resolve(`answered ${res.statusCode}`)).on(
+      "error",
+      (e) => resolve(e.message),
+    );
+  });
+  t.notRegex(clear, /^answered 200/, "plain HTTP gets no health answer from a TLS server");
 });
