@@ -102,7 +102,7 @@ test("bundled, with version emulation: the lazily loaded emulation registers the
   const conn = s.connect();
   await conn.createApp("web");
   const created = await conn.createDeployment("web");
-  spawnEntrypoint(t, [process.execPath, "-e", "setInterval(() => {}, 1000);"], {
+  const ep = spawnEntrypoint(t, [process.execPath, "-e", "setInterval(() => {}, 1000);"], {
     bin: BIN,
     env: {
       WAYPOINT_SERVER_ADDR: s.address,
@@ -116,5 +116,5 @@ test("bundled, with version emulation: the lazily loaded emulation registers the
     async () => (await conn.listInstances({ app: "web" })).some((i) => i.connected && i.version === "0.2.0"),
     "the instance to register as 0.2.0",
   );
-  t.pass();
+  t.like(await ep.waitForLog("app started"), { configVars: 0 });
 });

@@ -76,8 +76,12 @@ export function spawnEntrypoint(
   });
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
+      // SIGTERM first: the entrypoint passes it to the app (or, before the app started, does not start
+      // it) and exits. SIGKILL only if it does not, which leaves the app to the group kill below.
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
       await exited;
+      clearTimeout(timer);
     }
     // The app has a process group of its own: do not leave it behind.
     for (const r of parse(err)) {
