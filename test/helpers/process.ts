@@ -223,7 +223,7 @@ export async function startServerProcess(
 
   const describe = () =>
     `waypoint server run ${args.join(" ")}\n--- stderr:\n${lines.join("\n")}\n${partial}`;
-  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const timeoutMs = opts.timeoutMs ?? 45_000;
   let ready: LogRecord | undefined;
   let grpcAddress: string;
   let httpAddress: string;
