@@ -17,11 +17,14 @@ import { waitFor } from "../helpers/wait.js";
 const ENTRYPOINT_BIN = fileURLToPath(new URL("../../src/bin/waypoint-entrypoint.ts", import.meta.url));
 const TSX_LOADER = import.meta.resolve("tsx");
 
-/** The app: greets with its config, logs to both streams, exits 3 on SIGTERM. */
+/**
+ * The app: exits 3 on SIGTERM (the handler first, so a signal sent on seeing its output finds it), greets
+ * with its config and logs to both streams.
+ */
 const APP = `
+process.on("SIGTERM", () => process.exit(3));
 console.log("greeting=" + process.env.GREETING);
 console.error("warming up");
-process.on("SIGTERM", () => process.exit(3));
 setInterval(() => {}, 1000);
 `;
 
