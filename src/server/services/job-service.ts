@@ -2,11 +2,11 @@ import type { Job } from "../../gen/waypoint/v1/Job.js";
 import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../../protocol/errors.js";
 import { OPERATIONS, type OperationName } from "../../protocol/operations.js";
-import { appNameProblem, isComponentId } from "../../protocol/validate.js";
+import { isComponentId } from "../../protocol/validate.js";
 import type { Guard } from "../guard.js";
 import type { ServerLogger } from "../logger.js";
 import { FINAL_JOB_STATES, JOB_STATES, type JobRecord, type JobState, type Store } from "../store/store.js";
-import { noSuchApp } from "./runtime-service.js";
+import { requireApp } from "./runtime-service.js";
 
 export interface JobServiceDeps {
   readonly guard: Guard;
@@ -29,16 +29,13 @@ export function jobService(d: JobServiceDeps): JobHandlers {
 
   return {
     QueueJob: d.guard.unary((req, ctx) => {
-      const problem = appNameProblem(req.app);
-      if (problem) throw new AppError("INVALID_ARGUMENT", problem);
       const operation = operationOf(req.operation);
       if (req.target && !isComponentId(req.target))
         throw new AppError(
           "INVALID_ARGUMENT",
           `the target runner id ${JSON.stringify(req.target)} is not valid`,
         );
-      const app = d.store.getApp(req.app);
-      if (!app) throw noSuchApp(req.app);
+      const app = requireApp(d.store, req.app);
       const command = app.operations[operation];
       if (!command)
         throw new AppError("INVALID_ARGUMENT", `app ${app.name} has no ${operation} operation`, {
@@ -59,11 +56,7 @@ export function jobService(d: JobServiceDeps): JobHandlers {
     }),
 
     ListJobs: d.guard.unary((req) => {
-      if (req.app) {
-        const problem = appNameProblem(req.app);
-        if (problem) throw new AppError("INVALID_ARGUMENT", problem);
-        if (!d.store.getApp(req.app)) throw noSuchApp(req.app);
-      }
+      if (req.app) requireApp(d.store, req.app);
       const states = req.states.map(stateOf);
       return {
         jobs: d.store

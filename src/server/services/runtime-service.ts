@@ -20,7 +20,14 @@ import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { ExecBroker } from "../runtime/exec-broker.js";
 import { firstMessage } from "../runtime/first-message.js";
 import { type InstanceFilter, type LogHub, type LogLineOut, lineBytes } from "../runtime/log-hub.js";
-import type { ConfigRecord, DeploymentRecord, InstanceRecord, Store, TokenRecord } from "../store/store.js";
+import type {
+  AppRecord,
+  ConfigRecord,
+  DeploymentRecord,
+  InstanceRecord,
+  Store,
+  TokenRecord,
+} from "../store/store.js";
 
 /** Most lines and bytes in one LogBatch message. */
 const BATCH_LINES = 1000;
@@ -62,15 +69,16 @@ function checkedCommand(op: OperationName, command: string): string {
 }
 
 /** Apps, deployments, configuration, instances, logs and exec: the api side of the entrypoint features. */
-export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
-  const requireApp = (name: string) => {
-    const problem = appNameProblem(name);
-    if (problem) throw new AppError("INVALID_ARGUMENT", problem);
-    const app = d.store.getApp(name);
-    if (!app) throw noSuchApp(name);
-    return app;
-  };
+/** The app named `name`: INVALID_ARGUMENT for a malformed name, NOT_FOUND when there is none. */
+export function requireApp(store: Pick<Store, "getApp">, name: string): AppRecord {
+  const problem = appNameProblem(name);
+  if (problem) throw new AppError("INVALID_ARGUMENT", problem);
+  const app = store.getApp(name);
+  if (!app) throw noSuchApp(name);
+  return app;
+}
 
+export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
   return {
     CreateApp: d.guard.unary((req, ctx) => {
       const problem = appNameProblem(req.name);
@@ -89,7 +97,7 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     }),
 
     UpdateApp: d.guard.unary((req, ctx) => {
-      requireApp(req.name);
+      requireApp(d.store, req.name);
       const operations: { [K in OperationName]?: string | null } = {};
       for (const op of OPERATIONS) {
         const command = req[op];
@@ -119,7 +127,7 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     ListApps: d.guard.unary(() => ({ apps: d.store.listApps() })),
 
     CreateDeployment: d.guard.unary((req, ctx) => {
-      requireApp(req.app);
+      requireApp(d.store, req.app);
       let secret = "";
       let record: TokenRecord | undefined;
       const deployment = d.store.createDeployment(req.app, new Date().toISOString(), (dep) => {
@@ -139,7 +147,7 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     }),
 
     ListDeployments: d.guard.unary((req) => {
-      if (req.app) requireApp(req.app);
+      if (req.app) requireApp(d.store, req.app);
       const counts = d.hub.countByDeployment();
       return {
         deployments: d.store
@@ -149,7 +157,7 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     }),
 
     SetConfig: d.guard.unary((req, ctx) => {
-      if (req.app) requireApp(req.app);
+      if (req.app) requireApp(d.store, req.app);
       if (req.set.length + req.unset.length === 0)
         throw new AppError("INVALID_ARGUMENT", "nothing to change: give variables to set or to unset");
       if (req.set.length + req.unset.length > MAX_CONFIG_CHANGES)
@@ -187,13 +195,13 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     }),
 
     GetConfig: d.guard.unary((req) => {
-      if (req.app) requireApp(req.app);
+      if (req.app) requireApp(d.store, req.app);
       const entries = req.app && req.resolved ? d.store.resolvedConfig(req.app) : d.store.listConfig(req.app);
       return { entries };
     }),
 
     ListInstances: d.guard.unary((req) => {
-      if (req.app) requireApp(req.app);
+      if (req.app) requireApp(d.store, req.app);
       const cutoff = Date.now() - d.activeWindowMs;
       const instances = d.store
         .listInstances()
@@ -273,7 +281,7 @@ export function configMessage(config: readonly ConfigRecord[]) {
   return { config: config.map((c) => ({ name: c.name, value: c.value })), hasConfig: true };
 }
 
-export function noSuchApp(name: string): AppError {
+function noSuchApp(name: string): AppError {
   return new AppError("NOT_FOUND", `no app named ${JSON.stringify(name)}`, {
     hint: `Create it with \`waypoint app create ${name}\`, or see \`waypoint app list\`.`,
   });
