@@ -12,7 +12,7 @@ import test from "ava";
 import { PACKAGE_VERSION } from "../../src/build-info.js";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
 import { REPO_ROOT } from "../helpers/process.js";
-import { execToEnd, hasLogLine, startTestServer } from "../helpers/server.js";
+import { entrypointEnvFor, execToEnd, hasLogLine, startTestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -53,9 +53,7 @@ test("bundled and connected: registers with this build's version, ships logs, ru
     {
       bin: BIN,
       env: {
-        WAYPOINT_SERVER_ADDR: s.address,
-        WAYPOINT_CEB_INVITE_TOKEN: created.token,
-        WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+        ...entrypointEnvFor(s.address, created),
         WAYPOINT_TEST_IMPORTS_FILE: file,
       },
       nodeArgs: [`--import=${RECORDER}`],
@@ -105,9 +103,7 @@ test("bundled, with version emulation: the lazily loaded emulation registers the
   const ep = spawnEntrypoint(t, [process.execPath, "-e", "setInterval(() => {}, 1000);"], {
     bin: BIN,
     env: {
-      WAYPOINT_SERVER_ADDR: s.address,
-      WAYPOINT_CEB_INVITE_TOKEN: created.token,
-      WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+      ...entrypointEnvFor(s.address, created),
       WAYPOINT_EMULATE_VERSION: "0.2.0",
       WAYPOINT_CATALOG: join(REPO_ROOT, "fixtures", "catalogs", "protocol-steps.json"),
     },

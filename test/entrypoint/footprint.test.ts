@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
-import { execToEnd, hasLogLine, startTestServer } from "../helpers/server.js";
+import { entrypointEnvFor, execToEnd, hasLogLine, startTestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -27,9 +27,7 @@ test("connected, shipping logs and running exec, the entrypoint loads none of th
     [process.execPath, "-e", "console.log('hello from the app'); setInterval(() => {}, 1000);"],
     {
       env: {
-        WAYPOINT_SERVER_ADDR: s.address,
-        WAYPOINT_CEB_INVITE_TOKEN: created.token,
-        WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+        ...entrypointEnvFor(s.address, created),
         WAYPOINT_TEST_IMPORTS_FILE: file,
       },
       nodeArgs: [`--import=${RECORDER}`],

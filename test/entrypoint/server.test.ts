@@ -5,7 +5,7 @@
 import test from "ava";
 import type { LogLineInfo } from "../../src/client/runtime.js";
 import { listeningSockets, spawnEntrypoint } from "../helpers/entrypoint.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { entrypointEnvFor, startTestServer, type TestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
 const node = process.execPath;
@@ -18,9 +18,7 @@ async function deployment(s: TestServer, config: Record<string, string> = {}) {
   const set = Object.entries(config).map(([name, value]) => ({ name, value }));
   if (set.length > 0) await conn.setConfig({ app: "web", set });
   const env = {
-    WAYPOINT_SERVER_ADDR: s.address,
-    WAYPOINT_CEB_INVITE_TOKEN: created.token,
-    WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+    ...entrypointEnvFor(s.address, created),
     WAYPOINT_CEB_CONFIG_QUIET_MS: "50",
   };
   return { conn, env, deploymentId: created.deployment.id };

@@ -9,6 +9,7 @@ import { Connection } from "../../src/client/connection.js";
 import { clientIdentity } from "../../src/client/identity.js";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
 import { startServerProcess } from "../helpers/process.js";
+import { entrypointEnvFor } from "../helpers/server.js";
 
 const node = process.execPath;
 
@@ -42,9 +43,7 @@ test("a stopped server does not slow the app: 16 MB of lines reach stdout intact
     setInterval(() => {}, 1000);`;
   const ep = spawnEntrypoint(t, [node, "-e", app], {
     env: {
-      WAYPOINT_SERVER_ADDR: server.grpcAddress,
-      WAYPOINT_CEB_INVITE_TOKEN: created.token,
-      WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+      ...entrypointEnvFor(server.grpcAddress, created),
       // No rate limit: the bounded buffer alone must keep the app from waiting on the stopped server.
       WAYPOINT_CEB_LOG_RATE_BYTES: "0",
     },

@@ -120,3 +120,15 @@ export async function execToEnd(
   const code = await session.exit;
   return { code, stdout };
 }
+
+/** What an entrypoint of `created` needs to reach the server at `address` (as `deployment create` prints it). */
+export function entrypointEnvFor(
+  address: string,
+  created: { readonly token: string; readonly deployment: { readonly id: string } },
+): Record<string, string> {
+  return {
+    WAYPOINT_SERVER_ADDR: address,
+    WAYPOINT_CEB_INVITE_TOKEN: created.token,
+    WAYPOINT_DEPLOYMENT_ID: created.deployment.id,
+  };
+}
