@@ -121,7 +121,10 @@ export async function runCli(
   child.stderr!.setEncoding("utf8").on("data", (s: string) => {
     stderr += s;
   });
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  // 60 s: under the whole suite on a 2-core machine, starting the CLI from source through tsx has
+  // taken ~20 s, and a command that derives a key with scrypt (256 MiB, ~1.3 s alone) then waits
+  // its turn for a core; 30 s was once not enough on CI.
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const status = await Promise.race([
     exitOf(child),
     new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs).unref()),
