@@ -42,10 +42,10 @@ module.exports = {
       name: "ui-through-client",
       severity: "error",
       comment:
-        "The CLI and the console reach the server only through src/client " +
-        "(src/server/main.ts, the in-process server entry, is the one exception).",
-      from: { path: "^src/(cli|tui)/" },
-      to: { path: "(^src/(server|runner|entrypoint|gen)/|@grpc/)", pathNot: "^src/server/main\\.ts$" },
+        "The CLI, the console and the runner reach the server only through src/client " +
+        "(src/server/main.ts, the in-process server entry, is the one exception for the CLI and console).",
+      from: { path: "^src/(cli|tui|runner)/" },
+      to: { path: "(^src/(server|entrypoint|gen)/|@grpc/)", pathNot: "^src/server/main\\.ts$" },
     },
     {
       name: "entrypoint-through-client",

@@ -103,6 +103,7 @@ test("each bad fixture file is reported under its rule and no allowed import is"
     "pure-protocol-planner: src/protocol/bad-io.ts → fs",
     "sqlite-only-in-store: src/client/bad-sqlite.ts → better-sqlite3",
     "ui-through-client: src/cli/bad-grpc.ts → @grpc/grpc-js",
+    "ui-through-client: src/runner/bad-grpc.ts → @grpc/grpc-js",
     "ui-through-client: src/tui/bad-server.ts → ../server/server.js",
   ]);
 });

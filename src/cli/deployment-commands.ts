@@ -1,8 +1,8 @@
+import { entrypointEnv, envLines, isLocalOnlyAddress } from "../protocol/entrypoint-env.js";
 import { AppError } from "../protocol/errors.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
-import { entrypointEnv, envLines, isLocalOnlyAddress } from "./entrypoint-env.js";
 import { ago, table } from "./format.js";
 
 export const deploymentCreate: Command = {

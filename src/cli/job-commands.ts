@@ -1,8 +1,11 @@
 import type { JobInfo } from "../client/runtime.js";
+import { AppError } from "../protocol/errors.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { ago, table } from "./format.js";
+import { interruptible } from "./interrupt.js";
+import { followJob } from "./job-follow.js";
 
 const JSON_FLAG = { name: "json", type: "boolean", usage: "print JSON" } as const;
 const JOB_JSON = `{"id", "app", "operation", "command", "state", "target", "runner", "deployment", "queuedAt",
@@ -66,16 +69,42 @@ export const jobList: Command = {
 
 export const jobGet: Command = {
   name: "job get",
-  summary: "Show one job",
+  summary: "Show one job; -f follows its output until it ends",
   args: "ID",
-  help: `-json prints ${JOB_JSON}.`,
-  flags: [JSON_FLAG, ...CONNECTION_FLAGS, ...EMULATION_FLAGS],
+  help: `-json prints ${JOB_JSON}.
+-f prints the job, then its output as the runner sends it (what the server still keeps of earlier output
+first), until the job ends; it then exits 0 if the job succeeded, 130 if it was cancelled, else the job's exit
+code (1 if it had none). Ctrl-C stops following (exit 130) and leaves the job alone.`,
+  flags: [
+    JSON_FLAG,
+    { name: "f", type: "boolean", usage: "follow the job's output until it ends" },
+    ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
+  ],
   async run(flags, io) {
     const conn = connect(flags, io);
     try {
       const job = await conn.getJob(flags.args[0]!);
-      writeLine(io.stdout, flags.bool("json") ? JSON.stringify(job, null, 2) : describeJob(job));
-      return 0;
+      if (!flags.bool("f")) {
+        writeLine(io.stdout, flags.bool("json") ? JSON.stringify(job, null, 2) : describeJob(job));
+        return 0;
+      }
+      if (flags.bool("json")) throw new AppError("USAGE", "-f and -json cannot be used together");
+      writeLine(io.stderr, describeJob(job));
+      const ended = await interruptible((scope) =>
+        followJob(conn, job.id, {
+          signal: scope.signal,
+          onOutput: (stream, data) => (stream === "stdout" ? io.stdout : io.stderr).write(data),
+          onState: (j) => {
+            if (j.state !== job.state)
+              writeLine(io.stderr, `==> ${j.id} ${stateWord(j)}${j.runner ? ` (runner ${j.runner})` : ""}`);
+          },
+        }),
+      );
+      writeLine(io.stderr, `==> ${ended.id} ${ended.state}${result(ended) ? `: ${result(ended)}` : ""}`);
+      if (ended.state === "success") return 0;
+      if (ended.state === "cancelled") return 130;
+      return ended.exitCode !== null && ended.exitCode !== 0 ? ended.exitCode : 1;
     } finally {
       conn.close();
     }

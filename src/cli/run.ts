@@ -11,6 +11,7 @@ import { editDistance, formatFlagHelp, HelpRequested, parseFlags } from "./flags
 import { instanceList, instances } from "./instances.js";
 import { jobCancel, jobGet, jobList } from "./job-commands.js";
 import { logs } from "./logs.js";
+import { build, deploy, release, runnerAgent, up } from "./runner-commands.js";
 import { serverBootstrap } from "./server-bootstrap.js";
 import { serverRestore } from "./server-restore.js";
 import { serverRun } from "./server-run.js";
@@ -39,6 +40,11 @@ export const COMMANDS: readonly Command[] = [
   jobList,
   jobGet,
   jobCancel,
+  up,
+  build,
+  deploy,
+  release,
+  runnerAgent,
   deploymentCreate,
   deploymentList,
   configSet,

@@ -59,6 +59,14 @@ export const serverRun: Command = {
       placeholder: "SIZE",
     },
     {
+      name: "job-lease-timeout",
+      type: "string",
+      usage:
+        "a job whose runner sends nothing about it for this long is taken back: requeued, or failed if it was a running deploy or release",
+      default: SERVER_DEFAULTS.jobLeaseTimeout,
+      placeholder: "DURATION",
+    },
+    {
       name: "v",
       type: "count",
       usage: "log more: -v info, -vv debug, -vvv trace",
@@ -83,6 +91,7 @@ export const serverRun: Command = {
       ...(flags.string("tls-key-file") ? { tlsKeyFile: flags.string("tls-key-file") } : {}),
       activeWindow: flags.string("active-window")!,
       logBufferBytes: flags.string("log-buffer-bytes")!,
+      jobLeaseTimeout: flags.string("job-lease-timeout")!,
       logLevel: levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL),
       versionInfo: versionInfoFrom(flags, io),
       ...(io.env.WAYPOINT_SNAPSHOT_PASSPHRASE

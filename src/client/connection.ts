@@ -13,6 +13,7 @@ import type { GetConfigResponse__Output } from "../gen/waypoint/v1/GetConfigResp
 import type { GetVersionInfoResponse__Output } from "../gen/waypoint/v1/GetVersionInfoResponse.js";
 import type { Inventory__Output } from "../gen/waypoint/v1/Inventory.js";
 import type { Job__Output } from "../gen/waypoint/v1/Job.js";
+import type { JobEvent__Output } from "../gen/waypoint/v1/JobEvent.js";
 import type { ListAppsResponse__Output } from "../gen/waypoint/v1/ListAppsResponse.js";
 import type { ListDeploymentsResponse__Output } from "../gen/waypoint/v1/ListDeploymentsResponse.js";
 import type { ListInstancesResponse__Output } from "../gen/waypoint/v1/ListInstancesResponse.js";
@@ -20,6 +21,8 @@ import type { ListJobsResponse__Output } from "../gen/waypoint/v1/ListJobsRespon
 import type { LogBatch__Output } from "../gen/waypoint/v1/LogBatch.js";
 import type { NewToken__Output } from "../gen/waypoint/v1/NewToken.js";
 import type { RestoreResult__Output } from "../gen/waypoint/v1/RestoreResult.js";
+import type { RunnerRequest } from "../gen/waypoint/v1/RunnerRequest.js";
+import type { RunnerResponse__Output } from "../gen/waypoint/v1/RunnerResponse.js";
 import type { SetConfigResponse__Output } from "../gen/waypoint/v1/SetConfigResponse.js";
 import type { SnapshotChunk__Output } from "../gen/waypoint/v1/SnapshotChunk.js";
 import type { StagedRestore__Output } from "../gen/waypoint/v1/StagedRestore.js";
@@ -114,6 +117,53 @@ export interface ExecSession {
   endStdin(): void;
   resize(rows: number, cols: number): void;
   cancel(): void;
+}
+
+/** A job event of WatchJob: the job as it is now, or a piece of its output. */
+export type JobEventInfo =
+  | { readonly kind: "job"; readonly job: JobInfo }
+  | { readonly kind: "output"; readonly stream: string; readonly data: Buffer };
+
+/** What a runner says first on its stream. */
+export interface RunnerHelloInfo {
+  readonly labels: readonly string[];
+  /** After a reconnect: the job it still runs. */
+  readonly runningJob?: string;
+  /** Only jobs queued for this runner (a CLI running its own jobs). */
+  readonly targetedOnly: boolean;
+  /** After a reconnect of a targeted-only runner: the id the server gave it. */
+  readonly runnerId?: string;
+}
+
+/** What the server tells a runner. */
+export type RunnerEvent =
+  | {
+      readonly kind: "welcome";
+      readonly runnerId: string;
+      readonly leaseMs: number;
+      readonly heartbeatMs: number;
+    }
+  | { readonly kind: "assignment"; readonly job: JobInfo; readonly entrypointToken: string }
+  | { readonly kind: "cancel"; readonly job: string; readonly reason: string };
+
+/** How a job ended, as its runner reports it. */
+export interface JobOutcomeInfo {
+  readonly exitCode?: number;
+  readonly error?: string;
+  readonly cancelled?: boolean;
+}
+
+/** A runner's open stream: what it reports about the job it runs. */
+export interface RunnerStream {
+  started(job: string): void;
+  heartbeat(job: string): void;
+  /** False when the stream's buffer is full: wait for `drained` before sending more. */
+  output(job: string, stream: "stdout" | "stderr", data: Buffer): boolean;
+  done(job: string, outcome: JobOutcomeInfo): void;
+  /** Resolves when the stream can take more output, or has ended. */
+  drained(): Promise<void>;
+  /** Ends the stream once what was sent is out; resolves when the server ended its side. */
+  close(): Promise<void>;
 }
 
 /** A handle on an open server stream. */
@@ -465,6 +515,129 @@ export class Connection {
     return jobFromProto(
       await this.unary<object, Job__Output>(this.waypoint.CancelJob.bind(this.waypoint), { id }),
     );
+  }
+
+  /**
+   * Follows a job: `onEvent` gets the job as it is, the output kept so far, then every change and
+   * piece of output; the stream ends (onEnd without an error) once the job has ended.
+   */
+  watchJob(
+    id: string,
+    onEvent: (e: JobEventInfo) => void,
+    onEnd: (err?: Error) => void,
+    opts: { readonly skipBytes?: number } = {},
+  ): StreamHandle {
+    const call = this.waypoint.WatchJob({ id, skipBytes: opts.skipBytes ?? 0 }, this.metadata());
+    return this.follow(
+      call,
+      (e: JobEvent__Output) => {
+        if (e.event === "job") onEvent({ kind: "job", job: jobFromProto(e.job ?? null) });
+        else if (e.event === "output" && e.output)
+          onEvent({ kind: "output", stream: e.output.stream, data: e.output.data });
+      },
+      onEnd,
+    );
+  }
+
+  /**
+   * Opens a runner's stream (RunnerJobs) and says hello. Events arrive through `onEvent`: the welcome
+   * first, then assignments and cancels; `onEnd` is called once when the stream ends or fails.
+   */
+  runnerJobs(
+    hello: RunnerHelloInfo,
+    onEvent: (e: RunnerEvent) => void,
+    onEnd: (err?: AppError) => void,
+  ): RunnerStream {
+    const call = this.waypoint.RunnerJobs(this.metadata());
+    let ended = false;
+    let cancelled = false;
+    const end = (err?: AppError) => {
+      if (ended) return;
+      ended = true;
+      onEnd(err);
+    };
+    call.on("data", (m: RunnerResponse__Output) => {
+      if (m.response === "welcome" && m.welcome)
+        onEvent({
+          kind: "welcome",
+          runnerId: m.welcome.runnerId,
+          leaseMs: m.welcome.leaseMs,
+          heartbeatMs: m.welcome.heartbeatMs,
+        });
+      else if (m.response === "assignment" && m.assignment)
+        onEvent({
+          kind: "assignment",
+          job: jobFromProto(m.assignment.job ?? null),
+          entrypointToken: m.assignment.entrypointToken,
+        });
+      else if (m.response === "cancel" && m.cancel)
+        onEvent({ kind: "cancel", job: m.cancel.job, reason: m.cancel.reason });
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      if (cancelled && err.code === grpc.status.CANCELLED) end();
+      else end(fromServiceError(err, this.address, this.sourceNote, this.settings.tls));
+    });
+    call.on("end", () => end());
+    const send = (req: RunnerRequest): boolean => {
+      if (!ended && !call.writableEnded) return call.write(req);
+      return true;
+    };
+    send({
+      hello: {
+        labels: [...hello.labels],
+        runningJob: hello.runningJob ?? "",
+        targetedOnly: hello.targetedOnly,
+        runnerId: hello.runnerId ?? "",
+      },
+    });
+    return {
+      started: (job) => {
+        send({ started: { job } });
+      },
+      heartbeat: (job) => {
+        send({ heartbeat: { job } });
+      },
+      output: (job, stream, data) => send({ output: { job, stream, data } }),
+      drained: () =>
+        ended || call.writableEnded
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              const finish = () => {
+                call.off("drain", finish);
+                call.off("status", finish);
+                resolve();
+              };
+              call.on("drain", finish);
+              call.on("status", finish);
+            }),
+      done: (job, outcome) => {
+        send({
+          done: {
+            job,
+            ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
+            error: outcome.error ?? "",
+            cancelled: outcome.cancelled ?? false,
+          },
+        });
+      },
+      close: () =>
+        new Promise<void>((resolve) => {
+          // Half-close, so what was written (a done report) reaches the server; cut the call if the
+          // server does not end its side soon.
+          cancelled = true;
+          if (ended) {
+            resolve();
+            return;
+          }
+          const timer = setTimeout(() => call.cancel(), 2000);
+          call.on("status", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          call.on("error", () => {});
+          if (!call.writableEnded) call.end();
+        }),
+    };
   }
 
   async listInstances(

@@ -51,18 +51,19 @@ export function readCatalogFile(path: string) {
 
 /**
  * A stable id for this installation, created on first use in the config dir
- * (`client-id`, mode 0600). Falls back to a per-process id when the config
- * dir cannot be written, so a read-only home never stops the CLI.
+ * (`client-id`, mode 0600; `runner-id` for a runner agent). Falls back to a
+ * per-process id when the config dir cannot be written, so a read-only home
+ * never stops the CLI.
  */
-export function installationId(configDir: string): string {
-  const file = join(configDir, "client-id");
+export function installationId(configDir: string, kind: "cli" | "runner" = "cli"): string {
+  const file = join(configDir, kind === "cli" ? "client-id" : "runner-id");
   try {
     const id = readFileSync(file, "utf8").trim();
     if (isComponentId(id)) return id;
   } catch {
     // First run: create it below.
   }
-  const id = `cli_${randomBytes(10).toString("hex")}`;
+  const id = `${kind}_${randomBytes(10).toString("hex")}`;
   try {
     ensureDirs(configDir);
     writeAtomic(file, `${id}\n`, false);

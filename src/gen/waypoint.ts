@@ -40,6 +40,13 @@ import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, Get
 import type { Instance as _waypoint_v1_Instance, Instance__Output as _waypoint_v1_Instance__Output } from './waypoint/v1/Instance.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from './waypoint/v1/Inventory.js';
 import type { Job as _waypoint_v1_Job, Job__Output as _waypoint_v1_Job__Output } from './waypoint/v1/Job.js';
+import type { JobAssignment as _waypoint_v1_JobAssignment, JobAssignment__Output as _waypoint_v1_JobAssignment__Output } from './waypoint/v1/JobAssignment.js';
+import type { JobCancel as _waypoint_v1_JobCancel, JobCancel__Output as _waypoint_v1_JobCancel__Output } from './waypoint/v1/JobCancel.js';
+import type { JobDone as _waypoint_v1_JobDone, JobDone__Output as _waypoint_v1_JobDone__Output } from './waypoint/v1/JobDone.js';
+import type { JobEvent as _waypoint_v1_JobEvent, JobEvent__Output as _waypoint_v1_JobEvent__Output } from './waypoint/v1/JobEvent.js';
+import type { JobHeartbeat as _waypoint_v1_JobHeartbeat, JobHeartbeat__Output as _waypoint_v1_JobHeartbeat__Output } from './waypoint/v1/JobHeartbeat.js';
+import type { JobOutput as _waypoint_v1_JobOutput, JobOutput__Output as _waypoint_v1_JobOutput__Output } from './waypoint/v1/JobOutput.js';
+import type { JobStarted as _waypoint_v1_JobStarted, JobStarted__Output as _waypoint_v1_JobStarted__Output } from './waypoint/v1/JobStarted.js';
 import type { ListAppsRequest as _waypoint_v1_ListAppsRequest, ListAppsRequest__Output as _waypoint_v1_ListAppsRequest__Output } from './waypoint/v1/ListAppsRequest.js';
 import type { ListAppsResponse as _waypoint_v1_ListAppsResponse, ListAppsResponse__Output as _waypoint_v1_ListAppsResponse__Output } from './waypoint/v1/ListAppsResponse.js';
 import type { ListDeploymentsRequest as _waypoint_v1_ListDeploymentsRequest, ListDeploymentsRequest__Output as _waypoint_v1_ListDeploymentsRequest__Output } from './waypoint/v1/ListDeploymentsRequest.js';
@@ -58,6 +65,10 @@ import type { RejectedComponent as _waypoint_v1_RejectedComponent, RejectedCompo
 import type { RestoreOptions as _waypoint_v1_RestoreOptions, RestoreOptions__Output as _waypoint_v1_RestoreOptions__Output } from './waypoint/v1/RestoreOptions.js';
 import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from './waypoint/v1/RestoreResult.js';
 import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from './waypoint/v1/RestoreSnapshotRequest.js';
+import type { RunnerHello as _waypoint_v1_RunnerHello, RunnerHello__Output as _waypoint_v1_RunnerHello__Output } from './waypoint/v1/RunnerHello.js';
+import type { RunnerRequest as _waypoint_v1_RunnerRequest, RunnerRequest__Output as _waypoint_v1_RunnerRequest__Output } from './waypoint/v1/RunnerRequest.js';
+import type { RunnerResponse as _waypoint_v1_RunnerResponse, RunnerResponse__Output as _waypoint_v1_RunnerResponse__Output } from './waypoint/v1/RunnerResponse.js';
+import type { RunnerWelcome as _waypoint_v1_RunnerWelcome, RunnerWelcome__Output as _waypoint_v1_RunnerWelcome__Output } from './waypoint/v1/RunnerWelcome.js';
 import type { SetConfigRequest as _waypoint_v1_SetConfigRequest, SetConfigRequest__Output as _waypoint_v1_SetConfigRequest__Output } from './waypoint/v1/SetConfigRequest.js';
 import type { SetConfigResponse as _waypoint_v1_SetConfigResponse, SetConfigResponse__Output as _waypoint_v1_SetConfigResponse__Output } from './waypoint/v1/SetConfigResponse.js';
 import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from './waypoint/v1/SnapshotChunk.js';
@@ -67,6 +78,7 @@ import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _wayp
 import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnapshotRequest__Output as _waypoint_v1_TakeSnapshotRequest__Output } from './waypoint/v1/TakeSnapshotRequest.js';
 import type { UpdateAppRequest as _waypoint_v1_UpdateAppRequest, UpdateAppRequest__Output as _waypoint_v1_UpdateAppRequest__Output } from './waypoint/v1/UpdateAppRequest.js';
 import type { VersionInfo as _waypoint_v1_VersionInfo, VersionInfo__Output as _waypoint_v1_VersionInfo__Output } from './waypoint/v1/VersionInfo.js';
+import type { WatchJobRequest as _waypoint_v1_WatchJobRequest, WatchJobRequest__Output as _waypoint_v1_WatchJobRequest__Output } from './waypoint/v1/WatchJobRequest.js';
 import type { WatchStateRequest as _waypoint_v1_WatchStateRequest, WatchStateRequest__Output as _waypoint_v1_WatchStateRequest__Output } from './waypoint/v1/WatchStateRequest.js';
 import type { WaypointClient as _waypoint_v1_WaypointClient, WaypointDefinition as _waypoint_v1_WaypointDefinition } from './waypoint/v1/Waypoint.js';
 import type { WindowSize as _waypoint_v1_WindowSize, WindowSize__Output as _waypoint_v1_WindowSize__Output } from './waypoint/v1/WindowSize.js';
@@ -116,6 +128,13 @@ export interface ProtoGrpcType {
       Instance: MessageTypeDefinition<_waypoint_v1_Instance, _waypoint_v1_Instance__Output>
       Inventory: MessageTypeDefinition<_waypoint_v1_Inventory, _waypoint_v1_Inventory__Output>
       Job: MessageTypeDefinition<_waypoint_v1_Job, _waypoint_v1_Job__Output>
+      JobAssignment: MessageTypeDefinition<_waypoint_v1_JobAssignment, _waypoint_v1_JobAssignment__Output>
+      JobCancel: MessageTypeDefinition<_waypoint_v1_JobCancel, _waypoint_v1_JobCancel__Output>
+      JobDone: MessageTypeDefinition<_waypoint_v1_JobDone, _waypoint_v1_JobDone__Output>
+      JobEvent: MessageTypeDefinition<_waypoint_v1_JobEvent, _waypoint_v1_JobEvent__Output>
+      JobHeartbeat: MessageTypeDefinition<_waypoint_v1_JobHeartbeat, _waypoint_v1_JobHeartbeat__Output>
+      JobOutput: MessageTypeDefinition<_waypoint_v1_JobOutput, _waypoint_v1_JobOutput__Output>
+      JobStarted: MessageTypeDefinition<_waypoint_v1_JobStarted, _waypoint_v1_JobStarted__Output>
       ListAppsRequest: MessageTypeDefinition<_waypoint_v1_ListAppsRequest, _waypoint_v1_ListAppsRequest__Output>
       ListAppsResponse: MessageTypeDefinition<_waypoint_v1_ListAppsResponse, _waypoint_v1_ListAppsResponse__Output>
       ListDeploymentsRequest: MessageTypeDefinition<_waypoint_v1_ListDeploymentsRequest, _waypoint_v1_ListDeploymentsRequest__Output>
@@ -134,6 +153,10 @@ export interface ProtoGrpcType {
       RestoreOptions: MessageTypeDefinition<_waypoint_v1_RestoreOptions, _waypoint_v1_RestoreOptions__Output>
       RestoreResult: MessageTypeDefinition<_waypoint_v1_RestoreResult, _waypoint_v1_RestoreResult__Output>
       RestoreSnapshotRequest: MessageTypeDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreSnapshotRequest__Output>
+      RunnerHello: MessageTypeDefinition<_waypoint_v1_RunnerHello, _waypoint_v1_RunnerHello__Output>
+      RunnerRequest: MessageTypeDefinition<_waypoint_v1_RunnerRequest, _waypoint_v1_RunnerRequest__Output>
+      RunnerResponse: MessageTypeDefinition<_waypoint_v1_RunnerResponse, _waypoint_v1_RunnerResponse__Output>
+      RunnerWelcome: MessageTypeDefinition<_waypoint_v1_RunnerWelcome, _waypoint_v1_RunnerWelcome__Output>
       SetConfigRequest: MessageTypeDefinition<_waypoint_v1_SetConfigRequest, _waypoint_v1_SetConfigRequest__Output>
       SetConfigResponse: MessageTypeDefinition<_waypoint_v1_SetConfigResponse, _waypoint_v1_SetConfigResponse__Output>
       SnapshotChunk: MessageTypeDefinition<_waypoint_v1_SnapshotChunk, _waypoint_v1_SnapshotChunk__Output>
@@ -143,6 +166,7 @@ export interface ProtoGrpcType {
       TakeSnapshotRequest: MessageTypeDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_TakeSnapshotRequest__Output>
       UpdateAppRequest: MessageTypeDefinition<_waypoint_v1_UpdateAppRequest, _waypoint_v1_UpdateAppRequest__Output>
       VersionInfo: MessageTypeDefinition<_waypoint_v1_VersionInfo, _waypoint_v1_VersionInfo__Output>
+      WatchJobRequest: MessageTypeDefinition<_waypoint_v1_WatchJobRequest, _waypoint_v1_WatchJobRequest__Output>
       WatchStateRequest: MessageTypeDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_WatchStateRequest__Output>
       Waypoint: SubtypeConstructor<typeof grpc.Client, _waypoint_v1_WaypointClient> & { service: _waypoint_v1_WaypointDefinition }
       WindowSize: MessageTypeDefinition<_waypoint_v1_WindowSize, _waypoint_v1_WindowSize__Output>

@@ -160,6 +160,11 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "The entrypoint could not run the command: check that it exists in the instance's image and is executable.",
   },
+  RUNNER_NOT_CONNECTED: {
+    grpc: "FAILED_PRECONDITION",
+    exit: 1,
+    hint: "Queue it without a target for any runner, or start that runner first.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 

@@ -17,6 +17,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   maxMessageBytes: 4 * 1024 * 1024,
   /** Log output kept in memory per instance (oldest dropped first): 512 KiB. */
   logBufferBytes: "512KiB",
+  /** A job whose runner says nothing about it for this long is taken back (DESIGN §10). */
+  jobLeaseTimeout: "30s",
 });
 
 /** Bounds of -log-buffer-bytes. */
@@ -41,6 +43,8 @@ export interface ServerConfig {
   readonly maxMessageBytes: number;
   /** Bytes of log output kept in memory per instance. */
   readonly logBufferBytes: number;
+  /** How long a job's lease lasts without word from its runner. */
+  readonly jobLeaseMs: number;
   readonly versionInfo: VersionInfo;
   /** Decrypts an age-encrypted staged restore at start (WAYPOINT_SNAPSHOT_PASSPHRASE). */
   readonly restorePassphrase?: string;
@@ -58,6 +62,8 @@ export interface ServerConfigInput {
   readonly shutdownGraceMs?: number;
   /** Bytes, as a number or text: "524288", "512KiB", "2MiB" (K/M/G are read as KiB/MiB/GiB). */
   readonly logBufferBytes?: number | string;
+  /** A Go duration, e.g. "30s". */
+  readonly jobLeaseTimeout?: string;
   readonly versionInfo: VersionInfo;
   readonly restorePassphrase?: string;
 }
@@ -69,6 +75,14 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     throw new AppError(
       "CONFIG_INVALID",
       `-active-window: ${JSON.stringify(activeWindow)} is not a duration like 168h or 30m`,
+    );
+  }
+  const lease = input.jobLeaseTimeout ?? SERVER_DEFAULTS.jobLeaseTimeout;
+  const jobLeaseMs = parseGoDuration(lease);
+  if (jobLeaseMs === undefined || jobLeaseMs < 1000 || jobLeaseMs > 3_600_000) {
+    throw new AppError(
+      "CONFIG_INVALID",
+      `-job-lease-timeout: ${JSON.stringify(lease)} is not a duration between 1s and 1h (e.g. 30s)`,
     );
   }
   if (Boolean(input.tlsCertFile) !== Boolean(input.tlsKeyFile)) {
@@ -90,6 +104,7 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
       input.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
       "-log-buffer-bytes",
     ),
+    jobLeaseMs,
     versionInfo: input.versionInfo,
     ...(input.restorePassphrase ? { restorePassphrase: input.restorePassphrase } : {}),
   });

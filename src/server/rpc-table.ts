@@ -40,6 +40,9 @@ export const RPC_TABLE = {
   "/waypoint.v1.Waypoint/ListJobs": { family: "api", access: ["management", "readonly"] },
   "/waypoint.v1.Waypoint/GetJob": { family: "api", access: ["management", "readonly"] },
   "/waypoint.v1.Waypoint/CancelJob": { family: "api", access: ["management"] },
+  "/waypoint.v1.Waypoint/WatchJob": { family: "api", access: ["management", "readonly"] },
+  // Runners take jobs with runner tokens; a CLI runs the jobs it queued itself with its management token.
+  "/waypoint.v1.Waypoint/RunnerJobs": { family: "api", access: ["management", "runner"] },
   // Entrypoint RPCs: each handler also checks that the call is for the token's own deployment.
   "/waypoint.v1.Entrypoint/EntrypointConfig": { family: "entrypoint", access: ["entrypoint"] },
   "/waypoint.v1.Entrypoint/EntrypointLogs": { family: "entrypoint", access: ["entrypoint"] },

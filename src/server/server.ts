@@ -16,6 +16,7 @@ import type { ServerLogger } from "./logger.js";
 import { RPC_TABLE } from "./rpc-table.js";
 import { EntrypointHub } from "./runtime/entrypoint-hub.js";
 import { ExecBroker } from "./runtime/exec-broker.js";
+import { JobBroker } from "./runtime/job-broker.js";
 import { LogHub } from "./runtime/log-hub.js";
 import { entrypointService } from "./services/entrypoint-service.js";
 import { jobService } from "./services/job-service.js";
@@ -105,11 +106,13 @@ export async function startServer(
     logger,
   });
   const hub = new EntrypointHub();
+  const broker = new JobBroker({ store, tokens, logger, leaseMs: config.jobLeaseMs });
   const snapshots = new SnapshotControl({
     store,
     tokens,
     recorder,
     entrypoints: hub,
+    jobs: broker,
     dbPath: config.dbPath,
     versionInfo: config.versionInfo,
     logger,
@@ -132,7 +135,7 @@ export async function startServer(
     activeWindowMs: config.activeWindowMs,
     logger,
   });
-  const jobs = jobService({ guard, store, logger });
+  const jobs = jobService({ guard, store, broker, recorder, logger });
   const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, logger });
   // Log buffers of instances gone for longer than the active window are dropped.
   const pruneTimer = setInterval(
@@ -183,6 +186,7 @@ export async function startServer(
     throw err;
   }
   recorder.start();
+  broker.start();
   const httpAddr = http.address();
   const httpPort = typeof httpAddr === "object" && httpAddr ? httpAddr.port : config.listenHttp.port;
 
@@ -216,6 +220,7 @@ export async function startServer(
       // release the database (a copy in progress holds it) before closing the store.
       await settledWithin(snapshots.settled(), config.shutdownGraceMs);
       watch.stop();
+      broker.stop();
       clearInterval(pruneTimer);
       try {
         recorder.stop();

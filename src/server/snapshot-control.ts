@@ -71,6 +71,8 @@ export class SnapshotControl {
       readonly recorder?: InventoryRecorder;
       /** Told to end every entrypoint's config stream after a live restore. */
       readonly entrypoints?: { endAll(): number };
+      /** Told that the jobs are the restored ones (leases start over, runners reconnect). */
+      readonly jobs?: { restored(): void };
       readonly dbPath: string;
       readonly versionInfo: VersionInfo;
       readonly logger: ServerLogger;
@@ -135,6 +137,7 @@ export class SnapshotControl {
             // Each entrypoint reconnects and is checked against the restored data: an instance whose
             // deployment or token the snapshot does not hold is refused (its app keeps running), the
             // others register again and are written into the restored database.
+            this.d.jobs?.restored();
             const ended = this.d.entrypoints?.endAll() ?? 0;
             if (ended > 0)
               this.d.logger.info({ entrypoints: ended }, "entrypoints asked to reconnect after the restore");

@@ -1,20 +1,37 @@
-import type { Job } from "../../gen/waypoint/v1/Job.js";
+import { randomBytes } from "node:crypto";
+import type { JobEvent } from "../../gen/waypoint/v1/JobEvent.js";
+import type { RunnerHello__Output } from "../../gen/waypoint/v1/RunnerHello.js";
+import type { RunnerRequest__Output } from "../../gen/waypoint/v1/RunnerRequest.js";
+import type { RunnerResponse } from "../../gen/waypoint/v1/RunnerResponse.js";
 import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../../protocol/errors.js";
 import { OPERATIONS, type OperationName } from "../../protocol/operations.js";
 import { isComponentId } from "../../protocol/validate.js";
-import type { Guard } from "../guard.js";
+import { toStatus } from "../grpc-errors.js";
+import type { CallContext, Guard } from "../guard.js";
+import type { InventoryRecorder } from "../inventory-recorder.js";
 import type { ServerLogger } from "../logger.js";
+import { firstMessage } from "../runtime/first-message.js";
+import { type JobBroker, jobMessage } from "../runtime/job-broker.js";
 import { FINAL_JOB_STATES, JOB_STATES, type JobRecord, type JobState, type Store } from "../store/store.js";
 import { requireApp } from "./runtime-service.js";
 
 export interface JobServiceDeps {
   readonly guard: Guard;
   readonly store: Store;
+  readonly broker: JobBroker;
+  readonly recorder: InventoryRecorder;
   readonly logger: ServerLogger;
 }
 
-type JobHandlers = Pick<WaypointHandlers, "QueueJob" | "ListJobs" | "GetJob" | "CancelJob">;
+type JobHandlers = Pick<
+  WaypointHandlers,
+  "QueueJob" | "ListJobs" | "GetJob" | "CancelJob" | "WatchJob" | "RunnerJobs"
+>;
+
+const OUTPUT_STREAMS = new Set(["stdout", "stderr"]);
+/** Largest piece of output a runner may send in one message. */
+const MAX_OUTPUT_CHUNK = 1024 * 1024;
 
 /** Queueing, listing and cancelling jobs: runs of an app's operations (DESIGN §10). */
 export function jobService(d: JobServiceDeps): JobHandlers {
@@ -36,6 +53,8 @@ export function jobService(d: JobServiceDeps): JobHandlers {
           `the target runner id ${JSON.stringify(req.target)} is not valid`,
         );
       const app = requireApp(d.store, req.app);
+      if (req.target && !d.broker.isConnected(req.target))
+        throw new AppError("RUNNER_NOT_CONNECTED", `no runner ${req.target} is connected to take the job`);
       const command = app.operations[operation];
       if (!command)
         throw new AppError("INVALID_ARGUMENT", `app ${app.name} has no ${operation} operation`, {
@@ -52,6 +71,7 @@ export function jobService(d: JobServiceDeps): JobHandlers {
         { job: job.id, app: job.app, operation, target: job.target, by: ctx.token?.id },
         "job queued",
       );
+      d.broker.queued(job);
       return jobOut(job);
     }),
 
@@ -74,16 +94,165 @@ export function jobService(d: JobServiceDeps): JobHandlers {
           "INVALID_ARGUMENT",
           `${job.id} has already ended (${job.state}): there is nothing to cancel`,
         );
-      // Queued: nobody holds it, so it ends here. Held by a runner: the runner is told and stops it.
-      const cancelled =
-        job.state === "queued"
-          ? d.store.transitionJob(job.id, ["queued"], "cancelled", { error: "cancelled before it started" })
-          : undefined;
-      const out = cancelled ?? d.store.requestJobCancel(job.id) ?? job;
+      const out = d.broker.cancel(job);
       d.logger.info({ job: job.id, state: out.state, by: ctx.token?.id }, "job cancel asked");
       return jobOut(out);
     }),
+
+    WatchJob: d.guard.serverStream((call) => {
+      const job = requireJob(call.request.id);
+      const send = (e: JobEvent) => {
+        if (!call.cancelled && !call.writableEnded) call.write(e);
+      };
+      send({ job: jobOut(job) });
+      const so = d.broker.outputSoFar(job.id);
+      const kept = so.dropped + so.chunks.reduce((n, c) => n + c.data.length, 0);
+      // A caller that already has more than this server kept watched a server that has since restarted.
+      let skip = Number(call.request.skipBytes ?? 0);
+      if (!Number.isSafeInteger(skip) || skip < 0 || skip > kept) skip = 0;
+      if (skip < so.dropped) {
+        send({
+          output: {
+            job: job.id,
+            stream: "stderr",
+            data: Buffer.from(
+              `[waypoint: ${so.dropped - skip} earlier bytes of output are no longer kept]\n`,
+            ),
+          },
+        });
+        skip = 0;
+      } else skip -= so.dropped;
+      for (const c of so.chunks) {
+        if (skip >= c.data.length) {
+          skip -= c.data.length;
+          continue;
+        }
+        send({ output: { job: job.id, stream: c.stream, data: c.data.subarray(skip) } });
+        skip = 0;
+      }
+      if (FINAL_JOB_STATES.has(job.state)) {
+        call.end();
+        return;
+      }
+      const stop = d.broker.watch(job.id, {
+        job: (j) => {
+          send({ job: jobOut(j) });
+          if (FINAL_JOB_STATES.has(j.state)) {
+            stop();
+            if (!call.writableEnded) call.end();
+          }
+        },
+        output: (stream, data) => send({ output: { job: job.id, stream, data } }),
+      });
+      call.on("cancelled", stop);
+      call.on("close", stop);
+    }),
+
+    RunnerJobs: d.guard.bidiStream(async (call, ctx) => {
+      const first = await firstMessage<RunnerRequest__Output>(call, "hello");
+      if (first.request !== "hello" || !first.hello)
+        throw new AppError("INVALID_ARGUMENT", "the first message of RunnerJobs must be hello");
+      const hello = first.hello;
+      if (ctx.who.kind !== "runner" && !hello.targetedOnly)
+        throw new AppError(
+          "INVALID_ARGUMENT",
+          `a ${ctx.who.kind} runs only the jobs it queued itself: say targeted_only in hello`,
+          { hint: "Run `waypoint runner agent` with a runner token to take any app's jobs." },
+        );
+      if (hello.runningJob && !/^job-\d+$/.test(hello.runningJob))
+        throw new AppError(
+          "INVALID_ARGUMENT",
+          `running_job ${JSON.stringify(hello.runningJob)} is not a job id`,
+        );
+      const id = runnerIdFor(ctx, hello);
+      const labels = labelsOf(hello.labels);
+      const write = (m: RunnerResponse): boolean => {
+        if (call.cancelled || call.writableEnded || call.destroyed) return false;
+        call.write(m);
+        return true;
+      };
+      write({
+        welcome: {
+          runnerId: id,
+          leaseMs: d.broker.leaseMs,
+          heartbeatMs: Math.max(200, Math.floor(d.broker.leaseMs / 3)),
+        },
+      });
+      const disconnect = d.recorder.connected(ctx.who);
+      const detach = d.broker.attach(
+        {
+          id,
+          targetedOnly: hello.targetedOnly,
+          labels,
+          send: write,
+          end: () => {
+            if (!call.writableEnded) call.end();
+          },
+        },
+        hello.runningJob,
+      );
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        detach();
+        disconnect();
+      };
+      call.on("data", (m: RunnerRequest__Output) => {
+        try {
+          onRunnerMessage(d.broker, id, m);
+        } catch (err) {
+          close();
+          call.emit("error", toStatus(err, d.logger, call.getPath()));
+        }
+      });
+      call.on("end", () => {
+        close();
+        if (!call.writableEnded) call.end();
+      });
+      call.on("cancelled", close);
+      call.on("error", close);
+      call.on("close", close);
+      call.resume();
+    }),
   };
+}
+
+function onRunnerMessage(broker: JobBroker, runner: string, m: RunnerRequest__Output): void {
+  switch (m.request) {
+    case "started":
+      broker.started(runner, m.started!.job);
+      return;
+    case "heartbeat":
+      broker.heartbeat(runner, m.heartbeat!.job);
+      return;
+    case "output": {
+      const o = m.output!;
+      if (!OUTPUT_STREAMS.has(o.stream))
+        throw new AppError(
+          "INVALID_ARGUMENT",
+          `output stream ${JSON.stringify(o.stream)} is not stdout or stderr`,
+        );
+      if (o.data.length > MAX_OUTPUT_CHUNK)
+        throw new AppError("INVALID_ARGUMENT", `an output message holds at most ${MAX_OUTPUT_CHUNK} bytes`);
+      broker.output(runner, o.job, o.stream, o.data);
+      return;
+    }
+    case "done": {
+      const done = m.done!;
+      broker.done(runner, done.job, {
+        ...(done.exitCode === undefined || done.exitCode === null ? {} : { exitCode: done.exitCode }),
+        error: done.error,
+        cancelled: done.cancelled,
+      });
+      return;
+    }
+    default:
+      throw new AppError(
+        "INVALID_ARGUMENT",
+        `unexpected RunnerJobs message ${JSON.stringify(m.request ?? "")} after hello`,
+      );
+  }
 }
 
 function operationOf(name: string): OperationName {
@@ -102,24 +271,31 @@ function stateOf(name: string): JobState {
   );
 }
 
-/** A job as the API shows it: absent times and ids as "", the exit code only once there is one. */
-export function jobOut(j: JobRecord): Job {
-  return {
-    id: j.id,
-    app: j.app,
-    operation: j.operation,
-    command: j.command,
-    state: j.state,
-    target: j.target ?? "",
-    runner: j.runner ?? "",
-    deployment: j.deployment ?? "",
-    queuedAt: j.queuedAt,
-    assignedAt: j.assignedAt ?? "",
-    startedAt: j.startedAt ?? "",
-    finishedAt: j.finishedAt ?? "",
-    ...(j.exitCode === undefined ? {} : { exitCode: j.exitCode }),
-    error: j.error ?? "",
-    attempts: j.attempts,
-    cancelRequested: j.cancelRequested,
-  };
+/** A job as the API shows it (the broker's form, shared by every handler). */
+export const jobOut = jobMessage;
+
+/** The id a runner's jobs are assigned under: a runner's own; a per-run id for a CLI running its own. */
+function runnerIdFor(ctx: CallContext, hello: RunnerHello__Output): string {
+  if (ctx.who.kind === "runner") return ctx.who.id;
+  const prefix = `${ctx.who.id}.run-`;
+  if (hello.runnerId) {
+    if (!hello.runnerId.startsWith(prefix) || !isComponentId(hello.runnerId))
+      throw new AppError(
+        "INVALID_ARGUMENT",
+        `runner_id ${JSON.stringify(hello.runnerId)} is not one this server gave client ${ctx.who.id}`,
+      );
+    return hello.runnerId;
+  }
+  return `${prefix}${randomBytes(6).toString("hex")}`;
+}
+
+function labelsOf(labels: readonly string[]): string[] {
+  for (const l of labels) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[A-Za-z0-9._/:-]{0,128}$/.test(l))
+      throw new AppError(
+        "INVALID_ARGUMENT",
+        `runner label ${JSON.stringify(l)} is not KEY=VALUE (letters, digits and . _ / - : only)`,
+      );
+  }
+  return [...labels];
 }

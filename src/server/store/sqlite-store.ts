@@ -218,9 +218,15 @@ export class SqliteStore implements Store {
     return rows.filter((r) => !states || states.has(r.state as string)).map(jobFromRow);
   }
 
-  assignJob(runner: string, at: string): JobRecord | undefined {
+  assignJob(
+    runner: string,
+    at: string,
+    opts: { readonly targetedOnly?: boolean } = {},
+  ): JobRecord | undefined {
     this.assertOpen();
-    const next = this.stmts.nextQueuedJob.get(runner) as Row | undefined;
+    const next = (opts.targetedOnly ? this.stmts.nextTargetedJob : this.stmts.nextQueuedJob).get(runner) as
+      | Row
+      | undefined;
     if (!next) return undefined;
     return this.write(() => {
       this.stmts.assignJob.run({ seq: next.seq, runner, at });
@@ -679,6 +685,9 @@ function prepareStatements(db: Database.Database) {
     listAppJobs: db.prepare("SELECT * FROM jobs WHERE app = ? ORDER BY seq"),
     nextQueuedJob: db.prepare(
       "SELECT seq FROM jobs WHERE state = 'queued' AND (target IS NULL OR target = ?) ORDER BY seq LIMIT 1",
+    ),
+    nextTargetedJob: db.prepare(
+      "SELECT seq FROM jobs WHERE state = 'queued' AND target = ? ORDER BY seq LIMIT 1",
     ),
     assignJob: db.prepare(
       `UPDATE jobs SET state = 'assigned', runner = @runner, assigned_at = @at, attempts = attempts + 1

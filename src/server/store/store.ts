@@ -184,9 +184,9 @@ export interface Store {
   listJobs(filter?: { readonly app?: string; readonly states?: readonly JobState[] }): JobRecord[];
   /**
    * Assigns the oldest queued job `runner` may take (no target, or `runner` as the target) to it, in
-   * one write; undefined when there is none.
+   * one write; undefined when there is none. `targetedOnly`: only jobs with `runner` as the target.
    */
-  assignJob(runner: string, at: string): JobRecord | undefined;
+  assignJob(runner: string, at: string, opts?: { readonly targetedOnly?: boolean }): JobRecord | undefined;
   /**
    * Moves a job on: `to` is where it goes, `from` the states it may come from; a job in another state
    * (or none) is left alone, without a write, and undefined is returned. The timestamp of the state

@@ -294,6 +294,9 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
       ["job-1", "job-2", "job-3"],
     );
     const index = store.stateIndex();
+    // A targeted-only runner takes only what is queued for it, and nothing else is there for cli_other.
+    t.is(store.assignJob("cli_other", T1, { targetedOnly: true }), undefined);
+    t.is(store.stateIndex(), index, "finding nothing writes nothing");
     // Another runner skips job-2, which is targeted at cli_me.
     t.like(store.assignJob("runner-a", T1), {
       id: "job-1",
@@ -305,7 +308,7 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     t.like(store.assignJob("runner-a", T1), { id: "job-3", runner: "runner-a" });
     t.is(store.assignJob("runner-a", T1), undefined, "nothing left for runner-a");
     t.is(store.stateIndex(), index + 2, "an assignment is one write; finding nothing writes nothing");
-    t.like(store.assignJob("cli_me", T1), { id: "job-2", runner: "cli_me" });
+    t.like(store.assignJob("cli_me", T1, { targetedOnly: true }), { id: "job-2", runner: "cli_me" });
     t.deepEqual(
       store.listJobs({ app: "web", states: ["assigned"] }).map((j) => j.id),
       ["job-1", "job-2", "job-3"],

@@ -24,6 +24,7 @@ import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVe
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from '../../waypoint/v1/GetVersionInfoResponse.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from '../../waypoint/v1/Inventory.js';
 import type { Job as _waypoint_v1_Job, Job__Output as _waypoint_v1_Job__Output } from '../../waypoint/v1/Job.js';
+import type { JobEvent as _waypoint_v1_JobEvent, JobEvent__Output as _waypoint_v1_JobEvent__Output } from '../../waypoint/v1/JobEvent.js';
 import type { ListAppsRequest as _waypoint_v1_ListAppsRequest, ListAppsRequest__Output as _waypoint_v1_ListAppsRequest__Output } from '../../waypoint/v1/ListAppsRequest.js';
 import type { ListAppsResponse as _waypoint_v1_ListAppsResponse, ListAppsResponse__Output as _waypoint_v1_ListAppsResponse__Output } from '../../waypoint/v1/ListAppsResponse.js';
 import type { ListDeploymentsRequest as _waypoint_v1_ListDeploymentsRequest, ListDeploymentsRequest__Output as _waypoint_v1_ListDeploymentsRequest__Output } from '../../waypoint/v1/ListDeploymentsRequest.js';
@@ -37,6 +38,8 @@ import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v
 import type { QueueJobRequest as _waypoint_v1_QueueJobRequest, QueueJobRequest__Output as _waypoint_v1_QueueJobRequest__Output } from '../../waypoint/v1/QueueJobRequest.js';
 import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output as _waypoint_v1_RestoreResult__Output } from '../../waypoint/v1/RestoreResult.js';
 import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from '../../waypoint/v1/RestoreSnapshotRequest.js';
+import type { RunnerRequest as _waypoint_v1_RunnerRequest, RunnerRequest__Output as _waypoint_v1_RunnerRequest__Output } from '../../waypoint/v1/RunnerRequest.js';
+import type { RunnerResponse as _waypoint_v1_RunnerResponse, RunnerResponse__Output as _waypoint_v1_RunnerResponse__Output } from '../../waypoint/v1/RunnerResponse.js';
 import type { SetConfigRequest as _waypoint_v1_SetConfigRequest, SetConfigRequest__Output as _waypoint_v1_SetConfigRequest__Output } from '../../waypoint/v1/SetConfigRequest.js';
 import type { SetConfigResponse as _waypoint_v1_SetConfigResponse, SetConfigResponse__Output as _waypoint_v1_SetConfigResponse__Output } from '../../waypoint/v1/SetConfigResponse.js';
 import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from '../../waypoint/v1/SnapshotChunk.js';
@@ -44,6 +47,7 @@ import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output
 import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _waypoint_v1_StateEvent__Output } from '../../waypoint/v1/StateEvent.js';
 import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnapshotRequest__Output as _waypoint_v1_TakeSnapshotRequest__Output } from '../../waypoint/v1/TakeSnapshotRequest.js';
 import type { UpdateAppRequest as _waypoint_v1_UpdateAppRequest, UpdateAppRequest__Output as _waypoint_v1_UpdateAppRequest__Output } from '../../waypoint/v1/UpdateAppRequest.js';
+import type { WatchJobRequest as _waypoint_v1_WatchJobRequest, WatchJobRequest__Output as _waypoint_v1_WatchJobRequest__Output } from '../../waypoint/v1/WatchJobRequest.js';
 import type { WatchStateRequest as _waypoint_v1_WatchStateRequest, WatchStateRequest__Output as _waypoint_v1_WatchStateRequest__Output } from '../../waypoint/v1/WatchStateRequest.js';
 
 export interface WaypointClient extends grpc.Client {
@@ -210,6 +214,11 @@ export interface WaypointClient extends grpc.Client {
   restoreSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   restoreSnapshot(callback: grpc.requestCallback<_waypoint_v1_RestoreResult__Output>): grpc.ClientWritableStream<_waypoint_v1_RestoreSnapshotRequest>;
   
+  RunnerJobs(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_RunnerRequest, _waypoint_v1_RunnerResponse__Output>;
+  RunnerJobs(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_RunnerRequest, _waypoint_v1_RunnerResponse__Output>;
+  runnerJobs(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_RunnerRequest, _waypoint_v1_RunnerResponse__Output>;
+  runnerJobs(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_RunnerRequest, _waypoint_v1_RunnerResponse__Output>;
+  
   SetConfig(argument: _waypoint_v1_SetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
   SetConfig(argument: _waypoint_v1_SetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
   SetConfig(argument: _waypoint_v1_SetConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_SetConfigResponse__Output>): grpc.ClientUnaryCall;
@@ -232,6 +241,11 @@ export interface WaypointClient extends grpc.Client {
   updateApp(argument: _waypoint_v1_UpdateAppRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
   updateApp(argument: _waypoint_v1_UpdateAppRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
   updateApp(argument: _waypoint_v1_UpdateAppRequest, callback: grpc.requestCallback<_waypoint_v1_App__Output>): grpc.ClientUnaryCall;
+  
+  WatchJob(argument: _waypoint_v1_WatchJobRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_JobEvent__Output>;
+  WatchJob(argument: _waypoint_v1_WatchJobRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_JobEvent__Output>;
+  watchJob(argument: _waypoint_v1_WatchJobRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_JobEvent__Output>;
+  watchJob(argument: _waypoint_v1_WatchJobRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_JobEvent__Output>;
   
   WatchState(argument: _waypoint_v1_WatchStateRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_StateEvent__Output>;
   WatchState(argument: _waypoint_v1_WatchStateRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_StateEvent__Output>;
@@ -279,11 +293,15 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   
   RestoreSnapshot: grpc.handleClientStreamingCall<_waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult>;
   
+  RunnerJobs: grpc.handleBidiStreamingCall<_waypoint_v1_RunnerRequest__Output, _waypoint_v1_RunnerResponse>;
+  
   SetConfig: grpc.handleUnaryCall<_waypoint_v1_SetConfigRequest__Output, _waypoint_v1_SetConfigResponse>;
   
   TakeSnapshot: grpc.handleServerStreamingCall<_waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk>;
   
   UpdateApp: grpc.handleUnaryCall<_waypoint_v1_UpdateAppRequest__Output, _waypoint_v1_App>;
+  
+  WatchJob: grpc.handleServerStreamingCall<_waypoint_v1_WatchJobRequest__Output, _waypoint_v1_JobEvent>;
   
   WatchState: grpc.handleServerStreamingCall<_waypoint_v1_WatchStateRequest__Output, _waypoint_v1_StateEvent>;
   
@@ -309,8 +327,10 @@ export interface WaypointDefinition extends grpc.ServiceDefinition {
   ListJobs: MethodDefinition<_waypoint_v1_ListJobsRequest, _waypoint_v1_ListJobsResponse, _waypoint_v1_ListJobsRequest__Output, _waypoint_v1_ListJobsResponse__Output>
   QueueJob: MethodDefinition<_waypoint_v1_QueueJobRequest, _waypoint_v1_Job, _waypoint_v1_QueueJobRequest__Output, _waypoint_v1_Job__Output>
   RestoreSnapshot: MethodDefinition<_waypoint_v1_RestoreSnapshotRequest, _waypoint_v1_RestoreResult, _waypoint_v1_RestoreSnapshotRequest__Output, _waypoint_v1_RestoreResult__Output>
+  RunnerJobs: MethodDefinition<_waypoint_v1_RunnerRequest, _waypoint_v1_RunnerResponse, _waypoint_v1_RunnerRequest__Output, _waypoint_v1_RunnerResponse__Output>
   SetConfig: MethodDefinition<_waypoint_v1_SetConfigRequest, _waypoint_v1_SetConfigResponse, _waypoint_v1_SetConfigRequest__Output, _waypoint_v1_SetConfigResponse__Output>
   TakeSnapshot: MethodDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_SnapshotChunk, _waypoint_v1_TakeSnapshotRequest__Output, _waypoint_v1_SnapshotChunk__Output>
   UpdateApp: MethodDefinition<_waypoint_v1_UpdateAppRequest, _waypoint_v1_App, _waypoint_v1_UpdateAppRequest__Output, _waypoint_v1_App__Output>
+  WatchJob: MethodDefinition<_waypoint_v1_WatchJobRequest, _waypoint_v1_JobEvent, _waypoint_v1_WatchJobRequest__Output, _waypoint_v1_JobEvent__Output>
   WatchState: MethodDefinition<_waypoint_v1_WatchStateRequest, _waypoint_v1_StateEvent, _waypoint_v1_WatchStateRequest__Output, _waypoint_v1_StateEvent__Output>
 }

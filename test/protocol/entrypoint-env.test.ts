@@ -6,7 +6,7 @@ import {
   isLocalOnlyAddress,
   shellQuote,
   targetHost,
-} from "../../src/cli/entrypoint-env.js";
+} from "../../src/protocol/entrypoint-env.js";
 
 test("the entrypoint env names the server, token and deployment; TLS only when on", (t) => {
   const base = { address: "wp.internal:9701", token: "tok_abc", deployment: "web-v1" };

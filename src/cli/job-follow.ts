@@ -1,0 +1,70 @@
+import type { Connection } from "../client/connection.js";
+import type { JobInfo } from "../client/runtime.js";
+import { AppError } from "../protocol/errors.js";
+
+const FINAL = new Set(["success", "error", "cancelled"]);
+
+/** How long following a job keeps trying to reach a server that went away (it may be restarting). */
+const UNREACHABLE_LIMIT_MS = 60_000;
+
+export interface FollowOptions {
+  /** Each piece of output, in order (skip it to follow states only). */
+  readonly onOutput?: (stream: string, data: Buffer) => void;
+  /** The job each time its state changes (and once at the start). */
+  readonly onState?: (job: JobInfo) => void;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Follows a job until it ends and returns it as it ended. When the stream breaks (the server
+ * restarted, the network blinked) it watches again, asking the server to skip the output already
+ * printed, for up to a minute of the server being unreachable; then it fails with UNAVAILABLE.
+ */
+export async function followJob(conn: Connection, id: string, opts: FollowOptions = {}): Promise<JobInfo> {
+  let printed = 0;
+  let last: JobInfo | undefined;
+  let unreachableSince: number | undefined;
+  let delay = 250;
+  for (;;) {
+    const outcome = await new Promise<{ err?: Error }>((resolve) => {
+      const handle = conn.watchJob(
+        id,
+        (e) => {
+          unreachableSince = undefined;
+          delay = 250;
+          if (e.kind === "output") {
+            printed += e.data.length;
+            opts.onOutput?.(e.stream, e.data);
+            return;
+          }
+          if (last?.state !== e.job.state || last.cancelRequested !== e.job.cancelRequested)
+            opts.onState?.(e.job);
+          last = e.job;
+        },
+        (err) => {
+          opts.signal?.removeEventListener("abort", abort);
+          resolve(err ? { err } : {});
+        },
+        { skipBytes: printed },
+      );
+      const abort = () => handle.cancel();
+      opts.signal?.addEventListener("abort", abort, { once: true });
+    });
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    if (last && FINAL.has(last.state)) return last;
+    const err = outcome.err;
+    if (err && !(err instanceof AppError && err.code === "UNAVAILABLE")) throw err;
+    unreachableSince ??= Date.now();
+    if (Date.now() - unreachableSince > UNREACHABLE_LIMIT_MS)
+      throw (
+        err ??
+        new AppError("UNAVAILABLE", `the server at ${conn.address} stopped answering while following ${id}`)
+      );
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 5000);
+  }
+}
+
+export function isFinalState(state: string): boolean {
+  return FINAL.has(state);
+}
