@@ -17,7 +17,11 @@ test("with no runner, queued jobs stay queued and are listed with their age; get
   t.is((await wp("app", "create", "web", "-build=make", "-deploy=./deploy.sh")).code, 0);
   const conn = s.connect();
   const build = await conn.queueJob({ app: "web", operation: "build" });
-  const deploy = await conn.queueJob({ app: "web", operation: "deploy", target: "cli_abc" });
+  // Only a connected runner can be a job's target: nobody else could ever take the job.
+  await t.throwsAsync(conn.queueJob({ app: "web", operation: "deploy", target: "cli_abc" }), {
+    message: "no runner cli_abc is connected to take the job",
+  });
+  const deploy = await conn.queueJob({ app: "web", operation: "deploy" });
   t.like(build, {
     id: "job-1",
     state: "queued",
@@ -26,7 +30,7 @@ test("with no runner, queued jobs stay queued and are listed with their age; get
     startedAt: null,
     exitCode: null,
   });
-  t.is(deploy.target, "cli_abc");
+  t.is(deploy.target, null);
   // A later change of the app's command does not change a queued job's.
   await wp("app", "update", "web", "-build=make all");
 
@@ -71,7 +75,7 @@ test("with no runner, queued jobs stay queued and are listed with their age; get
   t.is(get.code, 0, get.stderr);
   t.regex(
     get.stdout,
-    /^id: +job-2\napp: +web\noperation: +deploy\ncommand: +\.\/deploy\.sh\nstate: +queued\ntarget: +cli_abc\n/,
+    /^id: +job-2\napp: +web\noperation: +deploy\ncommand: +\.\/deploy\.sh\nstate: +queued\nqueued: /,
   );
 
   const cancel = await wp("job", "cancel", "job-1");

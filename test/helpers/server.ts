@@ -50,6 +50,8 @@ export async function startTestServer(
     flushMs?: number;
     /** The host's exit hook (startServer's ServerHooks); without it the server cannot exit by itself. */
     onExitRequested?: (code: number) => void;
+    /** -job-lease-timeout (default 30s). */
+    jobLeaseTimeout?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = tempDir(t);
@@ -64,6 +66,7 @@ export async function startTestServer(
     inventoryFlushMs: opts.flushMs ?? 50,
     shutdownGraceMs: 2000,
     versionInfo: opts.versionInfo ?? BUILD_VERSION_INFO,
+    ...(opts.jobLeaseTimeout ? { jobLeaseTimeout: opts.jobLeaseTimeout } : {}),
   });
   const server = await startServer(
     config,

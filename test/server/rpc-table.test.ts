@@ -68,6 +68,9 @@ const EXPECTED: Record<RpcPath, Record<Credential, Expect>> = {
   "/waypoint.v1.Waypoint/ListJobs": only("management", "readonly"),
   "/waypoint.v1.Waypoint/GetJob": only("management", "readonly"),
   "/waypoint.v1.Waypoint/CancelJob": only("management"),
+  "/waypoint.v1.Waypoint/WatchJob": only("management", "readonly"),
+  // Dedicated runners, and a CLI running the jobs it queued; an entrypoint token cannot take jobs.
+  "/waypoint.v1.Waypoint/RunnerJobs": only("management", "runner"),
   "/waypoint.v1.Waypoint/ListApps": only("management", "readonly"),
   "/waypoint.v1.Waypoint/CreateDeployment": only("management"),
   "/waypoint.v1.Waypoint/ListDeployments": only("management", "readonly"),
@@ -178,6 +181,18 @@ const CALLS: Record<RpcPath, Call> = {
   "/waypoint.v1.Waypoint/ListJobs": (c) => c.listJobs(),
   "/waypoint.v1.Waypoint/GetJob": (c) => c.getJob("job-1"),
   "/waypoint.v1.Waypoint/CancelJob": (c) => c.cancelJob(`job-${++jobsCancelled}`),
+  "/waypoint.v1.Waypoint/WatchJob": (c) =>
+    firstMessage((onData, onEnd) => c.watchJob("job-1", onData, onEnd)),
+  "/waypoint.v1.Waypoint/RunnerJobs": (c) =>
+    new Promise<void>((resolve, reject) => {
+      const stream = c.runnerJobs(
+        { labels: [], targetedOnly: true },
+        (e) => {
+          if (e.kind === "welcome") void stream.close().then(resolve);
+        },
+        (err) => (err ? reject(err) : undefined),
+      );
+    }),
   "/waypoint.v1.Waypoint/ListApps": (c) => c.listApps(),
   "/waypoint.v1.Waypoint/CreateDeployment": (c) => c.createDeployment(APP),
   "/waypoint.v1.Waypoint/ListDeployments": (c) => c.listDeployments(),

@@ -415,10 +415,11 @@ export class JobBroker {
     }
     if (!next) return;
     this.d.logger.warn({ job: jobId, runner, state: next.state, why }, "job lease ran out");
-    this.notify(next);
     // A runner still connected but silent (hung) is told to stop the job.
     this.runners.get(runner)?.send({ cancel: { job: jobId, reason: lost } });
+    // Back in the queue it is handed out like a new job (which tells its watchers); else it ended here.
     if (next.state === "queued") this.queued(next);
+    else this.notify(next);
   }
 
   private markAbsent(runner: string): void {

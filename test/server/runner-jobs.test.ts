@@ -1,0 +1,293 @@
+/**
+ * The server's side of runners (RunnerJobs, WatchJob, the JobBroker) driven through the real RPCs
+ * of an in-process server with a short lease: what a runner is given, when, and what happens to a
+ * job whose runner goes silent, reconnects or reports late.
+ */
+import test, { type ExecutionContext } from "ava";
+import type { Connection, JobEventInfo, RunnerEvent, RunnerStream } from "../../src/client/connection.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { waitFor } from "../helpers/wait.js";
+
+/** A runner driven by hand: the events it got, and its stream. */
+interface FakeRunner {
+  readonly events: RunnerEvent[];
+  readonly stream: RunnerStream;
+  ended: Error | null | undefined;
+  /** The assignment after the first `n` events (waits for it). */
+  nextAssignment(): Promise<Extract<RunnerEvent, { kind: "assignment" }>>;
+  cancels(): string[];
+}
+
+function openRunner(
+  conn: Connection,
+  hello: { targetedOnly?: boolean; runningJob?: string; runnerId?: string } = {},
+): FakeRunner {
+  const events: RunnerEvent[] = [];
+  let taken = 0;
+  const r: FakeRunner = {
+    events,
+    ended: undefined,
+    stream: conn.runnerJobs(
+      { labels: ["os=linux"], targetedOnly: hello.targetedOnly ?? false, ...hello },
+      (e) => events.push(e),
+      (err) => {
+        r.ended = err ?? null;
+      },
+    ),
+    async nextAssignment() {
+      let found: Extract<RunnerEvent, { kind: "assignment" }> | undefined;
+      await waitFor(() => {
+        const all = events.filter((e) => e.kind === "assignment");
+        found = all[taken] as typeof found;
+        return found !== undefined;
+      }, "an assignment");
+      taken++;
+      return found!;
+    },
+    cancels: () => events.flatMap((e) => (e.kind === "cancel" ? [e.job] : [])),
+  };
+  return r;
+}
+
+async function setup(t: ExecutionContext, lease = "2s"): Promise<{ s: TestServer; admin: Connection }> {
+  const s = await startTestServer(t, { jobLeaseTimeout: lease });
+  const admin = s.connect();
+  await admin.createApp("web", {
+    operations: { build: "make", deploy: "./deploy.sh", release: "./release.sh" },
+  });
+  return { s, admin };
+}
+
+async function runnerConn(s: TestServer, admin: Connection, id: string): Promise<Connection> {
+  const token = await admin.createToken({ kind: "runner", description: id });
+  return s.connect({ kind: "runner", id, token: token.token });
+}
+
+const state = async (admin: Connection, id: string) => (await admin.getJob(id)).state;
+
+test("a runner is welcomed, gets queued jobs one at a time oldest first, and its reports move them to their end", async (t) => {
+  const { s, admin } = await setup(t);
+  const b1 = await admin.queueJob({ app: "web", operation: "build" });
+  const b2 = await admin.queueJob({ app: "web", operation: "build" });
+  const r = openRunner(await runnerConn(s, admin, "r1"));
+  await waitFor(() => r.events.length > 0, "the welcome");
+  t.like(r.events[0], { kind: "welcome", runnerId: "r1", leaseMs: 2000 });
+  const a1 = await r.nextAssignment();
+  t.like(a1.job, { id: b1.id, state: "assigned", runner: "r1", command: "make" });
+  t.is(a1.entrypointToken, "", "only deploys get a token");
+  t.is(await state(admin, b2.id), "queued", "one job at a time");
+  r.stream.started(b1.id);
+  await waitFor(async () => (await state(admin, b1.id)) === "running", "running");
+  r.stream.output(b1.id, "stdout", Buffer.from("compiling\n"));
+  r.stream.done(b1.id, { exitCode: 0 });
+  const a2 = await r.nextAssignment();
+  t.is(a2.job.id, b2.id, "the next one as soon as the first is done");
+  t.like(await admin.getJob(b1.id), { state: "success", exitCode: 0, runner: "r1" });
+  const done = await admin.getJob(b1.id);
+  t.truthy(done.startedAt && done.finishedAt && done.assignedAt);
+  r.stream.started(b2.id);
+  r.stream.done(b2.id, { exitCode: 7 });
+  await waitFor(async () => (await state(admin, b2.id)) === "error", "error");
+  t.like(await admin.getJob(b2.id), { exitCode: 7, error: "exit code 7" });
+  // The inventory lists it as a runner.
+  const inv = await admin.inventory();
+  t.true(JSON.stringify(inv).includes('"r1"'));
+});
+
+test("a deploy gets a new deployment and an entrypoint token for it, unless the app turns the entrypoint off", async (t) => {
+  const { s, admin } = await setup(t);
+  const r = openRunner(await runnerConn(s, admin, "r1"));
+  const job = await admin.queueJob({ app: "web", operation: "deploy" });
+  const a = await r.nextAssignment();
+  t.is(a.job.id, job.id);
+  t.is(a.job.deployment, "web-v1");
+  t.regex(a.entrypointToken, /^wpe_/);
+  t.like((await admin.listDeployments("web"))[0], { id: "web-v1" });
+  // The token is the deployment's: an entrypoint with it registers an instance of web-v1.
+  const ep = s.connect({ kind: "entrypoint", id: "inst-1", token: a.entrypointToken });
+  await new Promise<void>((resolve, reject) => {
+    const h = ep.entrypointConfig(
+      {
+        instanceId: "inst-1",
+        deploymentId: "web-v1",
+        hostname: "h",
+        pid: 1,
+        startedAt: new Date().toISOString(),
+      },
+      () => {
+        h.cancel();
+        resolve();
+      },
+      (err) => (err ? reject(err) : undefined),
+    );
+  });
+  r.stream.started(job.id);
+  r.stream.done(job.id, { exitCode: 0 });
+  await waitFor(async () => (await state(admin, job.id)) === "success", "success");
+
+  await admin.updateApp("web", { entrypointDisabled: true });
+  const plain = await admin.queueJob({ app: "web", operation: "deploy" });
+  const b = await r.nextAssignment();
+  t.is(b.job.id, plain.id);
+  t.is(b.entrypointToken, "");
+  t.is(b.job.deployment, null);
+});
+
+test("a lease that runs out: an unstarted job and a running build go back to the queue, a running deploy fails", async (t) => {
+  const { s, admin } = await setup(t, "1s");
+  const build = await admin.queueJob({ app: "web", operation: "build" });
+  const deploy = await admin.queueJob({ app: "web", operation: "deploy" });
+  const states: string[] = [];
+  admin.watchJob(
+    build.id,
+    (e) => {
+      if (e.kind === "job") states.push(e.job.state);
+    },
+    () => {},
+  );
+  const r1 = openRunner(await runnerConn(s, admin, "r1"));
+  t.is((await r1.nextAssignment()).job.id, build.id);
+  // Never started, nothing said: back to the queue after the lease, and (r1 being idle again) given
+  // to it again as a second attempt; the silent runner, still connected, is told to stop the first.
+  const again = await r1.nextAssignment();
+  t.like(again.job, { id: build.id, attempts: 2 });
+  t.deepEqual(r1.cancels(), [build.id]);
+  r1.stream.started(build.id);
+  // Heartbeats keep it: for three leases' time it stays running.
+  const until = Date.now() + 3000;
+  while (Date.now() < until) {
+    r1.stream.heartbeat(build.id);
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  t.is(await state(admin, build.id), "running");
+  // Silent while running a build: requeued (and given out again).
+  const third = await r1.nextAssignment();
+  t.like(third.job, { id: build.id, attempts: 3, startedAt: null });
+  t.deepEqual(states, ["queued", "assigned", "queued", "assigned", "running", "queued", "assigned"]);
+  r1.stream.started(build.id);
+  r1.stream.done(build.id, { exitCode: 0 });
+  // The deploy: started, then silence. It is not repeated: it fails, saying why.
+  const d = await r1.nextAssignment();
+  t.is(d.job.id, deploy.id);
+  r1.stream.started(deploy.id);
+  await waitFor(async () => (await state(admin, deploy.id)) === "error", "the running deploy failed", 5000);
+  t.regex(
+    (await admin.getJob(deploy.id)).error ?? "",
+    /^runner r1 lost: its runner sent nothing for the lease timeout while the deploy ran; a deploy is not repeated on its own/,
+  );
+  // Its late report changes nothing, and the runner is told the job is not its any more.
+  r1.stream.done(deploy.id, { exitCode: 0 });
+  await waitFor(
+    () => r1.cancels().filter((j) => j === deploy.id).length >= 2,
+    "a second cancel for the deploy",
+  );
+  t.is(await state(admin, deploy.id), "error");
+});
+
+test("a runner that reconnects naming its running job keeps it and finishes it; one that comes back without it loses it", async (t) => {
+  const { s, admin } = await setup(t, "2s");
+  const conn = await runnerConn(s, admin, "r1");
+  const first = openRunner(conn);
+  const job = await admin.queueJob({ app: "web", operation: "release" });
+  await first.nextAssignment();
+  first.stream.started(job.id);
+  await first.stream.close();
+  const second = openRunner(conn, { runningJob: job.id });
+  await waitFor(() => second.events.some((e) => e.kind === "welcome"), "welcome");
+  second.stream.output(job.id, "stdout", Buffer.from("released\n"));
+  second.stream.done(job.id, { exitCode: 0 });
+  await waitFor(async () => (await state(admin, job.id)) === "success", "success after the reconnect");
+  t.deepEqual(second.cancels(), []);
+
+  const build = await admin.queueJob({ app: "web", operation: "build" });
+  await second.nextAssignment();
+  second.stream.started(build.id);
+  await second.stream.close();
+  // The runner restarted and runs nothing: the build it held is requeued at once, and it takes it again.
+  const third = openRunner(conn);
+  const a = await third.nextAssignment();
+  t.like(a.job, { id: build.id, attempts: 2 });
+  // A runner that names a job it does not hold is told to stop it.
+  await third.stream.close();
+  const fourth = openRunner(conn, { runningJob: job.id });
+  await waitFor(() => fourth.cancels().includes(job.id), "a cancel for a job that already ended");
+});
+
+test("cancel: a queued job ends at once; a held one is sent to its runner, which reports it cancelled", async (t) => {
+  const { s, admin } = await setup(t);
+  const queued = await admin.queueJob({ app: "web", operation: "build" });
+  t.like(await admin.cancelJob(queued.id), { state: "cancelled", error: "cancelled before it started" });
+  const r = openRunner(await runnerConn(s, admin, "r1"));
+  const job = await admin.queueJob({ app: "web", operation: "build" });
+  await r.nextAssignment();
+  r.stream.started(job.id);
+  await waitFor(async () => (await state(admin, job.id)) === "running", "running");
+  t.like(await admin.cancelJob(job.id), { state: "running", cancelRequested: true });
+  await waitFor(() => r.cancels().includes(job.id), "the runner told");
+  r.stream.done(job.id, { exitCode: 143, cancelled: true, error: "cancelled" });
+  await waitFor(async () => (await state(admin, job.id)) === "cancelled", "cancelled");
+  t.like(await admin.getJob(job.id), { exitCode: 143 });
+});
+
+test("WatchJob sends the job, its kept output, then changes and output until it ends; skip_bytes skips what the caller has", async (t) => {
+  const { s, admin } = await setup(t);
+  const r = openRunner(await runnerConn(s, admin, "r1"));
+  const job = await admin.queueJob({ app: "web", operation: "build" });
+  await r.nextAssignment();
+  r.stream.started(job.id);
+  r.stream.output(job.id, "stdout", Buffer.from("one\n"));
+  r.stream.output(job.id, "stderr", Buffer.from("two\n"));
+  await waitFor(async () => (await state(admin, job.id)) === "running", "running");
+  const watch = (skipBytes: number) => {
+    const events: JobEventInfo[] = [];
+    const ended = new Promise<Error | undefined>((resolve) =>
+      admin.watchJob(job.id, (e) => events.push(e), resolve, { skipBytes }),
+    );
+    return { events, ended };
+  };
+  const text = (events: JobEventInfo[]) =>
+    events.map((e) => (e.kind === "job" ? `[${e.job.state}]` : `${e.stream}:${e.data.toString()}`)).join("");
+  const all = watch(0);
+  const rest = watch(5);
+  await waitFor(() => all.events.length >= 3 && rest.events.length >= 2, "the kept output");
+  r.stream.output(job.id, "stdout", Buffer.from("three\n"));
+  r.stream.done(job.id, { exitCode: 0 });
+  t.is(await all.ended, undefined);
+  await rest.ended;
+  t.is(text(all.events), "[running]stdout:one\nstderr:two\nstdout:three\n[success]");
+  t.is(text(rest.events), "[running]stderr:wo\nstdout:three\n[success]");
+  // More than the server kept (as after a restart): everything it has.
+  const after = watch(1000);
+  await after.ended;
+  t.is(text(after.events), "[success]stdout:one\nstderr:two\nstdout:three\n");
+});
+
+test("bad hellos and reports are refused with what to do", async (t) => {
+  const { s, admin } = await setup(t);
+  const endOf = (r: FakeRunner) =>
+    waitFor(() => r.ended !== undefined, "the stream's end").then(() => r.ended);
+  // A CLI (management token) may only run its own jobs.
+  const cli = openRunner(s.connect());
+  t.regex(
+    String((await endOf(cli))?.message),
+    /a cli runs only the jobs it queued itself: say targeted_only/,
+  );
+  const badJob = openRunner(await runnerConn(s, admin, "r1"), { runningJob: "../etc" });
+  t.regex(String((await endOf(badJob))?.message), /running_job "\.\.\/etc" is not a job id/);
+  const stolen = openRunner(s.connect(), { targetedOnly: true, runnerId: "someone-else.run-1" });
+  t.regex(String((await endOf(stolen))?.message), /is not one this server gave client test-cli/);
+  const r = openRunner(await runnerConn(s, admin, "r2"));
+  const job = await admin.queueJob({ app: "web", operation: "build" });
+  await r.nextAssignment();
+  r.stream.output(job.id, "stdin" as "stdout", Buffer.from("x"));
+  t.regex(String((await endOf(r))?.message), /output stream "stdin" is not stdout or stderr/);
+  // A targeted job for a CLI runner: only it gets it; once it is gone for a lease, the job fails.
+  const mine = openRunner(s.connect(), { targetedOnly: true });
+  await waitFor(() => mine.events.length > 0, "welcome");
+  const runnerId = (mine.events[0] as Extract<RunnerEvent, { kind: "welcome" }>).runnerId;
+  t.regex(runnerId, /^test-cli\.run-[0-9a-f]{12}$/);
+  await mine.stream.close();
+  await t.throwsAsync(admin.queueJob({ app: "web", operation: "build", target: runnerId }), {
+    message: `no runner ${runnerId} is connected to take the job`,
+  });
+});
