@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 
 /**
@@ -77,17 +78,27 @@ export function startJobProcess(opts: JobProcessOptions): JobProcess {
   child.stdout!.on("data", (d: Buffer) => opts.onOutput("stdout", d));
   child.stderr!.on("data", (d: Buffer) => opts.onOutput("stderr", d));
 
+  const groupAlive = () => child.pid !== undefined && groupHasLiveMembers(child.pid);
+  /** Kills what is left of the group (the watcher, anything the command left) and waits until it is gone. */
+  const endGroup = async () => {
+    signalGroup("SIGKILL");
+    for (let i = 0; i < 100 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 20));
+  };
+
   const result = new Promise<JobProcessResult>((resolve) => {
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let spawnError: Error | undefined;
+    let finished = false;
     const finish = () => {
+      if (finished) return;
+      finished = true;
       clearTimeout(killTimer);
       if (spawnError) {
         resolve({ error: `could not start /bin/sh: ${spawnError.message}`, cancelled });
         return;
       }
       const code = exited?.code ?? (exited?.signal ? 128 + (SIGNALS[exited.signal] ?? 0) : undefined);
-      resolve({ ...(code === undefined ? {} : { exitCode: code }), cancelled });
+      void endGroup().then(() => resolve({ ...(code === undefined ? {} : { exitCode: code }), cancelled }));
     };
     child.on("error", (err) => {
       spawnError = err;
@@ -95,17 +106,14 @@ export function startJobProcess(opts: JobProcessOptions): JobProcess {
     });
     child.on("exit", (code, signal) => {
       exited = { code, signal };
-      // The command is done: the watcher ends whatever it left in the group.
+      // The command is done: the watcher sends SIGTERM to whatever it left in the group.
       child.stdin!.end();
-      // Output pipes close when the last process holding them is gone; the watcher kills the
-      // rest after the grace period, so this wait is bounded.
-      const bound = setTimeout(
-        () => {
-          for (const s of outputs) s.destroy();
-          finish();
-        },
-        (opts.graceSeconds + 2) * 1000,
-      );
+      // Output pipes close when the last process holding them is gone. Whatever still holds them
+      // after the grace period (or is left once they close) is killed by endGroup.
+      const bound = setTimeout(() => {
+        for (const s of outputs) s.destroy();
+        finish();
+      }, opts.graceSeconds * 1000);
       child.on("close", () => {
         clearTimeout(bound);
         finish();
@@ -131,4 +139,35 @@ export function startJobProcess(opts: JobProcessOptions): JobProcess {
       for (const s of outputs) s.resume();
     },
   };
+}
+
+/**
+ * Whether process group `pgid` has a member that is not a zombie. Zombies count as gone: their parent
+ * may be an init that reaps late, and they run nothing. Reads /proc (Linux); without it, falls back
+ * to signal 0, which also sees zombies.
+ */
+export function groupHasLiveMembers(pgid: number): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    } catch {
+      continue; // It exited while we looked.
+    }
+    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
+  }
+  return false;
 }

@@ -121,7 +121,8 @@ export class Guard {
       });
     }
     if (rule.access === "public" || !rule.access.includes(token.kind)) {
-      throw new AppError("PERMISSION_DENIED", `a ${token.kind} token may not call ${path}`);
+      const article = token.kind === "entrypoint" ? "an" : "a";
+      throw new AppError("PERMISSION_DENIED", `${article} ${token.kind} token may not call ${path}`);
     }
     return token;
   }
