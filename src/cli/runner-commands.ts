@@ -124,7 +124,9 @@ function describeActivity(a: RunnerActivity): string | undefined {
     case "connected":
       return `connected as ${a.runnerId}; waiting for jobs`;
     case "disconnected":
-      return `lost the server${a.error ? ` (${a.error.message})` : ""}; reconnecting in ${a.retryInMs} ms`;
+      return !a.error || a.error.code === "UNAVAILABLE"
+        ? `lost the server${a.error ? ` (${a.error.message})` : ""}; reconnecting in ${a.retryInMs} ms`
+        : `the server refused this runner: ${a.error.message}; retrying in ${a.retryInMs} ms (${a.error.hint})`;
     case "assigned":
       return `${a.job.id}: ${a.job.operation} of ${a.job.app}: running ${JSON.stringify(a.job.command)}${a.job.deployment ? ` for ${a.job.deployment}` : ""}`;
     case "finished":

@@ -133,6 +133,8 @@ export interface RunnerHelloInfo {
   readonly targetedOnly: boolean;
   /** After a reconnect of a targeted-only runner: the id the server gave it. */
   readonly runnerId?: string;
+  /** Random per runner process, the same across its reconnects. */
+  readonly session: string;
 }
 
 /** What the server tells a runner. */
@@ -588,6 +590,7 @@ export class Connection {
         runningJob: hello.runningJob ?? "",
         targetedOnly: hello.targetedOnly,
         runnerId: hello.runnerId ?? "",
+        session: hello.session,
       },
     });
     return {

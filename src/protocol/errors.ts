@@ -160,6 +160,11 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "The entrypoint could not run the command: check that it exists in the instance's image and is executable.",
   },
+  RUNNER_ID_IN_USE: {
+    grpc: "ALREADY_EXISTS",
+    exit: 1,
+    hint: "Give each runner its own -id (by default each installation makes one). If the other runner has just died, this one is accepted once the server notices.",
+  },
   RUNNER_NOT_CONNECTED: {
     grpc: "FAILED_PRECONDITION",
     exit: 1,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Connection, RunnerEvent, RunnerStream } from "../client/connection.js";
 import type { JobInfo } from "../client/runtime.js";
 import { entrypointEnv } from "../protocol/entrypoint-env.js";
@@ -77,6 +78,8 @@ export class Runner {
   private stopping = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private delay: number;
+  /** The same in every hello of this runner, so the server tells its reconnects from another runner. */
+  private readonly session = randomBytes(12).toString("base64url");
   private onReady!: (id: string) => void;
   private onStopped!: () => void;
   private onFailed!: (err: AppError) => void;
@@ -141,6 +144,7 @@ export class Runner {
       {
         labels: this.o.labels ?? [],
         targetedOnly: this.o.targetedOnly,
+        session: this.session,
         ...(this.current ? { runningJob: this.current.job.id } : {}),
         ...(this.runnerId && this.o.targetedOnly ? { runnerId: this.runnerId } : {}),
       },

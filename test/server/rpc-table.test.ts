@@ -186,7 +186,7 @@ const CALLS: Record<RpcPath, Call> = {
   "/waypoint.v1.Waypoint/RunnerJobs": (c) =>
     new Promise<void>((resolve, reject) => {
       const stream = c.runnerJobs(
-        { labels: [], targetedOnly: true },
+        { labels: [], targetedOnly: true, session: "rpc-table-test" },
         (e) => {
           if (e.kind === "welcome") void stream.close().then(resolve);
         },

@@ -18,9 +18,11 @@ interface FakeRunner {
   cancels(): string[];
 }
 
+let sessions = 0;
+
 function openRunner(
   conn: Connection,
-  hello: { targetedOnly?: boolean; runningJob?: string; runnerId?: string } = {},
+  hello: { targetedOnly?: boolean; runningJob?: string; runnerId?: string; session?: string } = {},
 ): FakeRunner {
   const events: RunnerEvent[] = [];
   let taken = 0;
@@ -28,7 +30,12 @@ function openRunner(
     events,
     ended: undefined,
     stream: conn.runnerJobs(
-      { labels: ["os=linux"], targetedOnly: hello.targetedOnly ?? false, ...hello },
+      {
+        labels: ["os=linux"],
+        targetedOnly: hello.targetedOnly ?? false,
+        session: `session-${++sessions}`,
+        ...hello,
+      },
       (e) => events.push(e),
       (err) => {
         r.ended = err ?? null;
@@ -290,4 +297,16 @@ test("bad hellos and reports are refused with what to do", async (t) => {
   await t.throwsAsync(admin.queueJob({ app: "web", operation: "build", target: runnerId }), {
     message: `no runner ${runnerId} is connected to take the job`,
   });
+  // Another runner process under a connected runner's id is refused; the same process reconnecting replaces it.
+  const r3conn = await runnerConn(s, admin, "r3");
+  const r3 = openRunner(r3conn, { session: "first-process" });
+  await waitFor(() => r3.events.length > 0, "welcome");
+  const twin = openRunner(r3conn, { session: "other-process" });
+  t.regex(String((await endOf(twin))?.message), /^runner id r3 is in use by another connected runner$/);
+  t.is(r3.ended, undefined, "the first keeps its stream");
+  const again = openRunner(r3conn, { session: "first-process" });
+  await waitFor(() => again.events.length > 0, "welcome of the reconnect");
+  t.is(await endOf(r3), null, "the older stream of the same process is ended");
+  const noSession = openRunner(r3conn, { session: "" });
+  t.regex(String((await endOf(noSession))?.message), /hello\.session must be/);
 });

@@ -13,6 +13,8 @@ export interface RunnerLink {
   /** Takes only jobs queued for it (a CLI running its own jobs). */
   readonly targetedOnly: boolean;
   readonly labels: readonly string[];
+  /** The runner process's session: the same across its reconnects. */
+  readonly session: string;
   /** Writes to the stream; false when it is closed. */
   send(message: RunnerResponse): boolean;
   /** Ends the stream (a newer connection of the same runner replaced it, or a restore). */
@@ -140,7 +142,18 @@ export class JobBroker {
   }
 
   /**
-   * Lists a runner's stream. A stream already open under the same id is ended (the newer one wins).
+   * ALREADY_EXISTS when another runner process (another session) is connected under `id`: two
+   * runners sharing an id would take each other's jobs away. The same process reconnecting is fine.
+   */
+  checkFree(id: string, session: string): void {
+    const current = this.runners.get(id);
+    if (current && current.session !== session)
+      throw new AppError("RUNNER_ID_IN_USE", `runner id ${id} is in use by another connected runner`);
+  }
+
+  /**
+   * Lists a runner's stream. A stream already open under the same id (the same runner, reconnected
+   * before the server noticed it had gone) is ended: the newer one wins.
    * `runningJob` is the job the runner says it still runs (after a reconnect): kept when the store
    * still gives it to this runner, else the runner is told to stop it. Returns the detach function.
    */

@@ -166,6 +166,12 @@ export function jobService(d: JobServiceDeps): JobHandlers {
         );
       const id = runnerIdFor(ctx, hello);
       const labels = labelsOf(hello.labels);
+      if (!/^[A-Za-z0-9_-]{8,64}$/.test(hello.session))
+        throw new AppError(
+          "INVALID_ARGUMENT",
+          "hello.session must be 8-64 letters, digits, _ or -, random per runner process",
+        );
+      d.broker.checkFree(id, hello.session);
       const write = (m: RunnerResponse): boolean => {
         if (call.cancelled || call.writableEnded || call.destroyed) return false;
         call.write(m);
@@ -184,6 +190,7 @@ export function jobService(d: JobServiceDeps): JobHandlers {
           id,
           targetedOnly: hello.targetedOnly,
           labels,
+          session: hello.session,
           send: write,
           end: () => {
             if (!call.writableEnded) call.end();

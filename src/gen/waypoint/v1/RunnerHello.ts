@@ -7,6 +7,7 @@ export interface RunnerHello {
   'runningJob'?: (string);
   'targetedOnly'?: (boolean);
   'runnerId'?: (string);
+  'session'?: (string);
 }
 
 export interface RunnerHello__Output {
@@ -14,4 +15,5 @@ export interface RunnerHello__Output {
   'runningJob': (string);
   'targetedOnly': (boolean);
   'runnerId': (string);
+  'session': (string);
 }
