@@ -7,6 +7,7 @@ import { cpus, totalmem } from "node:os";
 import { PACKAGE_VERSION } from "../src/build-info.js";
 import { benchEntrypoint, entrypointSection } from "./entrypoint.js";
 import { benchEntrypointFleet, entrypointFleetSection } from "./entrypoint-fleet.js";
+import { benchJobs, jobsSection } from "./jobs.js";
 import { benchPlanner } from "./planner.js";
 import { benchSnapshotInChild } from "./snapshot.js";
 import { benchInterceptors } from "./unary-interceptors.js";
@@ -73,6 +74,9 @@ process.stdout.write(`\n${epSection}\n`);
 const f = await benchEntrypointFleet(quick ? { startRounds: 5, batches: 3 } : {});
 const fleetSection = entrypointFleetSection(f);
 process.stdout.write(`\n${fleetSection}\n`);
+const j = await benchJobs(quick ? { jobs: 100, rounds: 1, latencyJobs: 20 } : {});
+const jobSection = jobsSection(j);
+process.stdout.write(`\n${jobSection}\n`);
 
 const doc = `# Benchmarks
 
@@ -189,4 +193,7 @@ an id index built once. Most of what remains is reading each component once to g
 as \`parseInventory\` builds them, each get a hidden class of their own, which makes every property read slower than on
 the bare \`JSON.parse\` objects (compare the two \`planUpgrade\` rows).
 `;
-writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${doc}\n${epSection}\n\n${fleetSection}`);
+writeFileSync(
+  new URL("../BENCHMARKS.md", import.meta.url),
+  `${doc}\n${epSection}\n\n${fleetSection}\n\n${jobSection}`,
+);
