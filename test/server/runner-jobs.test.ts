@@ -3,6 +3,7 @@
  * of an in-process server with a short lease: what a runner is given, when, and what happens to a
  * job whose runner goes silent, reconnects or reports late.
  */
+import { Readable } from "node:stream";
 import test, { type ExecutionContext } from "ava";
 import type { Connection, JobEventInfo, RunnerEvent, RunnerStream } from "../../src/client/connection.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -309,4 +310,30 @@ test("bad hellos and reports are refused with what to do", async (t) => {
   t.is(await endOf(r3), null, "the older stream of the same process is ended");
   const noSession = openRunner(r3conn, { session: "" });
   t.regex(String((await endOf(noSession))?.message), /hello\.session must be/);
+});
+
+test("after a live restore the jobs are the snapshot's: runners are asked to reconnect, and a job it does not hold is stopped", async (t) => {
+  const { s, admin } = await setup(t);
+  const conn = await runnerConn(s, admin, "r1");
+  const kept = await admin.queueJob({ app: "web", operation: "build" });
+  const chunks: Buffer[] = [];
+  for await (const c of admin.takeSnapshot()) chunks.push(c as Buffer);
+  // After the snapshot: a job the snapshot does not have, run by r1.
+  const r = openRunner(conn);
+  t.is((await r.nextAssignment()).job.id, kept.id);
+  r.stream.started(kept.id);
+  r.stream.done(kept.id, { exitCode: 0 });
+  const lost = await admin.queueJob({ app: "web", operation: "build" });
+  t.is((await r.nextAssignment()).job.id, lost.id);
+  r.stream.started(lost.id);
+  await admin.restoreSnapshot(Readable.from([Buffer.concat(chunks)]), { mode: "live" });
+  await waitFor(() => r.ended !== undefined, "the runner's stream ended by the restore");
+  // In the restored data `kept` is queued again and `lost` never existed.
+  t.is((await admin.getJob(kept.id)).state, "queued");
+  const back = openRunner(conn, { runningJob: lost.id });
+  await waitFor(
+    () => back.cancels().includes(lost.id),
+    "the runner told to stop the job the server no longer has",
+  );
+  t.is((await back.nextAssignment()).job.id, kept.id, "and it takes the snapshot's queued job");
 });

@@ -89,7 +89,7 @@ export class JobBroker {
 
   constructor(private readonly d: JobBrokerOptions) {
     this.outputBytes = d.outputBytes ?? 256 * 1024;
-    this.outputJobs = d.outputJobs ?? 500;
+    this.outputJobs = d.outputJobs ?? 100;
   }
 
   get leaseMs(): number {
