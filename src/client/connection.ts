@@ -601,18 +601,7 @@ export class Connection {
         send({ heartbeat: { job } });
       },
       output: (job, stream, data) => send({ output: { job, stream, data } }),
-      drained: () =>
-        ended || call.writableEnded
-          ? Promise.resolve()
-          : new Promise<void>((resolve) => {
-              const finish = () => {
-                call.off("drain", finish);
-                call.off("status", finish);
-                resolve();
-              };
-              call.on("drain", finish);
-              call.on("status", finish);
-            }),
+      drained: () => (ended || call.writableEnded ? Promise.resolve() : drainOrEnd(call)),
       done: (job, outcome) => {
         send({
           done: {
@@ -740,18 +729,7 @@ export class Connection {
     return {
       started,
       exit,
-      writeStdin: (data) =>
-        send({ stdin: data })
-          ? Promise.resolve()
-          : new Promise<void>((resolve) => {
-              const finish = () => {
-                call.off("drain", finish);
-                call.off("status", finish);
-                resolve();
-              };
-              call.on("drain", finish);
-              call.on("status", finish);
-            }),
+      writeStdin: (data) => (send({ stdin: data }) ? Promise.resolve() : drainOrEnd(call)),
       endStdin: () => {
         send({ stdinEof: true });
       },
@@ -804,6 +782,21 @@ export class Connection {
   close(): void {
     this.waypoint.close();
   }
+}
+
+/** Resolves when a client stream can take more writes ('drain') or has ended ('status'). */
+function drainOrEnd(
+  call: grpc.ClientWritableStream<never> | grpc.ClientDuplexStream<never, never>,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const finish = () => {
+      call.off("drain", finish);
+      call.off("status", finish);
+      resolve();
+    };
+    call.on("drain", finish);
+    call.on("status", finish);
+  });
 }
 
 function restoreResultFromProto(res: RestoreResult__Output): RestoreResult {
