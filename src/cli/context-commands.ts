@@ -5,7 +5,7 @@ import {
   listContexts,
   loadContext,
   saveContext,
-  useContext,
+  selectContext,
 } from "../client/contexts.js";
 import { clientIdentity, installationId, resolveVersionInfo } from "../client/identity.js";
 import { AppError } from "../protocol/errors.js";
@@ -64,7 +64,7 @@ export const contextUse: Command = {
   flags: [],
   async run(flags, io) {
     const name = oneName(flags.args, "the context to use");
-    useContext(contextsDir(io.env), name);
+    selectContext(contextsDir(io.env), name);
     writeLine(io.stderr, `Now using context ${name}.`);
     return 0;
   },

@@ -19,11 +19,13 @@ import { serverSnapshot } from "./server-snapshot.js";
 import { snapshotInspect } from "./snapshot-inspect.js";
 import { snapshotVerify } from "./snapshot-verify.js";
 import { tokenNew } from "./token-new.js";
+import { ui } from "./ui.js";
 import { upgradePlan } from "./upgrade-plan.js";
 import { version } from "./version.js";
 import { versions } from "./versions.js";
 
 export const COMMANDS: readonly Command[] = [
+  ui,
   version,
   versions,
   upgradePlan,

@@ -95,7 +95,7 @@ export function listContexts(dir: string): { contexts: ContextConfig[]; current?
   return current !== undefined && names.includes(current) ? { contexts, current } : { contexts };
 }
 
-export function useContext(dir: string, name: string): void {
+export function selectContext(dir: string, name: string): void {
   loadContext(dir, name);
   writeAtomic(path.join(dir, "current"), `${name}\n`, false);
 }

@@ -10,7 +10,7 @@ import {
   listContexts,
   loadContext,
   saveContext,
-  useContext,
+  selectContext,
 } from "../../src/client/contexts.js";
 import { AppError } from "../../src/protocol/errors.js";
 
@@ -138,7 +138,7 @@ for (const bad of ["", "-x", ".hidden", "_x", "a/b", "../x", "a b", "ä", "a".re
     for (const fn of [
       () => saveContext(dir, ctx(bad)),
       () => loadContext(dir, bad),
-      () => useContext(dir, bad),
+      () => selectContext(dir, bad),
       () => deleteContext(dir, bad),
     ]) {
       const err = code(t, fn);
@@ -234,20 +234,20 @@ test("Saving without setDefault leaves the current context alone.", (t) => {
   t.is(currentContext(dir)?.name, "two");
 });
 
-test("useContext switches the current context and writes it 0600.", (t) => {
+test("selectContext switches the current context and writes it 0600.", (t) => {
   const dir = tempDir(t);
   saveContext(dir, ctx("one"), { setDefault: true });
   saveContext(dir, ctx("two", { address: "two:1" }));
-  useContext(dir, "two");
+  selectContext(dir, "two");
   t.deepEqual(currentContext(dir), ctx("two", { address: "two:1" }));
   t.is(fs.readFileSync(path.join(dir, "current"), "utf8").trim(), "two");
   t.is(mode(path.join(dir, "current")), 0o600);
 });
 
-test("useContext with a missing name is NOT_FOUND and keeps the current context.", (t) => {
+test("selectContext with a missing name is NOT_FOUND and keeps the current context.", (t) => {
   const dir = tempDir(t);
   saveContext(dir, ctx("one"), { setDefault: true });
-  t.is(code(t, () => useContext(dir, "ghost"))?.code, "NOT_FOUND");
+  t.is(code(t, () => selectContext(dir, "ghost"))?.code, "NOT_FOUND");
   t.is(currentContext(dir)?.name, "one");
 });
 

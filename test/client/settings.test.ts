@@ -1,5 +1,5 @@
 import test from "ava";
-import { saveContext, useContext } from "../../src/client/contexts.js";
+import { saveContext, selectContext } from "../../src/client/contexts.js";
 import { DEFAULT_SERVER_ADDR, resolveSettings } from "../../src/client/settings.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -22,7 +22,7 @@ function withContexts(t: Parameters<typeof tempDir>[0]) {
     tlsSkipVerify: false,
     createdAt: at,
   });
-  useContext(dir, "prod");
+  selectContext(dir, "prod");
   return dir;
 }
 

@@ -1,0 +1,99 @@
+import { actionOf, type KeyPress, SCREENS, type ScreenName } from "./keymap.js";
+
+/** Everything the console's input changes, in one reducer so fast key sequences act on current state. */
+export interface ConsoleState {
+  readonly screen: ScreenName;
+  readonly help: boolean;
+  /** Bumped by `r`: pollers fetch again at once. */
+  readonly refresh: number;
+  readonly quit: boolean;
+  readonly versions: VersionsState;
+}
+
+export interface VersionsState {
+  /** Index into the visible rows. */
+  readonly selected: number;
+  /** Keys ("kind version") of the expanded groups. */
+  readonly expanded: readonly string[];
+  readonly filter: string;
+  /** Typing a filter: keys are text until enter or esc. */
+  readonly editing: boolean;
+}
+
+export const INITIAL_STATE: ConsoleState = {
+  screen: "overview",
+  help: false,
+  refresh: 0,
+  quit: false,
+  versions: { selected: 0, expanded: [], filter: "", editing: false },
+};
+
+/** What the reducer needs to know of the screen on view: its selectable rows' keys. */
+export interface ViewFacts {
+  readonly versionRows: readonly string[];
+}
+
+export type ConsoleEvent = { readonly type: "key"; readonly key: KeyPress; readonly view: ViewFacts };
+
+export function consoleReducer(state: ConsoleState, event: ConsoleEvent): ConsoleState {
+  const { key, view } = event;
+  const v = state.versions;
+  if (state.screen === "versions" && v.editing) return { ...state, versions: editFilter(v, key) };
+  const action = actionOf(key);
+  if (action === undefined) return state;
+  if (typeof action === "object") {
+    const target = SCREENS[action.screen];
+    return target ? { ...state, screen: target.name, help: false } : state;
+  }
+  const at = SCREENS.findIndex((s) => s.name === state.screen);
+  switch (action) {
+    case "help":
+      return { ...state, help: !state.help };
+    case "quit":
+      return { ...state, quit: true };
+    case "next-screen":
+      return { ...state, help: false, screen: SCREENS[(at + 1) % SCREENS.length]!.name };
+    case "prev-screen":
+      return { ...state, help: false, screen: SCREENS[(at - 1 + SCREENS.length) % SCREENS.length]!.name };
+    case "refresh":
+      return { ...state, refresh: state.refresh + 1 };
+    case "back":
+      if (state.help) return { ...state, help: false };
+      if (state.screen === "versions" && v.filter !== "")
+        return { ...state, versions: { ...v, filter: "", selected: 0 } };
+      return state;
+    default:
+      return state.screen === "versions" && !state.help
+        ? { ...state, versions: versionsKey(v, action, view.versionRows) }
+        : state;
+  }
+}
+
+function versionsKey(v: VersionsState, action: string, rows: readonly string[]): VersionsState {
+  const last = Math.max(0, rows.length - 1);
+  const selected = Math.min(v.selected, last);
+  switch (action) {
+    case "down":
+      return { ...v, selected: Math.min(last, selected + 1) };
+    case "up":
+      return { ...v, selected: Math.max(0, selected - 1) };
+    case "filter":
+      return { ...v, editing: true };
+    case "open": {
+      const row = rows[selected];
+      if (row === undefined) return v;
+      const expanded = v.expanded.includes(row) ? v.expanded.filter((r) => r !== row) : [...v.expanded, row];
+      return { ...v, selected, expanded };
+    }
+    default:
+      return v;
+  }
+}
+
+function editFilter(v: VersionsState, key: KeyPress): VersionsState {
+  if (key.return) return { ...v, editing: false, selected: 0 };
+  if (key.escape) return { ...v, editing: false, filter: "", selected: 0 };
+  if (key.backspace || key.delete) return { ...v, filter: v.filter.slice(0, -1), selected: 0 };
+  if (key.ctrl || key.tab || key.upArrow || key.downArrow) return v;
+  return { ...v, filter: v.filter + key.input, selected: 0 };
+}

@@ -1,0 +1,111 @@
+import { Box, Text } from "ink";
+import type { InventoryJson } from "../protocol/inventory.js";
+import type { VersionsState } from "./console-state.js";
+import { age, cell, range } from "./format.js";
+import type { Polled } from "./use-poll.js";
+import { filterRejected, type VersionGroup } from "./versions-model.js";
+
+export interface VersionsScreenProps {
+  readonly inventory: Polled<InventoryJson>;
+  readonly groups: readonly VersionGroup[];
+  readonly state: VersionsState;
+  readonly now: number;
+  /** Rows the list may use (the terminal's height less the header). */
+  readonly height: number;
+}
+
+/** The inventory grouped kind → version, expandable to the components; rejected components below. */
+export function VersionsScreen({ inventory, groups, state, now, height }: VersionsScreenProps) {
+  const inv = inventory.data;
+  if (!inv) return <Text dimColor>{inventory.error ? "No data yet." : "Loading the inventory…"}</Text>;
+  const lines: { key: string; node: React.ReactNode }[] = [];
+  let selectedLine = 0;
+  groups.forEach((g, i) => {
+    const selected = i === Math.min(state.selected, groups.length - 1);
+    const open = state.expanded.includes(g.key);
+    if (selected) selectedLine = lines.length;
+    lines.push({
+      key: g.key,
+      node: (
+        <Text inverse={selected}>
+          {/* The marker keeps the selection visible without colour (NO_COLOR, monochrome terminals). */}
+          {selected ? "›" : " "}
+          {open ? "▾ " : "▸ "}
+          {cell(g.kind, 11)}
+          {cell(g.version, 16)}
+          {cell(`api ${range(g.api)}`, 9)}
+          {cell(g.entrypoint ? `ep ${range(g.entrypoint)}` : "", 8)}
+          {String(g.components.length).padStart(6)} <Text dimColor>({g.connected} connected)</Text>
+        </Text>
+      ),
+    });
+    if (open) {
+      for (const c of g.components) {
+        const where = [c.app, c.deployment, c.hostname].filter(Boolean).join(" ");
+        lines.push({
+          key: `${g.key}/${c.id}`,
+          node: (
+            <Text>
+              {"     "}
+              {cell(c.id, 26)} {cell(where, 30)}{" "}
+              <Text color={c.connected ? "green" : undefined} dimColor={!c.connected}>
+                {c.connected ? "connected" : `seen ${age(Date.parse(c.lastSeen), now)} ago`}
+              </Text>
+            </Text>
+          ),
+        });
+      }
+    }
+  });
+  const rejected = filterRejected(inv, state.filter);
+  // Keep the selected row on screen: scroll the list by whole rows.
+  const room = Math.max(3, height - (rejected.length > 0 ? Math.min(rejected.length, 3) + 3 : 2));
+  const first = Math.max(0, Math.min(selectedLine - Math.floor(room / 2), lines.length - room));
+  const shown = lines.slice(first, first + room);
+  return (
+    <Box flexDirection="column">
+      <Text>
+        <Text bold>Versions in use</Text>
+        {state.editing || state.filter ? (
+          <Text color="cyan">
+            {" "}
+            filter: {state.filter}
+            {state.editing ? "▌" : ""}
+          </Text>
+        ) : (
+          <Text dimColor> / filter · enter expand</Text>
+        )}
+        <Text dimColor>
+          {" "}
+          · {groups.length} group{groups.length === 1 ? "" : "s"}
+          {inventory.at !== undefined ? ` · ${age(inventory.at, now)} old` : ""}
+        </Text>
+      </Text>
+      {groups.length === 0 ? (
+        <Text dimColor>
+          {state.filter ? `Nothing matches "${state.filter}".` : "No components recorded yet."}
+        </Text>
+      ) : (
+        shown.map((l) => <Box key={l.key}>{l.node}</Box>)
+      )}
+      {lines.length > room ? (
+        <Text dimColor>
+          rows {first + 1}-{first + shown.length} of {lines.length}
+        </Text>
+      ) : null}
+      {rejected.length > 0 ? (
+        <Box flexDirection="column">
+          <Text bold color="red">
+            Refused ({rejected.length})
+          </Text>
+          {rejected.slice(0, 3).map((r) => (
+            <Text key={`${r.kind}/${r.id}`} color="red">
+              {"  "}
+              {cell(`${r.kind} ${r.id} ${r.version}`, 36)} ×{r.count} {cell(r.reason, 40)}
+            </Text>
+          ))}
+        </Box>
+      ) : null}
+    </Box>
+  );
+}

@@ -1,0 +1,259 @@
+/**
+ * The console rendered with ink-testing-library over an injected client: whole frames for each
+ * screen, keys (including fast sequences), the help overlay, and a server that goes away.
+ */
+import test from "ava";
+import { render } from "ink-testing-library";
+import type { StagedRestore } from "../../src/client/connection.js";
+import type { InventoryJson } from "../../src/protocol/inventory.js";
+import type { VersionInfo } from "../../src/protocol/version-info.js";
+import { App } from "../../src/tui/app.js";
+import type { ConsoleClient } from "../../src/tui/console-client.js";
+import { waitFor } from "../helpers/wait.js";
+
+const SERVER: VersionInfo = {
+  version: "0.4.0",
+  api: { min: 1, current: 3 },
+  entrypoint: { min: 2, current: 2 },
+  emulated: false,
+};
+
+function inventory(now: number): InventoryJson & { generatedAt: string } {
+  const seen = (agoMs: number) => new Date(now - agoMs).toISOString();
+  const range = (min: number, current: number) => ({ min, current });
+  return {
+    server: { version: "0.4.0", api: range(1, 3), entrypoint: range(2, 2) },
+    activeWindow: "168h",
+    generatedAt: seen(0),
+    components: [
+      {
+        kind: "client",
+        via: "cli",
+        id: "cli_alice",
+        version: "0.4.0",
+        api: range(1, 3),
+        lastSeen: seen(1000),
+        connected: true,
+      },
+      {
+        kind: "client",
+        via: "ui",
+        id: "cli_bob",
+        version: "0.3.1",
+        api: range(1, 2),
+        lastSeen: seen(120_000),
+        connected: false,
+      },
+      {
+        kind: "runner",
+        id: "runner-eu-1",
+        version: "0.4.0",
+        api: range(1, 3),
+        lastSeen: seen(0),
+        connected: true,
+      },
+      {
+        kind: "entrypoint",
+        id: "ceb_a1",
+        version: "0.3.1",
+        entrypoint: range(1, 2),
+        app: "web",
+        deployment: "web-v3",
+        hostname: "node-1",
+        lastSeen: seen(0),
+        connected: true,
+      },
+      {
+        kind: "entrypoint",
+        id: "ceb_a2",
+        version: "0.3.1",
+        entrypoint: range(1, 2),
+        app: "web",
+        deployment: "web-v3",
+        hostname: "node-2",
+        lastSeen: seen(7_200_000),
+        connected: false,
+      },
+    ],
+    rejected: [
+      {
+        kind: "client",
+        via: "cli",
+        id: "cli_old",
+        version: "0.1.0",
+        api: range(1, 1),
+        lastSeen: seen(60_000),
+        reason: "client api protocol 1 is older than the server's minimum 1… upgrade the client",
+        count: 4,
+      },
+    ],
+  } as InventoryJson & { generatedAt: string };
+}
+
+interface Fake extends ConsoleClient {
+  down: boolean;
+  calls: number;
+}
+
+function fakeClient(staged: StagedRestore = { staged: false }): Fake {
+  const fake: Fake = {
+    address: "127.0.0.1:9701",
+    down: false,
+    calls: 0,
+    async versionInfo() {
+      fake.calls++;
+      if (fake.down) throw new Error("the server at 127.0.0.1:9701 is not reachable");
+      return SERVER;
+    },
+    async inventory() {
+      if (fake.down) throw new Error("the server at 127.0.0.1:9701 is not reachable");
+      return inventory(Date.now());
+    },
+    async stagedRestore() {
+      return staged;
+    },
+  };
+  return fake;
+}
+
+const frame = (f: string | undefined) =>
+  (f ?? "")
+    .split("\n")
+    .map((l) => l.trimEnd())
+    .join("\n");
+
+async function frameWith(lastFrame: () => string | undefined, text: string): Promise<string> {
+  await waitFor(() => frame(lastFrame()).includes(text), `a frame with ${JSON.stringify(text)}`);
+  return frame(lastFrame());
+}
+
+test("the overview shows the server, counts per kind, the staged restore and the refused components", async (t) => {
+  const { lastFrame, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
+  t.teardown(unmount);
+  const f = await frameWith(lastFrame, "Warnings");
+  t.is(
+    f,
+    [
+      "waypoint 127.0.0.1:9701 server 0.4.0 · api 1–3 · entrypoint 2",
+      " 1 Overview  2 Versions  ? help · q quit · server checked 0s ago",
+      "In use (connected, or seen within 168h) · 0s old",
+      "  client          2 (1 connected) on 2 versions",
+      "  runner          1 (1 connected) on 1 version",
+      "  entrypoint      2 (1 connected) on 1 version",
+      "",
+      "Staged restore",
+      "  none",
+      "",
+      "Warnings",
+      "  ! 1 component was refused; latest client cli_old 0.1.0: client api protocol 1 is older than the s…",
+    ].join("\n"),
+  );
+});
+
+test("a staged restore is shown with its snapshot and when it was staged", async (t) => {
+  const staged: StagedRestore = {
+    staged: true,
+    path: "/var/lib/waypoint/waypoint-restore.db",
+    stagedAt: "2026-12-01T10:00:00.000Z",
+    bytes: 4096,
+    meta: { id: "snap_abc", createdAt: "2026-11-30T09:00:00.000Z" } as never,
+  };
+  const { lastFrame, unmount } = render(<App client={fakeClient(staged)} pollMs={10_000} />);
+  t.teardown(unmount);
+  const f = await frameWith(lastFrame, "snap_abc");
+  t.regex(
+    f,
+    /\nStaged restore\n {2}snap_abc \(taken 2026-11-30T09:00:00\.000Z\): the server applies it at its next start\n/,
+  );
+});
+
+test("versions: grouped kind → version, j/k move, enter expands, a fast sequence acts on current state", async (t) => {
+  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
+  t.teardown(unmount);
+  await frameWith(lastFrame, "Warnings");
+  stdin.write("2");
+  const list = await frameWith(lastFrame, "Versions in use");
+  t.is(
+    list.split("\n").slice(2).join("\n"),
+    [
+      "Versions in use / filter · enter expand · 4 groups · 0s old",
+      "›▸ client     0.4.0           api 1–3               1 (1 connected)",
+      " ▸ client     0.3.1           api 1–2               1 (0 connected)",
+      " ▸ runner     0.4.0           api 1–3               1 (1 connected)",
+      " ▸ entrypoint 0.3.1           api -    ep 1–2       2 (1 connected)",
+      "Refused (1)",
+      "  client cli_old 0.1.0                 ×4 client api protocol 1 is older than the…",
+    ].join("\n"),
+  );
+  // Keys in one chunk, as a terminal delivers fast typing: down ×3, up, enter — the runner row opens.
+  stdin.write("jjjk\r");
+  const open = await frameWith(lastFrame, "▾ runner");
+  // And key by key without waiting for a frame between them: each acts on the state the last one left.
+  for (const k of ["\r", "k", "k", "\r"]) stdin.write(k);
+  await frameWith(lastFrame, "›▾ client     0.4.0");
+  t.regex(frame(lastFrame()), /▸ runner/, "the runner row closed again");
+  t.regex(open, /\n›▾ runner {5}0\.4\.0 .*\n {5}runner-eu-1 {16}\s+connected\n ▸ entrypoint/);
+});
+
+test("the filter narrows every list, esc clears it, and q while typing is text, not quit", async (t) => {
+  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
+  t.teardown(unmount);
+  await frameWith(lastFrame, "Warnings");
+  stdin.write("2");
+  await frameWith(lastFrame, "Versions in use");
+  stdin.write("/");
+  await frameWith(lastFrame, "filter: ▌");
+  for (const ch of "node-2q") stdin.write(ch);
+  await frameWith(lastFrame, "filter: node-2q▌");
+  t.regex(frame(lastFrame()), /Nothing matches "node-2q"\./);
+  stdin.write("\u007f"); // backspace
+  stdin.write("\r");
+  const filtered = await frameWith(lastFrame, "filter: node-2 ·");
+  t.regex(filtered, /1 group · /);
+  t.regex(filtered, /›▸ entrypoint 0\.3\.1 .* 1 \(0 connected\)/, "only node-2's instance is left");
+  t.notRegex(filtered, /runner/);
+  stdin.write("\u001b"); // esc
+  await frameWith(lastFrame, "4 groups");
+});
+
+test("? shows help from the keymap for the screen; esc closes it", async (t) => {
+  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
+  t.teardown(unmount);
+  await frameWith(lastFrame, "Warnings");
+  stdin.write("?");
+  const help = await frameWith(lastFrame, "Keys (Overview)");
+  t.regex(help, /│ \? +show or hide this help/);
+  t.notRegex(help, /expand or collapse/, "versions-only keys are not listed on the overview");
+  stdin.write("\u001b");
+  await frameWith(lastFrame, "Warnings");
+  t.notRegex(frame(lastFrame()), /Keys \(/);
+});
+
+test("a lost server shows a banner with the retry, keeps the last data as stale, and recovers", async (t) => {
+  const client = fakeClient();
+  const { lastFrame, unmount } = render(<App client={client} pollMs={100} />);
+  t.teardown(unmount);
+  await frameWith(lastFrame, "Warnings");
+  client.down = true;
+  const down = await frameWith(lastFrame, "✖");
+  t.regex(
+    down,
+    /\n✖ the server at 127\.0\.0\.1:9701 is not reachable · retrying in \ds · last data kept \(stale\)\n/,
+  );
+  t.regex(down, /client {10}2 \(1 connected\)/, "the last data stays");
+  client.down = false;
+  await waitFor(() => !frame(lastFrame()).includes("✖"), "the banner gone", 5000);
+  t.pass();
+});
+
+test("q quits", async (t) => {
+  const { lastFrame, stdin, frames } = render(<App client={fakeClient()} pollMs={10_000} />);
+  await frameWith(lastFrame, "Warnings");
+  const before = frames.length;
+  stdin.write("q");
+  await new Promise((r) => setTimeout(r, 200));
+  stdin.write("2");
+  await new Promise((r) => setTimeout(r, 200));
+  t.false(frame(lastFrame()).includes("Versions in use"), "no screen change after quitting");
+  t.true(frames.length >= before);
+});
