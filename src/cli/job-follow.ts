@@ -37,6 +37,14 @@ export async function followJob(conn: Connection, id: string, opts: FollowOption
             opts.onOutput?.(e.stream, e.data);
             return;
           }
+          if (e.kind === "skipped") {
+            printed += e.bytes;
+            opts.onOutput?.(
+              "stderr",
+              Buffer.from(`[waypoint: ${e.bytes} earlier bytes of output are no longer kept]\n`),
+            );
+            return;
+          }
           if (last?.state !== e.job.state || last.cancelRequested !== e.job.cancelRequested)
             opts.onState?.(e.job);
           last = e.job;

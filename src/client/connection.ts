@@ -122,7 +122,9 @@ export interface ExecSession {
 /** A job event of WatchJob: the job as it is now, or a piece of its output. */
 export type JobEventInfo =
   | { readonly kind: "job"; readonly job: JobInfo }
-  | { readonly kind: "output"; readonly stream: string; readonly data: Buffer };
+  | { readonly kind: "output"; readonly stream: string; readonly data: Buffer }
+  /** Earlier output the server no longer keeps; it counts as received. */
+  | { readonly kind: "skipped"; readonly bytes: number };
 
 /** What a runner says first on its stream. */
 export interface RunnerHelloInfo {
@@ -536,6 +538,7 @@ export class Connection {
         if (e.event === "job") onEvent({ kind: "job", job: jobFromProto(e.job ?? null) });
         else if (e.event === "output" && e.output)
           onEvent({ kind: "output", stream: e.output.stream, data: e.output.data });
+        else if (e.event === "skipped") onEvent({ kind: "skipped", bytes: Number(e.skipped ?? 0) });
       },
       onEnd,
     );

@@ -16,7 +16,8 @@ import type { Readable } from "node:stream";
 const WRAPPER = [
   "exec 3<&0",
   `( trap '' TERM INT HUP; while read -r _; do :; done; kill -TERM 0 2>/dev/null; sleep "$2"; kill -KILL 0 2>/dev/null ) <&3 >/dev/null 2>&1 &`,
-  'sh -c "$1" </dev/null 3<&-',
+  // "--": a command that starts with "-" is a command, not options of sh.
+  'sh -c -- "$1" </dev/null 3<&-',
 ].join("\n");
 
 export interface JobProcessOptions {

@@ -60,14 +60,18 @@ interface CurrentJob {
  * A runner: one RunnerJobs stream, kept open with reconnects, running one job at a time
  * (ARCHITECTURE "Jobs and runners").
  *
- * Invariants: a job it was given is reported to the server exactly once as done, even when the
- * stream was down as it ended (the report waits for the reconnect, whose hello names the job so the
- * server keeps its lease); while a job runs a heartbeat goes out every `heartbeatMs`; the job's
+ * Invariants: a job it was given is reported to the server as done until the server shows it got the
+ * report: it gives the runner its next job, or says the job is not the runner's any more (a cancel,
+ * answered to a repeated report). A finished job is kept until then, and every hello names it, so a
+ * report lost with a broken stream is sent again after the reconnect (the server ignores a repeat);
+ * while a job runs a heartbeat goes out every `heartbeatMs`; the job's
  * process group never outlives it (see job-process.ts); output goes out in order, at most
  * PENDING_OUTPUT_BYTES of it held while disconnected.
  */
 export class Runner {
   private stream: RunnerStream | undefined;
+  /** The server welcomed the current stream: what is sent on it is read by the server. */
+  private welcomed = false;
   private runnerId: string | undefined;
   private heartbeatMs = 10_000;
   private current: CurrentJob | undefined;
@@ -113,7 +117,7 @@ export class Runner {
 
   /** The job it runs now, if any. */
   get running(): JobInfo | undefined {
-    return this.current?.job;
+    return this.current?.result ? undefined : this.current?.job;
   }
 
   /**
@@ -140,6 +144,7 @@ export class Runner {
   private connect(): void {
     if (this.stopping) return;
     let welcomed = false;
+    this.welcomed = false;
     const stream = this.o.connection.runnerJobs(
       {
         labels: this.o.labels ?? [],
@@ -161,6 +166,7 @@ export class Runner {
     if (stream !== this.stream) return;
     switch (e.kind) {
       case "welcome": {
+        this.welcomed = true;
         this.runnerId = e.runnerId;
         this.heartbeatMs = e.heartbeatMs > 0 ? e.heartbeatMs : 10_000;
         this.delay = this.o.backoff?.initialMs ?? 250;
@@ -174,7 +180,12 @@ export class Runner {
         return;
       case "cancel": {
         const cur = this.current;
-        if (!cur || cur.job.id !== e.job || cur.result) return;
+        if (!cur || cur.job.id !== e.job) return;
+        if (cur.result) {
+          // Finished and reported: the server is done with it.
+          this.current = undefined;
+          return;
+        }
         cur.stopReason ??= e.reason || "cancelled";
         this.o.onActivity?.({ kind: "cancelling", job: e.job, reason: cur.stopReason });
         cur.process.cancel();
@@ -186,6 +197,7 @@ export class Runner {
   private onEnd(stream: RunnerStream, welcomed: boolean, err?: AppError): void {
     if (stream !== this.stream) return;
     this.stream = undefined;
+    this.welcomed = false;
     if (this.stopping) return;
     if (err && FATAL.has(err.code)) {
       this.stopping = true;
@@ -202,6 +214,8 @@ export class Runner {
 
   private run(job: JobInfo, entrypointToken: string): void {
     const stream = this.stream;
+    // A new job means the server has the report of the finished one.
+    if (this.current?.result) this.current = undefined;
     if (this.current || !stream) {
       // One job at a time: the server never does this; refuse rather than run two.
       stream?.done(job.id, { error: "the runner is already running a job" });
@@ -247,7 +261,7 @@ export class Runner {
 
   private output(job: string, s: "stdout" | "stderr", data: Buffer): void {
     this.o.onActivity?.({ kind: "output", job, stream: s, data });
-    const stream = this.stream;
+    const stream = this.welcomed ? this.stream : undefined;
     if (stream && this.pending.length === 0) {
       if (!stream.output(job, s, data)) {
         // The stream's buffer is full: stop reading the command's output until it drains.
@@ -287,18 +301,17 @@ export class Runner {
     this.report();
   }
 
-  /** Sends the done report of a finished job, once the stream is up and its output flushed. */
+  /** Sends the done report of a finished job, once a welcomed stream is up and its output flushed. */
   private report(): void {
     const cur = this.current;
     const stream = this.stream;
-    if (!cur?.result || !stream || this.pending.length > 0) return;
+    if (!cur?.result || !stream || !this.welcomed || this.pending.length > 0) return;
     const r = cur.result;
     const cancelled = cur.stopReason !== undefined;
     stream.done(cur.job.id, {
       ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }),
       ...(cancelled ? { cancelled: true, error: cur.stopReason } : r.error ? { error: r.error } : {}),
     });
-    this.current = undefined;
   }
 }
 

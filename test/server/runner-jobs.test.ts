@@ -153,42 +153,50 @@ test("a lease that runs out: an unstarted job and a running build go back to the
     },
     () => {},
   );
-  const r1 = openRunner(await runnerConn(s, admin, "r1"));
+  const conn = await runnerConn(s, admin, "r1");
+  const r1 = openRunner(conn);
   t.is((await r1.nextAssignment()).job.id, build.id);
-  // Never started, nothing said: back to the queue after the lease, and (r1 being idle again) given
-  // to it again as a second attempt; the silent runner, still connected, is told to stop the first.
-  const again = await r1.nextAssignment();
-  t.like(again.job, { id: build.id, attempts: 2 });
+  // Never started, nothing said for a lease: back to the queue, and the silent runner, which still
+  // looked connected, is told to stop and cut off (it is not handed the job straight back).
+  await waitFor(async () => (await state(admin, build.id)) === "queued", "the unstarted job requeued", 5000);
   t.deepEqual(r1.cancels(), [build.id]);
-  r1.stream.started(build.id);
+  await waitFor(() => r1.ended !== undefined, "the silent runner's stream ended");
+  // It comes back running nothing and takes the job again, as a second attempt.
+  const r1b = openRunner(conn);
+  const again = await r1b.nextAssignment();
+  t.like(again.job, { id: build.id, attempts: 2 });
+  r1b.stream.started(build.id);
   // Heartbeats keep it: for three leases' time it stays running.
   const until = Date.now() + 3000;
   while (Date.now() < until) {
-    r1.stream.heartbeat(build.id);
+    r1b.stream.heartbeat(build.id);
     await new Promise((res) => setTimeout(res, 300));
   }
   t.is(await state(admin, build.id), "running");
-  // Silent while running a build: requeued (and given out again).
-  const third = await r1.nextAssignment();
-  t.like(third.job, { id: build.id, attempts: 3, startedAt: null });
-  t.deepEqual(states, ["queued", "assigned", "queued", "assigned", "running", "queued", "assigned"]);
-  r1.stream.started(build.id);
-  r1.stream.done(build.id, { exitCode: 0 });
-  // The deploy: started, then silence. It is not repeated: it fails, saying why.
-  const d = await r1.nextAssignment();
+  // Silent while running a build: requeued.
+  await waitFor(async () => (await state(admin, build.id)) === "queued", "the running build requeued", 5000);
+  t.like(await admin.getJob(build.id), { runner: null, startedAt: null });
+  t.deepEqual(states, ["queued", "assigned", "queued", "assigned", "running", "queued"]);
+  // Another runner takes it and finishes it, then takes the deploy, starts it and goes silent: it is
+  // not repeated; it fails, saying why.
+  const r2conn = await runnerConn(s, admin, "r2");
+  const r2 = openRunner(r2conn);
+  t.like((await r2.nextAssignment()).job, { id: build.id, attempts: 3 });
+  r2.stream.started(build.id);
+  r2.stream.done(build.id, { exitCode: 0 });
+  const d = await r2.nextAssignment();
   t.is(d.job.id, deploy.id);
-  r1.stream.started(deploy.id);
+  r2.stream.started(deploy.id);
   await waitFor(async () => (await state(admin, deploy.id)) === "error", "the running deploy failed", 5000);
   t.regex(
     (await admin.getJob(deploy.id)).error ?? "",
-    /^runner r1 lost: its runner sent nothing for the lease timeout while the deploy ran; a deploy is not repeated on its own/,
+    /^runner r2 lost: its runner sent nothing for the lease timeout while the deploy ran; a deploy is not repeated on its own/,
   );
-  // Its late report changes nothing, and the runner is told the job is not its any more.
-  r1.stream.done(deploy.id, { exitCode: 0 });
-  await waitFor(
-    () => r1.cancels().filter((j) => j === deploy.id).length >= 2,
-    "a second cancel for the deploy",
-  );
+  // It reconnects still running the deploy: it is told to stop it, its late report changes nothing.
+  const r2b = openRunner(r2conn, { runningJob: deploy.id });
+  await waitFor(() => r2b.cancels().includes(deploy.id), "a cancel for the lost deploy");
+  r2b.stream.done(deploy.id, { exitCode: 0 });
+  await new Promise((res) => setTimeout(res, 200));
   t.is(await state(admin, deploy.id), "error");
 });
 
@@ -254,7 +262,15 @@ test("WatchJob sends the job, its kept output, then changes and output until it 
     return { events, ended };
   };
   const text = (events: JobEventInfo[]) =>
-    events.map((e) => (e.kind === "job" ? `[${e.job.state}]` : `${e.stream}:${e.data.toString()}`)).join("");
+    events
+      .map((e) =>
+        e.kind === "job"
+          ? `[${e.job.state}]`
+          : e.kind === "skipped"
+            ? `(skipped ${e.bytes})`
+            : `${e.stream}:${e.data.toString()}`,
+      )
+      .join("");
   const all = watch(0);
   const rest = watch(5);
   await waitFor(() => all.events.length >= 3 && rest.events.length >= 2, "the kept output");
@@ -278,8 +294,14 @@ test("bad hellos and reports are refused with what to do", async (t) => {
   const cli = openRunner(s.connect());
   t.regex(
     String((await endOf(cli))?.message),
-    /a cli runs only the jobs it queued itself: say targeted_only/,
+    /a management token runs only the jobs it queued itself: say targeted_only/,
   );
+  // The role is the token's: a runner token in a CLI's clothes is refused.
+  const disguised = openRunner(
+    s.connect({ kind: "cli", token: (await admin.createToken({ kind: "runner", description: "x" })).token }),
+    { targetedOnly: true },
+  );
+  t.regex(String((await endOf(disguised))?.message), /^a runner token is for runners, not for a cli$/);
   const badJob = openRunner(await runnerConn(s, admin, "r1"), { runningJob: "../etc" });
   t.regex(String((await endOf(badJob))?.message), /running_job "\.\.\/etc" is not a job id/);
   const stolen = openRunner(s.connect(), { targetedOnly: true, runnerId: "someone-else.run-1" });
@@ -335,5 +357,62 @@ test("after a live restore the jobs are the snapshot's: runners are asked to rec
     () => back.cancels().includes(lost.id),
     "the runner told to stop the job the server no longer has",
   );
-  t.is((await back.nextAssignment()).job.id, kept.id, "and it takes the snapshot's queued job");
+  // Until it reports that job ended it gets nothing new (it is still busy with it).
+  await new Promise((r) => setTimeout(r, 300));
+  t.false(back.events.some((e) => e.kind === "assignment"));
+  back.stream.done(lost.id, { cancelled: true, exitCode: 143 });
+  t.is((await back.nextAssignment()).job.id, kept.id, "then it takes the snapshot's queued job");
+});
+
+test("a job a busy runner refuses goes back to the queue for another; a job queued for a runner that went away fails after a lease", async (t) => {
+  const { s, admin } = await setup(t, "1s");
+  const r1 = openRunner(await runnerConn(s, admin, "r1"));
+  const a = await admin.queueJob({ app: "web", operation: "build" });
+  await r1.nextAssignment();
+  const b = await admin.queueJob({ app: "web", operation: "build", target: "r1" });
+  t.is(await state(admin, b.id), "queued", "r1 is busy");
+  // r1 refuses a job before starting it (as a runner does when it is still busy): requeued, not failed.
+  r1.stream.done(a.id, { error: "the runner is already running a job" });
+  await waitFor(async () => (await state(admin, a.id)) === "queued", "the refused job requeued");
+  t.is((await admin.getJob(a.id)).error, null);
+  // r1 leaves; b could only ever be r1's: after a lease it fails, saying why.
+  await r1.stream.close();
+  await waitFor(async () => (await state(admin, b.id)) === "error", "the targeted job failed", 5000);
+  t.is(
+    (await admin.getJob(b.id)).error,
+    "runner r1, the only one that could take it, went away before taking it",
+  );
+});
+
+test("output the server no longer keeps is counted as skipped, so a follower that reconnects prints nothing twice", async (t) => {
+  const { s, admin } = await setup(t);
+  const r = openRunner(await runnerConn(s, admin, "r1"));
+  const job = await admin.queueJob({ app: "web", operation: "build" });
+  await r.nextAssignment();
+  r.stream.started(job.id);
+  const chunk = Buffer.alloc(32 * 1024, "x");
+  for (let i = 0; i < 10; i++) r.stream.output(job.id, "stdout", chunk); // 320 KiB: more than the 256 KiB kept
+  r.stream.done(job.id, { exitCode: 0 });
+  await waitFor(async () => (await state(admin, job.id)) === "success", "success");
+  const watch = (skipBytes: number) =>
+    new Promise<JobEventInfo[]>((resolve, reject) => {
+      const events: JobEventInfo[] = [];
+      admin.watchJob(
+        job.id,
+        (e) => events.push(e),
+        (err) => (err ? reject(err) : resolve(events)),
+        { skipBytes },
+      );
+    });
+  const first = await watch(0);
+  const skipped = first.find((e) => e.kind === "skipped");
+  const received = first.reduce((n, e) => n + (e.kind === "output" ? e.data.length : 0), 0);
+  t.like(skipped, { kind: "skipped", bytes: 2 * 32 * 1024 });
+  t.is(received, 8 * 32 * 1024);
+  // Everything counted (skipped + received): a second watch gets no output again.
+  const second = await watch(2 * 32 * 1024 + received);
+  t.deepEqual(
+    second.map((e) => e.kind),
+    ["job"],
+  );
 });

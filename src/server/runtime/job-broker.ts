@@ -32,6 +32,8 @@ export interface JobOutcome {
 export interface JobWatcher {
   job(job: JobRecord): void;
   output(stream: string, data: Buffer): void;
+  /** The job is not in the data any more (a live restore replaced it). */
+  gone(): void;
 }
 
 export interface JobBrokerOptions {
@@ -79,6 +81,11 @@ export class JobBroker {
   private readonly runners = new Map<string, RunnerLink>();
   /** Runner id → the job it holds. */
   private readonly holding = new Map<string, string>();
+  /**
+   * Runner id → a job it was told to stop (it lost the job while running it). The runner gets no new
+   * job until it reports that job done or says hello without it: it still runs the old command.
+   */
+  private readonly stopping = new Map<string, string>();
   private readonly leases = new Map<string, Lease>();
   /** Targeted-only runners gone, by id: the timer that fails their queued jobs. */
   private readonly absent = new Map<string, NodeJS.Timeout>();
@@ -126,9 +133,19 @@ export class JobBroker {
    */
   restored(): void {
     this.stop();
+    this.stopping.clear();
     const links = [...this.runners.values()];
     this.runners.clear();
     for (const link of links) link.end();
+    // Output belongs to jobs of the replaced data (ids are reused from the snapshot's sequence).
+    this.outputs.clear();
+    for (const [jobId, set] of this.watchers) {
+      const job = this.d.store.getJob(jobId);
+      for (const w of [...set]) {
+        if (job) w.job(job);
+        else w.gone();
+      }
+    }
     this.start();
   }
 
@@ -173,12 +190,16 @@ export class JobBroker {
         this.lease(job.id, link.id);
         if (job.cancelRequested) link.send({ cancel: { job: job.id, reason: "cancelled" } });
       } else {
+        // It still runs (or has just finished) a job that is no longer its: stop it, and give it
+        // nothing new until it reports that job done.
+        this.stopping.set(link.id, runningJob);
         link.send({ cancel: { job: runningJob, reason: lostReason(job) } });
       }
     } else {
+      this.stopping.delete(link.id);
       // It runs nothing: a job the store still gives it (say the runner restarted) was lost with it.
       const held = this.holding.get(link.id);
-      if (held) this.expire(held, "its runner restarted without it");
+      if (held) this.expire(held, "its runner restarted without it", false);
     }
     this.d.logger.info(
       { runner: link.id, targetedOnly: link.targetedOnly, labels: link.labels },
@@ -189,7 +210,8 @@ export class JobBroker {
       if (this.runners.get(link.id) !== link) return;
       this.runners.delete(link.id);
       this.d.logger.info({ runner: link.id }, "runner disconnected");
-      if (link.targetedOnly) this.markAbsent(link.id);
+      // Jobs queued for this runner alone fail if it stays away for a lease (nobody else may take them).
+      this.markAbsent(link.id);
     };
   }
 
@@ -202,7 +224,7 @@ export class JobBroker {
       return;
     }
     for (const link of this.runners.values()) {
-      if (!link.targetedOnly && !this.holding.has(link.id)) {
+      if (!link.targetedOnly && !this.holding.has(link.id) && !this.stopping.has(link.id)) {
         this.tryAssign(link);
         return;
       }
@@ -240,9 +262,28 @@ export class JobBroker {
 
   /** The runner ended the job: success on exit code 0, cancelled when it stopped it on request, else error. */
   done(runner: string, jobId: string, outcome: JobOutcome): void {
+    if (this.stopping.has(runner) && this.holding.get(runner) !== jobId) {
+      // The job it was told to stop (or was busy with when it refused one) has ended: it is free again.
+      this.stopping.delete(runner);
+      const link = this.runners.get(runner);
+      if (link) this.tryAssign(link);
+      return;
+    }
     if (!this.owns(runner, jobId)) return;
     this.release(jobId, runner);
     const code = outcome.exitCode;
+    const current = this.d.store.getJob(jobId);
+    if (current?.state === "assigned" && code === undefined && outcome.cancelled !== true) {
+      // Refused before it started (the runner was busy): back to the queue for another runner; this
+      // one gets work again once it reports what it is busy with.
+      const requeued = this.d.store.transitionJob(jobId, ["assigned"], "queued");
+      this.d.logger.warn({ job: jobId, runner, why: outcome.error }, "runner refused a job; requeued");
+      if (requeued) {
+        this.stopping.set(runner, "");
+        this.queued(requeued);
+      }
+      return;
+    }
     const job =
       outcome.cancelled === true
         ? this.d.store.transitionJob(jobId, ["assigned", "running"], "cancelled", {
@@ -313,7 +354,7 @@ export class JobBroker {
   }
 
   private tryAssign(link: RunnerLink): void {
-    if (this.holding.has(link.id) || this.runners.get(link.id) !== link) return;
+    if (this.holding.has(link.id) || this.stopping.has(link.id) || this.runners.get(link.id) !== link) return;
     const at = new Date().toISOString();
     let job = this.d.store.assignJob(link.id, at, { targetedOnly: link.targetedOnly });
     if (!job) return;
@@ -404,7 +445,7 @@ export class JobBroker {
   }
 
   /** The lease of `jobId` ran out (or its runner came back without it): the rule in the class comment. */
-  private expire(jobId: string, why: string): void {
+  private expire(jobId: string, why: string, cutOff = true): void {
     const lease = this.leases.get(jobId);
     const job = this.d.store.getJob(jobId);
     const runner = lease?.runner ?? job?.runner ?? "";
@@ -428,8 +469,16 @@ export class JobBroker {
     }
     if (!next) return;
     this.d.logger.warn({ job: jobId, runner, state: next.state, why }, "job lease ran out");
-    // A runner still connected but silent (hung) is told to stop the job.
-    this.runners.get(runner)?.send({ cancel: { job: jobId, reason: lost } });
+    // A runner that looks connected but said nothing for a whole lease (hung, or a connection that
+    // died without closing) is cut off (not one that has just said hello without the job): a live one reconnects, names the job and is told to stop it;
+    // meanwhile it is not given the job back.
+    const silent = cutOff ? this.runners.get(runner) : undefined;
+    if (silent) {
+      this.runners.delete(runner);
+      silent.send({ cancel: { job: jobId, reason: lost } });
+      silent.end();
+      this.markAbsent(runner);
+    }
     // Back in the queue it is handed out like a new job (which tells its watchers); else it ended here.
     if (next.state === "queued") this.queued(next);
     else this.notify(next);

@@ -111,15 +111,7 @@ export function jobService(d: JobServiceDeps): JobHandlers {
       let skip = Number(call.request.skipBytes ?? 0);
       if (!Number.isSafeInteger(skip) || skip < 0 || skip > kept) skip = 0;
       if (skip < so.dropped) {
-        send({
-          output: {
-            job: job.id,
-            stream: "stderr",
-            data: Buffer.from(
-              `[waypoint: ${so.dropped - skip} earlier bytes of output are no longer kept]\n`,
-            ),
-          },
-        });
+        send({ skipped: so.dropped - skip });
         skip = 0;
       } else skip -= so.dropped;
       for (const c of so.chunks) {
@@ -143,6 +135,24 @@ export function jobService(d: JobServiceDeps): JobHandlers {
           }
         },
         output: (stream, data) => send({ output: { job: job.id, stream, data } }),
+        gone: () => {
+          stop();
+          if (!call.writableEnded && !call.cancelled)
+            call.emit(
+              "error",
+              toStatus(
+                new AppError(
+                  "NOT_FOUND",
+                  `${job.id} is not in the restored data: a live restore replaced the jobs`,
+                  {
+                    hint: "See `waypoint job list` for the jobs there are now.",
+                  },
+                ),
+                d.logger,
+                call.getPath(),
+              ),
+            );
+        },
       });
       call.on("cancelled", stop);
       call.on("close", stop);
@@ -153,10 +163,16 @@ export function jobService(d: JobServiceDeps): JobHandlers {
       if (first.request !== "hello" || !first.hello)
         throw new AppError("INVALID_ARGUMENT", "the first message of RunnerJobs must be hello");
       const hello = first.hello;
-      if (ctx.who.kind !== "runner" && !hello.targetedOnly)
+      // The role comes from the token, never from the headers the client sets itself.
+      const tokenKind = ctx.token?.kind;
+      if (tokenKind === "runner" && ctx.who.kind !== "runner")
+        throw new AppError("INVALID_ARGUMENT", `a runner token is for runners, not for a ${ctx.who.kind}`, {
+          hint: "Use it with `waypoint runner agent`.",
+        });
+      if (tokenKind !== "runner" && !hello.targetedOnly)
         throw new AppError(
           "INVALID_ARGUMENT",
-          `a ${ctx.who.kind} runs only the jobs it queued itself: say targeted_only in hello`,
+          `a ${tokenKind ?? "caller without a"} token runs only the jobs it queued itself: say targeted_only in hello`,
           { hint: "Run `waypoint runner agent` with a runner token to take any app's jobs." },
         );
       if (hello.runningJob && !/^job-\d+$/.test(hello.runningJob))
@@ -283,7 +299,7 @@ export const jobOut = jobMessage;
 
 /** The id a runner's jobs are assigned under: a runner's own; a per-run id for a CLI running its own. */
 function runnerIdFor(ctx: CallContext, hello: RunnerHello__Output): string {
-  if (ctx.who.kind === "runner") return ctx.who.id;
+  if (ctx.token?.kind === "runner") return ctx.who.id;
   const prefix = `${ctx.who.id}.run-`;
   if (hello.runnerId) {
     if (!hello.runnerId.startsWith(prefix) || !isComponentId(hello.runnerId))

@@ -3,15 +3,18 @@
 
 import type { Job as _waypoint_v1_Job, Job__Output as _waypoint_v1_Job__Output } from '../../waypoint/v1/Job.js';
 import type { JobOutput as _waypoint_v1_JobOutput, JobOutput__Output as _waypoint_v1_JobOutput__Output } from '../../waypoint/v1/JobOutput.js';
+import type { Long } from '@grpc/proto-loader';
 
 export interface JobEvent {
   'job'?: (_waypoint_v1_Job | null);
   'output'?: (_waypoint_v1_JobOutput | null);
-  'event'?: "job"|"output";
+  'skipped'?: (number | string | Long);
+  'event'?: "job"|"output"|"skipped";
 }
 
 export interface JobEvent__Output {
   'job'?: (_waypoint_v1_Job__Output | null);
   'output'?: (_waypoint_v1_JobOutput__Output | null);
-  'event'?: "job"|"output";
+  'skipped'?: (number);
+  'event'?: "job"|"output"|"skipped";
 }
