@@ -79,9 +79,18 @@ the running job (reported as cancelled) and exits 0; a refused token or version 
           `-labels: ${JSON.stringify(l)} is not KEY=VALUE (letters, digits and . _ / - : only)`,
         );
     const grace = graceSeconds(flags.string("grace")!);
+    // Keepalive pings: an idle agent whose connection died without closing (a NAT timeout, a
+    // partition) notices within ~30 s and reconnects, instead of waiting for jobs that never come.
     const conn = new Connection(
       connectionSettings(flags, io),
       clientIdentity("runner", id, versionInfoFrom(flags, io)),
+      {
+        channel: {
+          "grpc.keepalive_time_ms": 20_000,
+          "grpc.keepalive_timeout_ms": 10_000,
+          "grpc.keepalive_permit_without_calls": 1,
+        },
+      },
     );
     const log = (text: string) => writeLine(io.stderr, `${new Date().toISOString()} ${text}`);
     const runner = new Runner({
