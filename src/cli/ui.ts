@@ -1,26 +1,82 @@
+import { homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
 import { render } from "ink";
 import { createElement } from "react";
+import { Connection } from "../client/connection.js";
+import { contextsDir, saveContext } from "../client/contexts.js";
+import { clientIdentity, installationId } from "../client/identity.js";
+import type { ConnectionSettings } from "../client/settings.js";
 import { AppError } from "../protocol/errors.js";
+import type { EmbeddedServer } from "../server/main.js";
 import { App } from "../tui/app.js";
 import type { Command } from "./command.js";
-import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
+import { CONNECTION_FLAGS, connectionSettings, EMULATION_FLAGS, versionInfoFrom } from "./common-flags.js";
+
+/** The context the console saves for its embedded server. */
+const EMBEDDED_CONTEXT = "embedded";
 
 export const ui: Command = {
   name: "ui",
   summary: "The operations console (needs a terminal)",
   help: `An interactive console on the server: what talks to it and with which versions, and what needs attention.
 Keys: ? help, q quit, tab or 1-9 screens, j/k move, enter expand, / filter, esc back, r refresh.
-It connects like every command (flags, WAYPOINT_SERVER_ADDR, the current context). For scripts and pipes use
-\`waypoint versions\` and \`waypoint upgrade plan\`, which print the same facts as text or JSON.`,
+It connects like every command (flags, WAYPOINT_SERVER_ADDR, the current context). With none of those it
+starts an embedded server in its own process on $XDG_DATA_HOME/waypoint/data.db (default
+~/.local/share/waypoint/), logging to server.log beside it, and saves the context "embedded" (made current)
+so other commands reach that server while the console runs; the next \`waypoint ui\` starts it again. For
+scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which print the same facts.`,
   flags: [...CONNECTION_FLAGS, ...EMULATION_FLAGS],
   async run(flags, io) {
     if (!io.stdout.isTTY || !io.stdin.isTTY)
       throw new AppError("USAGE", "the console needs a terminal on stdin and stdout", {
         hint: "For scripts and pipes use `waypoint versions [-json]` and `waypoint upgrade plan`.",
       });
-    const conn = connect(flags, io, "ui");
+    const info = versionInfoFrom(flags, io);
+    const identity = clientIdentity("ui", installationId(contextsDir(io.env)), info);
+    let settings = connectionSettings(flags, io);
+    let embedded: EmbeddedServer | undefined;
+    if (
+      settings.source === "default" ||
+      (settings.source === `context ${EMBEDDED_CONTEXT}` && !(await answers(settings, identity)))
+    ) {
+      // Loaded only here: the server (SQLite, grpc-js's server side) is not needed to reach one.
+      const { startEmbeddedServer } = await import("../server/main.js");
+      embedded = await startEmbeddedServer({
+        dataDir: dataDir(io.env),
+        ...(settings.token && settings.source !== "default" ? { token: settings.token } : {}),
+        versionInfo: info,
+      });
+      if (embedded.onDefaultPorts)
+        saveContext(
+          contextsDir(io.env),
+          {
+            name: EMBEDDED_CONTEXT,
+            address: embedded.address,
+            token: embedded.token,
+            tls: false,
+            tlsSkipVerify: false,
+            createdAt: new Date().toISOString(),
+          },
+          { force: true, setDefault: settings.source === "default" },
+        );
+      settings = {
+        address: embedded.address,
+        token: embedded.token,
+        tls: false,
+        tlsSkipVerify: false,
+        source: "embedded",
+      };
+    }
+    const conn = new Connection(settings, identity);
+    const note = embedded
+      ? `embedded server on ${embedded.dbPath} (log: server.log beside it); it stops when you quit${
+          embedded.onDefaultPorts
+            ? `; context "${EMBEDDED_CONTEXT}" reaches it meanwhile`
+            : " (the default ports were taken: no context saved)"
+        }`
+      : undefined;
     try {
-      const app = render(createElement(App, { client: conn }), {
+      const app = render(createElement(App, { client: conn, ...(note ? { note } : {}) }), {
         stdout: io.stdout as NodeJS.WriteStream,
         stdin: io.stdin as NodeJS.ReadStream,
         exitOnCtrlC: false,
@@ -30,6 +86,29 @@ It connects like every command (flags, WAYPOINT_SERVER_ADDR, the current context
       return 0;
     } finally {
       conn.close();
+      await embedded?.server.close();
     }
   },
 };
+
+/** `$XDG_DATA_HOME/waypoint`, or `~/.local/share/waypoint` when it is unset or relative. */
+function dataDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_DATA_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), ".local", "share"), "waypoint");
+}
+
+/** Whether a server answers at `settings` (its version, asked without a token). */
+async function answers(
+  settings: ConnectionSettings,
+  identity: ConstructorParameters<typeof Connection>[1],
+): Promise<boolean> {
+  const probe = new Connection(settings, identity);
+  try {
+    await probe.versionInfo();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.close();
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * The server's public entry for hosting it in-process: `waypoint server run`
- * and (later) the console's embedded server start it through here. Nothing
+ * and the console's embedded server start it through here. Nothing
  * else outside src/server may import server modules (see
  * .dependency-cruiser.cjs), so it also re-exports what the CLI needs to read,
  * verify and encrypt snapshot files locally, without a server.
@@ -12,6 +12,7 @@ import { type RunningServer, type ServerHooks, startServer } from "./server.js";
 
 export { hashToken } from "./auth.js";
 export { SERVER_DEFAULTS } from "./config.js";
+export { type EmbeddedServer, startEmbeddedServer } from "./embedded.js";
 export { EXIT_AFTER_STAGED_RESTORE } from "./services/snapshot-service.js";
 export { decrypt, encrypt, isAgeEncrypted, parseIdentities } from "./snapshot/crypt.js";
 export { resolveLimits } from "./snapshot/limits.js";
