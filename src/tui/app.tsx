@@ -1,11 +1,12 @@
 import { Box, Text, useApp, useInput, useStdout } from "ink";
-import { useEffect, useMemo, useReducer, useState } from "react";
-import type { ConsoleClient } from "./console-client.js";
-import { consoleReducer, INITIAL_STATE } from "./console-state.js";
+import { useEffect, useMemo, useReducer, useRef, useState } from "react";
+import { type ConsoleClient, logTail } from "./console-client.js";
+import { consoleReducer, INITIAL_STATE, type ViewFacts } from "./console-state.js";
 import { Header } from "./header.js";
 import { HelpOverlay } from "./help-overlay.js";
 import { splitKeys } from "./keymap.js";
 import { OverviewScreen } from "./overview-screen.js";
+import { RuntimeScreen } from "./runtime-screen.js";
 import { usePoll } from "./use-poll.js";
 import { groupVersions } from "./versions-model.js";
 import { VersionsScreen } from "./versions-screen.js";
@@ -31,13 +32,39 @@ export function App({ client, note, pollMs = 2000 }: AppProps) {
   const server = usePoll(() => client.versionInfo(), pollMs, state.refresh);
   const inventory = usePoll(() => client.inventory(), pollMs, state.refresh);
   const staged = usePoll(() => client.stagedRestore(), pollMs * 5, state.refresh);
+  const onRuntime = state.screen === "runtime";
+  const instances = usePoll(
+    () => (onRuntime ? client.listInstances() : Promise.resolve([])),
+    pollMs,
+    state.refresh,
+    onRuntime ? "runtime" : "",
+  );
+  const jobs = usePoll(
+    () => (onRuntime ? client.listJobs() : Promise.resolve([])),
+    pollMs,
+    state.refresh,
+    onRuntime ? "runtime" : "",
+  );
+  const logsOf = onRuntime ? state.runtime.logsOf : undefined;
+  const logs = usePoll(
+    () => (logsOf ? logTail(client, logsOf, 8) : Promise.resolve([])),
+    pollMs,
+    state.refresh,
+    logsOf ?? "",
+  );
   const groups = useMemo(
     () => (inventory.data ? groupVersions(inventory.data, state.versions.filter) : []),
     [inventory.data, state.versions.filter],
   );
+  // What the keys act on, as rendered last: a ref written during render, so a key that arrives before
+  // Ink re-registers the input handler still sees the rows on screen, never an older list.
+  const view = useRef<ViewFacts>({ versionRows: [], instances: [] });
+  view.current = {
+    versionRows: groups.map((g) => g.key),
+    instances: (instances.data ?? []).map((i) => i.id),
+  };
   useInput((input, key) => {
-    const view = { versionRows: groups.map((g) => g.key) };
-    for (const k of splitKeys(input, key)) dispatch({ type: "key", key: k, view });
+    for (const k of splitKeys(input, key)) dispatch({ type: "key", key: k, view: view.current });
   });
   useEffect(() => {
     if (state.quit) exit();
@@ -54,6 +81,15 @@ export function App({ client, note, pollMs = 2000 }: AppProps) {
       />
       {state.help ? (
         <HelpOverlay screen={state.screen} />
+      ) : state.screen === "runtime" ? (
+        <RuntimeScreen
+          inventory={inventory}
+          instances={instances}
+          jobs={jobs}
+          logs={logs}
+          state={state.runtime}
+          now={now}
+        />
       ) : state.screen === "overview" ? (
         <OverviewScreen inventory={inventory} staged={staged} now={now} staleMs={pollMs * 3} />
       ) : (

@@ -1,4 +1,5 @@
-import type { StagedRestore } from "../client/connection.js";
+import type { StagedRestore, StreamHandle } from "../client/connection.js";
+import type { InstanceInfo, JobInfo, LogLineInfo } from "../client/runtime.js";
 import type { InventoryJson } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 
@@ -12,4 +13,24 @@ export interface ConsoleClient {
   versionInfo(): Promise<VersionInfo>;
   inventory(): Promise<InventoryJson & { readonly generatedAt: string }>;
   stagedRestore(): Promise<StagedRestore>;
+  listInstances(req?: { readonly includeInactive?: boolean }): Promise<InstanceInfo[]>;
+  listJobs(req?: { readonly app?: string; readonly states?: readonly string[] }): Promise<JobInfo[]>;
+  /** Buffered log lines (without follow the stream ends after them). */
+  logs(
+    req: { readonly instance?: string; readonly tail?: number },
+    onLines: (lines: LogLineInfo[]) => void,
+    onEnd: (err?: Error) => void,
+  ): StreamHandle;
+}
+
+/** The last `tail` buffered lines of one instance, read once. */
+export function logTail(client: ConsoleClient, instance: string, tail: number): Promise<LogLineInfo[]> {
+  return new Promise((resolve, reject) => {
+    const lines: LogLineInfo[] = [];
+    client.logs(
+      { instance, tail },
+      (batch) => lines.push(...batch),
+      (err) => (err ? reject(err) : resolve(lines)),
+    );
+  });
 }

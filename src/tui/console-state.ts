@@ -8,6 +8,14 @@ export interface ConsoleState {
   readonly refresh: number;
   readonly quit: boolean;
   readonly versions: VersionsState;
+  readonly runtime: RuntimeState;
+}
+
+export interface RuntimeState {
+  /** Index into the instances. */
+  readonly selected: number;
+  /** The instance whose log tail is shown. */
+  readonly logsOf?: string;
 }
 
 export interface VersionsState {
@@ -26,11 +34,14 @@ export const INITIAL_STATE: ConsoleState = {
   refresh: 0,
   quit: false,
   versions: { selected: 0, expanded: [], filter: "", editing: false },
+  runtime: { selected: 0 },
 };
 
 /** What the reducer needs to know of the screen on view: its selectable rows' keys. */
 export interface ViewFacts {
   readonly versionRows: readonly string[];
+  /** The Runtime screen's instance ids, in the order shown. */
+  readonly instances: readonly string[];
 }
 
 export type ConsoleEvent = { readonly type: "key"; readonly key: KeyPress; readonly view: ViewFacts };
@@ -61,11 +72,16 @@ export function consoleReducer(state: ConsoleState, event: ConsoleEvent): Consol
       if (state.help) return { ...state, help: false };
       if (state.screen === "versions" && v.filter !== "")
         return { ...state, versions: { ...v, filter: "", selected: 0 } };
+      if (state.screen === "runtime" && state.runtime.logsOf !== undefined)
+        return { ...state, runtime: { selected: state.runtime.selected } };
       return state;
     default:
-      return state.screen === "versions" && !state.help
-        ? { ...state, versions: versionsKey(v, action, view.versionRows) }
-        : state;
+      if (state.help) return state;
+      if (state.screen === "versions")
+        return { ...state, versions: versionsKey(v, action, view.versionRows) };
+      if (state.screen === "runtime")
+        return { ...state, runtime: runtimeKey(state.runtime, action, view.instances) };
+      return state;
   }
 }
 
@@ -96,4 +112,22 @@ function editFilter(v: VersionsState, key: KeyPress): VersionsState {
   if (key.backspace || key.delete) return { ...v, filter: v.filter.slice(0, -1), selected: 0 };
   if (key.ctrl || key.tab || key.upArrow || key.downArrow) return v;
   return { ...v, filter: v.filter + key.input, selected: 0 };
+}
+
+function runtimeKey(r: RuntimeState, action: string, instances: readonly string[]): RuntimeState {
+  const last = Math.max(0, instances.length - 1);
+  const selected = Math.min(r.selected, last);
+  switch (action) {
+    case "down":
+      return { ...r, selected: Math.min(last, selected + 1) };
+    case "up":
+      return { ...r, selected: Math.max(0, selected - 1) };
+    case "open": {
+      const id = instances[selected];
+      if (id === undefined) return r;
+      return r.logsOf === id ? { selected } : { selected, logsOf: id };
+    }
+    default:
+      return r;
+  }
 }

@@ -3,6 +3,7 @@
 export const SCREENS = [
   { name: "overview", title: "Overview" },
   { name: "versions", title: "Versions" },
+  { name: "runtime", title: "Runtime" },
 ] as const;
 export type ScreenName = (typeof SCREENS)[number]["name"];
 
@@ -40,6 +41,9 @@ export const KEYMAP: readonly KeyBinding[] = [
   { keys: "r", action: "refresh", description: "refresh now", scope: "global" },
   { keys: "j / ↓", action: "down", description: "move down", scope: "versions" },
   { keys: "k / ↑", action: "up", description: "move up", scope: "versions" },
+  { keys: "j / ↓", action: "down", description: "next instance", scope: "runtime" },
+  { keys: "k / ↑", action: "up", description: "previous instance", scope: "runtime" },
+  { keys: "enter", action: "open", description: "show or hide the instance's log tail", scope: "runtime" },
   {
     keys: "enter",
     action: "open",
@@ -47,7 +51,7 @@ export const KEYMAP: readonly KeyBinding[] = [
     scope: "versions",
   },
   { keys: "/", action: "filter", description: "filter by kind, version, id, app or host", scope: "versions" },
-  { keys: "esc", action: "back", description: "clear the filter, close help", scope: "global" },
+  { keys: "esc", action: "back", description: "close help, the filter or the log tail", scope: "global" },
 ];
 
 /** The key as Ink reports it, reduced to what the keymap needs. */

@@ -20,11 +20,12 @@ export function backoffMs(everyMs: number, failures: number): number {
 
 /**
  * Calls `fetch` now, then every `everyMs`, backing off after failures; again at once whenever
- * `refresh` changes. The last data is kept through failures, so a lost connection shows stale data
- * rather than none. Only one call is in flight at a time.
+ * `refresh` or `subject` changes. The last data is kept through failures, so a lost connection shows
+ * stale data rather than none; a new `subject` (another instance's logs) starts from no data, so the
+ * previous subject's data is never shown as the new one's. Only one call is in flight at a time.
  */
-export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0): Polled<T> {
-  const [state, setState] = useState<Polled<T>>({ failures: 0 });
+export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0, subject = ""): Polled<T> {
+  const [state, setState] = useState<Polled<T> & { readonly subject: string }>({ failures: 0, subject });
   const fetchRef = useRef(fetch);
   fetchRef.current = fetch;
   // `refresh` is a dependency on purpose: a new value restarts the polling with a fetch at once.
@@ -38,13 +39,18 @@ export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0
         const data = await fetchRef.current();
         if (stopped) return;
         failures = 0;
-        setState({ data, at: Date.now(), failures: 0 });
+        setState({ data, at: Date.now(), failures: 0, subject });
         timer = setTimeout(tick, everyMs);
       } catch (err) {
         if (stopped) return;
         failures++;
         const wait = backoffMs(everyMs, failures);
-        setState((s) => ({ ...s, error: err as Error, failures, retryAt: Date.now() + wait }));
+        setState((s) => ({
+          ...(s.subject === subject ? s : { subject }),
+          error: err as Error,
+          failures,
+          retryAt: Date.now() + wait,
+        }));
         timer = setTimeout(tick, wait);
       }
     };
@@ -53,6 +59,6 @@ export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0
       stopped = true;
       clearTimeout(timer);
     };
-  }, [everyMs, refresh]);
-  return state;
+  }, [everyMs, refresh, subject]);
+  return state.subject === subject ? state : { failures: 0 };
 }

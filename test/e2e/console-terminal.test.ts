@@ -61,7 +61,7 @@ function tmux(socket: string, ...args: string[]): string {
     const overview = screen();
     t.regex(overview, /^waypoint 127\.0\.0\.1:\d+ server \d+\.\d+\.\d+ · api \d/);
     t.regex(overview, new RegExp(`embedded server on ${join(home, "data", "waypoint", "data.db")}`));
-    t.regex(overview, / 1 Overview {2}2 Versions {2}\? help · q quit/);
+    t.regex(overview, / 1 Overview {2}2 Versions {2}3 Runtime {2}\? help · q quit/);
     if (/context "embedded" reaches it/.test(overview)) {
       // Another command, in another process, reaches the embedded server through the saved context.
       const versions = await runCli(t, ["versions", "-json"], { env });

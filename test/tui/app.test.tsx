@@ -5,6 +5,7 @@
 import test from "ava";
 import { render } from "ink-testing-library";
 import type { StagedRestore } from "../../src/client/connection.js";
+import type { InstanceInfo, JobInfo } from "../../src/client/runtime.js";
 import type { InventoryJson } from "../../src/protocol/inventory.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
 import { App } from "../../src/tui/app.js";
@@ -90,6 +91,54 @@ function inventory(now: number): InventoryJson & { generatedAt: string } {
   } as InventoryJson & { generatedAt: string };
 }
 
+const INSTANCE_BASE = {
+  version: "0.3.1",
+  entrypoint: { min: 1, current: 2 },
+  emulated: false,
+  pid: 10,
+  startedAt: "2026-12-01T09:00:00.000Z",
+  firstSeen: "2026-12-01T09:00:00.000Z",
+  lastSeen: "2026-12-01T09:00:00.000Z",
+  execDisabled: false,
+};
+const INSTANCES: InstanceInfo[] = [
+  { ...INSTANCE_BASE, id: "ceb_a1", app: "web", deployment: "web-v3", hostname: "node-1", connected: true },
+  { ...INSTANCE_BASE, id: "ceb_a2", app: "web", deployment: "web-v3", hostname: "node-2", connected: false },
+];
+const JOB_BASE = {
+  command: "make",
+  target: null,
+  deployment: null,
+  assignedAt: null,
+  startedAt: null,
+  finishedAt: null,
+  exitCode: null,
+  error: null,
+  attempts: 1,
+  cancelRequested: false,
+};
+const JOBS: JobInfo[] = [
+  {
+    ...JOB_BASE,
+    id: "job-1",
+    app: "web",
+    operation: "build",
+    state: "success",
+    runner: "runner-eu-1",
+    queuedAt: new Date(Date.now() - 3_600_000).toISOString(),
+    exitCode: 0,
+  },
+  {
+    ...JOB_BASE,
+    id: "job-2",
+    app: "web",
+    operation: "deploy",
+    state: "running",
+    runner: "runner-eu-1",
+    queuedAt: new Date().toISOString(),
+  },
+];
+
 interface Fake extends ConsoleClient {
   down: boolean;
   calls: number;
@@ -111,6 +160,36 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
     },
     async stagedRestore() {
       return staged;
+    },
+    async listInstances() {
+      return INSTANCES;
+    },
+    async listJobs() {
+      return JOBS;
+    },
+    logs(req, onLines, onEnd) {
+      setImmediate(() => {
+        onLines(
+          req.instance === "ceb_a1"
+            ? [
+                {
+                  instance: "ceb_a1",
+                  source: "stdout",
+                  line: "listening on :8080",
+                  at: "2026-12-01T10:00:00.000Z",
+                },
+                {
+                  instance: "ceb_a1",
+                  source: "stderr",
+                  line: "slow request /api",
+                  at: "2026-12-01T10:00:01.000Z",
+                },
+              ]
+            : [],
+        );
+        onEnd();
+      });
+      return { cancel: () => {} };
     },
   };
   return fake;
@@ -135,7 +214,7 @@ test("the overview shows the server, counts per kind, the staged restore and the
     f,
     [
       "waypoint 127.0.0.1:9701 server 0.4.0 · api 1–3 · entrypoint 2",
-      " 1 Overview  2 Versions  ? help · q quit · server checked 0s ago",
+      " 1 Overview  2 Versions  3 Runtime  ? help · q quit · server checked 0s ago",
       "In use (connected, or seen within 168h) · 0s old",
       "  client          2 (1 connected) on 2 versions",
       "  runner          1 (1 connected) on 1 version",
@@ -256,4 +335,36 @@ test("q quits", async (t) => {
   await new Promise((r) => setTimeout(r, 200));
   t.false(frame(lastFrame()).includes("Versions in use"), "no screen change after quitting");
   t.true(frames.length >= before);
+});
+
+test("runtime: runners with their job, the latest jobs, the instances, and an instance's log tail", async (t) => {
+  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
+  t.teardown(unmount);
+  await frameWith(lastFrame, "Warnings");
+  stdin.write("3");
+  const f = await frameWith(lastFrame, "Instances (1 connected");
+  t.is(
+    f.split("\n").slice(2).join("\n"),
+    [
+      "Runners (1 connected)",
+      "  runner-eu-1              0.4.0      connected      job-2 deploy of web",
+      "Jobs (latest 2)",
+      `  job-2    web         deploy  running   runner-eu-1          ${f.match(/running {3}runner-eu-1 {10}(\ds)/)?.[1]}`,
+      "  job-1    web         build   success   runner-eu-1          1h",
+      "Instances (1 connected · enter: log tail)",
+      "› ceb_a1                 web        web-v3       0.3.1   connected",
+      "  ceb_a2                 web        web-v3       0.3.1   gone",
+    ].join("\n"),
+  );
+  stdin.write("\r");
+  const tail = await frameWith(lastFrame, "slow request");
+  t.regex(tail, /Log tail of ceb_a1 · \ds old · esc closes\n {2}listening on :8080\n {2}slow request \/api$/);
+  // The other instance: its (empty) tail, never the first one's lines.
+  stdin.write("j");
+  stdin.write("\r");
+  const other = await frameWith(lastFrame, "no output kept for it");
+  t.regex(other, /Log tail of ceb_a2.*\n {2}no output kept for it$/);
+  stdin.write("\u001b");
+  await waitFor(() => !frame(lastFrame()).includes("Log tail"), "the tail closed");
+  t.pass();
 });

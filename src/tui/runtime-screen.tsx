@@ -1,0 +1,127 @@
+import { Box, Text } from "ink";
+import type { InstanceInfo, JobInfo, LogLineInfo } from "../client/runtime.js";
+import type { InventoryJson } from "../protocol/inventory.js";
+import type { RuntimeState } from "./console-state.js";
+import { age, cell } from "./format.js";
+import type { Polled } from "./use-poll.js";
+
+export interface RuntimeScreenProps {
+  readonly inventory: Polled<InventoryJson>;
+  readonly instances: Polled<InstanceInfo[]>;
+  readonly jobs: Polled<JobInfo[]>;
+  readonly logs: Polled<LogLineInfo[]>;
+  readonly state: RuntimeState;
+  readonly now: number;
+}
+
+const JOB_COLOR: Record<string, string | undefined> = {
+  success: "green",
+  error: "red",
+  cancelled: "yellow",
+  running: "cyan",
+};
+
+/** Runners, the latest jobs, the instances, and the log tail of the instance picked with enter. */
+export function RuntimeScreen({ inventory, instances, jobs, logs, state, now }: RuntimeScreenProps) {
+  const runners = (inventory.data?.components ?? []).filter((c) => c.kind === "runner");
+  const busy = new Map(
+    (jobs.data ?? [])
+      .filter((j) => j.state === "running" || j.state === "assigned")
+      .map((j) => [j.runner, j]),
+  );
+  const recent = [...(jobs.data ?? [])].reverse().slice(0, 5);
+  const list = instances.data ?? [];
+  const selected = Math.min(state.selected, Math.max(0, list.length - 1));
+  // Lines of another instance (still shown while the new tail loads) are not shown as this one's.
+  const tail = (logs.data ?? []).filter((l) => l.instance === state.logsOf);
+  return (
+    <Box flexDirection="column">
+      <Text bold>
+        Runners <Text dimColor>({runners.filter((r) => r.connected).length} connected)</Text>
+      </Text>
+      {runners.length === 0 ? (
+        <Text dimColor>{"  "}none; jobs wait queued (start one: waypoint runner agent)</Text>
+      ) : (
+        runners.slice(0, 3).map((r) => {
+          const job = busy.get(r.id);
+          return (
+            <Text key={r.id}>
+              {"  "}
+              {cell(r.id, 24)} {cell(r.version, 10)}{" "}
+              <Text color={r.connected ? "green" : undefined} dimColor={!r.connected}>
+                {cell(r.connected ? "connected" : `seen ${age(Date.parse(r.lastSeen), now)} ago`, 14)}
+              </Text>{" "}
+              {job ? `${job.id} ${job.operation} of ${job.app}` : r.connected ? "idle" : ""}
+            </Text>
+          );
+        })
+      )}
+      <Text bold>
+        Jobs <Text dimColor>(latest {recent.length})</Text>
+      </Text>
+      {recent.length === 0 ? (
+        <Text dimColor>{"  "}none yet (waypoint up -app=NAME)</Text>
+      ) : (
+        recent.map((j) => (
+          <Text key={j.id}>
+            {"  "}
+            {cell(j.id, 9)}
+            {cell(j.app, 12)}
+            {cell(j.operation, 8)}
+            <Text color={JOB_COLOR[j.state]}>{cell(j.state, 10)}</Text>
+            {cell(j.runner ?? "-", 20)} {age(Date.parse(j.queuedAt), now)}
+          </Text>
+        ))
+      )}
+      <Text bold>
+        Instances <Text dimColor>({list.filter((i) => i.connected).length} connected · enter: log tail)</Text>
+      </Text>
+      {list.length === 0 ? (
+        <Text dimColor>{"  "}none (a deploy that runs waypoint-entrypoint registers one)</Text>
+      ) : (
+        list.slice(0, 4).map((i, n) => (
+          <Text key={i.id} inverse={n === selected}>
+            {n === selected ? "›" : " "} {cell(i.id, 22)} {cell(i.app, 10)} {cell(i.deployment, 12)}{" "}
+            {cell(i.version, 8)}
+            <Text color={i.connected ? "green" : undefined} dimColor={!i.connected}>
+              {i.connected ? "connected" : "gone"}
+            </Text>
+          </Text>
+        ))
+      )}
+      {state.logsOf !== undefined ? (
+        <Box flexDirection="column">
+          <Text bold>
+            Log tail of {state.logsOf}
+            {logs.at !== undefined ? <Text dimColor> · {age(logs.at, now)} old · esc closes</Text> : null}
+          </Text>
+          {logs.error ? (
+            <Text color="red">
+              {"  "}
+              {logs.error.message}
+            </Text>
+          ) : null}
+          {logs.at === undefined ? (
+            <Text dimColor>{"  "}loading…</Text>
+          ) : tail.length === 0 ? (
+            <Text dimColor>{"  "}no output kept for it</Text>
+          ) : (
+            tail.map((l, n) => (
+              <Text
+                // Log lines have no identity of their own, and the tail is replaced whole at each refresh.
+                // biome-ignore lint/suspicious/noArrayIndexKey: see above
+                key={`${l.at}-${n}`}
+                wrap="truncate-end"
+                color={l.source === "stderr" ? "yellow" : undefined}
+              >
+                {"  "}
+                {l.source === "waypoint" ? "[waypoint] " : ""}
+                {l.line}
+              </Text>
+            ))
+          )}
+        </Box>
+      ) : null}
+    </Box>
+  );
+}
