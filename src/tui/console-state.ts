@@ -85,14 +85,21 @@ export function consoleReducer(state: ConsoleState, event: ConsoleEvent): Consol
   }
 }
 
+/** The selection over `count` rows: clamped (the rows may have shrunk since), then moved by down / up. */
+function moved(selected: number, action: string, count: number): number {
+  const last = Math.max(0, count - 1);
+  const at = Math.min(selected, last);
+  if (action === "down") return Math.min(last, at + 1);
+  if (action === "up") return Math.max(0, at - 1);
+  return at;
+}
+
 function versionsKey(v: VersionsState, action: string, rows: readonly string[]): VersionsState {
-  const last = Math.max(0, rows.length - 1);
-  const selected = Math.min(v.selected, last);
+  const selected = moved(v.selected, action, rows.length);
   switch (action) {
     case "down":
-      return { ...v, selected: Math.min(last, selected + 1) };
     case "up":
-      return { ...v, selected: Math.max(0, selected - 1) };
+      return { ...v, selected };
     case "filter":
       return { ...v, editing: true };
     case "open": {
@@ -115,13 +122,11 @@ function editFilter(v: VersionsState, key: KeyPress): VersionsState {
 }
 
 function runtimeKey(r: RuntimeState, action: string, instances: readonly string[]): RuntimeState {
-  const last = Math.max(0, instances.length - 1);
-  const selected = Math.min(r.selected, last);
+  const selected = moved(r.selected, action, instances.length);
   switch (action) {
     case "down":
-      return { ...r, selected: Math.min(last, selected + 1) };
     case "up":
-      return { ...r, selected: Math.max(0, selected - 1) };
+      return { ...r, selected };
     case "open": {
       const id = instances[selected];
       if (id === undefined) return r;

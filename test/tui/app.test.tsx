@@ -2,7 +2,7 @@
  * The console rendered with ink-testing-library over an injected client: whole frames for each
  * screen, keys (including fast sequences), the help overlay, and a server that goes away.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { render } from "ink-testing-library";
 import type { StagedRestore } from "../../src/client/connection.js";
 import type { InstanceInfo, JobInfo } from "../../src/client/runtime.js";
@@ -201,6 +201,14 @@ const frame = (f: string | undefined) =>
     .map((l) => l.trimEnd())
     .join("\n");
 
+/** The console over a fake client, once its first full overview is drawn; unmounted when the test ends. */
+async function openConsole(t: ExecutionContext, client: Fake = fakeClient()) {
+  const r = render(<App client={client} pollMs={10_000} />);
+  t.teardown(r.unmount);
+  await frameWith(r.lastFrame, "Warnings");
+  return r;
+}
+
 async function frameWith(lastFrame: () => string | undefined, text: string): Promise<string> {
   await waitFor(() => frame(lastFrame()).includes(text), `a frame with ${JSON.stringify(text)}`);
   return frame(lastFrame());
@@ -247,9 +255,7 @@ test("a staged restore is shown with its snapshot and when it was staged", async
 });
 
 test("versions: grouped kind → version, j/k move, enter expands, a fast sequence acts on current state", async (t) => {
-  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
-  t.teardown(unmount);
-  await frameWith(lastFrame, "Warnings");
+  const { lastFrame, stdin } = await openConsole(t);
   stdin.write("2");
   const list = await frameWith(lastFrame, "Versions in use");
   t.is(
@@ -275,9 +281,7 @@ test("versions: grouped kind → version, j/k move, enter expands, a fast sequen
 });
 
 test("the filter narrows every list, esc clears it, and q while typing is text, not quit", async (t) => {
-  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
-  t.teardown(unmount);
-  await frameWith(lastFrame, "Warnings");
+  const { lastFrame, stdin } = await openConsole(t);
   stdin.write("2");
   await frameWith(lastFrame, "Versions in use");
   stdin.write("/");
@@ -296,9 +300,7 @@ test("the filter narrows every list, esc clears it, and q while typing is text, 
 });
 
 test("? shows help from the keymap for the screen; esc closes it", async (t) => {
-  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
-  t.teardown(unmount);
-  await frameWith(lastFrame, "Warnings");
+  const { lastFrame, stdin } = await openConsole(t);
   stdin.write("?");
   const help = await frameWith(lastFrame, "Keys (Overview)");
   t.regex(help, /│ \? +show or hide this help/);
@@ -338,9 +340,7 @@ test("q quits", async (t) => {
 });
 
 test("runtime: runners with their job, the latest jobs, the instances, and an instance's log tail", async (t) => {
-  const { lastFrame, stdin, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
-  t.teardown(unmount);
-  await frameWith(lastFrame, "Warnings");
+  const { lastFrame, stdin } = await openConsole(t);
   stdin.write("3");
   const f = await frameWith(lastFrame, "Instances (1 connected");
   t.is(
