@@ -1,14 +1,11 @@
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { render } from "ink";
-import { createElement } from "react";
 import { Connection } from "../client/connection.js";
 import { contextsDir, saveContext } from "../client/contexts.js";
 import { clientIdentity, installationId } from "../client/identity.js";
 import type { ConnectionSettings } from "../client/settings.js";
 import { AppError } from "../protocol/errors.js";
 import type { EmbeddedServer } from "../server/main.js";
-import { App } from "../tui/app.js";
 import type { Command } from "./command.js";
 import { CONNECTION_FLAGS, connectionSettings, EMULATION_FLAGS, versionInfoFrom } from "./common-flags.js";
 
@@ -76,6 +73,12 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
         }`
       : undefined;
     try {
+      // Loaded here, not with the CLI: Ink, React and the layout engine cost every other command's start.
+      const [{ render }, { createElement }, { App }] = await Promise.all([
+        import("ink"),
+        import("react"),
+        import("../tui/app.js"),
+      ]);
       const app = render(createElement(App, { client: conn, ...(note ? { note } : {}) }), {
         stdout: io.stdout as NodeJS.WriteStream,
         stdin: io.stdin as NodeJS.ReadStream,
