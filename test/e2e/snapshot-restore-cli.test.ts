@@ -244,6 +244,8 @@ test("Ctrl-C while a restore reads stdin exits 130 and leaves no temp file", asy
   await waitFor(
     () => ours().some((d) => existsSync(join(tmp, d, "snapshot"))),
     "the restore to keep stdin in a temp file",
+    // The CLI starts from source through tsx first: under the whole suite that has taken ~20 s.
+    45_000,
   );
   child.kill("SIGINT");
   const r = await done;
