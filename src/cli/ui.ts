@@ -73,6 +73,9 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
         }`
       : undefined;
     try {
+      // NO_COLOR (no-color.org): Ink's colours come from chalk, which reads FORCE_COLOR, not NO_COLOR, when
+      // it is loaded — just below. The selected row keeps its "›" marker.
+      if (io.env.NO_COLOR) process.env.FORCE_COLOR = "0";
       // Loaded here, not with the CLI: Ink, React and the layout engine cost every other command's start.
       const [{ render }, { createElement }, { App }] = await Promise.all([
         import("ink"),

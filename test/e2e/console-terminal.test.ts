@@ -25,6 +25,38 @@ function tmux(socket: string, ...args: string[]): string {
   return execFileSync("tmux", ["-S", socket, ...args], { encoding: "utf8" });
 }
 
+(hasTmux ? test : test.skip)("with NO_COLOR the console draws without colour codes", async (t) => {
+  const home = tempDir(t);
+  const socket = join(home, "tmux.sock");
+  const script = join(home, "run.sh");
+  writeFileSync(
+    script,
+    [
+      "unset CI $(env | grep -o '^WAYPOINT_[A-Z_]*')",
+      `export HOME=${home} XDG_CONFIG_HOME=${home}/config XDG_DATA_HOME=${home}/data NO_COLOR=1`,
+      `cd ${REPO_ROOT}`,
+      `${process.execPath} --import=${TSX_LOADER} src/bin/waypoint.ts ui`,
+    ].join("\n"),
+  );
+  tmux(socket, "new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
+  t.teardown(() => {
+    try {
+      execFileSync("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" });
+    } catch {
+      // Already gone with the console.
+    }
+  });
+  await waitFor(() => tmux(socket, "capture-pane", "-p").includes("Warnings"), "the overview", 45_000);
+  // -e keeps the escape sequences: none for colour (SGR 30-37, 90-97) or inverse (7).
+  const raw = tmux(socket, "capture-pane", "-p", "-e");
+  const sgr = new RegExp(`${String.fromCharCode(27)}\\[(?:\\d+;)*(?:3\\d|9\\d|7)m`);
+  t.notRegex(raw, sgr);
+  tmux(socket, "send-keys", "2");
+  await waitFor(() => tmux(socket, "capture-pane", "-p").includes("Versions in use"), "the versions screen");
+  t.regex(tmux(socket, "capture-pane", "-p"), /›▸ client/, "the selection still shows");
+  tmux(socket, "send-keys", "q");
+});
+
 (hasTmux ? test : test.skip)(
   "with nothing configured `waypoint ui` starts an embedded server, shows its screens and quits cleanly",
   async (t) => {
