@@ -7,6 +7,7 @@ import { cpus, totalmem } from "node:os";
 import { PACKAGE_VERSION } from "../src/build-info.js";
 import { benchEntrypoint, entrypointSection } from "./entrypoint.js";
 import { benchEntrypointFleet, entrypointFleetSection } from "./entrypoint-fleet.js";
+import { benchConsole, consoleSection } from "./console.js";
 import { benchJobs, jobsSection } from "./jobs.js";
 import { benchPlanner } from "./planner.js";
 import { benchSnapshotInChild } from "./snapshot.js";
@@ -77,6 +78,9 @@ process.stdout.write(`\n${fleetSection}\n`);
 const j = await benchJobs(quick ? { jobs: 100, rounds: 1, latencyJobs: 20 } : {});
 const jobSection = jobsSection(j);
 process.stdout.write(`\n${jobSection}\n`);
+const c = await benchConsole(quick ? { startRounds: 3, keys: 10, components: 2000 } : {});
+const conSection = consoleSection(c);
+process.stdout.write(`\n${conSection}\n`);
 
 const doc = `# Benchmarks
 
@@ -195,5 +199,5 @@ the bare \`JSON.parse\` objects (compare the two \`planUpgrade\` rows).
 `;
 writeFileSync(
   new URL("../BENCHMARKS.md", import.meta.url),
-  `${doc}\n${epSection}\n\n${fleetSection}\n\n${jobSection}`,
+  `${doc}\n${epSection}\n\n${fleetSection}\n\n${jobSection}\n\n${conSection}`,
 );

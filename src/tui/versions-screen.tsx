@@ -18,50 +18,56 @@ export interface VersionsScreenProps {
 export function VersionsScreen({ inventory, groups, state, now, height }: VersionsScreenProps) {
   const inv = inventory.data;
   if (!inv) return <Text dimColor>{inventory.error ? "No data yet." : "Loading the inventory…"}</Text>;
-  const lines: { key: string; node: React.ReactNode }[] = [];
+  // Rows as plain entries first (a group, or one of an expanded group's components); only the window on
+  // screen is turned into elements, so a key press costs the same with ten components or ten thousand.
+  const entries: { group: number; component?: number }[] = [];
+  const selectedGroup = Math.min(state.selected, groups.length - 1);
   let selectedLine = 0;
   groups.forEach((g, i) => {
-    const selected = i === Math.min(state.selected, groups.length - 1);
-    const open = state.expanded.includes(g.key);
-    if (selected) selectedLine = lines.length;
-    lines.push({
-      key: g.key,
-      node: (
-        <Text inverse={selected}>
-          {/* The marker keeps the selection visible without colour (NO_COLOR, monochrome terminals). */}
-          {selected ? "›" : " "}
-          {open ? "▾ " : "▸ "}
-          {cell(g.kind, 11)}
-          {cell(g.version, 16)}
-          {cell(`api ${range(g.api)}`, 9)}
-          {cell(g.entrypoint ? `ep ${range(g.entrypoint)}` : "", 8)}
-          {String(g.components.length).padStart(6)} <Text dimColor>({g.connected} connected)</Text>
-        </Text>
-      ),
-    });
-    if (open) {
-      for (const c of g.components) {
-        const where = [c.app, c.deployment, c.hostname].filter(Boolean).join(" ");
-        lines.push({
-          key: `${g.key}/${c.id}`,
-          node: (
-            <Text>
-              {"     "}
-              {cell(c.id, 26)} {cell(where, 30)}{" "}
-              <Text color={c.connected ? "green" : undefined} dimColor={!c.connected}>
-                {c.connected ? "connected" : `seen ${age(Date.parse(c.lastSeen), now)} ago`}
-              </Text>
-            </Text>
-          ),
-        });
-      }
-    }
+    if (i === selectedGroup) selectedLine = entries.length;
+    entries.push({ group: i });
+    if (state.expanded.includes(g.key))
+      for (let c = 0; c < g.components.length; c++) entries.push({ group: i, component: c });
   });
   const rejected = filterRejected(inv, state.filter);
   // Keep the selected row on screen: scroll the list by whole rows.
   const room = Math.max(3, height - (rejected.length > 0 ? Math.min(rejected.length, 3) + 3 : 2));
-  const first = Math.max(0, Math.min(selectedLine - Math.floor(room / 2), lines.length - room));
-  const shown = lines.slice(first, first + room);
+  const first = Math.max(0, Math.min(selectedLine - Math.floor(room / 2), entries.length - room));
+  const shown = entries.slice(first, first + room).map(({ group, component }) => {
+    const g = groups[group]!;
+    if (component === undefined) {
+      const selected = group === selectedGroup;
+      return {
+        key: g.key,
+        node: (
+          <Text inverse={selected}>
+            {/* The marker keeps the selection visible without colour (NO_COLOR, monochrome terminals). */}
+            {selected ? "›" : " "}
+            {state.expanded.includes(g.key) ? "▾ " : "▸ "}
+            {cell(g.kind, 11)}
+            {cell(g.version, 16)}
+            {cell(`api ${range(g.api)}`, 9)}
+            {cell(g.entrypoint ? `ep ${range(g.entrypoint)}` : "", 8)}
+            {String(g.components.length).padStart(6)} <Text dimColor>({g.connected} connected)</Text>
+          </Text>
+        ),
+      };
+    }
+    const c = g.components[component]!;
+    const where = [c.app, c.deployment, c.hostname].filter(Boolean).join(" ");
+    return {
+      key: `${g.key}/${c.id}`,
+      node: (
+        <Text>
+          {"     "}
+          {cell(c.id, 26)} {cell(where, 30)}{" "}
+          <Text color={c.connected ? "green" : undefined} dimColor={!c.connected}>
+            {c.connected ? "connected" : `seen ${age(Date.parse(c.lastSeen), now)} ago`}
+          </Text>
+        </Text>
+      ),
+    };
+  });
   return (
     <Box flexDirection="column">
       <Text>
@@ -88,9 +94,9 @@ export function VersionsScreen({ inventory, groups, state, now, height }: Versio
       ) : (
         shown.map((l) => <Box key={l.key}>{l.node}</Box>)
       )}
-      {lines.length > room ? (
+      {entries.length > room ? (
         <Text dimColor>
-          rows {first + 1}-{first + shown.length} of {lines.length}
+          rows {first + 1}-{first + shown.length} of {entries.length}
         </Text>
       ) : null}
       {rejected.length > 0 ? (
