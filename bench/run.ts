@@ -5,9 +5,9 @@
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { PACKAGE_VERSION } from "../src/build-info.js";
+import { benchConsole, consoleSection } from "./console.js";
 import { benchEntrypoint, entrypointSection } from "./entrypoint.js";
 import { benchEntrypointFleet, entrypointFleetSection } from "./entrypoint-fleet.js";
-import { benchConsole, consoleSection } from "./console.js";
 import { benchJobs, jobsSection } from "./jobs.js";
 import { benchPlanner } from "./planner.js";
 import { benchSnapshotInChild } from "./snapshot.js";
