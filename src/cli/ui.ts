@@ -43,36 +43,43 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
         ...(settings.token && settings.source !== "default" ? { token: settings.token } : {}),
         versionInfo: info,
       });
-      if (embedded.onDefaultPorts)
-        saveContext(
-          contextsDir(io.env),
-          {
-            name: EMBEDDED_CONTEXT,
-            address: embedded.address,
-            token: embedded.token,
-            tls: false,
-            tlsSkipVerify: false,
-            createdAt: new Date().toISOString(),
-          },
-          { force: true, setDefault: settings.source === "default" },
-        );
-      settings = {
-        address: embedded.address,
-        token: embedded.token,
-        tls: false,
-        tlsSkipVerify: false,
-        source: "embedded",
-      };
     }
-    const conn = new Connection(settings, identity);
-    const note = embedded
-      ? `embedded server on ${embedded.dbPath} (log: server.log beside it); it stops when you quit${
-          embedded.onDefaultPorts
-            ? `; context "${EMBEDDED_CONTEXT}" reaches it meanwhile`
-            : " (the default ports were taken: no context saved)"
-        }`
-      : undefined;
+    // From here on the embedded server, if any, runs: every way out goes through the finally, which
+    // closes it (inventory flushed, WAL checkpointed, database closed).
+    let conn: Connection | undefined;
+    const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+    let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
     try {
+      if (embedded) {
+        if (embedded.onDefaultPorts)
+          saveContext(
+            contextsDir(io.env),
+            {
+              name: EMBEDDED_CONTEXT,
+              address: embedded.address,
+              token: embedded.token,
+              tls: false,
+              tlsSkipVerify: false,
+              createdAt: new Date().toISOString(),
+            },
+            { force: true, setDefault: settings.source === "default" },
+          );
+        settings = {
+          address: embedded.address,
+          token: embedded.token,
+          tls: false,
+          tlsSkipVerify: false,
+          source: "embedded",
+        };
+      }
+      conn = new Connection(settings, identity);
+      const note = embedded
+        ? `embedded server on ${embedded.dbPath} (log: server.log beside it); it stops when you quit${
+            embedded.onDefaultPorts
+              ? `; context "${EMBEDDED_CONTEXT}" reaches it meanwhile`
+              : " (the default ports were taken: no context saved)"
+          }`
+        : undefined;
       // NO_COLOR (no-color.org): Ink's colours come from chalk, which reads FORCE_COLOR, not NO_COLOR, when
       // it is loaded — just below. The selected row keeps its "›" marker.
       if (io.env.NO_COLOR) process.env.FORCE_COLOR = "0";
@@ -88,11 +95,22 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
         exitOnCtrlC: false,
         patchConsole: true,
       });
+      // SIGTERM or SIGHUP (the terminal closed), or SIGINT from outside: leave like `q`, so the finally
+      // closes an embedded server cleanly. A second signal exits at once.
+      let signalled = false;
+      onSignal = () => {
+        if (signalled) process.exit(130);
+        signalled = true;
+        app.unmount();
+      };
+      for (const sig of signals) process.on(sig, onSignal);
       await app.waitUntilExit();
       return 0;
     } finally {
-      conn.close();
+      conn?.close();
+      // The signal handlers stay until the server is closed: a second signal meanwhile exits at once.
       await embedded?.server.close();
+      if (onSignal) for (const sig of signals) process.off(sig, onSignal);
     }
   },
 };

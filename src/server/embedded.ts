@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AppError } from "../protocol/errors.js";
 import type { VersionInfo } from "../protocol/version-info.js";
@@ -6,7 +6,6 @@ import { hashToken, mintToken } from "./auth.js";
 import { SERVER_DEFAULTS, serverConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { type RunningServer, startServer } from "./server.js";
-import { SqliteStore } from "./store/sqlite-store.js";
 
 /** A server the console runs in its own process when no server is configured. */
 export interface EmbeddedServer {
@@ -25,10 +24,11 @@ export interface EmbeddedServer {
  * the terminal the console owns). It listens on the default addresses so other commands reach it
  * through a saved context while it runs, or on free ports when those are taken.
  *
- * The token: `token` if the database knows it; otherwise a new management token, written into the
- * database before the server opens it (the first one through bootstrap on a fresh database). So a
- * console whose saved token was lost, or replaced by a restore, still gets in: whoever can start
- * the console can read the database file anyway.
+ * The token: `token` if the database knows it, else the one kept in `dataDir`/console-token (0600)
+ * if the database knows that, else a new management token, kept there. It is checked and added only
+ * once the server has opened the database, so after any staged restore and schema migration: a
+ * restored database that lacks the console's token gets a new one instead of locking it out. Whoever
+ * can start the console can read the database file anyway.
  */
 export async function startEmbeddedServer(opts: {
   readonly dataDir: string;
@@ -38,8 +38,11 @@ export async function startEmbeddedServer(opts: {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const dbPath = join(opts.dataDir, "data.db");
   const logFile = join(opts.dataDir, "server.log");
-  const token = ensureToken(dbPath, opts.token);
-  const logger = createLogger("info", createWriteStream(logFile, { flags: "a", mode: 0o600 }));
+  const tokenFile = join(opts.dataDir, "console-token");
+  const log = createWriteStream(logFile, { flags: "a", mode: 0o600 });
+  // A log that cannot be written (a full disk) must not take the console down: the server runs on.
+  log.on("error", () => {});
+  const logger = createLogger("info", log);
   const start = (grpc: string, http: string) =>
     startServer(
       serverConfig({
@@ -60,19 +63,28 @@ export async function startEmbeddedServer(opts: {
     onDefaultPorts = false;
     server = await start("127.0.0.1:0", "127.0.0.1:0");
   }
-  return { server, address: server.grpcAddress, token, onDefaultPorts, dbPath, logFile };
+  try {
+    const known = (t: string | undefined): t is string =>
+      t !== undefined &&
+      server.store.listTokens().some((r) => r.kind === "management" && r.hash === hashToken(t));
+    let token = [opts.token, readToken(tokenFile)].find(known);
+    if (!token) {
+      const minted = mintToken("management", { description: "console (embedded server)" });
+      server.addToken(minted.record);
+      writeFileSync(tokenFile, `${minted.secret}\n`, { mode: 0o600 });
+      token = minted.secret;
+    }
+    return { server, address: server.grpcAddress, token, onDefaultPorts, dbPath, logFile };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
 }
 
-function ensureToken(dbPath: string, token: string | undefined): string {
-  const store = SqliteStore.open(dbPath);
+function readToken(file: string): string | undefined {
   try {
-    if (token && store.listTokens().some((t) => t.kind === "management" && t.hash === hashToken(token)))
-      return token;
-    const minted = mintToken("management", { description: "console (embedded server)" });
-    if (store.isBootstrapped()) store.insertToken(minted.record);
-    else store.bootstrapToken(minted.record);
-    return minted.secret;
-  } finally {
-    store.close();
+    return readFileSync(file, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -28,13 +28,18 @@ import { writeSnapshotFromFile } from "./snapshot/write.js";
 import { SnapshotControl } from "./snapshot-control.js";
 import { StateWatch } from "./state-watch.js";
 import { SqliteStore } from "./store/sqlite-store.js";
-import type { Store } from "./store/store.js";
+import type { Store, TokenRecord } from "./store/store.js";
 
 /** A started server. close() is the graceful shutdown; it is idempotent. */
 export interface RunningServer {
   readonly grpcAddress: string;
   readonly httpAddress: string;
   readonly store: Store;
+  /**
+   * Stores a token and makes it valid at once (the server's token cache learns it): the first token
+   * of a database not yet bootstrapped, else one more. For the console's embedded server.
+   */
+  addToken(record: TokenRecord): void;
   close(): Promise<void>;
 }
 
@@ -238,6 +243,11 @@ export async function startServer(
     grpcAddress: formatAddress({ host: config.listenGrpc.host, port: grpcPort }),
     httpAddress: formatAddress({ host: config.listenHttp.host, port: httpPort }),
     store,
+    addToken: (record) => {
+      if (store.isBootstrapped()) store.insertToken(record);
+      else store.bootstrapToken(record);
+      tokens.add(record);
+    },
     close,
   };
 }

@@ -23,14 +23,27 @@ export interface ConsoleClient {
   ): StreamHandle;
 }
 
-/** The last `tail` buffered lines of one instance, read once. */
-export function logTail(client: ConsoleClient, instance: string, tail: number): Promise<LogLineInfo[]> {
+/** The last `tail` buffered lines of one instance, read once; fails after `timeoutMs` without an end. */
+export function logTail(
+  client: ConsoleClient,
+  instance: string,
+  tail: number,
+  timeoutMs = 10_000,
+): Promise<LogLineInfo[]> {
   return new Promise((resolve, reject) => {
     const lines: LogLineInfo[] = [];
-    client.logs(
+    const timer = setTimeout(() => {
+      handle.cancel();
+      reject(new Error(`the server sent no end to ${instance}'s log tail within ${timeoutMs / 1000}s`));
+    }, timeoutMs);
+    const handle = client.logs(
       { instance, tail },
       (batch) => lines.push(...batch),
-      (err) => (err ? reject(err) : resolve(lines)),
+      (err) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(lines);
+      },
     );
   });
 }

@@ -14,6 +14,9 @@ export interface RuntimeScreenProps {
   readonly now: number;
 }
 
+/** Instance rows shown at once. */
+const ROWS = 4;
+
 const JOB_COLOR: Record<string, string | undefined> = {
   success: "green",
   error: "red",
@@ -34,6 +37,8 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now }: 
   const selected = Math.min(state.selected, Math.max(0, list.length - 1));
   // Lines of another instance (still shown while the new tail loads) are not shown as this one's.
   const tail = (logs.data ?? []).filter((l) => l.instance === state.logsOf);
+  // A window of the instances that keeps the selected one on screen.
+  const first = Math.max(0, Math.min(selected - 1, list.length - ROWS));
   return (
     <Box flexDirection="column">
       <Text bold>
@@ -79,16 +84,25 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now }: 
       {list.length === 0 ? (
         <Text dimColor>{"  "}none (a deploy that runs waypoint-entrypoint registers one)</Text>
       ) : (
-        list.slice(0, 4).map((i, n) => (
-          <Text key={i.id} inverse={n === selected}>
-            {n === selected ? "›" : " "} {cell(i.id, 22)} {cell(i.app, 10)} {cell(i.deployment, 12)}{" "}
-            {cell(i.version, 8)}
-            <Text color={i.connected ? "green" : undefined} dimColor={!i.connected}>
-              {i.connected ? "connected" : "gone"}
+        list.slice(first, first + ROWS).map((i, k) => {
+          const n = first + k;
+          return (
+            <Text key={i.id} inverse={n === selected}>
+              {n === selected ? "›" : " "} {cell(i.id, 22)} {cell(i.app, 10)} {cell(i.deployment, 12)}{" "}
+              {cell(i.version, 8)}
+              <Text color={i.connected ? "green" : undefined} dimColor={!i.connected}>
+                {i.connected ? "connected" : "gone"}
+              </Text>
             </Text>
-          </Text>
-        ))
+          );
+        })
       )}
+      {list.length > ROWS ? (
+        <Text dimColor>
+          {"  "}
+          {first + 1}-{Math.min(list.length, first + ROWS)} of {list.length}
+        </Text>
+      ) : null}
       {state.logsOf !== undefined ? (
         <Box flexDirection="column">
           <Text bold>

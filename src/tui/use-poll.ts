@@ -22,7 +22,8 @@ export function backoffMs(everyMs: number, failures: number): number {
  * Calls `fetch` now, then every `everyMs`, backing off after failures; again at once whenever
  * `refresh` or `subject` changes. The last data is kept through failures, so a lost connection shows
  * stale data rather than none; a new `subject` (another instance's logs) starts from no data, so the
- * previous subject's data is never shown as the new one's. Only one call is in flight at a time.
+ * previous subject's data is never shown as the new one's. One loop polls at a time; a refresh starts
+ * a new call at once and ignores the answer of the one still in flight.
  */
 export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0, subject = ""): Polled<T> {
   const [state, setState] = useState<Polled<T> & { readonly subject: string }>({ failures: 0, subject });

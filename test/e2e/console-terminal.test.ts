@@ -116,6 +116,40 @@ function tmux(socket: string, ...args: string[]): string {
   },
 );
 
+(hasTmux ? test : test.skip)("SIGTERM to the console closes its embedded server cleanly", async (t) => {
+  const home = tempDir(t);
+  const socket = join(home, "tmux.sock");
+  const script = join(home, "run.sh");
+  writeFileSync(
+    script,
+    [
+      "unset CI $(env | grep -o '^WAYPOINT_[A-Z_]*')",
+      `export HOME=${home} XDG_CONFIG_HOME=${home}/config XDG_DATA_HOME=${home}/data`,
+      `cd ${REPO_ROOT}`,
+      `exec ${process.execPath} --import=${TSX_LOADER} src/bin/waypoint.ts ui`,
+    ].join("\n"),
+  );
+  tmux(socket, "new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
+  t.teardown(() => {
+    try {
+      execFileSync("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" });
+    } catch {
+      // Already gone with the console.
+    }
+  });
+  await waitFor(() => tmux(socket, "capture-pane", "-p").includes("Warnings"), "the overview", 45_000);
+  const pid = Number(tmux(socket, "display-message", "-p", "#{pane_pid}").trim());
+  process.kill(pid, "SIGTERM");
+  const log = join(home, "data", "waypoint", "server.log");
+  await waitFor(
+    () => readFileSync(log, "utf8").includes("database checkpointed and closed"),
+    "the embedded server closed",
+    20_000,
+  );
+  // The token is kept beside the data (0600) and used again next time.
+  t.regex(readFileSync(join(home, "data", "waypoint", "console-token"), "utf8"), /^wpm_/);
+});
+
 test("not on a terminal, the console says what to use instead", async (t) => {
   const r = await runCli(t, ["ui"]);
   t.is(r.code, 2);

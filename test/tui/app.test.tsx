@@ -10,6 +10,8 @@ import type { InventoryJson } from "../../src/protocol/inventory.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
 import { App } from "../../src/tui/app.js";
 import type { ConsoleClient } from "../../src/tui/console-client.js";
+import { consoleReducer, INITIAL_STATE } from "../../src/tui/console-state.js";
+import type { KeyPress } from "../../src/tui/keymap.js";
 import { waitFor } from "../helpers/wait.js";
 
 const SERVER: VersionInfo = {
@@ -327,16 +329,18 @@ test("a lost server shows a banner with the retry, keeps the last data as stale,
   t.pass();
 });
 
-test("q quits", async (t) => {
-  const { lastFrame, stdin, frames } = render(<App client={fakeClient()} pollMs={10_000} />);
-  await frameWith(lastFrame, "Warnings");
-  const before = frames.length;
-  stdin.write("q");
-  await new Promise((r) => setTimeout(r, 200));
-  stdin.write("2");
-  await new Promise((r) => setTimeout(r, 200));
-  t.false(frame(lastFrame()).includes("Versions in use"), "no screen change after quitting");
-  t.true(frames.length >= before);
+test("q and ctrl-c quit, except while typing a filter (the real-terminal test sees the process exit)", (t) => {
+  const view = { versionRows: ["client 0.4.0"], instances: [] };
+  const key = (input: string, extra: Partial<KeyPress> = {}) => ({
+    type: "key" as const,
+    key: { input, ...extra },
+    view,
+  });
+  t.true(consoleReducer(INITIAL_STATE, key("q")).quit);
+  t.true(consoleReducer(INITIAL_STATE, key("c", { ctrl: true })).quit);
+  const typing = [key("2"), key("/"), key("q")].reduce(consoleReducer, INITIAL_STATE);
+  t.false(typing.quit);
+  t.is(typing.versions.filter, "q");
 });
 
 test("runtime: runners with their job, the latest jobs, the instances, and an instance's log tail", async (t) => {
