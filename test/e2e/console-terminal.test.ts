@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { REPO_ROOT, runCli } from "../helpers/process.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
@@ -20,25 +20,44 @@ const hasTmux = (() => {
     return false;
   }
 })();
+const tmuxTest = hasTmux ? test : test.skip;
 
-function tmux(socket: string, ...args: string[]): string {
-  return execFileSync("tmux", ["-S", socket, ...args], { encoding: "utf8" });
+interface Console {
+  /** HOME of the console; its XDG dirs are config/ and data/ in it. */
+  readonly home: string;
+  /** The env that reaches the same config and data, for other commands. */
+  readonly env: NodeJS.ProcessEnv;
+  /** The screen as text (`escapes`: with its escape sequences). */
+  screen(escapes?: boolean): string;
+  keys(keys: string): void;
+  /** The pid of the console process (the pane's, as the script execs it). */
+  pid(): number;
+  /** Resolves with the exit code once the console exited. */
+  exitFile: string;
 }
 
-(hasTmux ? test : test.skip)("with NO_COLOR the console draws without colour codes", async (t) => {
+/**
+ * `waypoint ui` in a new 80×24 tmux session with a HOME of its own, nothing configured and no CI
+ * variable, once its overview is drawn. The session is killed when the test ends.
+ */
+async function openConsole(t: ExecutionContext, extraEnv = ""): Promise<Console> {
   const home = tempDir(t);
   const socket = join(home, "tmux.sock");
   const script = join(home, "run.sh");
+  const exitFile = join(home, "exit");
+  const env = { HOME: home, XDG_CONFIG_HOME: join(home, "config"), XDG_DATA_HOME: join(home, "data") };
   writeFileSync(
     script,
     [
       "unset CI $(env | grep -o '^WAYPOINT_[A-Z_]*')",
-      `export HOME=${home} XDG_CONFIG_HOME=${home}/config XDG_DATA_HOME=${home}/data NO_COLOR=1`,
+      `export HOME=${env.HOME} XDG_CONFIG_HOME=${env.XDG_CONFIG_HOME} XDG_DATA_HOME=${env.XDG_DATA_HOME} ${extraEnv}`,
       `cd ${REPO_ROOT}`,
       `${process.execPath} --import=${TSX_LOADER} src/bin/waypoint.ts ui`,
+      `echo "exit=$?" > ${exitFile}`,
     ].join("\n"),
   );
-  tmux(socket, "new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
+  const tmux = (...args: string[]) => execFileSync("tmux", ["-S", socket, ...args], { encoding: "utf8" });
+  tmux("new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
   t.teardown(() => {
     try {
       execFileSync("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" });
@@ -46,108 +65,74 @@ function tmux(socket: string, ...args: string[]): string {
       // Already gone with the console.
     }
   });
-  await waitFor(() => tmux(socket, "capture-pane", "-p").includes("Warnings"), "the overview", 45_000);
-  // -e keeps the escape sequences: none for colour (SGR 30-37, 90-97) or inverse (7).
-  const raw = tmux(socket, "capture-pane", "-p", "-e");
-  const sgr = new RegExp(`${String.fromCharCode(27)}\\[(?:\\d+;)*(?:3\\d|9\\d|7)m`);
-  t.notRegex(raw, sgr);
-  tmux(socket, "send-keys", "2");
-  await waitFor(() => tmux(socket, "capture-pane", "-p").includes("Versions in use"), "the versions screen");
-  t.regex(tmux(socket, "capture-pane", "-p"), /›▸ client/, "the selection still shows");
-  tmux(socket, "send-keys", "q");
-});
+  const c: Console = {
+    home,
+    env,
+    exitFile,
+    screen: (escapes = false) => tmux("capture-pane", "-p", ...(escapes ? ["-e"] : [])),
+    keys: (keys) => void tmux("send-keys", keys),
+    pid: () => {
+      // The pane runs bash, which runs the console: its one child.
+      const bash = tmux("display-message", "-p", "#{pane_pid}").trim();
+      return Number(readFileSync(`/proc/${bash}/task/${bash}/children`, "utf8").trim().split(" ")[0]);
+    },
+  };
+  await waitFor(() => c.screen().includes("Warnings"), "the overview", 45_000);
+  return c;
+}
 
-(hasTmux ? test : test.skip)(
+tmuxTest(
   "with nothing configured `waypoint ui` starts an embedded server, shows its screens and quits cleanly",
   async (t) => {
-    const home = tempDir(t);
-    const socket = join(home, "tmux.sock");
-    const script = join(home, "run.sh");
-    const env = {
-      HOME: home,
-      XDG_CONFIG_HOME: join(home, "config"),
-      XDG_DATA_HOME: join(home, "data"),
-    };
-    writeFileSync(
-      script,
-      [
-        "unset CI $(env | grep -o '^WAYPOINT_[A-Z_]*')",
-        `export ${Object.entries(env)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(" ")}`,
-        `cd ${REPO_ROOT}`,
-        `${process.execPath} --import=${TSX_LOADER} src/bin/waypoint.ts ui`,
-        `echo "exit=$?" > ${join(home, "exit")}`,
-      ].join("\n"),
-    );
-    tmux(socket, "new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
-    t.teardown(() => {
-      try {
-        execFileSync("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" });
-      } catch {
-        // Already gone with the console.
-      }
-    });
-    const screen = () => tmux(socket, "capture-pane", "-p");
-    await waitFor(() => screen().includes("Warnings"), "the overview", 45_000);
-    const overview = screen();
+    const c = await openConsole(t);
+    const overview = c.screen();
     t.regex(overview, /^waypoint 127\.0\.0\.1:\d+ server \d+\.\d+\.\d+ · api \d/);
-    t.regex(overview, new RegExp(`embedded server on ${join(home, "data", "waypoint", "data.db")}`));
+    t.regex(overview, new RegExp(`embedded server on ${join(c.home, "data", "waypoint", "data.db")}`));
     t.regex(overview, / 1 Overview {2}2 Versions {2}3 Runtime {2}\? help · q quit/);
     if (/context "embedded" reaches it/.test(overview)) {
       // Another command, in another process, reaches the embedded server through the saved context.
-      const versions = await runCli(t, ["versions", "-json"], { env });
+      const versions = await runCli(t, ["versions", "-json"], { env: c.env });
       t.is(versions.code, 0, versions.stderr);
-      t.true(readFileSync(join(env.XDG_CONFIG_HOME, "waypoint", "current"), "utf8").startsWith("embedded"));
+      t.true(readFileSync(join(c.home, "config", "waypoint", "current"), "utf8").startsWith("embedded"));
     }
-    tmux(socket, "send-keys", "2");
-    await waitFor(() => screen().includes("Versions in use"), "the versions screen");
-    t.regex(screen(), /›▸ client +\d+\.\d+\.\d+ +api \d/);
-    tmux(socket, "send-keys", "?");
-    await waitFor(() => screen().includes("Keys (Versions)"), "the help");
-    tmux(socket, "send-keys", "q");
-    await waitFor(() => existsSync(join(home, "exit")), "the console to exit", 20_000);
-    t.is(readFileSync(join(home, "exit"), "utf8").trim(), "exit=0");
+    c.keys("2");
+    await waitFor(() => c.screen().includes("Versions in use"), "the versions screen");
+    t.regex(c.screen(), /›▸ client +\d+\.\d+\.\d+ +api \d/);
+    c.keys("?");
+    await waitFor(() => c.screen().includes("Keys (Versions)"), "the help");
+    c.keys("q");
+    await waitFor(() => existsSync(c.exitFile), "the console to exit", 20_000);
+    t.is(readFileSync(c.exitFile, "utf8").trim(), "exit=0");
     // The server stopped with it: the database is closed and complete.
     t.regex(
-      readFileSync(join(home, "data", "waypoint", "server.log"), "utf8"),
+      readFileSync(join(c.home, "data", "waypoint", "server.log"), "utf8"),
       /database checkpointed and closed/,
     );
   },
 );
 
-(hasTmux ? test : test.skip)("SIGTERM to the console closes its embedded server cleanly", async (t) => {
-  const home = tempDir(t);
-  const socket = join(home, "tmux.sock");
-  const script = join(home, "run.sh");
-  writeFileSync(
-    script,
-    [
-      "unset CI $(env | grep -o '^WAYPOINT_[A-Z_]*')",
-      `export HOME=${home} XDG_CONFIG_HOME=${home}/config XDG_DATA_HOME=${home}/data`,
-      `cd ${REPO_ROOT}`,
-      `exec ${process.execPath} --import=${TSX_LOADER} src/bin/waypoint.ts ui`,
-    ].join("\n"),
-  );
-  tmux(socket, "new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
-  t.teardown(() => {
-    try {
-      execFileSync("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" });
-    } catch {
-      // Already gone with the console.
-    }
-  });
-  await waitFor(() => tmux(socket, "capture-pane", "-p").includes("Warnings"), "the overview", 45_000);
-  const pid = Number(tmux(socket, "display-message", "-p", "#{pane_pid}").trim());
-  process.kill(pid, "SIGTERM");
-  const log = join(home, "data", "waypoint", "server.log");
-  await waitFor(
-    () => readFileSync(log, "utf8").includes("database checkpointed and closed"),
-    "the embedded server closed",
-    20_000,
+tmuxTest("with NO_COLOR the console draws without colour codes", async (t) => {
+  const c = await openConsole(t, "NO_COLOR=1");
+  // -e keeps the escape sequences: none for colour (SGR 30-37, 90-97) or inverse (7).
+  const sgr = new RegExp(`${String.fromCharCode(27)}\\[(?:\\d+;)*(?:3\\d|9\\d|7)m`);
+  t.notRegex(c.screen(true), sgr);
+  c.keys("2");
+  await waitFor(() => c.screen().includes("Versions in use"), "the versions screen");
+  t.regex(c.screen(), /›▸ client/, "the selection still shows");
+  c.keys("q");
+});
+
+tmuxTest("SIGTERM to the console closes its embedded server cleanly", async (t) => {
+  const c = await openConsole(t);
+  process.kill(c.pid(), "SIGTERM");
+  await waitFor(() => existsSync(c.exitFile), "the console to exit", 20_000);
+  t.is(readFileSync(c.exitFile, "utf8").trim(), "exit=0");
+  t.regex(
+    readFileSync(join(c.home, "data", "waypoint", "server.log"), "utf8"),
+    /database checkpointed and closed/,
   );
   // The token is kept beside the data (0600) and used again next time.
-  t.regex(readFileSync(join(home, "data", "waypoint", "console-token"), "utf8"), /^wpm_/);
+  t.regex(readFileSync(join(c.home, "data", "waypoint", "console-token"), "utf8"), /^wpm_/);
 });
 
 test("not on a terminal, the console says what to use instead", async (t) => {
