@@ -5,7 +5,7 @@ import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { ago, table } from "./format.js";
 import { interruptible } from "./interrupt.js";
-import { followJob } from "./job-follow.js";
+import { followJob, jobExit } from "./job-follow.js";
 
 const JSON_FLAG = { name: "json", type: "boolean", usage: "print JSON" } as const;
 const JOB_JSON = `{"id", "app", "operation", "command", "state", "target", "runner", "deployment", "queuedAt",
@@ -102,9 +102,7 @@ code (1 if it had none). Ctrl-C stops following (exit 130) and leaves the job al
         }),
       );
       writeLine(io.stderr, `==> ${ended.id} ${ended.state}${result(ended) ? `: ${result(ended)}` : ""}`);
-      if (ended.state === "success") return 0;
-      if (ended.state === "cancelled") return 130;
-      return ended.exitCode !== null && ended.exitCode !== 0 ? ended.exitCode : 1;
+      return jobExit(ended);
     } finally {
       conn.close();
     }

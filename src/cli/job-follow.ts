@@ -73,6 +73,9 @@ export async function followJob(conn: Connection, id: string, opts: FollowOption
   }
 }
 
-export function isFinalState(state: string): boolean {
-  return FINAL.has(state);
+/** The exit code a finished job gives a command: 0, 130 when cancelled, else its own exit code, or 1. */
+export function jobExit(job: JobInfo): number {
+  if (job.state === "success") return 0;
+  if (job.state === "cancelled") return 130;
+  return job.exitCode !== null && job.exitCode !== 0 ? job.exitCode : 1;
 }

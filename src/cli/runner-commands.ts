@@ -5,7 +5,7 @@ import type { JobInfo } from "../client/runtime.js";
 import { AppError } from "../protocol/errors.js";
 import { parseGoDuration } from "../protocol/inventory.js";
 import { OPERATIONS, type OperationName } from "../protocol/operations.js";
-import { isComponentId } from "../protocol/validate.js";
+import { isComponentId, RUNNER_LABEL_PATTERN } from "../protocol/validate.js";
 import { Runner, type RunnerActivity } from "../runner/runner.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
@@ -17,7 +17,7 @@ import {
   versionInfoFrom,
 } from "./common-flags.js";
 import { interruptible } from "./interrupt.js";
-import { followJob } from "./job-follow.js";
+import { followJob, jobExit } from "./job-follow.js";
 
 const GRACE_FLAG = {
   name: "grace",
@@ -73,7 +73,7 @@ the running job (reported as cancelled) and exits 0; a refused token or version 
       );
     const labels = flags.list("labels").flatMap((s) => s.split(",").filter(Boolean));
     for (const l of labels)
-      if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[A-Za-z0-9._/:-]{0,128}$/.test(l))
+      if (!RUNNER_LABEL_PATTERN.test(l))
         throw new AppError(
           "USAGE",
           `-labels: ${JSON.stringify(l)} is not KEY=VALUE (letters, digits and . _ / - : only)`,
@@ -219,13 +219,6 @@ export const release = operationCommand("release");
 
 function status(io: Io, text: string): void {
   writeLine(io.stderr, `==> ${text}`);
-}
-
-/** The exit code a finished job gives the command: 0, its own exit code, or 1. */
-function jobExit(job: JobInfo): number {
-  if (job.state === "success") return 0;
-  if (job.state === "cancelled") return 130;
-  return job.exitCode !== null && job.exitCode !== 0 ? job.exitCode : 1;
 }
 
 function reportEnd(io: Io, job: JobInfo): void {

@@ -5,6 +5,9 @@ export type Obj = Record<string, unknown>;
 /** Ids of components (client-id header, inventory ids, entrypoint instances). */
 export const COMPONENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
+/** A runner label: KEY=VALUE (letters, digits and . _ / - in the key; also : in the value). */
+export const RUNNER_LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[A-Za-z0-9._/:-]{0,128}$/;
+
 export function isComponentId(value: unknown): value is string {
   return typeof value === "string" && COMPONENT_ID_PATTERN.test(value);
 }

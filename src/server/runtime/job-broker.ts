@@ -105,7 +105,6 @@ export class JobBroker {
 
   /** Leases for the jobs runners held when the server stopped; absence timers for targeted runners. */
   start(): void {
-    const now = Date.now();
     for (const job of this.d.store.listJobs({ states: ["assigned", "running"] })) {
       if (!job.runner) continue;
       this.holding.set(job.runner, job.id);
@@ -114,7 +113,7 @@ export class JobBroker {
     for (const job of this.d.store.listJobs({ states: ["queued"] })) {
       if (job.target && !this.runners.has(job.target)) this.markAbsent(job.target);
     }
-    this.d.logger.debug({ leases: this.leases.size, at: now }, "job leases restored");
+    this.d.logger.debug({ leases: this.leases.size }, "job leases restored");
   }
 
   /** Clears every timer. */

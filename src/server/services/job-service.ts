@@ -6,7 +6,7 @@ import type { RunnerResponse } from "../../gen/waypoint/v1/RunnerResponse.js";
 import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../../protocol/errors.js";
 import { OPERATIONS, type OperationName } from "../../protocol/operations.js";
-import { isComponentId } from "../../protocol/validate.js";
+import { isComponentId, RUNNER_LABEL_PATTERN } from "../../protocol/validate.js";
 import { toStatus } from "../grpc-errors.js";
 import type { CallContext, Guard } from "../guard.js";
 import type { InventoryRecorder } from "../inventory-recorder.js";
@@ -314,7 +314,7 @@ function runnerIdFor(ctx: CallContext, hello: RunnerHello__Output): string {
 
 function labelsOf(labels: readonly string[]): string[] {
   for (const l of labels) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[A-Za-z0-9._/:-]{0,128}$/.test(l))
+    if (!RUNNER_LABEL_PATTERN.test(l))
       throw new AppError(
         "INVALID_ARGUMENT",
         `runner label ${JSON.stringify(l)} is not KEY=VALUE (letters, digits and . _ / - : only)`,
