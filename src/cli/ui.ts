@@ -1,13 +1,15 @@
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Connection } from "../client/connection.js";
-import { contextsDir, saveContext } from "../client/contexts.js";
+import { contextsDir, deleteContext, saveContext } from "../client/contexts.js";
 import { clientIdentity, installationId } from "../client/identity.js";
 import type { ConnectionSettings } from "../client/settings.js";
+import type { Catalog } from "../protocol/catalog.js";
 import { AppError } from "../protocol/errors.js";
 import type { EmbeddedServer } from "../server/main.js";
-import type { Command } from "./command.js";
-import { CONNECTION_FLAGS, connectionSettings, EMULATION_FLAGS, versionInfoFrom } from "./common-flags.js";
+import type { Command, Io } from "./command.js";
+import { connectionSettings, versionInfoFrom } from "./common-flags.js";
+import { PLANNING_FLAGS, planningCatalog } from "./plan-input.js";
 
 /** The context the console saves for its embedded server. */
 const EMBEDDED_CONTEXT = "embedded";
@@ -22,13 +24,14 @@ starts an embedded server in its own process on $XDG_DATA_HOME/waypoint/data.db 
 ~/.local/share/waypoint/), logging to server.log beside it, and saves the context "embedded" (made current)
 so other commands reach that server while the console runs; the next \`waypoint ui\` starts it again. For
 scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which print the same facts.`,
-  flags: [...CONNECTION_FLAGS, ...EMULATION_FLAGS],
+  flags: [...PLANNING_FLAGS],
   async run(flags, io) {
     if (!io.stdout.isTTY || !io.stdin.isTTY)
       throw new AppError("USAGE", "the console needs a terminal on stdin and stdout", {
         hint: "For scripts and pipes use `waypoint versions [-json]` and `waypoint upgrade plan`.",
       });
     const info = versionInfoFrom(flags, io);
+    const catalog = planningCatalog(flags, io);
     const identity = clientIdentity("ui", installationId(contextsDir(io.env)), info);
     let settings = connectionSettings(flags, io);
     let embedded: EmbeddedServer | undefined;
@@ -44,11 +47,26 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
         versionInfo: info,
       });
     }
-    // From here on the embedded server, if any, runs: every way out goes through the finally, which
-    // closes it (inventory flushed, WAL checkpointed, database closed).
+    // From here on the embedded server, if any, runs: every way out goes through close(), which closes it
+    // (inventory flushed, WAL checkpointed, database closed) and removes the context saved for it, so other
+    // commands do not go on naming a server that is gone.
     let conn: Connection | undefined;
-    const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-    let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+    let savedContext = false;
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        conn?.close();
+        await embedded?.server.close();
+        if (savedContext) {
+          try {
+            deleteContext(contextsDir(io.env), EMBEDDED_CONTEXT);
+          } catch {
+            // Removed or replaced meanwhile: nothing of ours to clean up.
+          }
+        }
+      })();
+      return closing;
+    };
     try {
       if (embedded) {
         if (embedded.onDefaultPorts)
@@ -64,6 +82,7 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
             },
             { force: true, setDefault: settings.source === "default" },
           );
+        savedContext = embedded.onDefaultPorts;
         settings = {
           address: embedded.address,
           token: embedded.token,
@@ -80,37 +99,10 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
               : " (the default ports were taken: no context saved)"
           }`
         : undefined;
-      // NO_COLOR (no-color.org): Ink's colours come from chalk, which reads FORCE_COLOR, not NO_COLOR, when
-      // it is loaded — just below. The selected row keeps its "›" marker.
-      if (io.env.NO_COLOR) process.env.FORCE_COLOR = "0";
-      // Loaded here, not with the CLI: Ink, React and the layout engine cost every other command's start.
-      const [{ render }, { createElement }, { App }] = await Promise.all([
-        import("ink"),
-        import("react"),
-        import("../tui/app.js"),
-      ]);
-      const app = render(createElement(App, { client: conn, ...(note ? { note } : {}) }), {
-        stdout: io.stdout as NodeJS.WriteStream,
-        stdin: io.stdin as NodeJS.ReadStream,
-        exitOnCtrlC: false,
-        patchConsole: true,
-      });
-      // SIGTERM or SIGHUP (the terminal closed), or SIGINT from outside: leave like `q`, so the finally
-      // closes an embedded server cleanly. A second signal exits at once.
-      let signalled = false;
-      onSignal = () => {
-        if (signalled) process.exit(130);
-        signalled = true;
-        app.unmount();
-      };
-      for (const sig of signals) process.on(sig, onSignal);
-      await app.waitUntilExit();
+      await runConsole(io, conn, { ...(note ? { note } : {}), catalog, cleanup: close });
       return 0;
     } finally {
-      conn?.close();
-      // The signal handlers stay until the server is closed: a second signal meanwhile exits at once.
-      await embedded?.server.close();
-      if (onSignal) for (const sig of signals) process.off(sig, onSignal);
+      await close();
     }
   },
 };
@@ -134,5 +126,65 @@ async function answers(
     return false;
   } finally {
     probe.close();
+  }
+}
+
+export interface ConsoleOptions {
+  /** Shown under the address (an embedded server, a simulated fleet). */
+  readonly note?: string;
+  /** The catalog plans are made from, and where it was read. */
+  readonly catalog: { readonly catalog: Catalog; readonly path: string };
+  /** Runs after the console closed and before the signal handlers go (closing an embedded server). */
+  readonly cleanup?: () => Promise<void>;
+}
+
+/**
+ * Runs the console on `conn` until the user quits or a signal arrives. Signals (SIGTERM, SIGHUP when the
+ * terminal closes, SIGINT from outside) leave like `q`; a second one exits at once, also while `cleanup`
+ * runs.
+ */
+export async function runConsole(io: Io, conn: Connection, opts: ConsoleOptions): Promise<void> {
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  let signalled = false;
+  let unmount: (() => void) | undefined;
+  const onSignal = () => {
+    if (signalled) process.exit(130);
+    signalled = true;
+    unmount?.();
+  };
+  for (const sig of signals) process.on(sig, onSignal);
+  try {
+    // NO_COLOR (no-color.org): Ink's colours come from chalk, which reads FORCE_COLOR, not NO_COLOR, when
+    // it is loaded — just below. The selected row keeps its "›" marker.
+    if (io.env.NO_COLOR) process.env.FORCE_COLOR = "0";
+    // Loaded here, not with the CLI: Ink, React and the layout engine cost every other command's start.
+    const [{ render }, { createElement }, { App }] = await Promise.all([
+      import("ink"),
+      import("react"),
+      import("../tui/app.js"),
+    ]);
+    const app = render(
+      createElement(App, {
+        client: conn,
+        catalog: opts.catalog.catalog,
+        catalogPath: opts.catalog.path,
+        ...(opts.note ? { note: opts.note } : {}),
+      }),
+      {
+        stdout: io.stdout as NodeJS.WriteStream,
+        stdin: io.stdin as NodeJS.ReadStream,
+        exitOnCtrlC: false,
+        patchConsole: true,
+      },
+    );
+    unmount = () => app.unmount();
+    if (signalled) app.unmount();
+    await app.waitUntilExit();
+  } finally {
+    try {
+      await opts.cleanup?.();
+    } finally {
+      for (const sig of signals) process.off(sig, onSignal);
+    }
   }
 }

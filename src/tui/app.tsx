@@ -1,5 +1,6 @@
 import { Box, Text, useApp, useInput, useStdout } from "ink";
 import { useEffect, useMemo, useReducer, useRef, useState } from "react";
+import type { Catalog } from "../protocol/catalog.js";
 import { type ConsoleClient, logTail } from "./console-client.js";
 import { consoleReducer, INITIAL_STATE, type ViewFacts } from "./console-state.js";
 import { Header } from "./header.js";
@@ -15,12 +16,15 @@ export interface AppProps {
   readonly client: ConsoleClient;
   /** Shown under the address, e.g. that the server is embedded. */
   readonly note?: string;
+  /** The release catalog plans are made from, and the file it was read from. */
+  readonly catalog: Catalog;
+  readonly catalogPath: string;
   /** How often data is fetched again. */
   readonly pollMs?: number;
 }
 
 /** The console's root: polls the server, keeps input in one reducer, and picks the screen. */
-export function App({ client, note, pollMs = 2000 }: AppProps) {
+export function App({ client, note, catalog: _catalog, catalogPath: _catalogPath, pollMs = 2000 }: AppProps) {
   const [state, dispatch] = useReducer(consoleReducer, INITIAL_STATE);
   const { exit } = useApp();
   const { stdout } = useStdout();

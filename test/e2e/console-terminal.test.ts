@@ -108,6 +108,9 @@ tmuxTest(
       readFileSync(join(c.home, "data", "waypoint", "server.log"), "utf8"),
       /database checkpointed and closed/,
     );
+    // The context saved for it went with it: other commands do not name a server that is gone.
+    t.false(existsSync(join(c.home, "config", "waypoint", "contexts", "embedded.json")));
+    t.false(existsSync(join(c.home, "config", "waypoint", "current")));
   },
 );
 

@@ -2,17 +2,28 @@
  * The console rendered with ink-testing-library over an injected client: whole frames for each
  * screen, keys (including fast sequences), the help overlay, and a server that goes away.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { render } from "ink-testing-library";
 import type { StagedRestore } from "../../src/client/connection.js";
 import type { InstanceInfo, JobInfo } from "../../src/client/runtime.js";
+import { parseCatalog } from "../../src/protocol/catalog.js";
 import type { InventoryJson } from "../../src/protocol/inventory.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
 import { App } from "../../src/tui/app.js";
 import type { ConsoleClient } from "../../src/tui/console-client.js";
 import { consoleReducer, INITIAL_STATE } from "../../src/tui/console-state.js";
 import type { KeyPress } from "../../src/tui/keymap.js";
+import { REPO_ROOT } from "../helpers/process.js";
 import { waitFor } from "../helpers/wait.js";
+
+/** The catalog plans are made from: the protocol steps 0.1.0 → 0.4.0 shipped in fixtures/. */
+const CATALOG_PATH = join(REPO_ROOT, "fixtures", "catalogs", "protocol-steps.json");
+const PLANNING = {
+  catalog: parseCatalog(readFileSync(CATALOG_PATH, "utf8"), CATALOG_PATH),
+  catalogPath: CATALOG_PATH,
+};
 
 const SERVER: VersionInfo = {
   version: "0.4.0",
@@ -205,7 +216,7 @@ const frame = (f: string | undefined) =>
 
 /** The console over a fake client, once its first full overview is drawn; unmounted when the test ends. */
 async function openConsole(t: ExecutionContext, client: Fake = fakeClient()) {
-  const r = render(<App client={client} pollMs={10_000} />);
+  const r = render(<App client={client} {...PLANNING} pollMs={10_000} />);
   t.teardown(r.unmount);
   await frameWith(r.lastFrame, "Warnings");
   return r;
@@ -217,7 +228,7 @@ async function frameWith(lastFrame: () => string | undefined, text: string): Pro
 }
 
 test("the overview shows the server, counts per kind, the staged restore and the refused components", async (t) => {
-  const { lastFrame, unmount } = render(<App client={fakeClient()} pollMs={10_000} />);
+  const { lastFrame, unmount } = render(<App client={fakeClient()} {...PLANNING} pollMs={10_000} />);
   t.teardown(unmount);
   const f = await frameWith(lastFrame, "Warnings");
   t.is(
@@ -247,7 +258,7 @@ test("a staged restore is shown with its snapshot and when it was staged", async
     bytes: 4096,
     meta: { id: "snap_abc", createdAt: "2026-11-30T09:00:00.000Z" } as never,
   };
-  const { lastFrame, unmount } = render(<App client={fakeClient(staged)} pollMs={10_000} />);
+  const { lastFrame, unmount } = render(<App client={fakeClient(staged)} {...PLANNING} pollMs={10_000} />);
   t.teardown(unmount);
   const f = await frameWith(lastFrame, "snap_abc");
   t.regex(
@@ -314,7 +325,7 @@ test("? shows help from the keymap for the screen; esc closes it", async (t) => 
 
 test("a lost server shows a banner with the retry, keeps the last data as stale, and recovers", async (t) => {
   const client = fakeClient();
-  const { lastFrame, unmount } = render(<App client={client} pollMs={100} />);
+  const { lastFrame, unmount } = render(<App client={client} {...PLANNING} pollMs={100} />);
   t.teardown(unmount);
   await frameWith(lastFrame, "Warnings");
   client.down = true;
