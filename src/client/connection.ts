@@ -25,6 +25,7 @@ import type { RunnerRequest } from "../gen/waypoint/v1/RunnerRequest.js";
 import type { RunnerResponse__Output } from "../gen/waypoint/v1/RunnerResponse.js";
 import type { SetConfigResponse__Output } from "../gen/waypoint/v1/SetConfigResponse.js";
 import type { SnapshotChunk__Output } from "../gen/waypoint/v1/SnapshotChunk.js";
+import type { ServerStatus__Output } from "../gen/waypoint/v1/ServerStatus.js";
 import type { StagedRestore__Output } from "../gen/waypoint/v1/StagedRestore.js";
 import type { StateEvent__Output } from "../gen/waypoint/v1/StateEvent.js";
 import type { WaypointClient } from "../gen/waypoint/v1/Waypoint.js";
@@ -83,6 +84,14 @@ export interface RestoreResult {
   readonly index?: number;
   /** Stage with exit: the server is shutting down (exit code 75) to apply the stage. */
   readonly exiting: boolean;
+}
+
+export interface ServerStatusInfo {
+  /** RFC 3339: when the server process started serving. */
+  readonly startedAt: string;
+  readonly databaseBytes: number;
+  readonly stateIndex: number;
+  readonly lastSnapshot?: { readonly id: string; readonly index: number; readonly takenAt: string };
 }
 
 export type StagedRestore =
@@ -250,6 +259,21 @@ export class Connection {
       api: { min: info?.api?.min ?? 0, current: info?.api?.current ?? 0 },
       entrypoint: { min: info?.entrypoint?.min ?? 0, current: info?.entrypoint?.current ?? 0 },
       emulated: info?.emulated ?? false,
+    };
+  }
+
+  /** The server process and its database: uptime, size, state index, the last snapshot taken. */
+  async serverStatus(): Promise<ServerStatusInfo> {
+    const res = await this.unary<object, ServerStatus__Output>(
+      this.waypoint.GetServerStatus.bind(this.waypoint),
+      {},
+    );
+    const last = res.lastSnapshot;
+    return {
+      startedAt: res.startedAt,
+      databaseBytes: res.databaseBytes,
+      stateIndex: res.stateIndex,
+      ...(last ? { lastSnapshot: { id: last.id, index: last.index, takenAt: last.takenAt } } : {}),
     };
   }
 

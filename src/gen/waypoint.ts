@@ -34,6 +34,7 @@ import type { GetConfigResponse as _waypoint_v1_GetConfigResponse, GetConfigResp
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from './waypoint/v1/GetInventoryRequest.js';
 import type { GetJobRequest as _waypoint_v1_GetJobRequest, GetJobRequest__Output as _waypoint_v1_GetJobRequest__Output } from './waypoint/v1/GetJobRequest.js';
 import type { GetLogsRequest as _waypoint_v1_GetLogsRequest, GetLogsRequest__Output as _waypoint_v1_GetLogsRequest__Output } from './waypoint/v1/GetLogsRequest.js';
+import type { GetServerStatusRequest as _waypoint_v1_GetServerStatusRequest, GetServerStatusRequest__Output as _waypoint_v1_GetServerStatusRequest__Output } from './waypoint/v1/GetServerStatusRequest.js';
 import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from './waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from './waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from './waypoint/v1/GetVersionInfoResponse.js';
@@ -47,6 +48,7 @@ import type { JobEvent as _waypoint_v1_JobEvent, JobEvent__Output as _waypoint_v
 import type { JobHeartbeat as _waypoint_v1_JobHeartbeat, JobHeartbeat__Output as _waypoint_v1_JobHeartbeat__Output } from './waypoint/v1/JobHeartbeat.js';
 import type { JobOutput as _waypoint_v1_JobOutput, JobOutput__Output as _waypoint_v1_JobOutput__Output } from './waypoint/v1/JobOutput.js';
 import type { JobStarted as _waypoint_v1_JobStarted, JobStarted__Output as _waypoint_v1_JobStarted__Output } from './waypoint/v1/JobStarted.js';
+import type { LastSnapshot as _waypoint_v1_LastSnapshot, LastSnapshot__Output as _waypoint_v1_LastSnapshot__Output } from './waypoint/v1/LastSnapshot.js';
 import type { ListAppsRequest as _waypoint_v1_ListAppsRequest, ListAppsRequest__Output as _waypoint_v1_ListAppsRequest__Output } from './waypoint/v1/ListAppsRequest.js';
 import type { ListAppsResponse as _waypoint_v1_ListAppsResponse, ListAppsResponse__Output as _waypoint_v1_ListAppsResponse__Output } from './waypoint/v1/ListAppsResponse.js';
 import type { ListDeploymentsRequest as _waypoint_v1_ListDeploymentsRequest, ListDeploymentsRequest__Output as _waypoint_v1_ListDeploymentsRequest__Output } from './waypoint/v1/ListDeploymentsRequest.js';
@@ -69,6 +71,7 @@ import type { RunnerHello as _waypoint_v1_RunnerHello, RunnerHello__Output as _w
 import type { RunnerRequest as _waypoint_v1_RunnerRequest, RunnerRequest__Output as _waypoint_v1_RunnerRequest__Output } from './waypoint/v1/RunnerRequest.js';
 import type { RunnerResponse as _waypoint_v1_RunnerResponse, RunnerResponse__Output as _waypoint_v1_RunnerResponse__Output } from './waypoint/v1/RunnerResponse.js';
 import type { RunnerWelcome as _waypoint_v1_RunnerWelcome, RunnerWelcome__Output as _waypoint_v1_RunnerWelcome__Output } from './waypoint/v1/RunnerWelcome.js';
+import type { ServerStatus as _waypoint_v1_ServerStatus, ServerStatus__Output as _waypoint_v1_ServerStatus__Output } from './waypoint/v1/ServerStatus.js';
 import type { SetConfigRequest as _waypoint_v1_SetConfigRequest, SetConfigRequest__Output as _waypoint_v1_SetConfigRequest__Output } from './waypoint/v1/SetConfigRequest.js';
 import type { SetConfigResponse as _waypoint_v1_SetConfigResponse, SetConfigResponse__Output as _waypoint_v1_SetConfigResponse__Output } from './waypoint/v1/SetConfigResponse.js';
 import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from './waypoint/v1/SnapshotChunk.js';
@@ -122,6 +125,7 @@ export interface ProtoGrpcType {
       GetInventoryRequest: MessageTypeDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_GetInventoryRequest__Output>
       GetJobRequest: MessageTypeDefinition<_waypoint_v1_GetJobRequest, _waypoint_v1_GetJobRequest__Output>
       GetLogsRequest: MessageTypeDefinition<_waypoint_v1_GetLogsRequest, _waypoint_v1_GetLogsRequest__Output>
+      GetServerStatusRequest: MessageTypeDefinition<_waypoint_v1_GetServerStatusRequest, _waypoint_v1_GetServerStatusRequest__Output>
       GetStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_GetStagedRestoreRequest__Output>
       GetVersionInfoRequest: MessageTypeDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoRequest__Output>
       GetVersionInfoResponse: MessageTypeDefinition<_waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoResponse__Output>
@@ -135,6 +139,7 @@ export interface ProtoGrpcType {
       JobHeartbeat: MessageTypeDefinition<_waypoint_v1_JobHeartbeat, _waypoint_v1_JobHeartbeat__Output>
       JobOutput: MessageTypeDefinition<_waypoint_v1_JobOutput, _waypoint_v1_JobOutput__Output>
       JobStarted: MessageTypeDefinition<_waypoint_v1_JobStarted, _waypoint_v1_JobStarted__Output>
+      LastSnapshot: MessageTypeDefinition<_waypoint_v1_LastSnapshot, _waypoint_v1_LastSnapshot__Output>
       ListAppsRequest: MessageTypeDefinition<_waypoint_v1_ListAppsRequest, _waypoint_v1_ListAppsRequest__Output>
       ListAppsResponse: MessageTypeDefinition<_waypoint_v1_ListAppsResponse, _waypoint_v1_ListAppsResponse__Output>
       ListDeploymentsRequest: MessageTypeDefinition<_waypoint_v1_ListDeploymentsRequest, _waypoint_v1_ListDeploymentsRequest__Output>
@@ -157,6 +162,7 @@ export interface ProtoGrpcType {
       RunnerRequest: MessageTypeDefinition<_waypoint_v1_RunnerRequest, _waypoint_v1_RunnerRequest__Output>
       RunnerResponse: MessageTypeDefinition<_waypoint_v1_RunnerResponse, _waypoint_v1_RunnerResponse__Output>
       RunnerWelcome: MessageTypeDefinition<_waypoint_v1_RunnerWelcome, _waypoint_v1_RunnerWelcome__Output>
+      ServerStatus: MessageTypeDefinition<_waypoint_v1_ServerStatus, _waypoint_v1_ServerStatus__Output>
       SetConfigRequest: MessageTypeDefinition<_waypoint_v1_SetConfigRequest, _waypoint_v1_SetConfigRequest__Output>
       SetConfigResponse: MessageTypeDefinition<_waypoint_v1_SetConfigResponse, _waypoint_v1_SetConfigResponse__Output>
       SnapshotChunk: MessageTypeDefinition<_waypoint_v1_SnapshotChunk, _waypoint_v1_SnapshotChunk__Output>

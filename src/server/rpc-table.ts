@@ -14,6 +14,7 @@ import type { TokenKind } from "../protocol/tokens.js";
  */
 export const RPC_TABLE = {
   "/waypoint.v1.Waypoint/GetVersionInfo": { family: "api", access: "public" },
+  "/waypoint.v1.Waypoint/GetServerStatus": { family: "api", access: ["management", "readonly"] },
   "/waypoint.v1.Waypoint/BootstrapToken": { family: "api", access: "bootstrap" },
   "/waypoint.v1.Waypoint/CreateToken": { family: "api", access: ["management"] },
   "/waypoint.v1.Waypoint/GetInventory": { family: "api", access: ["management", "readonly"] },

@@ -108,6 +108,7 @@ export async function startServer(
     recorder,
     watch,
     versionInfo: config.versionInfo,
+    startedAt: new Date().toISOString(),
     logger,
   });
   const hub = new EntrypointHub();

@@ -9,7 +9,7 @@ import { cancelStaged, restoreLive, stagedStatus, stageSnapshot } from "./snapsh
 import type { SnapshotMeta } from "./snapshot/types.js";
 import { type WriteOptions, writeSnapshot } from "./snapshot/write.js";
 import { SnapshotLock } from "./snapshot-lock.js";
-import type { Store } from "./store/store.js";
+import type { SnapshotRecord, Store } from "./store/store.js";
 
 /** Largest piece of archive handed to a sink at once: well under the 4 MiB gRPC message limit. */
 export const ARCHIVE_CHUNK_BYTES = 1024 * 1024;
@@ -105,6 +105,7 @@ export class SnapshotControl {
         };
         // The writer ends `out` once the archive is complete, after the sink took the last chunk.
         const meta = await writeSnapshot(this.d.store, out, options);
+        this.recordTaken({ id: meta.id, index: meta.index, takenAt: new Date().toISOString() });
         this.d.logger.notice({ snapshot: meta.id, index: meta.index, by }, "snapshot taken");
         return meta;
       } finally {
@@ -128,10 +129,13 @@ export class SnapshotControl {
   /** Verifies `input` and swaps it in while serving; tokens are reloaded from the restored data. */
   live(input: Readable, by?: string): Promise<LiveRestoreOutcome> {
     return this.database.exclusive(async () => {
+      // The last snapshot taken stays the last one taken: the restored data only knows of older ones.
+      const lastTaken = this.d.store.lastSnapshot();
       try {
         const restored = await restoreLive(this.d.store, input, {
           dbPath: this.d.dbPath,
           onSwapped: () => {
+            if (lastTaken) this.recordTaken(lastTaken);
             this.reloadTokens();
             this.d.recorder?.resync();
             // Each entrypoint reconnects and is checked against the restored data: an instance whose
@@ -178,6 +182,15 @@ export class SnapshotControl {
   /** Resolves once no snapshot or restore runs or waits (shutdown waits for this before closing the store). */
   async settled(): Promise<void> {
     await Promise.all([this.database.idle(), this.stageFile.idle()]);
+  }
+
+  private recordTaken(taken: SnapshotRecord): void {
+    try {
+      this.d.store.recordSnapshot(taken);
+    } catch (err) {
+      // The snapshot itself is fine; only the overview's "last snapshot" misses it.
+      this.d.logger.warn({ err, snapshot: taken.id }, "could not record the snapshot taken");
+    }
   }
 
   private reloadTokens(): void {

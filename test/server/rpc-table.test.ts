@@ -53,6 +53,7 @@ const EXPECTED: Record<RpcPath, Record<Credential, Expect>> = {
   // Public: any client can learn the server's version, whatever it sends.
   "/waypoint.v1.Waypoint/GetVersionInfo": everyone("OK"),
   // Needs no token and the test server is already bootstrapped: refused for everyone, token or not.
+  "/waypoint.v1.Waypoint/GetServerStatus": only("management", "readonly"),
   "/waypoint.v1.Waypoint/BootstrapToken": everyone("ALREADY_BOOTSTRAPPED"),
   "/waypoint.v1.Waypoint/CreateToken": only("management"),
   "/waypoint.v1.Waypoint/GetInventory": only("management", "readonly"),
@@ -165,6 +166,7 @@ function needRaw(raw: (() => EntrypointRpc) | undefined): EntrypointRpc {
 
 const CALLS: Record<RpcPath, Call> = {
   "/waypoint.v1.Waypoint/GetVersionInfo": (c) => c.versionInfo(),
+  "/waypoint.v1.Waypoint/GetServerStatus": (c) => c.serverStatus(),
   "/waypoint.v1.Waypoint/BootstrapToken": (c) => c.bootstrap(),
   "/waypoint.v1.Waypoint/CreateToken": (c) =>
     c.createToken({ kind: "readonly", description: "rpc-table test" }),

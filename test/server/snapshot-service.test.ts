@@ -129,6 +129,29 @@ test("TakeSnapshot announces the meta before the first archive byte, reports pro
   );
 });
 
+test("GetServerStatus reports uptime, database size, state index and the last snapshot taken, which a live restore keeps", async (t) => {
+  const s = await startTestServer(t);
+  const admin = s.connect();
+  const first = await admin.serverStatus();
+  t.is(first.lastSnapshot, undefined, "no snapshot taken yet");
+  t.is(first.stateIndex, s.server.store.stateIndex());
+  t.true(first.databaseBytes > 0);
+  t.true(Date.now() - Date.parse(first.startedAt) < 60_000, first.startedAt);
+
+  const archive = await collect(admin.takeSnapshot());
+  const meta = metaInArchive(t, archive);
+  const taken = await admin.serverStatus();
+  t.like(taken.lastSnapshot, { id: meta.id, index: meta.index });
+  t.true(Date.now() - Date.parse(taken.lastSnapshot!.takenAt) < 60_000);
+  t.is(taken.startedAt, first.startedAt);
+  t.is(taken.stateIndex, s.server.store.stateIndex());
+
+  // A second snapshot, then a live restore of the first: the last one taken is still the second.
+  const second = metaInArchive(t, await collect(admin.takeSnapshot()));
+  await admin.restoreSnapshot(Readable.from([archive]), { mode: "live" });
+  t.like((await admin.serverStatus()).lastSnapshot, { id: second.id });
+});
+
 test("GET /v1/snapshot streams the archive with X-Waypoint-Index equal to the index in its meta.json", async (t) => {
   const s = await startTestServer(t);
   await s.connect().createToken({ kind: "runner" });

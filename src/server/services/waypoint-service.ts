@@ -20,19 +20,31 @@ export interface WaypointServiceDeps {
   readonly recorder: InventoryRecorder;
   readonly watch: StateWatch;
   readonly versionInfo: VersionInfo;
+  /** RFC 3339: when this server process started (GetServerStatus). */
+  readonly startedAt: string;
   readonly logger: ServerLogger;
 }
 
 /** The Waypoint RPCs served here; the snapshot RPCs are in snapshot-service.ts. */
 type CoreHandlers = Pick<
   WaypointHandlers,
-  "GetVersionInfo" | "BootstrapToken" | "CreateToken" | "GetInventory" | "WatchState"
+  "GetVersionInfo" | "GetServerStatus" | "BootstrapToken" | "CreateToken" | "GetInventory" | "WatchState"
 >;
 
 /** Handlers of the api family's Waypoint service: validate, call the store, return. */
 export function waypointService(d: WaypointServiceDeps): CoreHandlers {
   return {
     GetVersionInfo: d.guard.unary(() => ({ info: d.versionInfo })),
+
+    GetServerStatus: d.guard.unary(() => {
+      const last = d.store.lastSnapshot();
+      return {
+        startedAt: d.startedAt,
+        databaseBytes: d.store.sizeBytes(),
+        stateIndex: d.store.stateIndex(),
+        ...(last ? { lastSnapshot: { id: last.id, index: last.index, takenAt: last.takenAt } } : {}),
+      };
+    }),
 
     BootstrapToken: d.guard.unary(() => {
       const minted = mintToken("management", { description: "bootstrap" });

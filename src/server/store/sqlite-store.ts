@@ -15,6 +15,7 @@ import {
   type JobRecord,
   type JobState,
   type RejectedRecord,
+  type SnapshotRecord,
   type Store,
   type TokenRecord,
 } from "./store.js";
@@ -385,6 +386,25 @@ export class SqliteStore implements Store {
     return (this.stmts.listInstances.all() as Row[]).map(instanceFromRow);
   }
 
+  recordSnapshot(taken: SnapshotRecord): void {
+    this.assertOpen();
+    this.stmts.writeMeta.run("last_snapshot", JSON.stringify(taken));
+  }
+
+  lastSnapshot(): SnapshotRecord | undefined {
+    this.assertOpen();
+    const row = this.stmts.readMeta.get("last_snapshot") as { value: string } | undefined;
+    if (!row) return undefined;
+    try {
+      const v = JSON.parse(row.value) as Partial<SnapshotRecord>;
+      if (typeof v.id === "string" && typeof v.index === "number" && typeof v.takenAt === "string")
+        return { id: v.id, index: v.index, takenAt: v.takenAt };
+    } catch {
+      // Unreadable: as if none was recorded; the next snapshot writes it again.
+    }
+    return undefined;
+  }
+
   sizeBytes(): number {
     const size = (p: string) => {
       try {
@@ -639,6 +659,10 @@ function prepareStatements(db: Database.Database) {
       "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'state_index'",
     ),
     readIndex: db.prepare("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'state_index'"),
+    readMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
+    writeMeta: db.prepare(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ),
     insertToken: db.prepare(
       `INSERT INTO tokens (id, kind, hash, app, deployment, description, bootstrap, created_at)
          VALUES (@id, @kind, @hash, @app, @deployment, @description, @bootstrap, @createdAt)`,

@@ -135,6 +135,14 @@ export interface InstanceRecord {
  * Every method that writes runs in one transaction and advances the state
  * index by exactly one; reads never advance it.
  */
+export interface SnapshotRecord {
+  readonly id: string;
+  /** The state index the snapshot holds. */
+  readonly index: number;
+  /** RFC 3339: when its archive was complete. */
+  readonly takenAt: string;
+}
+
 export interface Store {
   /** The database file. */
   readonly path: string;
@@ -267,6 +275,13 @@ export interface Store {
 
   /** Size in bytes of the database file and its WAL. */
   sizeBytes(): number;
+  /**
+   * Records a snapshot taken of this database (kept in its meta table, so it is itself in the next
+   * snapshot); does not advance the state index: it changes nothing a component sees.
+   */
+  recordSnapshot(taken: SnapshotRecord): void;
+  /** The last snapshot recorded, if any. */
+  lastSnapshot(): SnapshotRecord | undefined;
   /** Moves the WAL into the main file so that data.db alone is a complete copy. */
   checkpoint(): void;
   /** Checkpoints and closes; idempotent. */

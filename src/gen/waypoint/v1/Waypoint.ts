@@ -19,6 +19,7 @@ import type { GetConfigResponse as _waypoint_v1_GetConfigResponse, GetConfigResp
 import type { GetInventoryRequest as _waypoint_v1_GetInventoryRequest, GetInventoryRequest__Output as _waypoint_v1_GetInventoryRequest__Output } from '../../waypoint/v1/GetInventoryRequest.js';
 import type { GetJobRequest as _waypoint_v1_GetJobRequest, GetJobRequest__Output as _waypoint_v1_GetJobRequest__Output } from '../../waypoint/v1/GetJobRequest.js';
 import type { GetLogsRequest as _waypoint_v1_GetLogsRequest, GetLogsRequest__Output as _waypoint_v1_GetLogsRequest__Output } from '../../waypoint/v1/GetLogsRequest.js';
+import type { GetServerStatusRequest as _waypoint_v1_GetServerStatusRequest, GetServerStatusRequest__Output as _waypoint_v1_GetServerStatusRequest__Output } from '../../waypoint/v1/GetServerStatusRequest.js';
 import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from '../../waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from '../../waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from '../../waypoint/v1/GetVersionInfoResponse.js';
@@ -40,6 +41,7 @@ import type { RestoreResult as _waypoint_v1_RestoreResult, RestoreResult__Output
 import type { RestoreSnapshotRequest as _waypoint_v1_RestoreSnapshotRequest, RestoreSnapshotRequest__Output as _waypoint_v1_RestoreSnapshotRequest__Output } from '../../waypoint/v1/RestoreSnapshotRequest.js';
 import type { RunnerRequest as _waypoint_v1_RunnerRequest, RunnerRequest__Output as _waypoint_v1_RunnerRequest__Output } from '../../waypoint/v1/RunnerRequest.js';
 import type { RunnerResponse as _waypoint_v1_RunnerResponse, RunnerResponse__Output as _waypoint_v1_RunnerResponse__Output } from '../../waypoint/v1/RunnerResponse.js';
+import type { ServerStatus as _waypoint_v1_ServerStatus, ServerStatus__Output as _waypoint_v1_ServerStatus__Output } from '../../waypoint/v1/ServerStatus.js';
 import type { SetConfigRequest as _waypoint_v1_SetConfigRequest, SetConfigRequest__Output as _waypoint_v1_SetConfigRequest__Output } from '../../waypoint/v1/SetConfigRequest.js';
 import type { SetConfigResponse as _waypoint_v1_SetConfigResponse, SetConfigResponse__Output as _waypoint_v1_SetConfigResponse__Output } from '../../waypoint/v1/SetConfigResponse.js';
 import type { SnapshotChunk as _waypoint_v1_SnapshotChunk, SnapshotChunk__Output as _waypoint_v1_SnapshotChunk__Output } from '../../waypoint/v1/SnapshotChunk.js';
@@ -141,6 +143,15 @@ export interface WaypointClient extends grpc.Client {
   GetLogs(argument: _waypoint_v1_GetLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
   getLogs(argument: _waypoint_v1_GetLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
   getLogs(argument: _waypoint_v1_GetLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_LogBatch__Output>;
+  
+  GetServerStatus(argument: _waypoint_v1_GetServerStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
+  GetServerStatus(argument: _waypoint_v1_GetServerStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
+  GetServerStatus(argument: _waypoint_v1_GetServerStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
+  GetServerStatus(argument: _waypoint_v1_GetServerStatusRequest, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
+  getServerStatus(argument: _waypoint_v1_GetServerStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
+  getServerStatus(argument: _waypoint_v1_GetServerStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
+  getServerStatus(argument: _waypoint_v1_GetServerStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
+  getServerStatus(argument: _waypoint_v1_GetServerStatusRequest, callback: grpc.requestCallback<_waypoint_v1_ServerStatus__Output>): grpc.ClientUnaryCall;
   
   GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
   GetStagedRestore(argument: _waypoint_v1_GetStagedRestoreRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_waypoint_v1_StagedRestore__Output>): grpc.ClientUnaryCall;
@@ -277,6 +288,8 @@ export interface WaypointHandlers extends grpc.UntypedServiceImplementation {
   
   GetLogs: grpc.handleServerStreamingCall<_waypoint_v1_GetLogsRequest__Output, _waypoint_v1_LogBatch>;
   
+  GetServerStatus: grpc.handleUnaryCall<_waypoint_v1_GetServerStatusRequest__Output, _waypoint_v1_ServerStatus>;
+  
   GetStagedRestore: grpc.handleUnaryCall<_waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore>;
   
   GetVersionInfo: grpc.handleUnaryCall<_waypoint_v1_GetVersionInfoRequest__Output, _waypoint_v1_GetVersionInfoResponse>;
@@ -319,6 +332,7 @@ export interface WaypointDefinition extends grpc.ServiceDefinition {
   GetInventory: MethodDefinition<_waypoint_v1_GetInventoryRequest, _waypoint_v1_Inventory, _waypoint_v1_GetInventoryRequest__Output, _waypoint_v1_Inventory__Output>
   GetJob: MethodDefinition<_waypoint_v1_GetJobRequest, _waypoint_v1_Job, _waypoint_v1_GetJobRequest__Output, _waypoint_v1_Job__Output>
   GetLogs: MethodDefinition<_waypoint_v1_GetLogsRequest, _waypoint_v1_LogBatch, _waypoint_v1_GetLogsRequest__Output, _waypoint_v1_LogBatch__Output>
+  GetServerStatus: MethodDefinition<_waypoint_v1_GetServerStatusRequest, _waypoint_v1_ServerStatus, _waypoint_v1_GetServerStatusRequest__Output, _waypoint_v1_ServerStatus__Output>
   GetStagedRestore: MethodDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_StagedRestore, _waypoint_v1_GetStagedRestoreRequest__Output, _waypoint_v1_StagedRestore__Output>
   GetVersionInfo: MethodDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoRequest__Output, _waypoint_v1_GetVersionInfoResponse__Output>
   ListApps: MethodDefinition<_waypoint_v1_ListAppsRequest, _waypoint_v1_ListAppsResponse, _waypoint_v1_ListAppsRequest__Output, _waypoint_v1_ListAppsResponse__Output>
