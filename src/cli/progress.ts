@@ -1,4 +1,7 @@
 import type { Writable } from "node:stream";
+import { formatBytes } from "../bytes.js";
+
+export { formatBytes };
 
 /** A one-line progress display that rewrites itself in place. */
 export interface Progress {
@@ -36,19 +39,6 @@ export function progressLine(stream: Writable & { isTTY?: boolean }): Progress {
       shown = false;
     },
   };
-}
-
-/** "512 B", "1.5 KiB", "12.0 MiB", "1.1 GiB". */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** An `onBytes` callback that adds up the bytes it is told about and shows them as `phase` of `total`. */

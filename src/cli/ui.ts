@@ -18,13 +18,23 @@ export const ui: Command = {
   name: "ui",
   summary: "The operations console (needs a terminal)",
   help: `An interactive console on the server: what talks to it and with which versions, and what needs attention.
-Keys: ? help, q quit, tab or 1-9 screens, j/k move, enter expand, / filter, esc back, r refresh.
+Screens: Overview, Versions, Plan (pick a target, follow each step, export it), Snapshots (take, verify,
+stage or restore live, in -snapshot-dir) and Runtime. Keys: ? help (each screen's keys), q quit, tab or 1-5
+screens, j/k move, enter open, / filter, esc back, r refresh. Destructive actions ask for confirmation.
 It connects like every command (flags, WAYPOINT_SERVER_ADDR, the current context). With none of those it
 starts an embedded server in its own process on $XDG_DATA_HOME/waypoint/data.db (default
 ~/.local/share/waypoint/), logging to server.log beside it, and saves the context "embedded" (made current)
 so other commands reach that server while the console runs; the next \`waypoint ui\` starts it again. For
 scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which print the same facts.`,
-  flags: [...PLANNING_FLAGS],
+  flags: [
+    {
+      name: "snapshot-dir",
+      type: "string",
+      usage: "where the Snapshots screen lists and takes snapshots, and plans are exported (default: .)",
+      placeholder: "DIR",
+    },
+    ...PLANNING_FLAGS,
+  ],
   async run(flags, io) {
     if (!io.stdout.isTTY || !io.stdin.isTTY)
       throw new AppError("USAGE", "the console needs a terminal on stdin and stdout", {
@@ -92,14 +102,20 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
         };
       }
       conn = new Connection(settings, identity);
+      // One line at 80 columns for the usual paths: the header truncates what does not fit.
       const note = embedded
-        ? `embedded server on ${embedded.dbPath} (log: server.log beside it); it stops when you quit${
+        ? `embedded server on ${embedded.dbPath} · stops when you quit · ${
             embedded.onDefaultPorts
-              ? `; context "${EMBEDDED_CONTEXT}" reaches it meanwhile`
-              : " (the default ports were taken: no context saved)"
+              ? `context "${EMBEDDED_CONTEXT}" reaches it`
+              : "default ports taken: no context saved"
           }`
         : undefined;
-      await runConsole(io, conn, { ...(note ? { note } : {}), catalog, cleanup: close });
+      await runConsole(io, conn, {
+        ...(note ? { note } : {}),
+        catalog,
+        snapshotDir: flags.string("snapshot-dir") || ".",
+        cleanup: close,
+      });
       return 0;
     } finally {
       await close();
@@ -134,6 +150,8 @@ export interface ConsoleOptions {
   readonly note?: string;
   /** The catalog plans are made from, and where it was read. */
   readonly catalog: { readonly catalog: Catalog; readonly path: string };
+  /** Where snapshots are listed and taken, and plans exported; default: the working directory. */
+  readonly snapshotDir?: string;
   /** Runs after the console closed and before the signal handlers go (closing an embedded server). */
   readonly cleanup?: () => Promise<void>;
 }
@@ -158,14 +176,16 @@ export async function runConsole(io: Io, conn: Connection, opts: ConsoleOptions)
     // it is loaded — just below. The selected row keeps its "›" marker.
     if (io.env.NO_COLOR) process.env.FORCE_COLOR = "0";
     // Loaded here, not with the CLI: Ink, React and the layout engine cost every other command's start.
-    const [{ render }, { createElement }, { App }] = await Promise.all([
+    const [{ render }, { createElement }, { App }, { consoleDesk }] = await Promise.all([
       import("ink"),
       import("react"),
       import("../tui/app.js"),
+      import("./console-desk.js"),
     ]);
     const app = render(
       createElement(App, {
         client: conn,
+        desk: consoleDesk(conn, opts.snapshotDir ?? ".", io),
         catalog: opts.catalog.catalog,
         catalogPath: opts.catalog.path,
         ...(opts.note ? { note: opts.note } : {}),

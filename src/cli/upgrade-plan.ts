@@ -1,6 +1,7 @@
 import { closeSync, fchmodSync, openSync, writeSync } from "node:fs";
 import semver from "semver";
 import { planUpgrade } from "../planner/plan.js";
+import { planJson } from "../planner/render-json.js";
 import { renderPlanMarkdown } from "../planner/render-markdown.js";
 import { renderPlanText, stepTitle } from "../planner/render-text.js";
 import { type SimulationResult, simulate } from "../planner/simulate.js";
@@ -120,30 +121,6 @@ function render(plan: Plan, format: Format): string {
   }
 }
 
-/**
- * The plan JSON of DESIGN §6 (target, kind, steps, blockers), plus plan-wide
- * warnings and the cost. Keys are picked one by one so that fields added to
- * Plan for people do not leak into the documented shape.
- */
-export function planJson(plan: Plan) {
-  return {
-    target: plan.target,
-    kind: plan.kind,
-    steps: plan.steps.map((s) => ({
-      action: s.action,
-      to: s.to,
-      components: s.components,
-      optional: s.optional,
-      reason: s.reason,
-      commands: s.commands,
-      warnings: s.warnings,
-    })),
-    blockers: plan.blockers.map((b) => ({ components: b.components, reason: b.reason })),
-    warnings: plan.warnings,
-    cost: plan.cost,
-  };
-}
-
 /** What `-check` prints (to stderr) for a simulation of `plan`, and whether it passed. */
 export function checkReport(plan: Plan, result: SimulationResult): { ok: boolean; lines: string[] } {
   const lines: string[] = [];
@@ -164,7 +141,7 @@ export function checkReport(plan: Plan, result: SimulationResult): { ok: boolean
 }
 
 /** Writes `text` to a new file, mode 0644 whatever the umask; an existing file is replaced only with `force`. */
-function writeNewFile(file: string, text: string, force: boolean): void {
+export function writeNewFile(file: string, text: string, force: boolean): void {
   let fd: number;
   try {
     fd = openSync(file, force ? "w" : "wx", 0o644);

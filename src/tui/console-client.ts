@@ -1,4 +1,4 @@
-import type { StagedRestore, StreamHandle } from "../client/connection.js";
+import type { ServerStatusInfo, StagedRestore, StreamHandle } from "../client/connection.js";
 import type { InstanceInfo, JobInfo, LogLineInfo } from "../client/runtime.js";
 import type { InventoryJson } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
@@ -11,8 +11,10 @@ export interface ConsoleClient {
   /** Where the console is connected, as shown in the header. */
   readonly address: string;
   versionInfo(): Promise<VersionInfo>;
+  serverStatus(): Promise<ServerStatusInfo>;
   inventory(): Promise<InventoryJson & { readonly generatedAt: string }>;
   stagedRestore(): Promise<StagedRestore>;
+  cancelStagedRestore(): Promise<boolean>;
   listInstances(req?: { readonly includeInactive?: boolean }): Promise<InstanceInfo[]>;
   listJobs(req?: { readonly app?: string; readonly states?: readonly string[] }): Promise<JobInfo[]>;
   /** Buffered log lines (without follow the stream ends after them). */

@@ -1,5 +1,7 @@
 import type { ProtocolRange } from "../protocol/range.js";
 
+export { formatBytes as bytes } from "../bytes.js";
+
 /** "3s", "5m", "2h", "4d": how long ago `at` was, coarse. */
 export function age(at: number, now: number): string {
   const s = Math.max(0, Math.floor((now - at) / 1000));

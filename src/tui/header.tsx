@@ -19,9 +19,8 @@ export function Header({ address, note, server, screen, now }: HeaderProps) {
   const v = server.data;
   return (
     <Box flexDirection="column">
-      <Box>
-        <Text bold>waypoint</Text>
-        <Text> {address}</Text>
+      <Text wrap="truncate-end">
+        <Text bold>waypoint</Text> {address}
         {v ? (
           <Text>
             {" "}
@@ -30,8 +29,13 @@ export function Header({ address, note, server, screen, now }: HeaderProps) {
             {range(v.entrypoint)}
           </Text>
         ) : null}
-      </Box>
-      {note ? <Text dimColor>{note}</Text> : null}
+        {server.at ? <Text dimColor> · checked {age(server.at, now)} ago</Text> : null}
+      </Text>
+      {note ? (
+        <Text dimColor wrap="truncate-end">
+          {note}
+        </Text>
+      ) : null}
       {server.error ? (
         <Text color="red" wrap="truncate-end">
           ✖ {server.error.message}
@@ -45,10 +49,7 @@ export function Header({ address, note, server, screen, now }: HeaderProps) {
             {` ${i + 1} ${s.title} `}
           </Text>
         ))}
-        <Text dimColor>
-          {" "}
-          ? help · q quit{server.at ? ` · server checked ${age(server.at, now)} ago` : ""}
-        </Text>
+        <Text dimColor> ? help · q quit</Text>
       </Box>
     </Box>
   );

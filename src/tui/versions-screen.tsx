@@ -1,7 +1,9 @@
 import { Box, Text } from "ink";
+import type { Plan } from "../planner/types.js";
 import type { InventoryJson } from "../protocol/inventory.js";
 import type { VersionsState } from "./console-state.js";
 import { age, cell, range } from "./format.js";
+import { STATUS_MARK, statusOf } from "./plan-model.js";
 import type { Polled } from "./use-poll.js";
 import { filterRejected, type VersionGroup } from "./versions-model.js";
 
@@ -9,13 +11,22 @@ export interface VersionsScreenProps {
   readonly inventory: Polled<InventoryJson>;
   readonly groups: readonly VersionGroup[];
   readonly state: VersionsState;
+  /** The plan for the picked target: each group is marked fine, must move first or optional. */
+  readonly plan?: Plan;
+  readonly target?: string;
   readonly now: number;
   /** Rows the list may use (the terminal's height less the header). */
   readonly height: number;
 }
 
 /** The inventory grouped kind → version, expandable to the components; rejected components below. */
-export function VersionsScreen({ inventory, groups, state, now, height }: VersionsScreenProps) {
+const MARK_COLOR: Record<string, string | undefined> = {
+  fine: "green",
+  "must-move": "yellow",
+  blocked: "red",
+};
+
+export function VersionsScreen({ inventory, groups, state, plan, target, now, height }: VersionsScreenProps) {
   const inv = inventory.data;
   if (!inv) return <Text dimColor>{inventory.error ? "No data yet." : "Loading the inventory…"}</Text>;
   // Rows as plain entries first (a group, or one of an expanded group's components); only the window on
@@ -37,6 +48,7 @@ export function VersionsScreen({ inventory, groups, state, now, height }: Versio
     const g = groups[group]!;
     if (component === undefined) {
       const selected = group === selectedGroup;
+      const mark = statusOf(plan, g.kind, g.version);
       return {
         key: g.key,
         node: (
@@ -45,10 +57,12 @@ export function VersionsScreen({ inventory, groups, state, now, height }: Versio
             {selected ? "›" : " "}
             {state.expanded.includes(g.key) ? "▾ " : "▸ "}
             {cell(g.kind, 11)}
-            {cell(g.version, 16)}
+            {cell(g.version, 12)}
             {cell(`api ${range(g.api)}`, 9)}
             {cell(g.entrypoint ? `ep ${range(g.entrypoint)}` : "", 8)}
-            {String(g.components.length).padStart(6)} <Text dimColor>({g.connected} connected)</Text>
+            {String(g.components.length).padStart(6)}{" "}
+            <Text dimColor>{cell(`(${g.connected} connected)`, 16)}</Text>
+            {mark ? <Text color={MARK_COLOR[mark]}>{STATUS_MARK[mark]}</Text> : null}
           </Text>
         ),
       };
@@ -84,6 +98,7 @@ export function VersionsScreen({ inventory, groups, state, now, height }: Versio
         <Text dimColor>
           {" "}
           · {groups.length} group{groups.length === 1 ? "" : "s"}
+          {target ? ` · marks for ${target} (h/l)` : ""}
           {inventory.at !== undefined ? ` · ${age(inventory.at, now)} old` : ""}
         </Text>
       </Text>

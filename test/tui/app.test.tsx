@@ -15,6 +15,7 @@ import { App } from "../../src/tui/app.js";
 import type { ConsoleClient } from "../../src/tui/console-client.js";
 import { consoleReducer, INITIAL_STATE } from "../../src/tui/console-state.js";
 import type { KeyPress } from "../../src/tui/keymap.js";
+import type { SnapshotDesk, SnapshotFileInfo } from "../../src/tui/snapshot-desk.js";
 import { REPO_ROOT } from "../helpers/process.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -155,6 +156,8 @@ const JOBS: JobInfo[] = [
 interface Fake extends ConsoleClient {
   down: boolean;
   calls: number;
+  staged: StagedRestore;
+  lastSnapshotAt?: number;
 }
 
 function fakeClient(staged: StagedRestore = { staged: false }): Fake {
@@ -162,6 +165,7 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
     address: "127.0.0.1:9701",
     down: false,
     calls: 0,
+    staged,
     async versionInfo() {
       fake.calls++;
       if (fake.down) throw new Error("the server at 127.0.0.1:9701 is not reachable");
@@ -172,7 +176,29 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
       return inventory(Date.now());
     },
     async stagedRestore() {
-      return staged;
+      return fake.staged;
+    },
+    async cancelStagedRestore() {
+      const was = fake.staged.staged;
+      fake.staged = { staged: false };
+      return was;
+    },
+    async serverStatus() {
+      if (fake.down) throw new Error("the server at 127.0.0.1:9701 is not reachable");
+      return {
+        startedAt: new Date(Date.now() - 3 * 3_600_000).toISOString(),
+        databaseBytes: 2_202_009,
+        stateIndex: 1234,
+        ...(fake.lastSnapshotAt
+          ? {
+              lastSnapshot: {
+                id: "snap_1",
+                index: 1200,
+                takenAt: new Date(fake.lastSnapshotAt).toISOString(),
+              },
+            }
+          : {}),
+      };
     },
     async listInstances() {
       return INSTANCES;
@@ -208,6 +234,96 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
   return fake;
 }
 
+/** A desk over an in-memory directory: what the Snapshots screen lists and what its actions did. */
+interface FakeDesk extends SnapshotDesk {
+  files: SnapshotFileInfo[];
+  done: string[];
+  exported: { name: string; text: string }[];
+  failVerify?: string;
+}
+
+const META = (id: string, index: number, createdAt: string) => ({
+  format: 1,
+  id,
+  createdAt,
+  server: SERVER,
+  schemaVersion: 5,
+  index,
+  tables: { tokens: 3, components: 4 },
+});
+
+function fakeDesk(): FakeDesk {
+  const desk: FakeDesk = {
+    dir: "/srv/snapshots",
+    files: [
+      {
+        name: "waypoint-snapshot-20261201T100000Z.snap",
+        path: "/srv/snapshots/waypoint-snapshot-20261201T100000Z.snap",
+        bytes: 53_248,
+        modifiedAt: "2026-12-01T10:00:01.000Z",
+        encrypted: false,
+        meta: META("snap_old", 900, "2026-12-01T10:00:00.000Z"),
+      },
+      {
+        name: "offsite.snap",
+        path: "/srv/snapshots/offsite.snap",
+        bytes: 60_000,
+        modifiedAt: "2026-11-30T10:00:00.000Z",
+        encrypted: true,
+      },
+    ],
+    done: [],
+    exported: [],
+    async list() {
+      return desk.files;
+    },
+    async take(onProgress) {
+      onProgress({ phase: "copy", done: 50, total: 100 });
+      const name = "waypoint-snapshot-20261205T040000Z.snap";
+      const meta = META("snap_new", 1234, "2026-12-05T04:00:00.000Z");
+      desk.files = [
+        {
+          name,
+          path: `/srv/snapshots/${name}`,
+          bytes: 54_000,
+          modifiedAt: meta.createdAt,
+          encrypted: false,
+          meta,
+        },
+        ...desk.files,
+      ];
+      desk.done.push("take");
+      return { name, path: `/srv/snapshots/${name}`, meta, bytes: 54_000 };
+    },
+    async verify(name) {
+      desk.done.push(`verify ${name}`);
+      if (desk.failVerify === name) throw new Error(`${name}: SHA-256 of data.db does not match SHA256SUMS`);
+      const f = desk.files.find((x) => x.name === name)!;
+      return { meta: f.meta!, encrypted: false, hasToken: true };
+    },
+    async restore(name, mode) {
+      desk.done.push(`${mode} ${name}`);
+      const f = desk.files.find((x) => x.name === name)!;
+      return mode === "live"
+        ? {
+            mode,
+            meta: f.meta!,
+            keptAs: "data.db.before-restore",
+            previousIndex: 1234,
+            index: 1235,
+            exiting: false,
+          }
+        : { mode, meta: f.meta!, stagedPath: "/data/waypoint-restore.db", exiting: false };
+    },
+    exportPlan(name, text) {
+      desk.exported.push({ name, text });
+      return `/srv/snapshots/${name}`;
+    },
+    abortAll() {},
+  };
+  return desk;
+}
+
 const frame = (f: string | undefined) =>
   (f ?? "")
     .split("\n")
@@ -215,8 +331,8 @@ const frame = (f: string | undefined) =>
     .join("\n");
 
 /** The console over a fake client, once its first full overview is drawn; unmounted when the test ends. */
-async function openConsole(t: ExecutionContext, client: Fake = fakeClient()) {
-  const r = render(<App client={client} {...PLANNING} pollMs={10_000} />);
+async function openConsole(t: ExecutionContext, client: Fake = fakeClient(), desk: FakeDesk = fakeDesk()) {
+  const r = render(<App client={client} {...PLANNING} desk={desk} pollMs={10_000} />);
   t.teardown(r.unmount);
   await frameWith(r.lastFrame, "Warnings");
   return r;
@@ -228,14 +344,17 @@ async function frameWith(lastFrame: () => string | undefined, text: string): Pro
 }
 
 test("the overview shows the server, counts per kind, the staged restore and the refused components", async (t) => {
-  const { lastFrame, unmount } = render(<App client={fakeClient()} {...PLANNING} pollMs={10_000} />);
+  const { lastFrame, unmount } = render(
+    <App client={fakeClient()} {...PLANNING} desk={fakeDesk()} pollMs={10_000} />,
+  );
   t.teardown(unmount);
   const f = await frameWith(lastFrame, "Warnings");
   t.is(
     f,
     [
-      "waypoint 127.0.0.1:9701 server 0.4.0 · api 1–3 · entrypoint 2",
-      " 1 Overview  2 Versions  3 Runtime  ? help · q quit · server checked 0s ago",
+      "waypoint 127.0.0.1:9701 server 0.4.0 · api 1–3 · entrypoint 2 · checked 0s ago",
+      " 1 Overview  2 Versions  3 Plan  4 Snapshots  5 Runtime  ? help · q quit",
+      "Server up 2h · database 2.1 MiB · state index 1234 · last snapshot never",
       "In use (connected, or seen within 168h) · 0s old",
       "  client          2 (1 connected) on 2 versions",
       "  runner          1 (1 connected) on 1 version",
@@ -258,7 +377,9 @@ test("a staged restore is shown with its snapshot and when it was staged", async
     bytes: 4096,
     meta: { id: "snap_abc", createdAt: "2026-11-30T09:00:00.000Z" } as never,
   };
-  const { lastFrame, unmount } = render(<App client={fakeClient(staged)} {...PLANNING} pollMs={10_000} />);
+  const { lastFrame, unmount } = render(
+    <App client={fakeClient(staged)} {...PLANNING} desk={fakeDesk()} pollMs={10_000} />,
+  );
   t.teardown(unmount);
   const f = await frameWith(lastFrame, "snap_abc");
   t.regex(
@@ -274,11 +395,11 @@ test("versions: grouped kind → version, j/k move, enter expands, a fast sequen
   t.is(
     list.split("\n").slice(2).join("\n"),
     [
-      "Versions in use / filter · enter expand · 4 groups · 0s old",
-      "›▸ client     0.4.0           api 1–3               1 (1 connected)",
-      " ▸ client     0.3.1           api 1–2               1 (0 connected)",
-      " ▸ runner     0.4.0           api 1–3               1 (1 connected)",
-      " ▸ entrypoint 0.3.1           api -    ep 1–2       2 (1 connected)",
+      "Versions in use / filter · enter expand · 4 groups · marks for 0.4.0 (h/l) · 0s old",
+      "›▸ client     0.4.0       api 1–3               1 (1 connected)   fine",
+      " ▸ client     0.3.1       api 1–2               1 (0 connected)   optional",
+      " ▸ runner     0.4.0       api 1–3               1 (1 connected)   fine",
+      " ▸ entrypoint 0.3.1       api -    ep 1–2       2 (1 connected)   optional",
       "Refused (1)",
       "  client cli_old 0.1.0                 ×4 client api protocol 1 is older than the…",
     ].join("\n"),
@@ -325,7 +446,7 @@ test("? shows help from the keymap for the screen; esc closes it", async (t) => 
 
 test("a lost server shows a banner with the retry, keeps the last data as stale, and recovers", async (t) => {
   const client = fakeClient();
-  const { lastFrame, unmount } = render(<App client={client} {...PLANNING} pollMs={100} />);
+  const { lastFrame, unmount } = render(<App client={client} {...PLANNING} desk={fakeDesk()} pollMs={100} />);
   t.teardown(unmount);
   await frameWith(lastFrame, "Warnings");
   client.down = true;
@@ -356,7 +477,7 @@ test("q and ctrl-c quit, except while typing a filter (the real-terminal test se
 
 test("runtime: runners with their job, the latest jobs, the instances, and an instance's log tail", async (t) => {
   const { lastFrame, stdin } = await openConsole(t);
-  stdin.write("3");
+  stdin.write("5");
   const f = await frameWith(lastFrame, "Instances (1 connected");
   t.is(
     f.split("\n").slice(2).join("\n"),

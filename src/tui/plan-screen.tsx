@@ -1,0 +1,181 @@
+import { Box, Text } from "ink";
+import { abbreviateIds, KIND_MEANING, STATUS_LABEL, stepTitle } from "../planner/render-text.js";
+import type { PlanState } from "./console-state.js";
+import { age, cell } from "./format.js";
+import type { MadePlan, StepProgress } from "./plan-model.js";
+
+export interface PlanScreenProps {
+  readonly made?: MadePlan;
+  readonly progress: readonly StepProgress[];
+  /** Releases the target can be (oldest first), and the one picked. */
+  readonly targets: readonly string[];
+  readonly target?: string;
+  readonly catalogPath: string;
+  readonly state: PlanState;
+  readonly now: number;
+  /** Rows the screen may use. */
+  readonly height: number;
+}
+
+const STATUS_COLOR: Record<string, string | undefined> = {
+  fine: "green",
+  "must-move": "yellow",
+  optional: undefined,
+  blocked: "red",
+};
+
+/** Pick a target; the plan's groups, its steps with their live progress, and the selected step's details. */
+export function PlanScreen({
+  made,
+  progress,
+  targets,
+  target,
+  catalogPath,
+  state,
+  now,
+  height,
+}: PlanScreenProps) {
+  const picker = (
+    <Text>
+      <Text bold>Plan to </Text>
+      {targets.length === 0 ? (
+        <Text color="red">no release in the catalog at or after the server's</Text>
+      ) : (
+        targets.map((t) => (
+          <Text key={t} inverse={t === target} bold={t === target}>
+            {t === target ? `‹${t}›` : ` ${t} `}
+          </Text>
+        ))
+      )}
+      <Text dimColor> h/l pick · p re-plan</Text>
+    </Text>
+  );
+  if (!made) {
+    return (
+      <Box flexDirection="column">
+        {picker}
+        <Text dimColor>Waiting for the inventory…</Text>
+      </Box>
+    );
+  }
+  if (!made.plan) {
+    return (
+      <Box flexDirection="column">
+        {picker}
+        <Text color="red" wrap="wrap">
+          No plan: {made.error}
+        </Text>
+        <Text dimColor wrap="truncate-end">
+          catalog: {catalogPath} (start the console with -catalog=FILE for another)
+        </Text>
+      </Box>
+    );
+  }
+  const plan = made.plan;
+  const summary = plan.summary.slice(0, 5);
+  const steps = plan.steps;
+  const selected = Math.min(state.selected, Math.max(0, steps.length - 1));
+  const step = steps[selected];
+  // Rows: picker, meaning, summary (+ header, + more), steps heading, steps, details (≤ 6), warnings.
+  const summaryRows = summary.length + 1 + (plan.summary.length > summary.length ? 1 : 0);
+  const detailRows = step ? Math.min(6, 3 + step.commands.length) : 0;
+  const room = Math.max(2, height - 3 - summaryRows - detailRows - (plan.warnings.length > 0 ? 1 : 0));
+  const first = Math.max(0, Math.min(selected - Math.floor(room / 2), steps.length - room));
+  return (
+    <Box flexDirection="column">
+      {picker}
+      <Text wrap="truncate-end">
+        <Text color={plan.kind === "impossible" ? "red" : plan.kind === "incompatible" ? "yellow" : "green"}>
+          {plan.kind}
+        </Text>
+        <Text dimColor>
+          : {KIND_MEANING[plan.kind]} · planned {age(made.at, now)} ago
+        </Text>
+      </Text>
+      <Text dimColor>
+        {"  "}
+        {cell("COMPONENT", 11)}
+        {cell("COUNT", 7)}
+        {cell("CURRENT", 10)}
+        {cell("PLANNED", 10)}
+        {cell("TARGET", 10)}STATUS
+      </Text>
+      {summary.map((g) => (
+        <Text key={`${g.kind} ${g.version}`}>
+          {"  "}
+          {cell(g.kind, 11)}
+          {cell(String(g.count), 7)}
+          {cell(g.version, 10)}
+          {cell(g.planned, 10)}
+          {cell(g.target, 10)}
+          <Text color={STATUS_COLOR[g.status]}>{STATUS_LABEL[g.status]}</Text>
+        </Text>
+      ))}
+      {plan.summary.length > summary.length ? (
+        <Text dimColor>
+          {" "}
+          and {plan.summary.length - summary.length} more groups (e exports the whole plan)
+        </Text>
+      ) : null}
+      {plan.kind === "impossible" ? (
+        <Box flexDirection="column">
+          <Text bold color="red">
+            Blockers
+          </Text>
+          {plan.blockers.slice(0, room).map((b) => (
+            <Text key={b.components.join(",")} color="red" wrap="truncate-end">
+              {"  "}
+              {abbreviateIds(b.components)}: {b.reason}
+            </Text>
+          ))}
+        </Box>
+      ) : (
+        <Text bold>
+          Steps <Text dimColor>(progress from the live inventory)</Text>
+        </Text>
+      )}
+      {plan.kind === "impossible" ? null : steps.length === 0 ? (
+        <Text color="green"> nothing to do</Text>
+      ) : (
+        steps.slice(first, first + room).map((s, i) => {
+          const at = first + i;
+          const p = progress[at];
+          return (
+            <Text key={`${at}-${s.action}`} inverse={at === selected} wrap="truncate-end">
+              {at === selected ? "›" : " "}
+              <Text color={p?.done ? "green" : undefined}>{p?.done ? "✓ " : "· "}</Text>
+              {cell(stepTitle(s, at), 38)} <Text dimColor={p?.done}>{p?.text ?? ""}</Text>
+            </Text>
+          );
+        })
+      )}
+      {step && plan.kind !== "impossible" ? (
+        <Box flexDirection="column">
+          <Text wrap="truncate-end" color="cyan">
+            {stepTitle(step, selected)}: {step.reason}
+          </Text>
+          {step.components.length > 0 ? (
+            <Text wrap="truncate-end" dimColor>
+              {"  "}components: {abbreviateIds(step.components)}
+            </Text>
+          ) : null}
+          {step.warnings.slice(0, 1).map((w) => (
+            <Text key={w} color="yellow" wrap="truncate-end">
+              {"  "}! {w}
+            </Text>
+          ))}
+          {step.commands.slice(0, Math.max(1, detailRows - 2)).map((c) => (
+            <Text key={c} wrap="truncate-end">
+              {"  "}$ {c}
+            </Text>
+          ))}
+        </Box>
+      ) : null}
+      {plan.warnings.length > 0 ? (
+        <Text color="yellow" wrap="truncate-end">
+          ! {plan.warnings.length} warning{plan.warnings.length === 1 ? "" : "s"}: {plan.warnings[0]}
+        </Text>
+      ) : null}
+    </Box>
+  );
+}
