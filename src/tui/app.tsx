@@ -190,7 +190,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
       {state.confirm ? (
         <Box flexDirection="column" borderStyle="round" borderColor="yellow" paddingX={1}>
           {state.confirm.prompt.map((l) => (
-            <Text key={l} wrap="truncate-end">
+            <Text key={l} wrap="wrap">
               {l}
             </Text>
           ))}
@@ -232,6 +232,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
           state={state.plan}
           now={now}
           height={height}
+          width={stdout.columns > 0 ? stdout.columns : 80}
         />
       ) : state.screen === "snapshots" ? (
         <SnapshotsScreen

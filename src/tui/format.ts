@@ -23,3 +23,24 @@ export function cell(text: string, width: number): string {
   if (text.length > width) return `${text.slice(0, Math.max(0, width - 1))}…`;
   return text.padEnd(width);
 }
+
+/** `text` broken at spaces into lines of at most `width` columns, at most `max` of them (the last cut with "…"). */
+export function clampLines(text: string, width: number, max: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line === "") line = word;
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
+      lines.push(line);
+      line = word;
+    }
+  }
+  if (line !== "") lines.push(line);
+  if (lines.length <= max) return lines.map((l) => cell(l, width).trimEnd());
+  const kept = lines.slice(0, max);
+  kept[max - 1] = cell(`${kept[max - 1]} ${lines[max]}`, width - 1)
+    .trimEnd()
+    .concat("…");
+  return kept.map((l) => (l.length > width ? cell(l, width) : l));
+}

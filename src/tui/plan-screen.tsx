@@ -1,7 +1,7 @@
 import { Box, Text } from "ink";
 import { abbreviateIds, KIND_MEANING, STATUS_LABEL, stepTitle } from "../planner/render-text.js";
 import type { PlanState } from "./console-state.js";
-import { age, cell } from "./format.js";
+import { age, cell, clampLines } from "./format.js";
 import type { MadePlan, StepProgress } from "./plan-model.js";
 
 export interface PlanScreenProps {
@@ -13,8 +13,9 @@ export interface PlanScreenProps {
   readonly catalogPath: string;
   readonly state: PlanState;
   readonly now: number;
-  /** Rows the screen may use. */
+  /** Rows and columns the screen may use. */
   readonly height: number;
+  readonly width: number;
 }
 
 const STATUS_COLOR: Record<string, string | undefined> = {
@@ -34,6 +35,7 @@ export function PlanScreen({
   state,
   now,
   height,
+  width,
 }: PlanScreenProps) {
   const picker = (
     <Text>
@@ -78,7 +80,8 @@ export function PlanScreen({
   const step = steps[selected];
   // Rows: picker, meaning, summary (+ header, + more), steps heading, steps, details (≤ 6), warnings.
   const summaryRows = summary.length + 1 + (plan.summary.length > summary.length ? 1 : 0);
-  const detailRows = step ? Math.min(6, 3 + step.commands.length) : 0;
+  const reason = step ? clampLines(`${stepTitle(step, selected)}: ${step.reason}`, width, 2) : [];
+  const detailRows = step ? Math.min(7, reason.length + 2 + step.commands.length) : 0;
   const room = Math.max(2, height - 3 - summaryRows - detailRows - (plan.warnings.length > 0 ? 1 : 0));
   const first = Math.max(0, Math.min(selected - Math.floor(room / 2), steps.length - room));
   return (
@@ -151,9 +154,11 @@ export function PlanScreen({
       )}
       {step && plan.kind !== "impossible" ? (
         <Box flexDirection="column">
-          <Text wrap="truncate-end" color="cyan">
-            {stepTitle(step, selected)}: {step.reason}
-          </Text>
+          {reason.map((l) => (
+            <Text key={l} color="cyan">
+              {l}
+            </Text>
+          ))}
           {step.components.length > 0 ? (
             <Text wrap="truncate-end" dimColor>
               {"  "}components: {abbreviateIds(step.components)}
@@ -164,7 +169,7 @@ export function PlanScreen({
               {"  "}! {w}
             </Text>
           ))}
-          {step.commands.slice(0, Math.max(1, detailRows - 2)).map((c) => (
+          {step.commands.slice(0, Math.max(1, detailRows - reason.length - 1)).map((c) => (
             <Text key={c} wrap="truncate-end">
               {"  "}$ {c}
             </Text>

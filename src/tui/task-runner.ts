@@ -33,7 +33,7 @@ export async function runTask(
   switch (r.kind) {
     case "take": {
       const t = await desk.take(onProgress);
-      return `snapshot ${t.meta.id} (state index ${t.meta.index}) written and verified: ${t.path} (${bytes(t.bytes)})`;
+      return `wrote ${t.name} (${bytes(t.bytes)}, ${t.meta.id}, state index ${t.meta.index}) and verified it`;
     }
     case "verify": {
       const file = r.file!;

@@ -154,6 +154,8 @@ const JOBS: JobInfo[] = [
 ];
 
 interface Fake extends ConsoleClient {
+  /** Replaces the inventory the fake serves. */
+  inv?: InventoryJson;
   down: boolean;
   calls: number;
   staged: StagedRestore;
@@ -173,7 +175,7 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
     },
     async inventory() {
       if (fake.down) throw new Error("the server at 127.0.0.1:9701 is not reachable");
-      return inventory(Date.now());
+      return fake.inv ? { ...fake.inv, generatedAt: new Date().toISOString() } : inventory(Date.now());
     },
     async stagedRestore() {
       return fake.staged;
@@ -503,4 +505,242 @@ test("runtime: runners with their job, the latest jobs, the instances, and an in
   stdin.write("\u001b");
   await waitFor(() => !frame(lastFrame()).includes("Log tail"), "the tail closed");
   t.pass();
+});
+
+/** A fleet behind the catalog's 0.4.0: server 0.2.0, clients on 0.2.0, entrypoints on 0.1.0. */
+function oldFleet(entrypoints: { id: string; version: string; connected: boolean }[]): InventoryJson {
+  const now = new Date().toISOString();
+  const release = (v: string) => PLANNING.catalog.releases.find((r) => r.version === v)!;
+  return {
+    server: { version: "0.2.0", api: release("0.2.0").api, entrypoint: release("0.2.0").entrypoint },
+    activeWindow: "168h",
+    components: [
+      {
+        kind: "client",
+        via: "cli",
+        id: "cli_alice",
+        version: "0.2.0",
+        api: release("0.2.0").api,
+        lastSeen: now,
+        connected: true,
+      },
+      ...entrypoints.map((e) => ({
+        kind: "entrypoint" as const,
+        id: e.id,
+        version: e.version,
+        entrypoint: release(e.version).entrypoint,
+        app: "web",
+        deployment: "web-v1",
+        hostname: "node-1",
+        lastSeen: now,
+        connected: e.connected,
+      })),
+    ],
+    rejected: [],
+  };
+}
+
+test("plan: the steps to the newest release with their live progress; h/l pick the target, j/k a step, e/E export", async (t) => {
+  const client = fakeClient();
+  client.inv = oldFleet([
+    { id: "ceb_1", version: "0.1.0", connected: true },
+    { id: "ceb_2", version: "0.1.0", connected: true },
+  ]);
+  const desk = fakeDesk();
+  const { lastFrame, stdin } = await openConsole(t, client, desk);
+  stdin.write("3");
+  const plan = await frameWith(lastFrame, "Steps");
+  t.is(
+    plan.split("\n").slice(2).join("\n"),
+    [
+      "Plan to  0.2.0  0.3.0 ‹0.4.0› h/l pick · p re-plan",
+      "incompatible: components must move, or runners go offline, for the server to reach the target · pla…",
+      "  COMPONENT  COUNT  CURRENT   PLANNED   TARGET    STATUS",
+      "  server     1      0.2.0     0.4.0     0.4.0     must move",
+      "  client     1      0.2.0     0.4.0     0.4.0     must move",
+      "  entrypoint 2      0.1.0     0.4.0     0.4.0     must move",
+      "Steps (progress from the live inventory)",
+      "›· 1. snapshot                            none since the plan was made: s takes one",
+      " · 2. redeploy-entrypoints → 0.4.0        entrypoints on 0.1.0: 0 of 2 redeployed",
+      " · 3. upgrade-server → 0.3.0              server on 0.2.0",
+      " · 4. upgrade-clients → 0.4.0             clients on 0.2.0: 0 of 1 upgraded",
+      " · 5. upgrade-server → 0.4.0              server on 0.2.0",
+      " · 6. verify                              after the 5 steps still to do",
+      "1. snapshot: Take a snapshot before changing anything: restoring it is the way back (`waypoint",
+      "server restore pre-upgrade-0.4.0.snap`).",
+      "  components: server",
+      "  $ waypoint server snapshot pre-upgrade-0.4.0.snap",
+    ].join("\n"),
+  );
+
+  // The operator works through the plan: a snapshot, then one entrypoint redeployed (its replacement
+  // on 0.4.0), and the other still on 0.1.0. The steps stay; their progress moves.
+  client.lastSnapshotAt = Date.now();
+  client.inv = oldFleet([
+    { id: "ceb_1", version: "0.1.0", connected: false },
+    { id: "ceb_2", version: "0.1.0", connected: true },
+    { id: "ceb_3", version: "0.4.0", connected: true },
+  ]);
+  stdin.write("r");
+  const moving = await frameWith(lastFrame, "1 of 2 redeployed");
+  t.regex(moving, /›✓ 1\. snapshot +taken since the plan was made\n/);
+  t.regex(moving, / · 2\. redeploy-entrypoints → 0\.4\.0 +entrypoints on 0\.1\.0: 1 of 2 redeployed\n/);
+  t.regex(moving, / · 6\. verify +after the 4 steps still to do/);
+
+  // j selects the next step: its reason, components and commands show below.
+  stdin.write("j");
+  const second = await frameWith(lastFrame, "components: ceb_1, ceb_2");
+  t.regex(second, /›· 2\. redeploy-entrypoints/);
+  t.regex(second, /\$ waypoint up -app=web/);
+
+  // Export: Markdown and JSON files in the directory, of the plan on screen.
+  stdin.write("e");
+  await waitFor(() => desk.exported.length === 1, "the Markdown export");
+  t.regex(desk.exported[0]!.name, /^waypoint-plan-0\.4\.0-\d{8}T\d{6}Z\.md$/);
+  t.regex(desk.exported[0]!.text, /redeploy-entrypoints/);
+  await frameWith(lastFrame, `✓ the plan to 0.4.0 is exported to /srv/snapshots/${desk.exported[0]!.name}`);
+  stdin.write("E");
+  await waitFor(() => desk.exported.length === 2, "the JSON export");
+  const json = JSON.parse(desk.exported[1]!.text) as { target: string; kind: string; steps: unknown[] };
+  t.like(json, { target: "0.4.0", kind: "incompatible" });
+  t.is(json.steps.length, 6);
+
+  // h picks an older target: a new plan, in which nothing has to move but the server.
+  await new Promise((resolve) => setTimeout(resolve, 5)); // made after the snapshot, to the ms
+  stdin.write("h");
+  const older = await frameWith(lastFrame, "standard: no component has to move");
+  t.regex(older, /‹0\.3\.0›/);
+  t.regex(older, /›· 1\. snapshot +none since the plan was made/, "the new plan's progress starts from now");
+  t.regex(older, / · 2\. upgrade-server → 0\.3\.0 +server on 0\.2\.0/);
+  // Versions marks each group for the picked target.
+  stdin.write("2");
+  const marks = await frameWith(lastFrame, "marks for 0.3.0");
+  t.regex(marks, /client +0\.2\.0 .* optional/);
+  t.regex(marks, /entrypoint 0\.1\.0 .* optional/);
+  stdin.write("l");
+  const newest = await frameWith(lastFrame, "marks for 0.4.0");
+  t.regex(newest, /entrypoint 0\.1\.0 .* must move first/);
+});
+
+test("plan: a catalog without the server's release says so instead of a plan", async (t) => {
+  const client = fakeClient();
+  client.inv = {
+    ...oldFleet([]),
+    server: { version: "9.0.0", api: { min: 1, current: 9 }, entrypoint: { min: 1, current: 9 } },
+  };
+  const { lastFrame, stdin } = await openConsole(t, client);
+  stdin.write("3");
+  const f = await frameWith(lastFrame, "Plan to");
+  t.regex(f, /no release in the catalog at or after the server's/);
+});
+
+test("snapshots: files with their meta, take with progress, inspect, verify, and typed confirmations for restores", async (t) => {
+  const client = fakeClient();
+  const desk = fakeDesk();
+  const { lastFrame, stdin } = await openConsole(t, client, desk);
+  stdin.write("4");
+  const list = await frameWith(lastFrame, "offsite.snap");
+  t.is(
+    list.split("\n").slice(2).join("\n"),
+    [
+      "Snapshots in /srv/snapshots · 2 files · listed 0s ago",
+      "  last taken: never on this server · s takes one",
+      "   FILE                                     SIZE       CREATED             INDEX  VERIFIED",
+      "›  waypoint-snapshot-20261201T100000Z.snap  52.0 KiB   2026-12-01 10:00:00 900    not yet (v)",
+      "   offsite.snap                             58.6 KiB   encrypted                  not yet (v)",
+      "  staged restore: none",
+    ].join("\n"),
+  );
+  // Take one: it is listed first, and the status line says where it went.
+  stdin.write("s");
+  await frameWith(
+    lastFrame,
+    "✓ wrote waypoint-snapshot-20261205T040000Z.snap (52.7 KiB, snap_new, state index 1234)",
+  );
+  const taken = await frameWith(lastFrame, "3 files");
+  t.regex(taken, /› {2}waypoint-snapshot-20261205T040000Z\.snap +52\.7 KiB +2026-12-05 04:00:00 1234/);
+  // Inspect and verify the older one.
+  stdin.write("j");
+  stdin.write("\r");
+  const inspected = await frameWith(lastFrame, "snap_old · created 2026-12-01 10:00:00");
+  t.regex(inspected, /server 0\.4\.0 · rows: tokens 3, components 4/);
+  t.regex(inspected, /not verified in this console yet/);
+  stdin.write("v");
+  const verified = await frameWith(lastFrame, "✓ waypoint-snapshot-20261201T100000Z.snap: ok: snap_old");
+  t.regex(verified, /✓ 0s ago/);
+  t.regex(verified, /your token is in it/);
+  t.true(desk.done.includes("verify waypoint-snapshot-20261201T100000Z.snap"));
+  // A failed verification is marked and says why.
+  desk.failVerify = "waypoint-snapshot-20261201T100000Z.snap";
+  stdin.write("v");
+  const failed = await frameWith(lastFrame, "✖ verifying failed");
+  t.regex(failed, /SHA-256 of data\.db does not match/);
+  t.regex(failed, /✖ failed/);
+
+  // Stage: asks y; anything else does nothing; esc leaves.
+  stdin.write("g");
+  // The box's text, its wrapped lines joined.
+  const ask = (await frameWith(lastFrame, "Type y and enter")).replace(/\s*│\s*/g, " ").replace(/ +/g, " ");
+  t.regex(
+    ask,
+    /Stage waypoint-snapshot-20261201T100000Z\.snap: the server replaces its data with the snapshot's at its next start\./,
+  );
+  t.regex(
+    ask,
+    /replaced: everything the server holds now \(state index 1234, 2\.1 MiB, server 0\.4\.0\), every token included/,
+  );
+  t.regex(
+    ask,
+    /with: +waypoint-snapshot-20261201T100000Z\.snap: snap_old, created 2026-12-01 10:00:00, state index 900/,
+  );
+  stdin.write("n");
+  stdin.write("\r");
+  await frameWith(lastFrame, "That is not y: nothing was done.");
+  stdin.write("\u001b");
+  await waitFor(() => !frame(lastFrame()).includes("Type y"), "the confirmation to close");
+  t.false(desk.done.some((d) => d.startsWith("stage")));
+  stdin.write("g");
+  await frameWith(lastFrame, "Type y and enter");
+  stdin.write("y");
+  stdin.write("\r");
+  await frameWith(lastFrame, "✓ staged snap_old (state index 900)");
+  t.true(desk.done.includes("stage waypoint-snapshot-20261201T100000Z.snap"));
+
+  // Live: asks for the server's address, typed out in full.
+  stdin.write("L");
+  const live = (await frameWith(lastFrame, "Type 127.0.0.1:9701 and enter"))
+    .replace(/\s*│\s*/g, " ")
+    .replace(/ +/g, " ");
+  t.regex(live, /Live restore of waypoint-snapshot-20261201T100000Z\.snap/);
+  stdin.write("y");
+  stdin.write("\r");
+  await frameWith(lastFrame, "That is not 127.0.0.1:9701");
+  for (const _ of "y") stdin.write("\u007f");
+  stdin.write("127.0.0.1:9701");
+  stdin.write("\r");
+  await frameWith(lastFrame, "✓ restored snap_old live: state index 1234 → 1235");
+  t.true(desk.done.includes("live waypoint-snapshot-20261201T100000Z.snap"));
+});
+
+test("snapshots: a staged restore is shown and x cancels it after a y", async (t) => {
+  const client = fakeClient({
+    staged: true,
+    path: "/var/lib/waypoint/waypoint-restore.db",
+    stagedAt: new Date(Date.now() - 120_000).toISOString(),
+    bytes: 1000,
+    meta: META("snap_old", 900, "2026-12-01T10:00:00.000Z"),
+  });
+  const { lastFrame, stdin } = await openConsole(t, client);
+  stdin.write("4");
+  const f = await frameWith(lastFrame, "staged restore: snap_old");
+  t.regex(
+    f,
+    /staged restore: snap_old \(state index 900\) staged 2m ago; applied at the next start · x cancels/,
+  );
+  stdin.write("x");
+  await frameWith(lastFrame, "Cancel the staged restore of snap_old (state index 900)?");
+  stdin.write("y\r");
+  await frameWith(lastFrame, "✓ the staged restore is cancelled");
+  await frameWith(lastFrame, "staged restore: none");
+  t.false(client.staged.staged);
 });
