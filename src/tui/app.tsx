@@ -89,7 +89,9 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
     [catalog, serverVersion],
   );
   const target = state.plan.target ?? targets[targets.length - 1];
-  const [made, setMade] = useState<MadePlan>();
+  const [madeLast, setMade] = useState<MadePlan>();
+  // Only the plan for the target on screen: for the frame between a pick and the new plan, none.
+  const made = madeLast?.target === target ? madeLast : undefined;
   const haveInventory = inventory.data !== undefined;
   const inventoryRef = useRef(inventory.data);
   inventoryRef.current = inventory.data;
@@ -244,6 +246,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
           state={state.snapshots}
           now={now}
           height={height}
+          width={stdout.columns > 0 ? stdout.columns : 80}
         />
       ) : (
         <VersionsScreen

@@ -28,6 +28,8 @@ export interface MadePlan {
   readonly error?: string;
   /** Date.now() when it was made: steps' progress is measured from the live inventory since. */
   readonly at: number;
+  /** The target it was made for (undefined: the catalog's newest). */
+  readonly target: string | undefined;
   readonly inventory: InventoryJson;
 }
 
@@ -43,9 +45,10 @@ export function makePlan(
       ...(target === undefined ? {} : { target }),
       ...(catalogFile === undefined ? {} : { catalogFile }),
     });
-    return { plan, at, inventory };
+    return { plan, at, inventory, target };
   } catch (err) {
-    return { error: isAppError(err) || err instanceof Error ? err.message : String(err), at, inventory };
+    const error = isAppError(err) || err instanceof Error ? err.message : String(err);
+    return { error, at, inventory, target };
   }
 }
 

@@ -147,7 +147,7 @@ export function PlanScreen({
             <Text key={`${at}-${s.action}`} inverse={at === selected} wrap="truncate-end">
               {at === selected ? "›" : " "}
               <Text color={p?.done ? "green" : undefined}>{p?.done ? "✓ " : "· "}</Text>
-              {cell(stepTitle(s, at), 38)} <Text dimColor={p?.done}>{p?.text ?? ""}</Text>
+              {cell(stepTitle(s, at), 34)} <Text dimColor={p?.done}>{p?.text ?? ""}</Text>
             </Text>
           );
         })

@@ -21,6 +21,7 @@ export interface SnapshotsScreenProps {
   readonly state: SnapshotsState;
   readonly now: number;
   readonly height: number;
+  readonly width: number;
 }
 
 /** "2026-12-05 04:01:00" from an RFC 3339 time, as stored (UTC). */
@@ -45,6 +46,7 @@ export function SnapshotsScreen({
   state,
   now,
   height,
+  width,
 }: SnapshotsScreenProps) {
   const list = files.data ?? [];
   const selected = Math.min(state.selected, Math.max(0, list.length - 1));
@@ -54,6 +56,9 @@ export function SnapshotsScreen({
   const detailRows = inspecting ? 7 : 0;
   const room = Math.max(2, height - 5 - detailRows);
   const first = Math.max(0, Math.min(selected - Math.floor(room / 2), list.length - room));
+  // The creation time only where there is room (it is in the details and the confirmations too).
+  const showCreated = width >= 100;
+  const nameWidth = Math.max(20, Math.min(48, width - 33 - (showCreated ? 20 : 0)));
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end">
@@ -85,7 +90,8 @@ export function SnapshotsScreen({
       ) : null}
       <Text dimColor>
         {"   "}
-        {cell("FILE", 40)} {cell("SIZE", 10)} {cell("CREATED", 19)} {cell("INDEX", 6)} VERIFIED
+        {cell("FILE", nameWidth)} {cell("SIZE", 9)} {showCreated ? `${cell("CREATED", 19)} ` : ""}
+        {cell("INDEX", 6)} VERIFIED
       </Text>
       {files.data === undefined ? (
         <Text dimColor>{files.error ? "" : "Reading the directory…"}</Text>
@@ -97,9 +103,11 @@ export function SnapshotsScreen({
           const v = verified.get(f.name);
           return (
             <Text key={f.name} inverse={at === selected} wrap="truncate-end">
-              {at === selected ? "› " : "  "} {cell(f.name, 40)} {cell(bytes(f.bytes), 10)}{" "}
-              {cell(f.meta ? when(f.meta.createdAt) : f.encrypted ? "encrypted" : "?", 19)}{" "}
-              {cell(f.meta ? String(f.meta.index) : "", 6)}{" "}
+              {at === selected ? "› " : "  "} {cell(f.name, nameWidth)} {cell(bytes(f.bytes), 9)}{" "}
+              {showCreated
+                ? `${cell(f.meta ? when(f.meta.createdAt) : f.encrypted ? "encrypted" : "?", 19)} `
+                : ""}
+              {cell(f.meta ? String(f.meta.index) : f.encrypted ? "(enc)" : "", 6)}{" "}
               {v ? (
                 <Text color={v.ok ? "green" : "red"}>{v.ok ? `✓ ${age(v.at, now)} ago` : "✖ failed"}</Text>
               ) : f.problem ? (
@@ -117,13 +125,17 @@ export function SnapshotsScreen({
           <Text dimColor>unknown</Text>
         ) : s.staged ? (
           <Text color="yellow">
-            {s.meta.id} (state index {s.meta.index}) staged {age(Date.parse(s.stagedAt), now)} ago; applied at
-            the next start · x cancels
+            {s.meta.id} (index {s.meta.index}) · x cancels
           </Text>
         ) : (
           <Text color="green">none</Text>
         )}
       </Text>
+      {s?.staged ? (
+        <Text dimColor>
+          {"  "}staged {age(Date.parse(s.stagedAt), now)} ago; the server applies it at its next start
+        </Text>
+      ) : null}
       {inspecting ? <FileDetails file={inspecting} verified={verified.get(inspecting.name)} /> : null}
     </Box>
   );

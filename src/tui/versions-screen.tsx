@@ -52,7 +52,7 @@ export function VersionsScreen({ inventory, groups, state, plan, target, now, he
       return {
         key: g.key,
         node: (
-          <Text inverse={selected}>
+          <Text inverse={selected} wrap="truncate-end">
             {/* The marker keeps the selection visible without colour (NO_COLOR, monochrome terminals). */}
             {selected ? "›" : " "}
             {state.expanded.includes(g.key) ? "▾ " : "▸ "}
@@ -61,7 +61,7 @@ export function VersionsScreen({ inventory, groups, state, plan, target, now, he
             {cell(`api ${range(g.api)}`, 9)}
             {cell(g.entrypoint ? `ep ${range(g.entrypoint)}` : "", 8)}
             {String(g.components.length).padStart(6)}{" "}
-            <Text dimColor>{cell(`(${g.connected} connected)`, 16)}</Text>
+            <Text dimColor>{cell(`(${g.connected} connected)`, 14)}</Text>
             {mark ? <Text color={MARK_COLOR[mark]}>{STATUS_MARK[mark]}</Text> : null}
           </Text>
         ),
@@ -98,7 +98,7 @@ export function VersionsScreen({ inventory, groups, state, plan, target, now, he
         <Text dimColor>
           {" "}
           · {groups.length} group{groups.length === 1 ? "" : "s"}
-          {target ? ` · marks for ${target} (h/l)` : ""}
+          {plan ? ` · marks for ${plan.target} (h/l)` : target ? ` · planning for ${target}…` : ""}
           {inventory.at !== undefined ? ` · ${age(inventory.at, now)} old` : ""}
         </Text>
       </Text>

@@ -3,82 +3,27 @@
  * an embedded server, saves a context other commands use meanwhile, shows its screens, and quits
  * cleanly, stopping the server. Ink draws nothing when CI is set, so the console runs without it.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
+import { Fleet } from "../../src/client/fleet.js";
+import { parseCatalog } from "../../src/protocol/catalog.js";
+import { emulatedVersionInfo } from "../../src/protocol/emulation.js";
 import { REPO_ROOT, runCli } from "../helpers/process.js";
+import { startTestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
+import { openTerminal, type Terminal, tmuxTest } from "../helpers/tmux.js";
 import { waitFor } from "../helpers/wait.js";
 
-const TSX_LOADER = import.meta.resolve("tsx");
-const hasTmux = (() => {
-  try {
-    execFileSync("tmux", ["-V"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const tmuxTest = hasTmux ? test : test.skip;
-
-interface Console {
-  /** HOME of the console; its XDG dirs are config/ and data/ in it. */
-  readonly home: string;
-  /** The env that reaches the same config and data, for other commands. */
-  readonly env: NodeJS.ProcessEnv;
-  /** The screen as text (`escapes`: with its escape sequences). */
-  screen(escapes?: boolean): string;
-  keys(keys: string): void;
-  /** The pid of the console process (the pane's, as the script execs it). */
-  pid(): number;
-  /** Resolves with the exit code once the console exited. */
-  exitFile: string;
-}
+const CATALOG = join(REPO_ROOT, "fixtures", "catalogs", "protocol-steps.json");
 
 /**
  * `waypoint ui` in a new 80×24 tmux session with a HOME of its own, nothing configured and no CI
  * variable, once its overview is drawn. The session is killed when the test ends.
  */
-async function openConsole(t: ExecutionContext, extraEnv = ""): Promise<Console> {
-  const home = tempDir(t);
-  const socket = join(home, "tmux.sock");
-  const script = join(home, "run.sh");
-  const exitFile = join(home, "exit");
-  const env = { HOME: home, XDG_CONFIG_HOME: join(home, "config"), XDG_DATA_HOME: join(home, "data") };
-  writeFileSync(
-    script,
-    [
-      "unset CI $(env | grep -o '^WAYPOINT_[A-Z_]*')",
-      `export HOME=${env.HOME} XDG_CONFIG_HOME=${env.XDG_CONFIG_HOME} XDG_DATA_HOME=${env.XDG_DATA_HOME} ${extraEnv}`,
-      `cd ${REPO_ROOT}`,
-      `${process.execPath} --import=${TSX_LOADER} src/bin/waypoint.ts ui`,
-      `echo "exit=$?" > ${exitFile}`,
-    ].join("\n"),
-  );
-  const tmux = (...args: string[]) => execFileSync("tmux", ["-S", socket, ...args], { encoding: "utf8" });
-  tmux("new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
-  t.teardown(() => {
-    try {
-      execFileSync("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" });
-    } catch {
-      // Already gone with the console.
-    }
-  });
-  const c: Console = {
-    home,
-    env,
-    exitFile,
-    screen: (escapes = false) => tmux("capture-pane", "-p", ...(escapes ? ["-e"] : [])),
-    keys: (keys) => void tmux("send-keys", keys),
-    pid: () => {
-      // The pane runs bash, which runs the console: its one child.
-      const bash = tmux("display-message", "-p", "#{pane_pid}").trim();
-      return Number(readFileSync(`/proc/${bash}/task/${bash}/children`, "utf8").trim().split(" ")[0]);
-    },
-  };
-  await waitFor(() => c.screen().includes("Warnings"), "the overview", 45_000);
-  return c;
+function openConsole(t: ExecutionContext, extraEnv = ""): Promise<Terminal> {
+  return openTerminal(t, { args: ["ui"], extraEnv, ready: "Warnings", readyWhat: "the overview" });
 }
 
 tmuxTest(
@@ -88,7 +33,7 @@ tmuxTest(
     const overview = c.screen();
     t.regex(overview, /^waypoint 127\.0\.0\.1:\d+ server \d+\.\d+\.\d+ · api \d/);
     t.regex(overview, new RegExp(`embedded server on ${join(c.home, "data", "waypoint", "data.db")}`));
-    t.regex(overview, / 1 Overview {2}2 Versions {2}3 Runtime {2}\? help · q quit/);
+    t.regex(overview, / 1 Overview {2}2 Versions {2}3 Plan {2}4 Snapshots {2}5 Runtime {2}\? help · q quit/);
     if (/context "embedded" reaches it/.test(overview)) {
       // Another command, in another process, reaches the embedded server through the saved context.
       const versions = await runCli(t, ["versions", "-json"], { env: c.env });
@@ -146,3 +91,88 @@ test("not on a terminal, the console says what to use instead", async (t) => {
     "Error: the console needs a terminal on stdin and stdout\nHint: For scripts and pipes use `waypoint versions [-json]` and `waypoint upgrade plan`.\n",
   );
 });
+
+tmuxTest(
+  "against a real server and fleet: every screen, a plan to follow, a snapshot taken and found, a restore staged and cancelled",
+  async (t) => {
+    const catalog = parseCatalog(readFileSync(CATALOG, "utf8"), CATALOG);
+    const s = await startTestServer(t, { versionInfo: emulatedVersionInfo(catalog, "0.2.0") });
+    const fleet = await Fleet.start({
+      server: { address: s.address, tls: false, tlsSkipVerify: false },
+      managementToken: s.token,
+      catalog,
+      groups: [
+        { kind: "cli", count: 2, version: "0.2.0" },
+        { kind: "entrypoint", count: 3, version: "0.1.0", app: "web", deployment: "web-v1" },
+      ],
+    });
+    t.teardown(() => fleet.stop());
+    const dir = tempDir(t);
+    const c = await openTerminal(t, {
+      args: ["ui", "-emulate-version=0.2.0", `-catalog=${CATALOG}`, `-snapshot-dir=${dir}`],
+      extraEnv: `WAYPOINT_SERVER_ADDR=${s.address} WAYPOINT_SERVER_TOKEN=${s.token}`,
+      ready: "Warnings",
+      readyWhat: "the overview",
+    });
+    const screen = (text: string, what: string) =>
+      waitFor(() => c.screen().includes(text), what).then(
+        () => c.screen(),
+        (err: Error) => {
+          throw new Error(`${err.message}; the screen:\n${c.screen()}`);
+        },
+      );
+
+    const overview = await screen("must move before the server can reach 0.4.0", "the plan's warning");
+    t.regex(overview, /server 0\.2\.0 \(emulated\)/);
+    t.regex(overview, /Server up \d+s · database [\d.]+ [KM]iB · state index \d+ · last snapshot never/);
+    t.regex(overview, /entrypoint +3 \(3 connected\) on 1 version/);
+    for (const line of overview.trimEnd().split("\n")) t.true(line.length <= 80, line);
+
+    c.keys("2");
+    const versions = await screen("marks for 0.4.0", "the versions screen");
+    t.regex(versions, /entrypoint 0\.1\.0 .* must move first/);
+
+    c.keys("3");
+    const plan = await screen("Steps", "the plan screen");
+    t.regex(plan, /Plan to +0\.2\.0 +0\.3\.0 ‹0\.4\.0›/);
+    t.regex(plan, /redeploy-entrypoints → 0\.\d\.0 +entrypoints on 0\.1\.0: 0 of 3 redeployed/);
+    t.regex(plan, /›· 1\. snapshot +none since the plan was made: s takes one/);
+    // The plan's snapshot step, run from here: the file is written, verified, and the step is done.
+    c.keys("s");
+    await screen("✓ wrote waypoint-snapshot-", "the snapshot to be written");
+    const files = readdirSync(dir);
+    t.is(files.length, 1, files.join(" "));
+    t.regex(files[0]!, /^waypoint-snapshot-\d{8}T\d{6}Z\.snap$/);
+    const tar = spawnSync("tar", ["-tzf", join(dir, files[0]!)], { encoding: "utf8" });
+    t.deepEqual(tar.stdout.trim().split("\n"), ["meta.json", "data.db", "SHA256SUMS"]);
+    await screen("✓ 1. snapshot", "the snapshot step done");
+
+    c.keys("4");
+    await screen("Snapshots in", "the snapshots screen");
+    const list = await screen(`›  ${files[0]}`, "the snapshot in the list");
+    t.regex(list, /last taken: \d+s ago \(snap_/);
+    c.keys("v");
+    await screen(`✓ ${files[0]}: ok:`, "the verification");
+    t.regex(c.screen(), /✓ \d+s ago/);
+    // Stage it: a y, typed, goes ahead; the server has it staged.
+    c.keys("g");
+    await screen("Type y and enter", "the stage confirmation");
+    c.keys("y");
+    c.keys("Enter");
+    await screen("✓ staged snap_", "the restore to be staged");
+    t.true((await s.connect().stagedRestore()).staged);
+    await screen("· x cancels", "the staged restore on screen");
+    c.keys("x");
+    await screen("Cancel the staged restore", "the cancel confirmation");
+    c.keys("y");
+    c.keys("Enter");
+    await screen("staged restore: none", "the stage to be cancelled");
+    t.false((await s.connect().stagedRestore()).staged);
+
+    c.keys("5");
+    await screen("Instances", "the runtime screen");
+    c.keys("q");
+    await waitFor(() => existsSync(c.exitFile), "the console to exit", 20_000);
+    t.is(readFileSync(c.exitFile, "utf8").trim(), "exit=0");
+  },
+);

@@ -398,10 +398,10 @@ test("versions: grouped kind → version, j/k move, enter expands, a fast sequen
     list.split("\n").slice(2).join("\n"),
     [
       "Versions in use / filter · enter expand · 4 groups · marks for 0.4.0 (h/l) · 0s old",
-      "›▸ client     0.4.0       api 1–3               1 (1 connected)   fine",
-      " ▸ client     0.3.1       api 1–2               1 (0 connected)   optional",
-      " ▸ runner     0.4.0       api 1–3               1 (1 connected)   fine",
-      " ▸ entrypoint 0.3.1       api -    ep 1–2       2 (1 connected)   optional",
+      "›▸ client     0.4.0       api 1–3               1 (1 connected) fine",
+      " ▸ client     0.3.1       api 1–2               1 (0 connected) optional",
+      " ▸ runner     0.4.0       api 1–3               1 (1 connected) fine",
+      " ▸ entrypoint 0.3.1       api -    ep 1–2       2 (1 connected) optional",
       "Refused (1)",
       "  client cli_old 0.1.0                 ×4 client api protocol 1 is older than the…",
     ].join("\n"),
@@ -560,12 +560,12 @@ test("plan: the steps to the newest release with their live progress; h/l pick t
       "  client     1      0.2.0     0.4.0     0.4.0     must move",
       "  entrypoint 2      0.1.0     0.4.0     0.4.0     must move",
       "Steps (progress from the live inventory)",
-      "›· 1. snapshot                            none since the plan was made: s takes one",
-      " · 2. redeploy-entrypoints → 0.4.0        entrypoints on 0.1.0: 0 of 2 redeployed",
-      " · 3. upgrade-server → 0.3.0              server on 0.2.0",
-      " · 4. upgrade-clients → 0.4.0             clients on 0.2.0: 0 of 1 upgraded",
-      " · 5. upgrade-server → 0.4.0              server on 0.2.0",
-      " · 6. verify                              after the 5 steps still to do",
+      "›· 1. snapshot                        none since the plan was made: s takes one",
+      " · 2. redeploy-entrypoints → 0.4.0    entrypoints on 0.1.0: 0 of 2 redeployed",
+      " · 3. upgrade-server → 0.3.0          server on 0.2.0",
+      " · 4. upgrade-clients → 0.4.0         clients on 0.2.0: 0 of 1 upgraded",
+      " · 5. upgrade-server → 0.4.0          server on 0.2.0",
+      " · 6. verify                          after the 5 steps still to do",
       "1. snapshot: Take a snapshot before changing anything: restoring it is the way back (`waypoint",
       "server restore pre-upgrade-0.4.0.snap`).",
       "  components: server",
@@ -645,9 +645,9 @@ test("snapshots: files with their meta, take with progress, inspect, verify, and
     [
       "Snapshots in /srv/snapshots · 2 files · listed 0s ago",
       "  last taken: never on this server · s takes one",
-      "   FILE                                     SIZE       CREATED             INDEX  VERIFIED",
-      "›  waypoint-snapshot-20261201T100000Z.snap  52.0 KiB   2026-12-01 10:00:00 900    not yet (v)",
-      "   offsite.snap                             58.6 KiB   encrypted                  not yet (v)",
+      "   FILE                                            SIZE      CREATED             INDEX  VERIFIED",
+      "›  waypoint-snapshot-20261201T100000Z.snap         52.0 KiB  2026-12-01 10:00:00 900    not yet (v)",
+      "   offsite.snap                                    58.6 KiB  encrypted           (enc)  not yet (v)",
       "  staged restore: none",
     ].join("\n"),
   );
@@ -735,7 +735,7 @@ test("snapshots: a staged restore is shown and x cancels it after a y", async (t
   const f = await frameWith(lastFrame, "staged restore: snap_old");
   t.regex(
     f,
-    /staged restore: snap_old \(state index 900\) staged 2m ago; applied at the next start · x cancels/,
+    /staged restore: snap_old \(index 900\) · x cancels\n +staged 2m ago; the server applies it at its next start/,
   );
   stdin.write("x");
   await frameWith(lastFrame, "Cancel the staged restore of snap_old (state index 900)?");
