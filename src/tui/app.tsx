@@ -7,7 +7,7 @@ import { consoleReducer, INITIAL_STATE, type TaskStatus, type ViewFacts } from "
 import { bytes } from "./format.js";
 import { Header } from "./header.js";
 import { HelpOverlay } from "./help-overlay.js";
-import { splitKeys } from "./keymap.js";
+import { type KeyPress, splitKeys } from "./keymap.js";
 import { OverviewScreen } from "./overview-screen.js";
 import { type MadePlan, makePlan, planProgress, targetReleases } from "./plan-model.js";
 import { PlanScreen } from "./plan-screen.js";
@@ -42,6 +42,14 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);
   }, []);
+  // A resized terminal draws again at once, with the new height and width.
+  const [, resized] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => {
+    stdout.on("resize", resized);
+    return () => {
+      stdout.off("resize", resized);
+    };
+  }, [stdout]);
   // Bumped when a task changed what the server or the directory holds: those panels fetch again at once.
   const [changed, setChanged] = useState(0);
   const refresh = state.refresh + changed;
@@ -171,9 +179,21 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
       ? { stagedAbout: `${staged.data.meta.id} (state index ${staged.data.meta.index})` }
       : {}),
   };
+  // Keys wait in a queue and are handed to the reducer one per render, each with the rows that render
+  // drew: a pasted "/web⏎jj" moves over the filtered rows, not the ones on screen before the filter.
+  const keys = useRef<KeyPress[]>([]);
+  const [keyTick, kick] = useReducer((n: number) => n + 1, 0);
   useInput((input, key) => {
-    for (const k of splitKeys(input, key)) dispatch({ type: "key", key: k, view: view.current });
+    keys.current.push(...splitKeys(input, key));
+    kick();
   });
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs after each render that a key asked for
+  useEffect(() => {
+    const k = keys.current.shift();
+    if (!k) return;
+    dispatch({ type: "key", key: k, view: view.current });
+    if (keys.current.length > 0) kick();
+  }, [keyTick]);
   useEffect(() => {
     if (state.quit) exit();
   }, [state.quit, exit]);

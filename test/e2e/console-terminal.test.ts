@@ -151,6 +151,12 @@ tmuxTest(
     await screen("Snapshots in", "the snapshots screen");
     const list = await screen(`›  ${files[0]}`, "the snapshot in the list");
     t.regex(list, /last taken: \d+s ago \(snap_/);
+    t.notRegex(list, /CREATED/, "no room for the creation time in 80 columns");
+    // A wider terminal: the table grows a column at once.
+    c.resize(120, 30);
+    await screen("CREATED", "the table redrawn for 120 columns");
+    c.resize(80, 24);
+    await waitFor(() => !c.screen().includes("CREATED"), "the table redrawn for 80 columns");
     c.keys("v");
     await screen(`✓ ${files[0]}: ok:`, "the verification");
     t.regex(c.screen(), /✓ \d+s ago/);

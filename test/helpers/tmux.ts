@@ -33,6 +33,8 @@ export interface Terminal {
   /** The screen as text (`escapes`: with its escape sequences). */
   screen(escapes?: boolean): string;
   keys(keys: string): void;
+  /** Resizes the terminal, as a user dragging its window. */
+  resize(columns: number, rows: number): void;
   /** The pid of the command's process (the pane's, as the script execs it). */
   pid(): number;
   /** Holds "exit=N" once the command exited with code N. */
@@ -85,6 +87,7 @@ export async function openTerminal(t: ExecutionContext, opts: TerminalOptions): 
     exitFile,
     screen: (escapes = false) => tmux("capture-pane", "-p", ...(escapes ? ["-e"] : [])),
     keys: (keys) => void tmux("send-keys", keys),
+    resize: (columns, rows) => void tmux("resize-window", "-x", String(columns), "-y", String(rows)),
     pid: () => {
       // The pane runs bash, which runs the command: its one child.
       const bash = tmux("display-message", "-p", "#{pane_pid}").trim();

@@ -435,6 +435,17 @@ test("the filter narrows every list, esc clears it, and q while typing is text, 
   await frameWith(lastFrame, "4 groups");
 });
 
+test("a pasted chunk that filters then moves acts on the filtered rows", async (t) => {
+  const { lastFrame, stdin } = await openConsole(t);
+  stdin.write("2");
+  await frameWith(lastFrame, "Versions in use");
+  // One chunk, as a paste arrives: filter to the entrypoints, move down (there is nowhere to go), expand.
+  stdin.write("/entry\rj\r");
+  const f = await frameWith(lastFrame, "ceb_a1");
+  t.regex(f, /›▾ entrypoint 0\.3\.1/);
+  t.regex(f, /ceb_a2/);
+});
+
 test("? shows help from the keymap for the screen; esc closes it", async (t) => {
   const { lastFrame, stdin } = await openConsole(t);
   stdin.write("?");
