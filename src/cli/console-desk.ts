@@ -66,7 +66,10 @@ export function consoleDesk(conn: Connection, dir: string, io: Io): SnapshotDesk
   };
   const inDir = (name: string) => {
     const path = resolve(root, name);
-    if (!path.startsWith(`${root}/`)) throw new AppError("USAGE", `${name} is not a file in ${root}`);
+    if (!path.startsWith(`${root}/`))
+      throw new AppError("INVALID_ARGUMENT", `${name} is not a file in ${root}`, {
+        hint: "The console acts only on the files it lists in its snapshot directory.",
+      });
     return path;
   };
   return {
@@ -132,8 +135,8 @@ export function consoleDesk(conn: Connection, dir: string, io: Io): SnapshotDesk
     },
 
     verify(name: string, onProgress: (p: DeskProgress) => void): Promise<VerifyOutcome> {
-      const path = inDir(name);
       return scoped(async (scope) => {
+        const path = inDir(name);
         const work = workDir(scope);
         try {
           const bytes = statSync(path).size;
@@ -157,8 +160,8 @@ export function consoleDesk(conn: Connection, dir: string, io: Io): SnapshotDesk
     },
 
     restore(name: string, mode: "stage" | "live", onProgress: (p: DeskProgress) => void) {
-      const path = inDir(name);
       return scoped(async (scope) => {
+        const path = inDir(name);
         const work = workDir(scope);
         try {
           const bytes = statSync(path).size;
