@@ -234,6 +234,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
           logs={logs}
           state={state.runtime}
           now={now}
+          height={height}
         />
       ) : state.screen === "overview" ? (
         <OverviewScreen

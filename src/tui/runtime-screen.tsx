@@ -12,6 +12,8 @@ export interface RuntimeScreenProps {
   readonly logs: Polled<LogLineInfo[]>;
   readonly state: RuntimeState;
   readonly now: number;
+  /** Rows the screen may use: the log tail gets what the lists leave. */
+  readonly height: number;
 }
 
 /** Instance rows shown at once. */
@@ -25,18 +27,29 @@ const JOB_COLOR: Record<string, string | undefined> = {
 };
 
 /** Runners, the latest jobs, the instances, and the log tail of the instance picked with enter. */
-export function RuntimeScreen({ inventory, instances, jobs, logs, state, now }: RuntimeScreenProps) {
+export function RuntimeScreen({ inventory, instances, jobs, logs, state, now, height }: RuntimeScreenProps) {
   const runners = (inventory.data?.components ?? []).filter((c) => c.kind === "runner");
   const busy = new Map(
     (jobs.data ?? [])
       .filter((j) => j.state === "running" || j.state === "assigned")
       .map((j) => [j.runner, j]),
   );
-  const recent = [...(jobs.data ?? [])].reverse().slice(0, 5);
+  // With a log tail open the job list shrinks to make room for it.
+  const recent = [...(jobs.data ?? [])].reverse().slice(0, state.logsOf !== undefined ? 2 : 5);
   const list = instances.data ?? [];
   const selected = Math.min(state.selected, Math.max(0, list.length - 1));
   // Lines of another instance (still shown while the new tail loads) are not shown as this one's.
-  const tail = (logs.data ?? []).filter((l) => l.instance === state.logsOf);
+  const used =
+    3 +
+    Math.max(1, Math.min(3, runners.length)) +
+    Math.max(1, recent.length) +
+    Math.max(1, Math.min(ROWS, list.length)) +
+    (list.length > ROWS ? 1 : 0) +
+    1 +
+    (logs.error ? 1 : 0);
+  const tail = (logs.data ?? [])
+    .filter((l) => l.instance === state.logsOf)
+    .slice(-Math.max(2, height - used));
   // A window of the instances that keeps the selected one on screen.
   const first = Math.max(0, Math.min(selected - 1, list.length - ROWS));
   return (
@@ -50,7 +63,7 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now }: 
         runners.slice(0, 3).map((r) => {
           const job = busy.get(r.id);
           return (
-            <Text key={r.id}>
+            <Text key={r.id} wrap="truncate-end">
               {"  "}
               {cell(r.id, 24)} {cell(r.version, 10)}{" "}
               <Text color={r.connected ? "green" : undefined} dimColor={!r.connected}>
@@ -68,7 +81,7 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now }: 
         <Text dimColor>{"  "}none yet (waypoint up -app=NAME)</Text>
       ) : (
         recent.map((j) => (
-          <Text key={j.id}>
+          <Text key={j.id} wrap="truncate-end">
             {"  "}
             {cell(j.id, 9)}
             {cell(j.app, 12)}
@@ -87,7 +100,7 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now }: 
         list.slice(first, first + ROWS).map((i, k) => {
           const n = first + k;
           return (
-            <Text key={i.id} inverse={n === selected}>
+            <Text key={i.id} inverse={n === selected} wrap="truncate-end">
               {n === selected ? "›" : " "} {cell(i.id, 22)} {cell(i.app, 10)} {cell(i.deployment, 12)}{" "}
               {cell(i.version, 8)}
               <Text color={i.connected ? "green" : undefined} dimColor={!i.connected}>
