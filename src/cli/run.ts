@@ -5,6 +5,7 @@ import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { configGet, configSet, configUnset } from "./config-commands.js";
 import { contextCreate, contextDelete, contextList, contextUse, contextVerify } from "./context-commands.js";
+import { demo } from "./demo.js";
 import { deploymentCreate, deploymentList } from "./deployment-commands.js";
 import { exec } from "./exec.js";
 import { editDistance, formatFlagHelp, HelpRequested, parseFlags } from "./flags.js";
@@ -26,6 +27,7 @@ import { versions } from "./versions.js";
 
 export const COMMANDS: readonly Command[] = [
   ui,
+  demo,
   version,
   versions,
   upgradePlan,

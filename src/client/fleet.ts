@@ -56,7 +56,13 @@ export class Fleet {
 
   static async start(spec: FleetSpec): Promise<Fleet> {
     const fleet = new Fleet(spec);
-    await fleet.open();
+    try {
+      await fleet.open();
+    } catch (err) {
+      // The connections opened so far would keep the process alive.
+      fleet.stop();
+      throw err;
+    }
     return fleet;
   }
 
