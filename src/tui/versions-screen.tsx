@@ -72,9 +72,9 @@ export function VersionsScreen({ inventory, groups, state, plan, target, now, he
     return {
       key: `${g.key}/${c.id}`,
       node: (
-        <Text>
+        <Text wrap="truncate-end">
           {"     "}
-          {cell(c.id, 26)} {cell(where, 30)}{" "}
+          {cell(c.id, 26)} {cell(where, 28)} {c.emulated ? <Text color="magenta">emulated </Text> : null}
           <Text color={c.connected ? "green" : undefined} dimColor={!c.connected}>
             {c.connected ? "connected" : `seen ${age(Date.parse(c.lastSeen), now)} ago`}
           </Text>
@@ -84,7 +84,7 @@ export function VersionsScreen({ inventory, groups, state, plan, target, now, he
   });
   return (
     <Box flexDirection="column">
-      <Text>
+      <Text wrap="truncate-end">
         <Text bold>Versions in use</Text>
         {state.editing || state.filter ? (
           <Text color="cyan">
@@ -120,9 +120,9 @@ export function VersionsScreen({ inventory, groups, state, plan, target, now, he
             Refused ({rejected.length})
           </Text>
           {rejected.slice(0, 3).map((r) => (
-            <Text key={`${r.kind}/${r.id}`} color="red">
+            <Text key={`${r.kind}/${r.id}`} color="red" wrap="truncate-end">
               {"  "}
-              {cell(`${r.kind} ${r.id} ${r.version}`, 36)} ×{r.count} {cell(r.reason, 40)}
+              {cell(`${r.kind} ${r.id} ${r.version}`, 36)} ×{r.count} {r.reason}
             </Text>
           ))}
         </Box>

@@ -72,6 +72,7 @@ function inventory(now: number): InventoryJson & { generatedAt: string } {
         id: "ceb_a1",
         version: "0.3.1",
         entrypoint: range(1, 2),
+        emulated: true,
         app: "web",
         deployment: "web-v3",
         hostname: "node-1",
@@ -403,7 +404,7 @@ test("versions: grouped kind → version, j/k move, enter expands, a fast sequen
       " ▸ runner     0.4.0       api 1–3               1 (1 connected) fine",
       " ▸ entrypoint 0.3.1       api -    ep 1–2       2 (1 connected) optional",
       "Refused (1)",
-      "  client cli_old 0.1.0                 ×4 client api protocol 1 is older than the…",
+      "  client cli_old 0.1.0                 ×4 client api protocol 1 is older than the server's minimum …",
     ].join("\n"),
   );
   // Keys in one chunk, as a terminal delivers fast typing: down ×3, up, enter — the runner row opens.
@@ -443,7 +444,8 @@ test("a pasted chunk that filters then moves acts on the filtered rows", async (
   stdin.write("/entry\rj\r");
   const f = await frameWith(lastFrame, "ceb_a1");
   t.regex(f, /›▾ entrypoint 0\.3\.1/);
-  t.regex(f, /ceb_a2/);
+  t.regex(f, /ceb_a1 +web web-v3 node-1 +emulated connected/, "an emulated component says so");
+  t.regex(f, /ceb_a2 +web web-v3 node-2 +seen 2h ago/);
 });
 
 test("? shows help from the keymap for the screen; esc closes it", async (t) => {
