@@ -39,8 +39,7 @@ export function clampLines(text: string, width: number, max: number): string[] {
   if (line !== "") lines.push(line);
   if (lines.length <= max) return lines.map((l) => cell(l, width).trimEnd());
   const kept = lines.slice(0, max);
-  kept[max - 1] = cell(`${kept[max - 1]} ${lines[max]}`, width - 1)
-    .trimEnd()
-    .concat("…");
+  // The last line runs on into the next, which did not fit on it: cut with "…" at the width.
+  kept[max - 1] = cell(`${kept[max - 1]} ${lines[max]}`, width);
   return kept.map((l) => (l.length > width ? cell(l, width) : l));
 }

@@ -74,15 +74,21 @@ export function PlanScreen({
     );
   }
   const plan = made.plan;
-  const summary = plan.summary.slice(0, 5);
   const steps = plan.steps;
   const selected = Math.min(state.selected, Math.max(0, steps.length - 1));
   const step = steps[selected];
-  // Rows: picker, meaning, summary (+ header, + more), steps heading, steps, details (≤ 6), warnings.
-  const summaryRows = summary.length + 1 + (plan.summary.length > summary.length ? 1 : 0);
+  // The rows are shared out in order of use: the step details (≤ 5), the steps (≤ 8), then the groups
+  // (1 to 5; e exports the whole plan), then more steps if there is room left.
   const reason = step ? clampLines(`${stepTitle(step, selected)}: ${step.reason}`, width, 2) : [];
-  const detailRows = step ? Math.min(7, reason.length + 2 + step.commands.length) : 0;
-  const room = Math.max(2, height - 3 - summaryRows - detailRows - (plan.warnings.length > 0 ? 1 : 0));
+  const extras = step ? (step.components.length > 0 ? 1 : 0) + Math.min(1, step.warnings.length) : 0;
+  const commandRows = step ? Math.max(1, Math.min(step.commands.length, 5 - reason.length - extras)) : 0;
+  const detailRows = step ? reason.length + extras + commandRows : 0;
+  const fixed = 4 + (plan.warnings.length > 0 ? 1 : 0); // picker, kind, groups' header, steps' heading
+  const wantSteps = Math.min(steps.length, 8);
+  const summaryRoom = Math.max(1, height - fixed - detailRows - wantSteps - 1);
+  const summary = plan.summary.slice(0, Math.min(5, summaryRoom));
+  const summaryRows = summary.length + (plan.summary.length > summary.length ? 1 : 0);
+  const room = Math.max(2, height - fixed - summaryRows - detailRows);
   const first = Math.max(0, Math.min(selected - Math.floor(room / 2), steps.length - room));
   return (
     <Box flexDirection="column">
@@ -169,7 +175,7 @@ export function PlanScreen({
               {"  "}! {w}
             </Text>
           ))}
-          {step.commands.slice(0, Math.max(1, detailRows - reason.length - 1)).map((c) => (
+          {step.commands.slice(0, commandRows).map((c) => (
             <Text key={c} wrap="truncate-end">
               {"  "}$ {c}
             </Text>
