@@ -1,6 +1,6 @@
 /**
- * What the entrypoint benches share: the compiled tree (tsc into a temp dir and
- * the entrypoint bundled, as `npm run build` makes it), a real server process on it, and reading child processes.
+ * What the benches of real processes share: the compiled tree (tsc into a temp dir, the entrypoint and
+ * the CLI bundled, as `npm run build` makes it), a real server process on it, and reading child processes.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -14,7 +14,7 @@ export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /**
  * Compiles src/ into a fresh temp dir inside the repository (so node_modules
- * is found above it) with package.json and proto/ beside it, as installed.
+ * is found above it) with package.json, proto/ and fixtures/catalogs/ beside it, as installed.
  */
 export function compiledTree(name: string): { dir: string; bin: (name: string) => string; remove(): void } {
   const dir = join(ROOT, ".bench-tmp", `${name}-${process.pid}`);
@@ -33,12 +33,14 @@ export function compiledTree(name: string): { dir: string; bin: (name: string) =
   } catch {
     // Type errors elsewhere in the tree still emit JavaScript (noEmitOnError is off); a missing file fails below.
   }
-  // The entrypoint as `npm run build` ships it: bundled.
-  execFileSync(process.execPath, [join(ROOT, "scripts", "bundle-entrypoint.mjs"), join(dir, "dist")], {
-    stdio: "pipe",
-  });
+  // The entrypoint and the CLI as `npm run build` ships them: bundled.
+  for (const script of ["bundle-entrypoint.mjs", "bundle-cli.mjs"])
+    execFileSync(process.execPath, [join(ROOT, "scripts", script), join(dir, "dist")], { stdio: "pipe" });
   copyFileSync(join(ROOT, "package.json"), join(dir, "package.json"));
   symlinkSync(join(ROOT, "proto"), join(dir, "proto"));
+  // The shipped catalog (package.json "files"), which `waypoint ui` and `upgrade plan` read.
+  mkdirSync(join(dir, "fixtures"));
+  symlinkSync(join(ROOT, "fixtures", "catalogs"), join(dir, "fixtures", "catalogs"));
   return {
     dir,
     bin: (b) => join(dir, "dist", "bin", b),

@@ -1,13 +1,16 @@
 import { readFileSync } from "node:fs";
 import { buildVersionInfo, type VersionInfo } from "./protocol/version-info.js";
 
-/** Written in by the entrypoint's bundle (scripts/bundle-entrypoint.mjs), which is not beside package.json. */
+/**
+ * Written in by the bundles (scripts/bundle-entrypoint.mjs, scripts/bundle-cli.mjs), which are not beside
+ * package.json.
+ */
 declare const __WAYPOINT_PACKAGE_VERSION__: string | undefined;
 
 /**
  * The version of this build, read from package.json. The relative path holds
- * both for src/ (run through tsx) and for dist/ (compiled); the entrypoint's
- * bundle has it written in.
+ * both for src/ (run through tsx) and for dist/ (compiled); the bundles of the
+ * entrypoint and the CLI have it written in.
  */
 export const PACKAGE_VERSION: string =
   typeof __WAYPOINT_PACKAGE_VERSION__ === "string"

@@ -12,7 +12,9 @@ import type { FlagSpec, ParsedFlags } from "./flags.js";
 
 /**
  * The project's own release catalog, shipped in the package (package.json
- * "files"). Relative to this file, so it resolves from src/cli and dist/cli.
+ * "files"). Relative to this file, so it resolves from src/cli, dist/cli and
+ * the CLI's bundle, whose files are two levels below the package root too
+ * (dist/bin, dist/chunks: scripts/bundle-cli.mjs).
  */
 export const SHIPPED_CATALOG = fileURLToPath(
   new URL("../../fixtures/catalogs/waypoint-ops.json", import.meta.url),
