@@ -179,13 +179,17 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
       ? { stagedAbout: `${staged.data.meta.id} (state index ${staged.data.meta.index})` }
       : {}),
   };
-  // Keys wait in a queue and are handed to the reducer one per render, each with the rows that render
-  // drew: a pasted "/web⏎jj" moves over the filtered rows, not the ones on screen before the filter.
+  // Keys that arrive together wait in a queue and are handed to the reducer one per render, each with the
+  // rows that render drew: a pasted "/web⏎jj" moves over the filtered rows, not the ones on screen before.
   const keys = useRef<KeyPress[]>([]);
   const [keyTick, kick] = useReducer((n: number) => n + 1, 0);
   useInput((input, key) => {
-    keys.current.push(...splitKeys(input, key));
-    kick();
+    const pressed = splitKeys(input, key);
+    // The common case, one key with none waiting, goes straight in: a render of its own just to start
+    // the queue would cost a frame, as Ink draws at most one frame per ~33 ms.
+    if (keys.current.length === 0) dispatch({ type: "key", key: pressed.shift()!, view: view.current });
+    keys.current.push(...pressed);
+    if (keys.current.length > 0) kick();
   });
   // biome-ignore lint/correctness/useExhaustiveDependencies: runs after each render that a key asked for
   useEffect(() => {
