@@ -52,7 +52,7 @@ export interface SnapshotDesk {
     onProgress: (p: DeskProgress) => void,
   ): Promise<RestoreResult>;
   /** Writes a new file `name` in the directory (never replacing one); returns its path. */
-  exportPlan(name: string, text: string): string;
+  exportPlan(name: string, text: string): Promise<string>;
   /** Stops what runs (the console is closing); temp files are removed. */
   abortAll(): void;
 }

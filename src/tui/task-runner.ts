@@ -71,7 +71,10 @@ export async function runTask(
       if (!plan) throw new Error("there is no plan to export yet");
       const json = r.kind === "export-json";
       const text = json ? JSON.stringify(planJson(plan), null, 2) : renderPlanMarkdown(plan);
-      const path = desk.exportPlan(`waypoint-plan-${plan.target}-${stamp()}.${json ? "json" : "md"}`, text);
+      const path = await desk.exportPlan(
+        `waypoint-plan-${plan.target}-${stamp()}.${json ? "json" : "md"}`,
+        text,
+      );
       return `the plan to ${plan.target} is exported to ${path}`;
     }
   }

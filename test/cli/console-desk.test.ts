@@ -87,11 +87,12 @@ test("exportPlan writes a new file and never replaces one", async (t) => {
   const s = await startTestServer(t);
   const dir = tempDir(t);
   const desk = consoleDesk(s.connect(), dir, io());
-  const path = desk.exportPlan("plan.md", "# Upgrade");
+  const path = await desk.exportPlan("plan.md", "# Upgrade");
   t.is(readFileSync(path, "utf8"), "# Upgrade\n");
-  t.throws(() => desk.exportPlan("plan.md", "# Other"), { message: /already exists/ });
+  await t.throwsAsync(() => desk.exportPlan("plan.md", "# Other"), { message: /already exists/ });
   t.is(readFileSync(path, "utf8"), "# Upgrade\n");
   chmodSync(dir, 0o500);
   t.teardown(() => chmodSync(dir, 0o700));
-  if (process.getuid?.() !== 0) t.throws(() => desk.exportPlan("other.md", "x"), { message: /cannot write/ });
+  if (process.getuid?.() !== 0)
+    await t.throwsAsync(() => desk.exportPlan("other.md", "x"), { message: /cannot write/ });
 });

@@ -318,7 +318,7 @@ function fakeDesk(): FakeDesk {
           }
         : { mode, meta: f.meta!, stagedPath: "/data/waypoint-restore.db", exiting: false };
     },
-    exportPlan(name, text) {
+    async exportPlan(name, text) {
       desk.exported.push({ name, text });
       return `/srv/snapshots/${name}`;
     },
