@@ -43,9 +43,10 @@ module.exports = {
       severity: "error",
       comment:
         "The CLI, the console and the runner reach the server only through src/client " +
-        "(src/server/main.ts, the in-process server entry, is the one exception for the CLI and console).",
+        "(src/server/main.ts, the in-process server entry, and src/server/offline.ts, its part without a server, " +
+        "are the exceptions for the CLI and console).",
       from: { path: "^src/(cli|tui|runner)/" },
-      to: { path: "(^src/(server|entrypoint|gen)/|@grpc/)", pathNot: "^src/server/main\\.ts$" },
+      to: { path: "(^src/(server|entrypoint|gen)/|@grpc/)", pathNot: "^src/server/(main|offline)\\.ts$" },
     },
     {
       name: "entrypoint-through-client",

@@ -8,7 +8,7 @@ import { createReadStream, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Connection } from "../client/connection.js";
 import { AppError, isAppError } from "../protocol/errors.js";
-import { hashToken, readSnapshotMeta } from "../server/main.js";
+import { hashToken, readSnapshotMeta } from "../server/offline.js";
 import type {
   DeskProgress,
   SnapshotDesk,

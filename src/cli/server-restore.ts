@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Connection, RestoreResult } from "../client/connection.js";
 import { AppError } from "../protocol/errors.js";
-import { EXIT_AFTER_STAGED_RESTORE, hashToken, RESTORE_FILE } from "../server/main.js";
+import { EXIT_AFTER_STAGED_RESTORE, hashToken, RESTORE_FILE } from "../server/offline.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";

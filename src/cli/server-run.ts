@@ -1,4 +1,4 @@
-import { createLogger, levelFrom, runServer, SERVER_DEFAULTS, serverConfig } from "../server/main.js";
+import { SERVER_DEFAULTS } from "../server/offline.js";
 import type { Command } from "./command.js";
 import { EMULATION_FLAGS, versionInfoFrom } from "./common-flags.js";
 
@@ -75,6 +75,8 @@ export const serverRun: Command = {
     ...EMULATION_FLAGS,
   ],
   async run(flags, io) {
+    // Loaded here: the server's code is needed only by the commands that run one.
+    const { createLogger, levelFrom, runServer, serverConfig } = await import("../server/main.js");
     const logger = createLogger(levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL), io.stderr);
     const db = flags.string("db");
     if (!db) {

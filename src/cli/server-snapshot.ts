@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { Readable } from "node:stream";
 import { AppError } from "../protocol/errors.js";
-import { encrypt } from "../server/main.js";
+import { encrypt } from "../server/offline.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";

@@ -17,8 +17,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addAbortSignal, Readable } from "node:stream";
 import { AppError } from "../protocol/errors.js";
-import type { SnapshotMeta, VerifiedSnapshot } from "../server/main.js";
-import { decrypt, isAgeEncrypted, parseIdentities, resolveLimits, verifySnapshot } from "../server/main.js";
+import type { SnapshotMeta, VerifiedSnapshot } from "../server/offline.js";
+import {
+  decrypt,
+  isAgeEncrypted,
+  parseIdentities,
+  resolveLimits,
+  verifySnapshot,
+} from "../server/offline.js";
 import type { Io } from "./command.js";
 import type { FlagSpec, ParsedFlags } from "./flags.js";
 import type { Scope } from "./interrupt.js";

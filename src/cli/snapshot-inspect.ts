@@ -2,7 +2,12 @@ import { createReadStream, rmSync } from "node:fs";
 import { type AppError, isAppError } from "../protocol/errors.js";
 import { formatRange } from "../protocol/range.js";
 import { formatVersion } from "../protocol/version-info.js";
-import { readSnapshotMeta, resolveLimits, type SnapshotMeta, type VerifiedSnapshot } from "../server/main.js";
+import {
+  readSnapshotMeta,
+  resolveLimits,
+  type SnapshotMeta,
+  type VerifiedSnapshot,
+} from "../server/offline.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { fields, table } from "./format.js";

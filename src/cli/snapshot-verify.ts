@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { PACKAGE_VERSION } from "../build-info.js";
 import { isAppError } from "../protocol/errors.js";
-import { hashToken } from "../server/main.js";
+import { hashToken } from "../server/offline.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connectionSettings } from "./common-flags.js";

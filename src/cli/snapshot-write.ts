@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import type { Connection, SnapshotMetaJson } from "../client/connection.js";
 import { syncDir } from "../durable.js";
 import { AppError } from "../protocol/errors.js";
-import { encrypt, verifySnapshot } from "../server/main.js";
+import { encrypt, verifySnapshot } from "../server/offline.js";
 import type { Scope } from "./interrupt.js";
 import { byteCounter, type Progress } from "./progress.js";
 import { errnoText, readFile } from "./snapshot-files.js";

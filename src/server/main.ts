@@ -1,24 +1,17 @@
 /**
  * The server's public entry for hosting it in-process: `waypoint server run`
- * and the console's embedded server start it through here. Nothing
- * else outside src/server may import server modules (see
- * .dependency-cruiser.cjs), so it also re-exports what the CLI needs to read,
- * verify and encrypt snapshot files locally, without a server.
+ * and the console's embedded server start it through here (loaded when they
+ * run, not when the CLI starts). Nothing else outside src/server may import
+ * server modules but offline.ts (see .dependency-cruiser.cjs), which has what
+ * the CLI needs without a server; this re-exports it too.
  */
 import { formatVersion } from "../protocol/version-info.js";
 import { type ServerConfig, type ServerConfigInput, serverConfig } from "./config.js";
 import { createLogger, type LogLevel, levelFrom, type ServerLogger } from "./logger.js";
 import { type RunningServer, type ServerHooks, startServer } from "./server.js";
 
-export { hashToken } from "./auth.js";
-export { SERVER_DEFAULTS } from "./config.js";
 export { type EmbeddedServer, startEmbeddedServer } from "./embedded.js";
-export { EXIT_AFTER_STAGED_RESTORE } from "./services/snapshot-service.js";
-export { decrypt, encrypt, isAgeEncrypted, parseIdentities } from "./snapshot/crypt.js";
-export { resolveLimits } from "./snapshot/limits.js";
-export { RESTORE_FILE } from "./snapshot/restore.js";
-export type { SnapshotLimits, SnapshotMeta, VerifiedSnapshot } from "./snapshot/types.js";
-export { readSnapshotMeta, verifySnapshot } from "./snapshot/verify.js";
+export * from "./offline.js";
 export type { LogLevel, RunningServer, ServerConfig, ServerConfigInput, ServerHooks, ServerLogger };
 export { createLogger, levelFrom, serverConfig, startServer };
 
