@@ -1,12 +1,19 @@
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Connection } from "../client/connection.js";
-import { contextsDir, deleteContext, saveContext } from "../client/contexts.js";
+import {
+  type ContextConfig,
+  contextsDir,
+  deleteContext,
+  loadContext,
+  saveContext,
+} from "../client/contexts.js";
 import { clientIdentity, installationId } from "../client/identity.js";
 import type { ConnectionSettings } from "../client/settings.js";
 import type { Catalog } from "../protocol/catalog.js";
 import { AppError } from "../protocol/errors.js";
 import type { EmbeddedServer } from "../server/main.js";
+import { SERVER_DEFAULTS } from "../server/offline.js";
 import type { Command, Io } from "./command.js";
 import { connectionSettings, versionInfoFrom } from "./common-flags.js";
 import { PLANNING_FLAGS, planningCatalog } from "./plan-input.js";
@@ -45,9 +52,14 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
     const identity = clientIdentity("ui", installationId(contextsDir(io.env)), info);
     let settings = connectionSettings(flags, io);
     let embedded: EmbeddedServer | undefined;
+    const contexts = contextsDir(io.env);
+    // A context of that name that the console did not save (another address) is the user's: it is used
+    // like any context, never replaced or removed.
+    const existing = contextNamed(contexts, EMBEDDED_CONTEXT);
+    const ours = existing === undefined || existing.address === SERVER_DEFAULTS.listenGrpc;
     if (
       settings.source === "default" ||
-      (settings.source === `context ${EMBEDDED_CONTEXT}` && !(await answers(settings, identity)))
+      (settings.source === `context ${EMBEDDED_CONTEXT}` && ours && !(await answers(settings, identity)))
     ) {
       // Loaded only here: the server (SQLite, grpc-js's server side) is not needed to reach one.
       const { startEmbeddedServer } = await import("../server/main.js");
@@ -61,17 +73,19 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
     // (inventory flushed, WAL checkpointed, database closed) and removes the context saved for it, so other
     // commands do not go on naming a server that is gone.
     let conn: Connection | undefined;
-    let savedContext = false;
+    let saved: ContextConfig | undefined;
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
         conn?.close();
         await embedded?.server.close();
-        if (savedContext) {
+        // Only the context as this console wrote it: one replaced meanwhile is someone else's now.
+        const now = saved && contextNamed(contexts, EMBEDDED_CONTEXT);
+        if (saved && now && now.createdAt === saved.createdAt && now.token === saved.token) {
           try {
-            deleteContext(contextsDir(io.env), EMBEDDED_CONTEXT);
+            deleteContext(contexts, EMBEDDED_CONTEXT);
           } catch {
-            // Removed or replaced meanwhile: nothing of ours to clean up.
+            // Removed meanwhile: nothing of ours to clean up.
           }
         }
       })();
@@ -79,20 +93,17 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
     };
     try {
       if (embedded) {
-        if (embedded.onDefaultPorts)
-          saveContext(
-            contextsDir(io.env),
-            {
-              name: EMBEDDED_CONTEXT,
-              address: embedded.address,
-              token: embedded.token,
-              tls: false,
-              tlsSkipVerify: false,
-              createdAt: new Date().toISOString(),
-            },
-            { force: true, setDefault: settings.source === "default" },
-          );
-        savedContext = embedded.onDefaultPorts;
+        if (embedded.onDefaultPorts && ours) {
+          saved = {
+            name: EMBEDDED_CONTEXT,
+            address: embedded.address,
+            token: embedded.token,
+            tls: false,
+            tlsSkipVerify: false,
+            createdAt: new Date().toISOString(),
+          };
+          saveContext(contexts, saved, { force: true, setDefault: settings.source === "default" });
+        }
         settings = {
           address: embedded.address,
           token: embedded.token,
@@ -102,13 +113,14 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
         };
       }
       conn = new Connection(settings, identity);
-      // One line at 80 columns for the usual paths: the header truncates what does not fit.
       const note = embedded
-        ? `embedded server on ${embedded.dbPath} · stops when you quit · ${
-            embedded.onDefaultPorts
+        ? `embedded server, stops when you quit · ${
+            saved
               ? `context "${EMBEDDED_CONTEXT}" reaches it`
-              : "default ports taken: no context saved"
-          }`
+              : embedded.onDefaultPorts
+                ? `your context "${EMBEDDED_CONTEXT}" is left as it is`
+                : "default ports taken: no context saved"
+          } · data: ${embedded.dbPath}`
         : undefined;
       await runConsole(io, conn, {
         ...(note ? { note } : {}),
@@ -122,6 +134,15 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
     }
   },
 };
+
+/** The context `name`, or undefined when there is none (or it cannot be read). */
+function contextNamed(dir: string, name: string): ContextConfig | undefined {
+  try {
+    return loadContext(dir, name);
+  } catch {
+    return undefined;
+  }
+}
 
 /** `$XDG_DATA_HOME/waypoint`, or `~/.local/share/waypoint` when it is unset or relative. */
 function dataDir(env: NodeJS.ProcessEnv): string {

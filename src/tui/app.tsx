@@ -203,7 +203,10 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
   }, [state.quit, exit]);
   const rows = stdout.rows > 0 ? stdout.rows : 24;
   // The header's lines (title, note, error, tabs) and the status line: what the screen may not use.
-  const height = rows - 2 - (note ? 1 : 0) - (server.error ? 1 : 0) - 2;
+  const columns = stdout.columns > 0 ? stdout.columns : 80;
+  // The note wraps: it says where the data is and what happens to it, which is not to be cut.
+  const noteRows = note ? Math.ceil(note.length / columns) : 0;
+  const height = rows - 2 - noteRows - (server.error ? 1 : 0) - 2;
   return (
     <Box flexDirection="column">
       <Header
@@ -259,7 +262,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
           state={state.plan}
           now={now}
           height={height}
-          width={stdout.columns > 0 ? stdout.columns : 80}
+          width={columns}
         />
       ) : state.screen === "snapshots" ? (
         <SnapshotsScreen
@@ -271,7 +274,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
           state={state.snapshots}
           now={now}
           height={height}
-          width={stdout.columns > 0 ? stdout.columns : 80}
+          width={columns}
         />
       ) : (
         <VersionsScreen

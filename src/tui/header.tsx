@@ -32,7 +32,7 @@ export function Header({ address, note, server, screen, now }: HeaderProps) {
         {server.at ? <Text dimColor> · checked {age(server.at, now)} ago</Text> : null}
       </Text>
       {note ? (
-        <Text dimColor wrap="truncate-end">
+        <Text dimColor wrap="wrap">
           {note}
         </Text>
       ) : null}

@@ -198,7 +198,7 @@ test("`ui` from the bundle in a terminal: with nothing configured it starts an e
     }
   });
   await waitFor(() => out.includes("Warnings"), `the overview; so far:\n${out}`, 30_000);
-  t.regex(out, /embedded server on /);
+  t.regex(out, /embedded server, stops when you quit/);
   term.write("q");
   t.is(await exited, 0, out);
   const dataDir = join(home.dataHome, "waypoint");

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
+import { contextsDir, saveContext } from "../../src/client/contexts.js";
 import { Fleet } from "../../src/client/fleet.js";
 import { parseCatalog } from "../../src/protocol/catalog.js";
 import { emulatedVersionInfo } from "../../src/protocol/emulation.js";
@@ -32,7 +33,10 @@ tmuxTest(
     const c = await openConsole(t);
     const overview = c.screen();
     t.regex(overview, /^waypoint 127\.0\.0\.1:\d+ server \d+\.\d+\.\d+ · api \d/);
-    t.regex(overview, new RegExp(`embedded server on ${join(c.home, "data", "waypoint", "data.db")}`));
+    // The note wraps rather than cut where the data is.
+    const dbPath = join(c.home, "data", "waypoint", "data.db").replace(/\./g, "\\.");
+    t.regex(overview.replace(/\n/g, ""), new RegExp(`data: ?${dbPath}`));
+    t.regex(overview, /embedded server, stops when you quit/);
     t.regex(overview, / 1 Overview {2}2 Versions {2}3 Plan {2}4 Snapshots {2}5 Runtime {2}\? help · q quit/);
     if (/context "embedded" reaches it/.test(overview)) {
       // Another command, in another process, reaches the embedded server through the saved context.
@@ -56,6 +60,37 @@ tmuxTest(
     // The context saved for it went with it: other commands do not name a server that is gone.
     t.false(existsSync(join(c.home, "config", "waypoint", "contexts", "embedded.json")));
     t.false(existsSync(join(c.home, "config", "waypoint", "current")));
+  },
+);
+
+tmuxTest(
+  "a context of the user's named `embedded` is neither replaced nor removed by the console",
+  async (t) => {
+    const theirs = {
+      name: "embedded",
+      address: "10.1.2.3:7400",
+      token: "their-token",
+      tls: false,
+      tlsSkipVerify: false,
+      createdAt: "2026-01-01T00:00:00.000Z",
+    };
+    const c = await openTerminal(t, {
+      args: ["ui"],
+      ready: "Warnings",
+      readyWhat: "the overview",
+      // Saved, not current: with nothing else configured the console starts its embedded server.
+      prepare: (env) => saveContext(contextsDir(env), theirs),
+    });
+    // On the default ports (free unless another test's console holds them) the console would save its
+    // context: it must see that this one is not its own.
+    t.regex(c.screen(), /your context "embedded" is left as it is|default ports taken/);
+    const file = join(c.home, "config", "waypoint", "contexts", "embedded.json");
+    t.like(JSON.parse(readFileSync(file, "utf8")), { address: "10.1.2.3:7400", token: "their-token" });
+    c.keys("q");
+    await waitFor(() => existsSync(c.exitFile), "the console to exit", 20_000);
+    t.is(readFileSync(c.exitFile, "utf8").trim(), "exit=0");
+    t.like(JSON.parse(readFileSync(file, "utf8")), { address: "10.1.2.3:7400", token: "their-token" });
+    t.false(existsSync(join(c.home, "config", "waypoint", "current")), "nothing was made current");
   },
 );
 

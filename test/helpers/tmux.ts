@@ -50,6 +50,8 @@ export interface TerminalOptions {
   readonly ready: string;
   readonly readyWhat: string;
   readonly readyTimeoutMs?: number;
+  /** Runs before the command starts, with the env its HOME and XDG dirs are in (e.g. to save a context). */
+  readonly prepare?: (env: NodeJS.ProcessEnv) => void;
 }
 
 /**
@@ -73,6 +75,7 @@ export async function openTerminal(t: ExecutionContext, opts: TerminalOptions): 
     ].join("\n"),
   );
   const tmux = (...args: string[]) => execFileSync("tmux", ["-S", socket, ...args], { encoding: "utf8" });
+  opts.prepare?.(env);
   tmux("new-session", "-d", "-x", "80", "-y", "24", `bash ${script}`);
   t.teardown(() => {
     try {
