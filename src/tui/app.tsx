@@ -103,19 +103,31 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
   const haveInventory = inventory.data !== undefined;
   const inventoryRef = useRef(inventory.data);
   inventoryRef.current = inventory.data;
+  // The last snapshot when a plan is made; when the status is not read yet, the first one read.
+  const snapshotRef = useRef<string | null | undefined>(undefined);
+  snapshotRef.current = status.data ? (status.data.lastSnapshot?.id ?? null) : undefined;
   // biome-ignore lint/correctness/useExhaustiveDependencies: made again only when asked (target, p) or first possible
   useEffect(() => {
     const inv = inventoryRef.current;
     if (!inv) return;
-    setMade(makePlan(inv, catalog, target, catalogPath, Date.now()));
+    setMade(makePlan(inv, catalog, target, catalogPath, Date.now(), snapshotRef.current));
   }, [target, state.plan.replan, haveInventory, catalog, catalogPath]);
-  const lastSnapshotAt = status.data?.lastSnapshot ? Date.parse(status.data.lastSnapshot.takenAt) : undefined;
+  const snapshotNow = status.data ? (status.data.lastSnapshot?.id ?? null) : null;
+  useEffect(() => {
+    if (madeLast && madeLast.snapshotBefore === undefined && status.data)
+      setMade({ ...madeLast, snapshotBefore: status.data.lastSnapshot?.id ?? null });
+  }, [madeLast, status.data]);
   const progress = useMemo(
     () =>
       made?.plan && inventory.data
-        ? planProgress(made.plan, { inventory: inventory.data, plannedAt: made.at, lastSnapshotAt })
+        ? planProgress(made.plan, {
+            inventory: inventory.data,
+            planned: made.inventory,
+            snapshotBefore: made.snapshotBefore,
+            snapshotNow,
+          })
         : [],
-    [made, inventory.data, lastSnapshotAt],
+    [made, inventory.data, snapshotNow],
   );
 
   // Tasks: each new request runs once; its progress and outcome come back as events.

@@ -30,6 +30,8 @@ export interface MadePlan {
   readonly at: number;
   /** The target it was made for (undefined: the catalog's newest). */
   readonly target: string | undefined;
+  /** The id of the last snapshot the server had recorded then (null: none; undefined: not known yet). */
+  readonly snapshotBefore: string | null | undefined;
   readonly inventory: InventoryJson;
 }
 
@@ -39,32 +41,39 @@ export function makePlan(
   target: string | undefined,
   catalogFile: string | undefined,
   at: number,
+  snapshotBefore: string | null | undefined,
 ): MadePlan {
   try {
     const plan = planUpgrade(inventory, catalog, {
       ...(target === undefined ? {} : { target }),
       ...(catalogFile === undefined ? {} : { catalogFile }),
     });
-    return { plan, at, inventory, target };
+    return { plan, at, inventory, target, snapshotBefore };
   } catch (err) {
     const error = isAppError(err) || err instanceof Error ? err.message : String(err);
-    return { error, at, inventory, target };
+    return { error, at, inventory, target, snapshotBefore };
   }
 }
 
 /** How far one step has come, judged from the live inventory (and the last snapshot, for the snapshot step). */
 export interface StepProgress {
   readonly done: boolean;
+  /** Done outside what the console can see (a file copied by hand): never holds up `verify`. */
+  readonly manual?: boolean;
   /** "entrypoints on 0.2.0: 7 of 12 redeployed". */
   readonly text: string;
 }
 
 export interface ProgressFacts {
   readonly inventory: InventoryJson;
-  /** Date.now() scale: when the plan was made. */
-  readonly plannedAt: number;
-  /** Date.now() scale: when the last snapshot the server recorded was complete. */
-  readonly lastSnapshotAt?: number | undefined;
+  /** The inventory the plan was made from. */
+  readonly planned: InventoryJson;
+  /**
+   * The last snapshot the server recorded when the plan was made (null: none), and now. The snapshot
+   * step is done once they differ: ids, not clocks, since the server's clock is not the console's.
+   */
+  readonly snapshotBefore: string | null | undefined;
+  readonly snapshotNow: string | null;
 }
 
 const VERB: Record<string, string> = {
@@ -78,7 +87,7 @@ export function planProgress(plan: Plan, facts: ProgressFacts): StepProgress[] {
   const out: StepProgress[] = [];
   for (const step of plan.steps) {
     if (step.action === "verify") {
-      const pending = out.filter((p, i) => !p.done && !plan.steps[i]!.optional).length;
+      const pending = out.filter((p, i) => !p.done && !p.manual && !plan.steps[i]!.optional).length;
       out.push(
         pending === 0
           ? { done: true, text: "every mandatory step is done: check the plan" }
@@ -95,7 +104,15 @@ export function stepProgress(step: PlanStep, facts: ProgressFacts): StepProgress
   const inv = facts.inventory;
   switch (step.action) {
     case "snapshot": {
-      if (facts.lastSnapshotAt !== undefined && facts.lastSnapshotAt >= facts.plannedAt)
+      // A release with known snapshot issues gets a step that copies the database file instead, which
+      // the server cannot see: it is done by hand, and does not hold up the steps after it.
+      if (!step.commands.some((c) => c.startsWith("waypoint server snapshot")))
+        return { done: false, manual: true, text: "by hand: follow its commands" };
+      if (
+        facts.snapshotBefore !== undefined &&
+        facts.snapshotNow !== null &&
+        facts.snapshotNow !== facts.snapshotBefore
+      )
         return { done: true, text: "taken since the plan was made" };
       return { done: false, text: "none since the plan was made: s takes one" };
     }
@@ -104,11 +121,21 @@ export function stepProgress(step: PlanStep, facts: ProgressFacts): StepProgress
       return { done, text: `server on ${inv.server.version}` };
     }
     case "stop-runners": {
+      // Stopped, or already back on a newer version (the next step upgrades them): either way done.
       const ids = new Set(step.components);
-      const running = inv.components.filter((c) => c.kind === "runner" && ids.has(c.id) && c.connected);
+      const before = new Map(
+        facts.planned.components.filter((c) => c.kind === "runner").map((c) => [c.id, c.version]),
+      );
+      const running = inv.components.filter(
+        (c) =>
+          c.kind === "runner" &&
+          ids.has(c.id) &&
+          c.connected &&
+          compareVersions(c.version, before.get(c.id) ?? c.version) <= 0,
+      );
       return {
         done: running.length === 0,
-        text: `${ids.size - running.length} of ${ids.size} stopped`,
+        text: `${ids.size - running.length} of ${ids.size} stopped or upgraded`,
       };
     }
     default: {
