@@ -53,6 +53,7 @@ export function filesDesk(conn: Connection, dir: string, io: Io): SnapshotDesk {
     identities: [],
   };
   const running = new Set<AbortController>();
+  const metaCache = new Map<string, { meta: NonNullable<SnapshotFileInfo["meta"]> } | { problem: string }>();
   const scoped = async <T>(work: (scope: Scope) => Promise<T>): Promise<T> => {
     const controller = new AbortController();
     const tracked = new Set<string>();
@@ -85,6 +86,7 @@ export function filesDesk(conn: Connection, dir: string, io: Io): SnapshotDesk {
         });
       }
       const files: SnapshotFileInfo[] = [];
+      const seen = new Set<string>();
       for (const name of names) {
         const path = join(root, name);
         let st: ReturnType<typeof statSync>;
@@ -106,13 +108,21 @@ export function filesDesk(conn: Connection, dir: string, io: Io): SnapshotDesk {
           files.push({ ...base, encrypted });
           continue;
         }
-        try {
-          const meta = await readSnapshotMeta(createReadStream(path));
-          files.push({ ...base, encrypted, meta });
-        } catch (err) {
-          files.push({ ...base, encrypted, problem: isAppError(err) ? err.message : errnoText(err) });
+        // Read once per version of the file: the list is polled, and a foreign archive is read to its end.
+        const key = `${name}\0${st.size}\0${st.mtimeMs}`;
+        seen.add(key);
+        let read = metaCache.get(key);
+        if (!read) {
+          try {
+            read = { meta: await readSnapshotMeta(createReadStream(path)) };
+          } catch (err) {
+            read = { problem: isAppError(err) ? err.message : errnoText(err) };
+          }
+          metaCache.set(key, read);
         }
+        files.push({ ...base, encrypted, ...read });
       }
+      for (const key of metaCache.keys()) if (!seen.has(key)) metaCache.delete(key);
       // Newest first: the name's time stamp sorts, the meta's creation time decides.
       return files.sort((a, b) =>
         (b.meta?.createdAt ?? b.modifiedAt).localeCompare(a.meta?.createdAt ?? a.modifiedAt),
@@ -171,12 +181,18 @@ export function filesDesk(conn: Connection, dir: string, io: Io): SnapshotDesk {
             creds,
             io,
             signal: scope.signal,
+            tokenHash: conn.settings.token ? hashToken(conn.settings.token) : undefined,
             onBytes: (n) => {
               done += n;
               onProgress({ phase: "verifying", done, total: bytes });
             },
           });
           rmSync(work, { recursive: true, force: true });
+          // A restore replaces every token: one without ours would lock the console out mid-operation.
+          if (verified.hasToken === false)
+            throw new AppError("INVALID_ARGUMENT", `${name} does not hold the token this console uses`, {
+              hint: "Restoring it would lock this console out. Use `waypoint server restore` with a token that is in the snapshot at hand.",
+            });
           let sent = 0;
           const upload = plainArchive(path, verified.encrypted, creds, scope.signal, (n) => {
             sent += n;

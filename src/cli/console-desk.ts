@@ -10,12 +10,17 @@ import type { Io } from "./command.js";
 export function consoleDesk(conn: Connection, dir: string, io: Io): SnapshotDesk {
   let loaded: Promise<SnapshotDesk> | undefined;
   let ready: SnapshotDesk | undefined;
+  let aborted = false;
   const desk = () => {
     loaded ??= import("./console-desk-files.js").then((m) => {
       ready = m.filesDesk(conn, dir, io);
       return ready;
     });
-    return loaded;
+    // The console closed while the code loaded: nothing starts after that.
+    return loaded.then((d) => {
+      if (aborted) throw new Error("the console closed");
+      return d;
+    });
   };
   return {
     dir: resolve(dir),
@@ -24,6 +29,9 @@ export function consoleDesk(conn: Connection, dir: string, io: Io): SnapshotDesk
     verify: async (name, onProgress) => (await desk()).verify(name, onProgress),
     restore: async (name, mode, onProgress) => (await desk()).restore(name, mode, onProgress),
     exportPlan: async (name, text) => (await desk()).exportPlan(name, text),
-    abortAll: () => ready?.abortAll(),
+    abortAll: () => {
+      aborted = true;
+      ready?.abortAll();
+    },
   };
 }

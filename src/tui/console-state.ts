@@ -289,6 +289,13 @@ function snapshotsKey(state: ConsoleState, action: string, view: ViewFacts): Con
           live
             ? "  The previous database is kept beside the restored one. Components reconnect and are checked again."
             : "  Until then nothing changes; the stage can be cancelled (x).",
+          ...(view.stagedAbout === undefined
+            ? []
+            : [
+                live
+                  ? `  A restore is staged (${view.stagedAbout}): the next start still applies it over this one.`
+                  : `  It replaces the restore staged now (${view.stagedAbout}).`,
+              ]),
         ],
         expect: live ? name : "y",
       });
@@ -313,7 +320,7 @@ function ask(state: ConsoleState, c: Omit<Confirm, "typed" | "mismatch">): Conso
 }
 
 function confirmKey(state: ConsoleState, c: Confirm, key: KeyPress): ConsoleState {
-  if (key.escape) return { ...state, confirm: undefined };
+  if (key.escape || (key.ctrl && key.input === "c")) return { ...state, confirm: undefined };
   if (key.return) {
     if (c.typed !== c.expect) return { ...state, confirm: { ...c, mismatch: true } };
     return requestTask({ ...state, confirm: undefined }, c.task);

@@ -37,17 +37,26 @@ export function PlanScreen({
   height,
   width,
 }: PlanScreenProps) {
+  // A window of the targets around the one picked: a catalog of forty releases stays one line.
+  const at = Math.max(0, targets.indexOf(target ?? ""));
+  const shown = Math.max(3, Math.floor((width - 32) / 8));
+  const from = Math.max(0, Math.min(at - Math.floor(shown / 2), targets.length - shown));
+  const window = targets.slice(from, from + shown);
   const picker = (
-    <Text>
+    <Text wrap="truncate-end">
       <Text bold>Plan to </Text>
       {targets.length === 0 ? (
         <Text color="red">no release in the catalog at or after the server's</Text>
       ) : (
-        targets.map((t) => (
-          <Text key={t} inverse={t === target} bold={t === target}>
-            {t === target ? `‹${t}›` : ` ${t} `}
-          </Text>
-        ))
+        <>
+          {from > 0 ? <Text dimColor>… </Text> : null}
+          {window.map((t) => (
+            <Text key={t} inverse={t === target} bold={t === target}>
+              {t === target ? `‹${t}›` : ` ${t} `}
+            </Text>
+          ))}
+          {from + window.length < targets.length ? <Text dimColor> …</Text> : null}
+        </>
       )}
       <Text dimColor> h/l pick · p re-plan</Text>
     </Text>

@@ -83,6 +83,21 @@ test("a live restore from the desk brings the snapshot's data back; a stage is r
   await t.throwsAsync(() => s.connect({ token: later.token }).inventory());
 });
 
+test("a restore of a snapshot without the console's token is refused before the server is asked", async (t) => {
+  const other = await startTestServer(t);
+  const dir = tempDir(t);
+  const taken = await consoleDesk(other.connect(), dir, io()).take(() => {});
+  const s = await startTestServer(t);
+  const desk = consoleDesk(s.connect(), dir, io());
+  for (const mode of ["stage", "live"] as const) {
+    await t.throwsAsync(() => desk.restore(taken.name, mode, () => {}), {
+      message: /does not hold the token this console uses/,
+    });
+  }
+  t.false((await s.connect().stagedRestore()).staged);
+  t.is((await s.connect().serverStatus()).lastSnapshot, undefined, "the server's data is its own still");
+});
+
 test("exportPlan writes a new file and never replaces one", async (t) => {
   const s = await startTestServer(t);
   const dir = tempDir(t);

@@ -635,6 +635,37 @@ test("plan: the steps to the newest release with their live progress; h/l pick t
   t.regex(newest, /entrypoint 0\.1\.0 .* must move first/);
 });
 
+test("plan: a long catalog's targets show as a window around the picked one, on one line", async (t) => {
+  const releases = Array.from({ length: 30 }, (_, i) => ({
+    version: `0.${i + 1}.0`,
+    api: { min: 1, current: 1 },
+    entrypoint: { min: 1, current: 1 },
+    constraints: [],
+    knownIssues: [],
+  }));
+  const catalog = parseCatalog({ product: "waypoint-ops", releases }, "long");
+  const client = fakeClient();
+  client.inv = {
+    server: { version: "0.1.0", api: { min: 1, current: 1 }, entrypoint: { min: 1, current: 1 } },
+    activeWindow: "168h",
+    components: [],
+    rejected: [],
+  };
+  const r = render(
+    <App client={client} catalog={catalog} catalogPath="long" desk={fakeDesk()} pollMs={10_000} />,
+  );
+  t.teardown(r.unmount);
+  await frameWith(r.lastFrame, "Warnings");
+  r.stdin.write("3");
+  const f = await frameWith(r.lastFrame, "‹0.30.0›");
+  const picker = f.split("\n").find((l) => l.startsWith("Plan to"))!;
+  t.regex(picker, /^Plan to … .* 0\.29\.0 ‹0\.30\.0› h\/l pick/);
+  t.true(picker.length <= 100, picker);
+  r.stdin.write("hhhh");
+  const moved = await frameWith(r.lastFrame, "‹0.26.0›");
+  t.regex(moved.split("\n").find((l) => l.startsWith("Plan to"))!, /^Plan to … .*‹0\.26\.0› .* 0\.29\.0 {2}… h\/l pick/);
+});
+
 test("plan: a catalog without the server's release says so instead of a plan", async (t) => {
   const client = fakeClient();
   client.inv = {
