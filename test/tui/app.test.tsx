@@ -663,7 +663,10 @@ test("plan: a long catalog's targets show as a window around the picked one, on 
   t.true(picker.length <= 100, picker);
   r.stdin.write("hhhh");
   const moved = await frameWith(r.lastFrame, "‹0.26.0›");
-  t.regex(moved.split("\n").find((l) => l.startsWith("Plan to"))!, /^Plan to … .*‹0\.26\.0› .* 0\.29\.0 {2}… h\/l pick/);
+  t.regex(
+    moved.split("\n").find((l) => l.startsWith("Plan to"))!,
+    /^Plan to … .*‹0\.26\.0› .* 0\.29\.0 {2}… h\/l pick/,
+  );
 });
 
 test("plan: a catalog without the server's release says so instead of a plan", async (t) => {
