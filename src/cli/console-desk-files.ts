@@ -73,6 +73,27 @@ export function filesDesk(conn: Connection, dir: string, io: Io): SnapshotDesk {
       });
     return path;
   };
+  /** The full verification of `path` (and whether our token is in it), its work dir removed after. */
+  const verifyHere = async (path: string, scope: Scope, onProgress: (p: DeskProgress) => void) => {
+    const work = workDir(scope);
+    try {
+      const bytes = statSync(path).size;
+      let done = 0;
+      return await verifyFile(path, {
+        dir: work,
+        creds,
+        io,
+        signal: scope.signal,
+        tokenHash: conn.settings.token ? hashToken(conn.settings.token) : undefined,
+        onBytes: (n) => {
+          done += n;
+          onProgress({ phase: "verifying", done, total: bytes });
+        },
+      });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  };
   return {
     dir: root,
 
@@ -146,62 +167,27 @@ export function filesDesk(conn: Connection, dir: string, io: Io): SnapshotDesk {
 
     verify(name: string, onProgress: (p: DeskProgress) => void): Promise<VerifyOutcome> {
       return scoped(async (scope) => {
-        const path = inDir(name);
-        const work = workDir(scope);
-        try {
-          const bytes = statSync(path).size;
-          let done = 0;
-          const v = await verifyFile(path, {
-            dir: work,
-            creds,
-            io,
-            signal: scope.signal,
-            tokenHash: conn.settings.token ? hashToken(conn.settings.token) : undefined,
-            onBytes: (n) => {
-              done += n;
-              onProgress({ phase: "verifying", done, total: bytes });
-            },
-          });
-          return { meta: v.meta, encrypted: v.encrypted, hasToken: v.hasToken };
-        } finally {
-          rmSync(work, { recursive: true, force: true });
-        }
+        const v = await verifyHere(inDir(name), scope, onProgress);
+        return { meta: v.meta, encrypted: v.encrypted, hasToken: v.hasToken };
       });
     },
 
     restore(name: string, mode: "stage" | "live", onProgress: (p: DeskProgress) => void) {
       return scoped(async (scope) => {
         const path = inDir(name);
-        const work = workDir(scope);
-        try {
-          const bytes = statSync(path).size;
-          let done = 0;
-          const verified = await verifyFile(path, {
-            dir: work,
-            creds,
-            io,
-            signal: scope.signal,
-            tokenHash: conn.settings.token ? hashToken(conn.settings.token) : undefined,
-            onBytes: (n) => {
-              done += n;
-              onProgress({ phase: "verifying", done, total: bytes });
-            },
+        const bytes = statSync(path).size;
+        const verified = await verifyHere(path, scope, onProgress);
+        // A restore replaces every token: one without ours would lock the console out mid-operation.
+        if (verified.hasToken === false)
+          throw new AppError("INVALID_ARGUMENT", `${name} does not hold the token this console uses`, {
+            hint: "Restoring it would lock this console out. Use `waypoint server restore` with a token that is in the snapshot at hand.",
           });
-          rmSync(work, { recursive: true, force: true });
-          // A restore replaces every token: one without ours would lock the console out mid-operation.
-          if (verified.hasToken === false)
-            throw new AppError("INVALID_ARGUMENT", `${name} does not hold the token this console uses`, {
-              hint: "Restoring it would lock this console out. Use `waypoint server restore` with a token that is in the snapshot at hand.",
-            });
-          let sent = 0;
-          const upload = plainArchive(path, verified.encrypted, creds, scope.signal, (n) => {
-            sent += n;
-            onProgress({ phase: "uploading", done: sent, total: bytes });
-          });
-          return await conn.restoreSnapshot(upload, { mode });
-        } finally {
-          rmSync(work, { recursive: true, force: true });
-        }
+        let sent = 0;
+        const upload = plainArchive(path, verified.encrypted, creds, scope.signal, (n) => {
+          sent += n;
+          onProgress({ phase: "uploading", done: sent, total: bytes });
+        });
+        return await conn.restoreSnapshot(upload, { mode });
       });
     },
 
