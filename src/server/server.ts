@@ -27,6 +27,7 @@ import { removeLeftovers, restoreOnBoot } from "./snapshot/restore.js";
 import { writeSnapshotFromFile } from "./snapshot/write.js";
 import { SnapshotControl } from "./snapshot-control.js";
 import { StateWatch } from "./state-watch.js";
+import { lastSnapshotIn } from "./store/inspect.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store, TokenRecord } from "./store/store.js";
 
@@ -67,7 +68,7 @@ export async function startServer(
   const proto = loadWaypointProto();
   assertTableCovers([proto.grpc.waypoint.v1.Waypoint.service, proto.grpc.waypoint.v1.Entrypoint.service]);
   // A staged or offline restore is applied before the database is opened; if it fails, nothing was touched.
-  await restoreOnBoot(config.dbPath, logger, {
+  const boot = await restoreOnBoot(config.dbPath, logger, {
     ...(config.restorePassphrase ? { passphrase: config.restorePassphrase } : {}),
   });
   let preMigration: string | undefined;
@@ -80,6 +81,12 @@ export async function startServer(
   // Only now, with the database's lock held, is no other server working in this dir: what snapshot
   // work left behind here is from a run that died.
   removeLeftovers(config.dbPath, logger);
+  // The last snapshot this server took stays the last one after a staged restore, as after a live one:
+  // the restored data only knows of older ones.
+  if (boot.restored && boot.keptAs) {
+    const taken = lastSnapshotIn(boot.keptAs);
+    if (taken) store.recordSnapshot(taken);
+  }
   if (preMigration) await snapshotPreMigration(preMigration, config, logger);
   const tokens = new TokenCache(store);
   const recorder = new InventoryRecorder(store, {

@@ -18,8 +18,9 @@ import type { RestoreSnapshotRequest } from "../../src/gen/waypoint/v1/RestoreSn
 import { AppError } from "../../src/protocol/errors.js";
 import { encodeClientHeaders, HEADERS } from "../../src/protocol/headers.js";
 import { mintToken } from "../../src/server/auth.js";
+import { createLogger, serverConfig, startServer } from "../../src/server/main.js";
 import { webV1 } from "../helpers/entrypoint-rpc.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { LogSink, startTestServer, type TestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -150,6 +151,28 @@ test("GetServerStatus reports uptime, database size, state index and the last sn
   const second = metaInArchive(t, await collect(admin.takeSnapshot()));
   await admin.restoreSnapshot(Readable.from([archive]), { mode: "live" });
   t.like((await admin.serverStatus()).lastSnapshot, { id: second.id });
+});
+
+test("after a staged restore is applied at start, the last snapshot taken is still the last one taken", async (t) => {
+  const s = await startTestServer(t);
+  const admin = s.connect();
+  const first = await collect(admin.takeSnapshot());
+  const second = metaInArchive(t, await collect(admin.takeSnapshot()));
+  await admin.restoreSnapshot(Readable.from([first]), { mode: "stage" });
+  admin.close();
+  await s.server.close();
+
+  const config = serverConfig({
+    dbPath: s.dbPath,
+    listenGrpc: "127.0.0.1:0",
+    listenHttp: "127.0.0.1:0",
+    logLevel: "notice",
+    versionInfo: BUILD_VERSION_INFO,
+  });
+  const restarted = await startServer(config, createLogger("notice", new LogSink()));
+  t.teardown(() => restarted.close());
+  t.is(restarted.store.stateIndex(), metaInArchive(t, first).index, "the staged snapshot was applied");
+  t.like(restarted.store.lastSnapshot(), { id: second.id });
 });
 
 test("GET /v1/snapshot streams the archive with X-Waypoint-Index equal to the index in its meta.json", async (t) => {

@@ -2,6 +2,15 @@ import Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION } from "./migrations.js";
 
+/** A snapshot the server took, as recorded in its meta table. */
+export interface SnapshotRecord {
+  readonly id: string;
+  /** The state index the snapshot holds. */
+  readonly index: number;
+  /** RFC 3339: when its archive was complete. */
+  readonly takenAt: string;
+}
+
 /** What a database file holds, read without changing it. */
 export interface DatabaseFacts {
   readonly applicationId: number;
@@ -118,5 +127,37 @@ function readTableBytes(db: Database.Database, names: readonly string[]): Record
     return tableBytes;
   } catch {
     return undefined; // dbstat is a compile-time option of SQLite
+  }
+}
+
+/** A `last_snapshot` meta value; undefined when unreadable (as if none was recorded: the next snapshot writes it). */
+export function parseSnapshotRecord(value: string): SnapshotRecord | undefined {
+  try {
+    const v = JSON.parse(value) as Partial<SnapshotRecord>;
+    if (typeof v.id === "string" && typeof v.index === "number" && typeof v.takenAt === "string")
+      return { id: v.id, index: v.index, takenAt: v.takenAt };
+  } catch {
+    // Unreadable.
+  }
+  return undefined;
+}
+
+/**
+ * The last snapshot recorded in the database file `path`, read without changing it (the previous
+ * database a staged restore kept); undefined when none, or when the file cannot be read.
+ */
+export function lastSnapshotIn(path: string): SnapshotRecord | undefined {
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare("SELECT value FROM meta WHERE key = 'last_snapshot'").get() as
+        | { value: string }
+        | undefined;
+      return row ? parseSnapshotRecord(row.value) : undefined;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
   }
 }

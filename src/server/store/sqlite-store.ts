@@ -2,7 +2,7 @@ import { closeSync, linkSync, openSync, renameSync, rmSync, statSync } from "nod
 import type Database from "better-sqlite3";
 import { AppError } from "../../protocol/errors.js";
 import { type AppOperations, OPERATIONS, type OperationName } from "../../protocol/operations.js";
-import { type DatabaseFacts, inspectDatabaseFile } from "./inspect.js";
+import { type DatabaseFacts, inspectDatabaseFile, parseSnapshotRecord } from "./inspect.js";
 import { makeStandalone, type OpenOptions, openDatabase } from "./open.js";
 import {
   type AppChange,
@@ -394,15 +394,7 @@ export class SqliteStore implements Store {
   lastSnapshot(): SnapshotRecord | undefined {
     this.assertOpen();
     const row = this.stmts.readMeta.get("last_snapshot") as { value: string } | undefined;
-    if (!row) return undefined;
-    try {
-      const v = JSON.parse(row.value) as Partial<SnapshotRecord>;
-      if (typeof v.id === "string" && typeof v.index === "number" && typeof v.takenAt === "string")
-        return { id: v.id, index: v.index, takenAt: v.takenAt };
-    } catch {
-      // Unreadable: as if none was recorded; the next snapshot writes it again.
-    }
-    return undefined;
+    return row ? parseSnapshotRecord(row.value) : undefined;
   }
 
   sizeBytes(): number {

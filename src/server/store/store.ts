@@ -2,7 +2,9 @@ import type { ComponentKind } from "../../protocol/inventory.js";
 import type { AppOperations, OperationName } from "../../protocol/operations.js";
 import type { ProtocolRange } from "../../protocol/range.js";
 import type { TokenKind } from "../../protocol/tokens.js";
-import type { DatabaseFacts } from "./inspect.js";
+import type { DatabaseFacts, SnapshotRecord } from "./inspect.js";
+
+export type { SnapshotRecord };
 
 /** A token as stored: never the secret, only its SHA-256. */
 export interface TokenRecord {
@@ -135,13 +137,6 @@ export interface InstanceRecord {
  * Every method that writes runs in one transaction and advances the state
  * index by exactly one; reads never advance it.
  */
-export interface SnapshotRecord {
-  readonly id: string;
-  /** The state index the snapshot holds. */
-  readonly index: number;
-  /** RFC 3339: when its archive was complete. */
-  readonly takenAt: string;
-}
 
 export interface Store {
   /** The database file. */
