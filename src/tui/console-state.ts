@@ -31,8 +31,10 @@ export interface PlanState {
 }
 
 export interface SnapshotsState {
-  /** Index into the files listed. */
+  /** Index into the files listed, where `file` is no longer listed. */
   readonly selected: number;
+  /** The file selected: it stays selected when files are added or removed around it. */
+  readonly file?: string;
   /** The file whose meta is shown in full (enter). */
   readonly inspecting?: string;
 }
@@ -156,7 +158,7 @@ export function consoleReducer(state: ConsoleState, event: ConsoleEvent): Consol
       if (state.screen === "runtime" && state.runtime.logsOf !== undefined)
         return { ...state, runtime: { selected: state.runtime.selected } };
       if (state.screen === "snapshots" && state.snapshots.inspecting !== undefined)
-        return { ...state, snapshots: { selected: state.snapshots.selected } };
+        return { ...state, snapshots: { ...state.snapshots, inspecting: undefined } };
       return state;
     default:
       if (state.help) return state;
@@ -254,20 +256,34 @@ function planKey(state: ConsoleState, action: string, view: ViewFacts): ConsoleS
   }
 }
 
+/** The row of the selected file: found by name, else the index kept (clamped to the list). */
+export function snapshotIndex(sn: SnapshotsState, names: readonly string[]): number {
+  const byName = sn.file === undefined ? -1 : names.indexOf(sn.file);
+  return byName >= 0 ? byName : Math.min(sn.selected, Math.max(0, names.length - 1));
+}
+
 function snapshotsKey(state: ConsoleState, action: string, view: ViewFacts): ConsoleState {
   const sn = state.snapshots;
   const files = view.files ?? [];
-  const selected = moved(sn.selected, action, files.length);
+  const selected = moved(
+    snapshotIndex(
+      sn,
+      files.map((f) => f.name),
+    ),
+    action,
+    files.length,
+  );
   const file = files[selected];
+  const at = { selected, ...(file ? { file: file.name } : {}) };
   switch (action) {
     case "down":
     case "up":
-      return { ...state, snapshots: { ...sn, selected } };
+      return { ...state, snapshots: { ...sn, ...at } };
     case "open":
       if (!file) return state;
       return {
         ...state,
-        snapshots: sn.inspecting === file.name ? { selected } : { selected, inspecting: file.name },
+        snapshots: sn.inspecting === file.name ? at : { ...at, inspecting: file.name },
       };
     case "take":
       return requestTask(state, { kind: "take" });

@@ -16,6 +16,11 @@ export interface RuntimeScreenProps {
   readonly height: number;
 }
 
+/** " · 3s old", the age of a panel's data; nothing before the first answer. */
+function since(at: number | undefined, now: number): string {
+  return at === undefined ? "" : ` · ${age(at, now)} old`;
+}
+
 /** Instance rows shown at once. */
 const ROWS = 4;
 
@@ -55,7 +60,10 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now, he
   return (
     <Box flexDirection="column">
       <Text bold>
-        Runners <Text dimColor>({runners.filter((r) => r.connected).length} connected)</Text>
+        Runners{" "}
+        <Text dimColor>
+          ({runners.filter((r) => r.connected).length} connected){since(inventory.at, now)}
+        </Text>
       </Text>
       {runners.length === 0 ? (
         <Text dimColor>{"  "}none; jobs wait queued (start one: waypoint runner agent)</Text>
@@ -75,7 +83,10 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now, he
         })
       )}
       <Text bold>
-        Jobs <Text dimColor>(latest {recent.length})</Text>
+        Jobs{" "}
+        <Text dimColor>
+          (latest {recent.length}){since(jobs.at, now)}
+        </Text>
       </Text>
       {recent.length === 0 ? (
         <Text dimColor>{"  "}none yet (waypoint up -app=NAME)</Text>
@@ -92,7 +103,10 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now, he
         ))
       )}
       <Text bold>
-        Instances <Text dimColor>({list.filter((i) => i.connected).length} connected · enter: log tail)</Text>
+        Instances{" "}
+        <Text dimColor>
+          ({list.filter((i) => i.connected).length} connected · enter: log tail){since(instances.at, now)}
+        </Text>
       </Text>
       {list.length === 0 ? (
         <Text dimColor>{"  "}none (a deploy that runs waypoint-entrypoint registers one)</Text>

@@ -1,6 +1,6 @@
 import { Box, Text } from "ink";
 import type { ServerStatusInfo, StagedRestore } from "../client/connection.js";
-import type { SnapshotsState } from "./console-state.js";
+import { type SnapshotsState, snapshotIndex } from "./console-state.js";
 import { age, bytes, cell } from "./format.js";
 import type { SnapshotFileInfo } from "./snapshot-desk.js";
 import type { Polled } from "./use-poll.js";
@@ -49,7 +49,10 @@ export function SnapshotsScreen({
   width,
 }: SnapshotsScreenProps) {
   const list = files.data ?? [];
-  const selected = Math.min(state.selected, Math.max(0, list.length - 1));
+  const selected = snapshotIndex(
+    state,
+    list.map((f) => f.name),
+  );
   const inspecting = list.find((f) => f.name === state.inspecting);
   const last = status.data?.lastSnapshot;
   const s = staged.data;

@@ -497,12 +497,12 @@ test("runtime: runners with their job, the latest jobs, the instances, and an in
   t.is(
     f.split("\n").slice(2).join("\n"),
     [
-      "Runners (1 connected)",
+      "Runners (1 connected) · 0s old",
       "  runner-eu-1              0.4.0      connected      job-2 deploy of web",
-      "Jobs (latest 2)",
+      "Jobs (latest 2) · 0s old",
       `  job-2    web         deploy  running   runner-eu-1          ${f.match(/running {3}runner-eu-1 {10}(\ds)/)?.[1]}`,
       "  job-1    web         build   success   runner-eu-1          1h",
-      "Instances (1 connected · enter: log tail)",
+      "Instances (1 connected · enter: log tail) · 0s old",
       "› ceb_a1                 web        web-v3       0.3.1   connected",
       "  ceb_a2                 web        web-v3       0.3.1   gone",
     ].join("\n"),
@@ -767,6 +767,12 @@ test("snapshots: files with their meta, take with progress, inspect, verify, and
   stdin.write("\r");
   await frameWith(lastFrame, "✓ restored snap_old live: state index 1234 → 1235");
   t.true(desk.done.includes("live waypoint-snapshot-20261201T100000Z.snap"));
+
+  // A file added above the selected one (by another process): the selection stays on the same file.
+  desk.files = [{ ...desk.files[0]!, name: "waypoint-snapshot-20261206T000000Z.snap" }, ...desk.files];
+  stdin.write("r");
+  const after = await frameWith(lastFrame, "4 files");
+  t.regex(after, /› {2}waypoint-snapshot-20261201T100000Z\.snap/);
 });
 
 test("snapshots: a staged restore is shown and x cancels it after a y", async (t) => {
