@@ -1,5 +1,6 @@
+import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { Connection } from "../client/connection.js";
 import {
   type ContextConfig,
@@ -37,7 +38,8 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
     {
       name: "snapshot-dir",
       type: "string",
-      usage: "where the Snapshots screen lists and takes snapshots, and plans are exported (default: .)",
+      usage:
+        "where the Snapshots screen lists and takes snapshots, and plans are exported (default: . ; with the embedded server, snapshots/ beside its data)",
       placeholder: "DIR",
     },
     ...PLANNING_FLAGS,
@@ -125,7 +127,7 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
       await runConsole(io, conn, {
         ...(note ? { note } : {}),
         catalog,
-        snapshotDir: flags.string("snapshot-dir") || ".",
+        snapshotDir: flags.string("snapshot-dir") || (embedded ? embeddedSnapshots(embedded.dbPath) : "."),
         cleanup: close,
       });
       return 0;
@@ -134,6 +136,13 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
     }
   },
 };
+
+/** `snapshots/` beside an embedded server's data (mode 0700): its snapshots stay with its data. */
+function embeddedSnapshots(dbPath: string): string {
+  const dir = join(dirname(dbPath), "snapshots");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
 
 /** The context `name`, or undefined when there is none (or it cannot be read). */
 function contextNamed(dir: string, name: string): ContextConfig | undefined {

@@ -49,6 +49,10 @@ tmuxTest(
     t.regex(c.screen(), /›▸ client +\d+\.\d+\.\d+ +api \d/);
     c.keys("?");
     await waitFor(() => c.screen().includes("Keys (Versions)"), "the help");
+    // The embedded server's snapshots go beside its data, not into the working directory.
+    c.keys("4");
+    await waitFor(() => c.screen().includes("Snapshots in"), "the snapshots screen");
+    t.regex(c.screen(), new RegExp(`Snapshots in ${join(c.home, "data", "waypoint", "snapshots")}`));
     c.keys("q");
     await waitFor(() => existsSync(c.exitFile), "the console to exit", 20_000);
     t.is(readFileSync(c.exitFile, "utf8").trim(), "exit=0");
