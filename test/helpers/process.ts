@@ -184,6 +184,25 @@ export async function startServerProcess(
   t: ExecutionContext,
   opts: ServerProcessOptions = {},
 ): Promise<ServerProcess> {
+  // Ports this helper picks for "healthz" readiness are free when picked, not always when the server
+  // binds them (another test may take one in between): then it tries again with new ones.
+  const picked =
+    (opts.readiness ?? "log") === "healthz" &&
+    (flagValue([...(opts.args ?? [])], "listen-grpc") === undefined ||
+      flagValue([...(opts.args ?? [])], "listen-http") === undefined);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerProcessOnce(t, opts);
+    } catch (err) {
+      if (!picked || attempt >= 3 || !/address is already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startServerProcessOnce(
+  t: ExecutionContext,
+  opts: ServerProcessOptions,
+): Promise<ServerProcess> {
   const args = [...(opts.args ?? [])];
   const readiness = opts.readiness ?? "log";
   let dbPath: string | undefined;
