@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { Readable } from "node:stream";
 import { AppError } from "../protocol/errors.js";
 import { encrypt } from "../server/offline.js";
+import { compactTimeStamp } from "../time-stamp.js";
 import type { Command, Io } from "./command.js";
 import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
@@ -97,11 +98,7 @@ export const serverSnapshot: Command = {
 
 /** `waypoint-snapshot-20261122T101500Z.snap`: sorts by time, safe on every file system. */
 export function defaultSnapshotName(now = new Date()): string {
-  const stamp = now
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
-  return `waypoint-snapshot-${stamp}.snap`;
+  return `waypoint-snapshot-${compactTimeStamp(now)}.snap`;
 }
 
 /** Settled before the server is called, so a bad recipient or a missing passphrase fails fast. */

@@ -2,6 +2,7 @@ import { planJson } from "../planner/render-json.js";
 import { renderPlanMarkdown } from "../planner/render-markdown.js";
 import type { Plan } from "../planner/types.js";
 import { isAppError } from "../protocol/errors.js";
+import { compactTimeStamp } from "../time-stamp.js";
 import type { ConsoleClient } from "./console-client.js";
 import type { TaskRequest } from "./console-state.js";
 import { bytes } from "./format.js";
@@ -14,14 +15,6 @@ export interface TaskContext {
   readonly plan?: Plan | undefined;
   /** Told of each verification's outcome, so the Snapshots list can mark the file. */
   readonly onVerified: (file: string, ok: boolean, message: string) => void;
-}
-
-/** "20261205T040100Z" */
-function stamp(now = new Date()): string {
-  return now
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
 }
 
 /** Runs one task; resolves with the line the status bar shows, rejects with the error to show. */
@@ -75,7 +68,7 @@ export async function runTask(
       const json = r.kind === "export-json";
       const text = json ? JSON.stringify(planJson(plan), null, 2) : renderPlanMarkdown(plan);
       const path = await desk.exportPlan(
-        `waypoint-plan-${plan.target}-${stamp()}.${json ? "json" : "md"}`,
+        `waypoint-plan-${plan.target}-${compactTimeStamp()}.${json ? "json" : "md"}`,
         text,
       );
       return `the plan to ${plan.target} is exported to ${path}`;
