@@ -1461,6 +1461,132 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 }
               }
             },
+            "TunnelNotice": {
+              "fields": {
+                "session": {
+                  "type": "string",
+                  "id": 1
+                }
+              }
+            },
+            "HttpHeader": {
+              "fields": {
+                "name": {
+                  "type": "string",
+                  "id": 1
+                },
+                "value": {
+                  "type": "string",
+                  "id": 2
+                }
+              }
+            },
+            "TunnelRequestHead": {
+              "fields": {
+                "method": {
+                  "type": "string",
+                  "id": 1
+                },
+                "path": {
+                  "type": "string",
+                  "id": 2
+                },
+                "headers": {
+                  "rule": "repeated",
+                  "type": "HttpHeader",
+                  "id": 3
+                },
+                "upgrade": {
+                  "type": "bool",
+                  "id": 4
+                }
+              }
+            },
+            "TunnelResponseHead": {
+              "fields": {
+                "status": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "headers": {
+                  "rule": "repeated",
+                  "type": "HttpHeader",
+                  "id": 2
+                }
+              }
+            },
+            "TunnelOpen": {
+              "fields": {
+                "instanceId": {
+                  "type": "string",
+                  "id": 1
+                },
+                "session": {
+                  "type": "string",
+                  "id": 2
+                }
+              }
+            },
+            "EntrypointTunnelRequest": {
+              "oneofs": {
+                "request": {
+                  "oneof": [
+                    "open",
+                    "head",
+                    "body",
+                    "end",
+                    "error"
+                  ]
+                }
+              },
+              "fields": {
+                "open": {
+                  "type": "TunnelOpen",
+                  "id": 1
+                },
+                "head": {
+                  "type": "TunnelResponseHead",
+                  "id": 2
+                },
+                "body": {
+                  "type": "bytes",
+                  "id": 3
+                },
+                "end": {
+                  "type": "bool",
+                  "id": 4
+                },
+                "error": {
+                  "type": "string",
+                  "id": 5
+                }
+              }
+            },
+            "EntrypointTunnelResponse": {
+              "oneofs": {
+                "response": {
+                  "oneof": [
+                    "head",
+                    "body",
+                    "end"
+                  ]
+                }
+              },
+              "fields": {
+                "head": {
+                  "type": "TunnelRequestHead",
+                  "id": 1
+                },
+                "body": {
+                  "type": "bytes",
+                  "id": 2
+                },
+                "end": {
+                  "type": "bool",
+                  "id": 3
+                }
+              }
+            },
             "EntrypointConfigResponse": {
               "fields": {
                 "config": {
@@ -1475,6 +1601,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "hasConfig": {
                   "type": "bool",
                   "id": 3
+                },
+                "tunnel": {
+                  "type": "TunnelNotice",
+                  "id": 4
                 }
               }
             },
@@ -1607,6 +1737,12 @@ export const WAYPOINT_DESCRIPTOR: object = {
                   "requestType": "EntrypointExecRequest",
                   "requestStream": true,
                   "responseType": "EntrypointExecResponse",
+                  "responseStream": true
+                },
+                "EntrypointTunnel": {
+                  "requestType": "EntrypointTunnelRequest",
+                  "requestStream": true,
+                  "responseType": "EntrypointTunnelResponse",
                   "responseStream": true
                 }
               }

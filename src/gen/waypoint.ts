@@ -23,6 +23,8 @@ import type { EntrypointExecRequest as _waypoint_v1_EntrypointExecRequest, Entry
 import type { EntrypointExecResponse as _waypoint_v1_EntrypointExecResponse, EntrypointExecResponse__Output as _waypoint_v1_EntrypointExecResponse__Output } from './waypoint/v1/EntrypointExecResponse.js';
 import type { EntrypointLogBatch as _waypoint_v1_EntrypointLogBatch, EntrypointLogBatch__Output as _waypoint_v1_EntrypointLogBatch__Output } from './waypoint/v1/EntrypointLogBatch.js';
 import type { EntrypointLogsResponse as _waypoint_v1_EntrypointLogsResponse, EntrypointLogsResponse__Output as _waypoint_v1_EntrypointLogsResponse__Output } from './waypoint/v1/EntrypointLogsResponse.js';
+import type { EntrypointTunnelRequest as _waypoint_v1_EntrypointTunnelRequest, EntrypointTunnelRequest__Output as _waypoint_v1_EntrypointTunnelRequest__Output } from './waypoint/v1/EntrypointTunnelRequest.js';
+import type { EntrypointTunnelResponse as _waypoint_v1_EntrypointTunnelResponse, EntrypointTunnelResponse__Output as _waypoint_v1_EntrypointTunnelResponse__Output } from './waypoint/v1/EntrypointTunnelResponse.js';
 import type { ExecNotice as _waypoint_v1_ExecNotice, ExecNotice__Output as _waypoint_v1_ExecNotice__Output } from './waypoint/v1/ExecNotice.js';
 import type { ExecOpen as _waypoint_v1_ExecOpen, ExecOpen__Output as _waypoint_v1_ExecOpen__Output } from './waypoint/v1/ExecOpen.js';
 import type { ExecRequest as _waypoint_v1_ExecRequest, ExecRequest__Output as _waypoint_v1_ExecRequest__Output } from './waypoint/v1/ExecRequest.js';
@@ -38,6 +40,7 @@ import type { GetServerStatusRequest as _waypoint_v1_GetServerStatusRequest, Get
 import type { GetStagedRestoreRequest as _waypoint_v1_GetStagedRestoreRequest, GetStagedRestoreRequest__Output as _waypoint_v1_GetStagedRestoreRequest__Output } from './waypoint/v1/GetStagedRestoreRequest.js';
 import type { GetVersionInfoRequest as _waypoint_v1_GetVersionInfoRequest, GetVersionInfoRequest__Output as _waypoint_v1_GetVersionInfoRequest__Output } from './waypoint/v1/GetVersionInfoRequest.js';
 import type { GetVersionInfoResponse as _waypoint_v1_GetVersionInfoResponse, GetVersionInfoResponse__Output as _waypoint_v1_GetVersionInfoResponse__Output } from './waypoint/v1/GetVersionInfoResponse.js';
+import type { HttpHeader as _waypoint_v1_HttpHeader, HttpHeader__Output as _waypoint_v1_HttpHeader__Output } from './waypoint/v1/HttpHeader.js';
 import type { Instance as _waypoint_v1_Instance, Instance__Output as _waypoint_v1_Instance__Output } from './waypoint/v1/Instance.js';
 import type { Inventory as _waypoint_v1_Inventory, Inventory__Output as _waypoint_v1_Inventory__Output } from './waypoint/v1/Inventory.js';
 import type { Job as _waypoint_v1_Job, Job__Output as _waypoint_v1_Job__Output } from './waypoint/v1/Job.js';
@@ -79,6 +82,10 @@ import type { SnapshotProgress as _waypoint_v1_SnapshotProgress, SnapshotProgres
 import type { StagedRestore as _waypoint_v1_StagedRestore, StagedRestore__Output as _waypoint_v1_StagedRestore__Output } from './waypoint/v1/StagedRestore.js';
 import type { StateEvent as _waypoint_v1_StateEvent, StateEvent__Output as _waypoint_v1_StateEvent__Output } from './waypoint/v1/StateEvent.js';
 import type { TakeSnapshotRequest as _waypoint_v1_TakeSnapshotRequest, TakeSnapshotRequest__Output as _waypoint_v1_TakeSnapshotRequest__Output } from './waypoint/v1/TakeSnapshotRequest.js';
+import type { TunnelNotice as _waypoint_v1_TunnelNotice, TunnelNotice__Output as _waypoint_v1_TunnelNotice__Output } from './waypoint/v1/TunnelNotice.js';
+import type { TunnelOpen as _waypoint_v1_TunnelOpen, TunnelOpen__Output as _waypoint_v1_TunnelOpen__Output } from './waypoint/v1/TunnelOpen.js';
+import type { TunnelRequestHead as _waypoint_v1_TunnelRequestHead, TunnelRequestHead__Output as _waypoint_v1_TunnelRequestHead__Output } from './waypoint/v1/TunnelRequestHead.js';
+import type { TunnelResponseHead as _waypoint_v1_TunnelResponseHead, TunnelResponseHead__Output as _waypoint_v1_TunnelResponseHead__Output } from './waypoint/v1/TunnelResponseHead.js';
 import type { UpdateAppRequest as _waypoint_v1_UpdateAppRequest, UpdateAppRequest__Output as _waypoint_v1_UpdateAppRequest__Output } from './waypoint/v1/UpdateAppRequest.js';
 import type { VersionInfo as _waypoint_v1_VersionInfo, VersionInfo__Output as _waypoint_v1_VersionInfo__Output } from './waypoint/v1/VersionInfo.js';
 import type { WatchJobRequest as _waypoint_v1_WatchJobRequest, WatchJobRequest__Output as _waypoint_v1_WatchJobRequest__Output } from './waypoint/v1/WatchJobRequest.js';
@@ -114,6 +121,8 @@ export interface ProtoGrpcType {
       EntrypointExecResponse: MessageTypeDefinition<_waypoint_v1_EntrypointExecResponse, _waypoint_v1_EntrypointExecResponse__Output>
       EntrypointLogBatch: MessageTypeDefinition<_waypoint_v1_EntrypointLogBatch, _waypoint_v1_EntrypointLogBatch__Output>
       EntrypointLogsResponse: MessageTypeDefinition<_waypoint_v1_EntrypointLogsResponse, _waypoint_v1_EntrypointLogsResponse__Output>
+      EntrypointTunnelRequest: MessageTypeDefinition<_waypoint_v1_EntrypointTunnelRequest, _waypoint_v1_EntrypointTunnelRequest__Output>
+      EntrypointTunnelResponse: MessageTypeDefinition<_waypoint_v1_EntrypointTunnelResponse, _waypoint_v1_EntrypointTunnelResponse__Output>
       ExecNotice: MessageTypeDefinition<_waypoint_v1_ExecNotice, _waypoint_v1_ExecNotice__Output>
       ExecOpen: MessageTypeDefinition<_waypoint_v1_ExecOpen, _waypoint_v1_ExecOpen__Output>
       ExecRequest: MessageTypeDefinition<_waypoint_v1_ExecRequest, _waypoint_v1_ExecRequest__Output>
@@ -129,6 +138,7 @@ export interface ProtoGrpcType {
       GetStagedRestoreRequest: MessageTypeDefinition<_waypoint_v1_GetStagedRestoreRequest, _waypoint_v1_GetStagedRestoreRequest__Output>
       GetVersionInfoRequest: MessageTypeDefinition<_waypoint_v1_GetVersionInfoRequest, _waypoint_v1_GetVersionInfoRequest__Output>
       GetVersionInfoResponse: MessageTypeDefinition<_waypoint_v1_GetVersionInfoResponse, _waypoint_v1_GetVersionInfoResponse__Output>
+      HttpHeader: MessageTypeDefinition<_waypoint_v1_HttpHeader, _waypoint_v1_HttpHeader__Output>
       Instance: MessageTypeDefinition<_waypoint_v1_Instance, _waypoint_v1_Instance__Output>
       Inventory: MessageTypeDefinition<_waypoint_v1_Inventory, _waypoint_v1_Inventory__Output>
       Job: MessageTypeDefinition<_waypoint_v1_Job, _waypoint_v1_Job__Output>
@@ -170,6 +180,10 @@ export interface ProtoGrpcType {
       StagedRestore: MessageTypeDefinition<_waypoint_v1_StagedRestore, _waypoint_v1_StagedRestore__Output>
       StateEvent: MessageTypeDefinition<_waypoint_v1_StateEvent, _waypoint_v1_StateEvent__Output>
       TakeSnapshotRequest: MessageTypeDefinition<_waypoint_v1_TakeSnapshotRequest, _waypoint_v1_TakeSnapshotRequest__Output>
+      TunnelNotice: MessageTypeDefinition<_waypoint_v1_TunnelNotice, _waypoint_v1_TunnelNotice__Output>
+      TunnelOpen: MessageTypeDefinition<_waypoint_v1_TunnelOpen, _waypoint_v1_TunnelOpen__Output>
+      TunnelRequestHead: MessageTypeDefinition<_waypoint_v1_TunnelRequestHead, _waypoint_v1_TunnelRequestHead__Output>
+      TunnelResponseHead: MessageTypeDefinition<_waypoint_v1_TunnelResponseHead, _waypoint_v1_TunnelResponseHead__Output>
       UpdateAppRequest: MessageTypeDefinition<_waypoint_v1_UpdateAppRequest, _waypoint_v1_UpdateAppRequest__Output>
       VersionInfo: MessageTypeDefinition<_waypoint_v1_VersionInfo, _waypoint_v1_VersionInfo__Output>
       WatchJobRequest: MessageTypeDefinition<_waypoint_v1_WatchJobRequest, _waypoint_v1_WatchJobRequest__Output>

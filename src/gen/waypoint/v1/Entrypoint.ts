@@ -9,6 +9,8 @@ import type { EntrypointExecRequest as _waypoint_v1_EntrypointExecRequest, Entry
 import type { EntrypointExecResponse as _waypoint_v1_EntrypointExecResponse, EntrypointExecResponse__Output as _waypoint_v1_EntrypointExecResponse__Output } from '../../waypoint/v1/EntrypointExecResponse.js';
 import type { EntrypointLogBatch as _waypoint_v1_EntrypointLogBatch, EntrypointLogBatch__Output as _waypoint_v1_EntrypointLogBatch__Output } from '../../waypoint/v1/EntrypointLogBatch.js';
 import type { EntrypointLogsResponse as _waypoint_v1_EntrypointLogsResponse, EntrypointLogsResponse__Output as _waypoint_v1_EntrypointLogsResponse__Output } from '../../waypoint/v1/EntrypointLogsResponse.js';
+import type { EntrypointTunnelRequest as _waypoint_v1_EntrypointTunnelRequest, EntrypointTunnelRequest__Output as _waypoint_v1_EntrypointTunnelRequest__Output } from '../../waypoint/v1/EntrypointTunnelRequest.js';
+import type { EntrypointTunnelResponse as _waypoint_v1_EntrypointTunnelResponse, EntrypointTunnelResponse__Output as _waypoint_v1_EntrypointTunnelResponse__Output } from '../../waypoint/v1/EntrypointTunnelResponse.js';
 
 export interface EntrypointClient extends grpc.Client {
   EntrypointConfig(argument: _waypoint_v1_EntrypointConfigRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_waypoint_v1_EntrypointConfigResponse__Output>;
@@ -30,6 +32,11 @@ export interface EntrypointClient extends grpc.Client {
   entrypointLogs(options: grpc.CallOptions, callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
   entrypointLogs(callback: grpc.requestCallback<_waypoint_v1_EntrypointLogsResponse__Output>): grpc.ClientWritableStream<_waypoint_v1_EntrypointLogBatch>;
   
+  EntrypointTunnel(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointTunnelRequest, _waypoint_v1_EntrypointTunnelResponse__Output>;
+  EntrypointTunnel(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointTunnelRequest, _waypoint_v1_EntrypointTunnelResponse__Output>;
+  entrypointTunnel(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointTunnelRequest, _waypoint_v1_EntrypointTunnelResponse__Output>;
+  entrypointTunnel(options?: grpc.CallOptions): grpc.ClientDuplexStream<_waypoint_v1_EntrypointTunnelRequest, _waypoint_v1_EntrypointTunnelResponse__Output>;
+  
 }
 
 export interface EntrypointHandlers extends grpc.UntypedServiceImplementation {
@@ -39,10 +46,13 @@ export interface EntrypointHandlers extends grpc.UntypedServiceImplementation {
   
   EntrypointLogs: grpc.handleClientStreamingCall<_waypoint_v1_EntrypointLogBatch__Output, _waypoint_v1_EntrypointLogsResponse>;
   
+  EntrypointTunnel: grpc.handleBidiStreamingCall<_waypoint_v1_EntrypointTunnelRequest__Output, _waypoint_v1_EntrypointTunnelResponse>;
+  
 }
 
 export interface EntrypointDefinition extends grpc.ServiceDefinition {
   EntrypointConfig: MethodDefinition<_waypoint_v1_EntrypointConfigRequest, _waypoint_v1_EntrypointConfigResponse, _waypoint_v1_EntrypointConfigRequest__Output, _waypoint_v1_EntrypointConfigResponse__Output>
   EntrypointExec: MethodDefinition<_waypoint_v1_EntrypointExecRequest, _waypoint_v1_EntrypointExecResponse, _waypoint_v1_EntrypointExecRequest__Output, _waypoint_v1_EntrypointExecResponse__Output>
   EntrypointLogs: MethodDefinition<_waypoint_v1_EntrypointLogBatch, _waypoint_v1_EntrypointLogsResponse, _waypoint_v1_EntrypointLogBatch__Output, _waypoint_v1_EntrypointLogsResponse__Output>
+  EntrypointTunnel: MethodDefinition<_waypoint_v1_EntrypointTunnelRequest, _waypoint_v1_EntrypointTunnelResponse, _waypoint_v1_EntrypointTunnelRequest__Output, _waypoint_v1_EntrypointTunnelResponse__Output>
 }
