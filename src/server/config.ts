@@ -8,6 +8,9 @@ export const SERVER_DEFAULTS = Object.freeze({
   db: "./data.db",
   listenGrpc: "127.0.0.1:9701",
   listenHttp: "127.0.0.1:9702",
+  /** The URL service's listener, and the domain its hostnames are under. */
+  listenUrl: "127.0.0.1:9703",
+  urlDomain: "localhost",
   activeWindow: "168h",
   /** How often recorded calls are written to the inventory tables. */
   inventoryFlushMs: 1000,
@@ -35,6 +38,9 @@ export interface ServerConfig {
   readonly dbPath: string;
   readonly listenGrpc: ListenAddress;
   readonly listenHttp: ListenAddress;
+  /** The URL service's listener; absent when it is switched off (-listen-url=off). */
+  readonly listenUrl?: ListenAddress;
+  readonly urlDomain: string;
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   readonly logLevel: LogLevel;
   readonly activeWindowMs: number;
@@ -54,6 +60,9 @@ export interface ServerConfigInput {
   readonly dbPath?: string;
   readonly listenGrpc?: string;
   readonly listenHttp?: string;
+  /** "off" switches the URL service off. */
+  readonly listenUrl?: string;
+  readonly urlDomain?: string;
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
   readonly logLevel: LogLevel;
@@ -92,6 +101,10 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     dbPath: input.dbPath ?? SERVER_DEFAULTS.db,
     listenGrpc: parseListen(input.listenGrpc ?? SERVER_DEFAULTS.listenGrpc, "-listen-grpc"),
     listenHttp: parseListen(input.listenHttp ?? SERVER_DEFAULTS.listenHttp, "-listen-http"),
+    ...((input.listenUrl ?? SERVER_DEFAULTS.listenUrl) === "off"
+      ? {}
+      : { listenUrl: parseListen(input.listenUrl ?? SERVER_DEFAULTS.listenUrl, "-listen-url") }),
+    urlDomain: (input.urlDomain ?? SERVER_DEFAULTS.urlDomain).toLowerCase(),
     ...(input.tlsCertFile && input.tlsKeyFile
       ? { tls: Object.freeze({ certFile: input.tlsCertFile, keyFile: input.tlsKeyFile }) }
       : {}),

@@ -48,6 +48,7 @@ export const RPC_TABLE = {
   "/waypoint.v1.Entrypoint/EntrypointConfig": { family: "entrypoint", access: ["entrypoint"] },
   "/waypoint.v1.Entrypoint/EntrypointLogs": { family: "entrypoint", access: ["entrypoint"] },
   "/waypoint.v1.Entrypoint/EntrypointExec": { family: "entrypoint", access: ["entrypoint"] },
+  "/waypoint.v1.Entrypoint/EntrypointTunnel": { family: "entrypoint", access: ["entrypoint"] },
 } as const satisfies Record<string, RpcRule>;
 
 export type RpcPath = keyof typeof RPC_TABLE;

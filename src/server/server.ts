@@ -30,6 +30,8 @@ import { StateWatch } from "./state-watch.js";
 import { lastSnapshotIn } from "./store/inspect.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store, TokenRecord } from "./store/store.js";
+import { TunnelBroker } from "./url/tunnel-broker.js";
+import { startUrlService, type UrlService } from "./url/url-service.js";
 
 /** A started server. close() is the graceful shutdown; it is idempotent. */
 export interface RunningServer {
@@ -149,7 +151,8 @@ export async function startServer(
     logger,
   });
   const jobs = jobService({ guard, store, broker, recorder, logger });
-  const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, logger });
+  const tunnels = new TunnelBroker({ hub });
+  const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, tunnels, logger });
   // Log buffers of instances gone for longer than the active window are dropped.
   const pruneTimer = setInterval(
     () => logs.prune((id) => hub.isConnected(id), config.activeWindowMs),
@@ -188,12 +191,22 @@ export async function startServer(
   });
 
   let grpcPort: number;
+  let urlService: UrlService | undefined;
   try {
     grpcPort = await bindGrpc(grpcServer, config, tlsPair);
     await listenHttp(http, config.listenHttp);
+    if (config.listenUrl)
+      urlService = await startUrlService(formatAddress(config.listenUrl), {
+        store,
+        hub,
+        broker: tunnels,
+        domain: config.urlDomain,
+        logger,
+      });
   } catch (err) {
     grpcServer.forceShutdown();
     http.close();
+    await urlService?.close();
     clearInterval(pruneTimer);
     store.close();
     throw err;
@@ -208,6 +221,7 @@ export async function startServer(
     closing ??= (async () => {
       draining = true;
       health.setStatus("", "NOT_SERVING");
+      await urlService?.close();
       logger.notice("shutting down: no new calls; waiting for calls in flight");
       // Long-lived streams would hold tryShutdown open forever: end them; clients reconnect elsewhere.
       for (const s of guard.streams) if (!s.writableEnded) s.end();

@@ -1,6 +1,7 @@
 import type { EntrypointHandlers } from "../../gen/waypoint/v1/Entrypoint.js";
 import type { EntrypointExecRequest__Output } from "../../gen/waypoint/v1/EntrypointExecRequest.js";
 import type { EntrypointLogBatch__Output } from "../../gen/waypoint/v1/EntrypointLogBatch.js";
+import type { EntrypointTunnelRequest__Output } from "../../gen/waypoint/v1/EntrypointTunnelRequest.js";
 import { AppError } from "../../protocol/errors.js";
 import { isComponentId } from "../../protocol/validate.js";
 import type { Guard } from "../guard.js";
@@ -11,6 +12,7 @@ import type { ExecBroker } from "../runtime/exec-broker.js";
 import { firstMessage } from "../runtime/first-message.js";
 import type { LogHub, LogOrigin } from "../runtime/log-hub.js";
 import type { Store } from "../store/store.js";
+import type { TunnelBroker } from "../url/tunnel-broker.js";
 import { configMessage } from "./runtime-service.js";
 
 const LOG_SOURCES = new Set(["stdout", "stderr"]);
@@ -23,6 +25,7 @@ export function entrypointService(d: {
   readonly hub: EntrypointHub;
   readonly logs: LogHub;
   readonly exec: ExecBroker;
+  readonly tunnels: TunnelBroker;
   readonly logger: ServerLogger;
 }): EntrypointHandlers {
   return {
@@ -168,6 +171,15 @@ export function entrypointService(d: {
       if (!isComponentId(first.open.instanceId))
         throw new AppError("INVALID_ARGUMENT", "open.instance_id must be 1-128 letters, digits or . _ : -");
       d.exec.open(call, first.open, ctx.facts?.deployment ?? "");
+    }),
+
+    EntrypointTunnel: d.guard.bidiStream(async (call, ctx) => {
+      const first = await firstMessage<EntrypointTunnelRequest__Output>(call, "open");
+      if (first.request !== "open" || !first.open)
+        throw new AppError("INVALID_ARGUMENT", "the first message of EntrypointTunnel must be open");
+      if (!isComponentId(first.open.instanceId))
+        throw new AppError("INVALID_ARGUMENT", "open.instance_id must be 1-128 letters, digits or . _ : -");
+      d.tunnels.accept(call, first.open, ctx.facts?.deployment ?? "");
     }),
   };
 }
