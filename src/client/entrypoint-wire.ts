@@ -3,7 +3,10 @@ import type { EntrypointConfigResponse__Output } from "../gen/waypoint/v1/Entryp
 import type { EntrypointExecRequest } from "../gen/waypoint/v1/EntrypointExecRequest.js";
 import type { EntrypointExecResponse__Output } from "../gen/waypoint/v1/EntrypointExecResponse.js";
 import type { EntrypointLogBatch } from "../gen/waypoint/v1/EntrypointLogBatch.js";
+import type { EntrypointTunnelRequest } from "../gen/waypoint/v1/EntrypointTunnelRequest.js";
+import type { EntrypointTunnelResponse__Output } from "../gen/waypoint/v1/EntrypointTunnelResponse.js";
 import type { ExecStart__Output } from "../gen/waypoint/v1/ExecStart.js";
+import type { TunnelRequestHead__Output } from "../gen/waypoint/v1/TunnelRequestHead.js";
 import type { WindowSize__Output } from "../gen/waypoint/v1/WindowSize.js";
 import { ProtoReader, ProtoWriter, WireError } from "./protobuf.js";
 
@@ -102,7 +105,7 @@ function read(buf: Buffer, field: (r: ProtoReader, n: number, wire: number) => b
 }
 
 export function decodeConfigResponse(buf: Buffer): EntrypointConfigResponse__Output {
-  const out: EntrypointConfigResponse__Output = { config: [], exec: null, hasConfig: false };
+  const out: EntrypointConfigResponse__Output = { config: [], exec: null, hasConfig: false, tunnel: null };
   read(buf, (r, n, wire) => {
     if (n === 1) {
       const v = { name: "", value: "" };
@@ -122,6 +125,88 @@ export function decodeConfigResponse(buf: Buffer): EntrypointConfigResponse__Out
       });
       out.exec = exec;
     } else if (n === 3) out.hasConfig = r.bool(wire);
+    else if (n === 4) {
+      const tunnel = { session: "" };
+      read(r.bytes(wire), (tr, tn, tw) => {
+        if (tn !== 1) return false;
+        tunnel.session = tr.string(tw);
+        return true;
+      });
+      out.tunnel = tunnel;
+    } else return false;
+    return true;
+  });
+  return out;
+}
+
+export function encodeTunnelRequest(m: EntrypointTunnelRequest): Buffer {
+  const body = toBytes(m.body);
+  const w = new ProtoWriter(64 + body.length);
+  const which =
+    m.request ??
+    (m.open
+      ? "open"
+      : m.head
+        ? "head"
+        : m.body !== undefined
+          ? "body"
+          : m.end !== undefined
+            ? "end"
+            : m.error !== undefined
+              ? "error"
+              : undefined);
+  switch (which) {
+    case "open":
+      w.message(1, (o) => o.string(1, m.open?.instanceId ?? "").string(2, m.open?.session ?? ""));
+      break;
+    case "head":
+      w.message(2, (h) => {
+        h.uint(1, m.head?.status ?? 0);
+        for (const x of m.head?.headers ?? [])
+          h.message(2, (hw) => hw.string(1, x.name ?? "").string(2, x.value ?? ""));
+      });
+      break;
+    case "body":
+      w.bytes(3, body, true);
+      break;
+    case "end":
+      w.bool(4, m.end ?? false, true);
+      break;
+    case "error":
+      w.string(5, m.error ?? "", true);
+      break;
+  }
+  return w.finish();
+}
+
+function decodeRequestHead(buf: Buffer): TunnelRequestHead__Output {
+  const h: TunnelRequestHead__Output = { method: "", path: "", headers: [], upgrade: false };
+  read(buf, (r, n, wire) => {
+    if (n === 1) h.method = r.string(wire);
+    else if (n === 2) h.path = r.string(wire);
+    else if (n === 3) {
+      const x = { name: "", value: "" };
+      read(r.bytes(wire), (xr, xn, xw) => {
+        if (xn === 1) x.name = xr.string(xw);
+        else if (xn === 2) x.value = xr.string(xw);
+        else return false;
+        return true;
+      });
+      h.headers.push(x);
+    } else if (n === 4) h.upgrade = r.bool(wire);
+    else return false;
+    return true;
+  });
+  return h;
+}
+
+/** The last member of the oneof on the wire wins. */
+export function decodeTunnelResponse(buf: Buffer): EntrypointTunnelResponse__Output {
+  let out: EntrypointTunnelResponse__Output = {};
+  read(buf, (r, n, wire) => {
+    if (n === 1) out = { head: decodeRequestHead(r.bytes(wire)), response: "head" };
+    else if (n === 2) out = { body: Buffer.from(r.bytes(wire)), response: "body" };
+    else if (n === 3) out = { end: r.bool(wire), response: "end" };
     else return false;
     return true;
   });

@@ -4,9 +4,11 @@ import {
   decodeConfigResponse,
   decodeExecResponse,
   decodeLogsResponse,
+  decodeTunnelResponse,
   encodeConfigRequest,
   encodeExecRequest,
   encodeLogBatch,
+  encodeTunnelRequest,
   WireError,
 } from "../../src/client/entrypoint-wire.js";
 import { ProtoWriter } from "../../src/client/protobuf.js";
@@ -118,6 +120,7 @@ test("EntrypointConfigResponse: what the server writes, the entrypoint reads as 
           config: fc.array(fc.record({ name: text, value: text }), { maxLength: 6 }),
           exec: fc.record({ session: text }),
           hasConfig: fc.boolean(),
+          tunnel: fc.record({ session: text }),
         },
         { requiredKeys: [] },
       ),
@@ -154,6 +157,53 @@ test("EntrypointExecResponse: what the server writes, the entrypoint reads as pr
     fc.property(response, (m) => {
       const wire = def.responseSerialize(m);
       t.deepEqual(plain(decodeExecResponse(wire)), plain(def.responseDeserialize(wire)));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+const header = fc.record({ name: text, value: text });
+
+test("EntrypointTunnelRequest: every member of the oneof, defaults included, protobufjs reads", (t) => {
+  const request = fc.oneof(
+    fc
+      .record({ open: fc.record({ instanceId: text, session: text }) })
+      .map((m) => ({ ...m, request: "open" as const })),
+    fc
+      .record({ head: fc.record({ status: uint32, headers: fc.array(header, { maxLength: 5 }) }) })
+      .map((m) => ({ ...m, request: "head" as const })),
+    bytes.map((body) => ({ body, request: "body" as const })),
+    fc.boolean().map((end) => ({ end, request: "end" as const })),
+    text.map((error) => ({ error, request: "error" as const })),
+  );
+  fc.assert(
+    fc.property(request, fc.boolean(), (m, named) => {
+      const given = named ? m : Object.fromEntries(Object.entries(m).filter(([k]) => k !== "request"));
+      const read = method("EntrypointTunnel").requestDeserialize(encodeTunnelRequest(given)) as Record<
+        string,
+        unknown
+      >;
+      t.deepEqual(plain(read), plain(m));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test("EntrypointTunnelResponse: what the server writes, the entrypoint reads as protobufjs does", (t) => {
+  const def = method("EntrypointTunnel");
+  const head = fc.record(
+    { method: text, path: text, headers: fc.array(header, { maxLength: 5 }), upgrade: fc.boolean() },
+    { requiredKeys: [] },
+  );
+  const response = fc.oneof(
+    head.map((h) => ({ head: h })),
+    bytes.map((body) => ({ body })),
+    fc.boolean().map((end) => ({ end })),
+  );
+  fc.assert(
+    fc.property(response, (m) => {
+      const wire = def.responseSerialize(m);
+      t.deepEqual(plain(decodeTunnelResponse(wire)), plain(def.responseDeserialize(wire)));
     }),
     { numRuns: 500 },
   );
