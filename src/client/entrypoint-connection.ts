@@ -3,15 +3,19 @@ import type { EntrypointConfigResponse__Output } from "../gen/waypoint/v1/Entryp
 import type { EntrypointExecRequest } from "../gen/waypoint/v1/EntrypointExecRequest.js";
 import type { EntrypointExecResponse__Output } from "../gen/waypoint/v1/EntrypointExecResponse.js";
 import type { EntrypointLogBatch } from "../gen/waypoint/v1/EntrypointLogBatch.js";
+import type { EntrypointTunnelRequest } from "../gen/waypoint/v1/EntrypointTunnelRequest.js";
+import type { EntrypointTunnelResponse__Output } from "../gen/waypoint/v1/EntrypointTunnelResponse.js";
 import { AppError } from "../protocol/errors.js";
 import { type ClientIdentity, encodeClientHeaders, HEADERS } from "../protocol/headers.js";
 import {
   decodeConfigResponse,
   decodeExecResponse,
   decodeLogsResponse,
+  decodeTunnelResponse,
   encodeConfigRequest,
   encodeExecRequest,
   encodeLogBatch,
+  encodeTunnelRequest,
 } from "./entrypoint-wire.js";
 import { fromServiceError, STATUS } from "./errors.js";
 import { type CallStatus, type H2Call, H2Channel } from "./grpc-h2.js";
@@ -35,6 +39,12 @@ export interface LogStream extends EntrypointCall {
 /** One exec session's stream from the entrypoint's side. */
 export interface ExecStream extends EntrypointCall {
   write(req: EntrypointExecRequest): boolean;
+  end(): void;
+}
+
+/** One URL-service request's stream from the entrypoint's side. */
+export interface TunnelStream extends EntrypointCall {
+  write(req: EntrypointTunnelRequest): boolean;
   end(): void;
 }
 
@@ -114,6 +124,20 @@ export class EntrypointConnection {
     const call = this.open("EntrypointExec", decodeExecResponse, onMessage, onDrain, onEnd);
     return {
       write: (req: EntrypointExecRequest) => (call.ended ? true : call.write(encodeExecRequest(req))),
+      end: call.end,
+      cancel: call.cancel,
+    };
+  }
+
+  /** Opens one tunnel for a request the URL service took. */
+  tunnel(
+    onMessage: (m: EntrypointTunnelResponse__Output) => void,
+    onDrain: () => void,
+    onEnd: (err?: AppError) => void,
+  ): TunnelStream {
+    const call = this.open("EntrypointTunnel", decodeTunnelResponse, onMessage, onDrain, onEnd);
+    return {
+      write: (req: EntrypointTunnelRequest) => (call.ended ? true : call.write(encodeTunnelRequest(req))),
       end: call.end,
       cancel: call.cancel,
     };

@@ -117,6 +117,21 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
           logger.error({ err: (err as Error).message, session }, "exec session failed");
         });
     },
+    onTunnel: (session) => {
+      import("./tunnel-session.js")
+        .then(({ runTunnelSession }) =>
+          runTunnelSession({
+            conn: link.conn,
+            instanceId,
+            session,
+            port: Number(appEnv(baseEnv, supervisor.config).PORT) || 5000,
+            logger,
+          }),
+        )
+        .catch((err: unknown) => {
+          logger.error({ err: (err as Error).message, session }, "tunnel failed");
+        });
+    },
   });
 
   // A bug in here must never take the app down with it (DESIGN §9): log it and carry on.

@@ -30,6 +30,8 @@ export interface LinkEvents {
   onRefused(err: AppError): void;
   /** The server asks for an exec session. */
   onExec(session: string): void;
+  /** The URL service has a request for the app. */
+  onTunnel(session: string): void;
 }
 
 /**
@@ -126,6 +128,7 @@ export class ServerLink {
       this.events.onConfig(config);
     }
     if (m.exec?.session) this.events.onExec(m.exec.session);
+    if (m.tunnel?.session) this.events.onTunnel(m.tunnel.session);
   }
 
   private configEnded(err: AppError | undefined): void {
