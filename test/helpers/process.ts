@@ -214,6 +214,7 @@ async function startServerProcessOnce(
     if (flagValue(args, flag) !== undefined) continue;
     args.push(`-${flag}=127.0.0.1:${readiness === "healthz" ? await freePort() : 0}`);
   }
+  if (flagValue(args, "listen-url") === undefined) args.push("-listen-url=127.0.0.1:0");
 
   const child = spawnWaypoint(t, ["server", "run", ...args], opts);
   const lines: string[] = [];

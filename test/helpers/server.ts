@@ -62,6 +62,7 @@ export async function startTestServer(
     dbPath,
     listenGrpc: "127.0.0.1:0",
     listenHttp: "127.0.0.1:0",
+    listenUrl: "127.0.0.1:0",
     logLevel: opts.logLevel ?? "debug",
     inventoryFlushMs: opts.flushMs ?? 50,
     shutdownGraceMs: 2000,
