@@ -4,6 +4,7 @@
  * shipping (EntrypointLogs) and the entrypoint's side of exec
  * (EntrypointExec). Everything opened is closed when the test ends.
  */
+
 import * as grpc from "@grpc/grpc-js";
 import type { ExecutionContext } from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
@@ -14,6 +15,8 @@ import type { EntrypointConfigResponse__Output } from "../../src/gen/waypoint/v1
 import type { EntrypointExecRequest } from "../../src/gen/waypoint/v1/EntrypointExecRequest.js";
 import type { EntrypointExecResponse__Output } from "../../src/gen/waypoint/v1/EntrypointExecResponse.js";
 import type { EntrypointLogBatch } from "../../src/gen/waypoint/v1/EntrypointLogBatch.js";
+import type { EntrypointTunnelRequest } from "../../src/gen/waypoint/v1/EntrypointTunnelRequest.js";
+import type { EntrypointTunnelResponse__Output } from "../../src/gen/waypoint/v1/EntrypointTunnelResponse.js";
 import { encodeClientHeaders } from "../../src/protocol/headers.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
 
@@ -53,12 +56,20 @@ export interface ExecStream {
   readonly ended: Promise<Ending>;
 }
 
+export interface TunnelStream {
+  readonly call: grpc.ClientDuplexStream<EntrypointTunnelRequest, EntrypointTunnelResponse__Output>;
+  readonly received: EntrypointTunnelResponse__Output[];
+  message(n: number): Promise<EntrypointTunnelResponse__Output>;
+  readonly ended: Promise<Ending>;
+}
+
 export interface EntrypointRpc {
   readonly id: string;
   config(req?: Partial<EntrypointConfigRequest>): ConfigStream;
   /** Sends the batches as one EntrypointLogs stream and resolves with how it ended. */
   logs(batches: readonly EntrypointLogBatch[]): Promise<Ending>;
   exec(): ExecStream;
+  tunnel(): TunnelStream;
 }
 
 export function entrypointRpc(
@@ -143,6 +154,12 @@ export function entrypointRpc(
       const call = client.EntrypointExec(metadata());
       t.teardown(() => call.cancel());
       const c = collector<EntrypointExecResponse__Output>(call);
+      return { call, received: c.messages, message: c.message, ended: c.ended };
+    },
+    tunnel() {
+      const call = client.EntrypointTunnel(metadata());
+      t.teardown(() => call.cancel());
+      const c = collector<EntrypointTunnelResponse__Output>(call);
       return { call, received: c.messages, message: c.message, ended: c.ended };
     },
   };

@@ -87,6 +87,8 @@ const EXPECTED: Record<RpcPath, Record<Credential, Expect>> = {
   "/waypoint.v1.Entrypoint/EntrypointLogs": only("entrypoint"),
   // The entrypoint token passes the guard; the handler knows no session under the id the call sends.
   "/waypoint.v1.Entrypoint/EntrypointExec": { ...only("entrypoint"), entrypoint: "NOT_FOUND" },
+  // No tunnel is waiting under the session the test sends.
+  "/waypoint.v1.Entrypoint/EntrypointTunnel": { ...only("entrypoint"), entrypoint: "NOT_FOUND" },
 };
 
 /** An instance of web-v1 registered before the calls (EntrypointLogs names it). */
@@ -224,6 +226,11 @@ const CALLS: Record<RpcPath, Call> = {
     const exec = needRaw(raw).exec();
     exec.call.write({ open: { instanceId: REGISTERED_INSTANCE, session: "0".repeat(32) } });
     return settle(await exec.ended);
+  },
+  "/waypoint.v1.Entrypoint/EntrypointTunnel": async (_c, _deployment, _archive, raw) => {
+    const tunnel = needRaw(raw).tunnel();
+    tunnel.call.write({ open: { instanceId: REGISTERED_INSTANCE, session: "0".repeat(32) } });
+    return settle(await tunnel.ended);
   },
   "/waypoint.v1.Entrypoint/EntrypointConfig": (c, deployment) =>
     firstMessage((onData, onEnd) =>
