@@ -37,6 +37,8 @@ import { startUrlService, type UrlService } from "./url/url-service.js";
 export interface RunningServer {
   readonly grpcAddress: string;
   readonly httpAddress: string;
+  /** The URL service's address; absent when it is switched off. */
+  readonly urlAddress?: string;
   readonly store: Store;
   /**
    * Stores a token and makes it valid at once (the server's token cache learns it): the first token
@@ -264,6 +266,7 @@ export async function startServer(
   return {
     grpcAddress: formatAddress({ host: config.listenGrpc.host, port: grpcPort }),
     httpAddress: formatAddress({ host: config.listenHttp.host, port: httpPort }),
+    ...(urlService ? { urlAddress: urlService.address } : {}),
     store,
     addToken: (record) => {
       if (store.isBootstrapped()) store.insertToken(record);

@@ -186,6 +186,8 @@ function relay(
     call.write({
       head: { method: req.method ?? "GET", path: req.url ?? "/", headers: toHeaders(req), upgrade: false },
     });
+    // Paused after its first message (firstMessage): what came since was buffered.
+    call.resume();
     req.on("data", (chunk: Buffer) => {
       if (done) return;
       if (!call.write({ body: chunk })) {
