@@ -217,7 +217,7 @@ function fromHeaders(headers: readonly { name: string; value: string }[]): [stri
 
 /** A short page saying what happened, for people and for scripts (the status says it too). */
 function page(res: ServerResponse, status: number, title: string, text: string): void {
-  const body = `<!doctype html><title>${status} ${escape(title)}</title><h1>${status} ${escape(title)}</h1><p>${escape(text)}</p>\n`;
+  const body = `<!doctype html><title>${status} ${html(title)}</title><h1>${status} ${html(title)}</h1><p>${html(text)}</p>\n`;
   res.writeHead(status, {
     "content-type": "text/html; charset=utf-8",
     "content-length": Buffer.byteLength(body),
@@ -225,6 +225,6 @@ function page(res: ServerResponse, status: number, title: string, text: string):
   res.end(body);
 }
 
-function escape(s: string): string {
+function html(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
