@@ -70,3 +70,24 @@ test("GET and POST reach the app through the entrypoint's outbound connection; u
   t.is(post.body, "POST /upload 1000000");
   t.deepEqual(await listeningSockets(ep.pid), [], "the entrypoint opened no listener");
 });
+
+test("an app that does not listen gets 502, naming the cause", async (t) => {
+  const s = await startTestServer(t);
+  const admin = s.connect();
+  const { token } = await webV1(admin);
+  const port = await freePort();
+  // The app runs but listens nowhere.
+  const ep = spawnEntrypoint(t, [process.execPath, "-e", "console.log('up'); setInterval(() => {}, 1000)"], {
+    env: {
+      WAYPOINT_SERVER_ADDR: s.address,
+      WAYPOINT_CEB_INVITE_TOKEN: token,
+      WAYPOINT_DEPLOYMENT_ID: "web-v1",
+      PORT: String(port),
+    },
+  });
+  await ep.waitForStdout("up");
+  await waitFor(async () => (await admin.listInstances()).some((i) => i.connected), "the instance");
+  const r = await call(s.server.urlAddress!, "web.localhost", "GET", "/");
+  t.is(r.status, 502);
+  t.regex(r.body, /could not be reached: refused/);
+});
