@@ -109,6 +109,7 @@ export async function startDemo(
         dbPath: join(dataDir, "data.db"),
         listenGrpc: "127.0.0.1:0",
         listenHttp: "127.0.0.1:0",
+        listenUrl: "127.0.0.1:0",
         logLevel: "info",
         versionInfo: info,
         // Nothing in flight is worth waiting for when the demo ends.

@@ -43,12 +43,13 @@ export async function startEmbeddedServer(opts: {
   // A log that cannot be written (a full disk) must not take the console down: the server runs on.
   log.on("error", () => {});
   const logger = createLogger("info", log);
-  const start = (grpc: string, http: string) =>
+  const start = (grpc: string, http: string, url: string) =>
     startServer(
       serverConfig({
         dbPath,
         listenGrpc: grpc,
         listenHttp: http,
+        listenUrl: url,
         logLevel: "info",
         versionInfo: opts.versionInfo,
       }),
@@ -57,11 +58,11 @@ export async function startEmbeddedServer(opts: {
   let server: RunningServer;
   let onDefaultPorts = true;
   try {
-    server = await start(SERVER_DEFAULTS.listenGrpc, SERVER_DEFAULTS.listenHttp);
+    server = await start(SERVER_DEFAULTS.listenGrpc, SERVER_DEFAULTS.listenHttp, SERVER_DEFAULTS.listenUrl);
   } catch (err) {
     if (!(err instanceof AppError && err.code === "PORT_IN_USE")) throw err;
     onDefaultPorts = false;
-    server = await start("127.0.0.1:0", "127.0.0.1:0");
+    server = await start("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0");
   }
   try {
     const known = (t: string | undefined): t is string =>

@@ -8,6 +8,7 @@ import { loadWaypointProto } from "../gen/load.js";
 import type { WaypointHandlers } from "../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../protocol/errors.js";
 import { TokenCache } from "./auth.js";
+import { bindError } from "./bind-error.js";
 import { formatAddress, type ListenAddress, type ServerConfig } from "./config.js";
 import { Guard } from "./guard.js";
 import { createHttpServer } from "./http.js";
@@ -351,31 +352,6 @@ function listenHttp(http: HttpServer, addr: ListenAddress): Promise<void> {
     http.once("error", (err) => reject(bindError(err, formatAddress(addr), "-listen-http")));
     http.listen(addr.port, addr.host, () => resolve());
   });
-}
-
-function bindError(err: Error, address: string, flag: string): AppError {
-  const text = `${(err as NodeJS.ErrnoException).code ?? ""} ${err.message}`;
-  if (/EADDRINUSE|address already in use/i.test(text)) {
-    return new AppError(
-      "PORT_IN_USE",
-      `cannot listen on ${address} (${flag}): the address is already in use`,
-    );
-  }
-  if (/EACCES|permission denied/i.test(text)) {
-    return new AppError("PORT_IN_USE", `cannot listen on ${address} (${flag}): permission denied`, {
-      hint: "Ports below 1024 need privileges; pick a higher port.",
-    });
-  }
-  if (/EADDRNOTAVAIL|cannot assign requested address/i.test(text)) {
-    return new AppError(
-      "STARTUP_FAILED",
-      `cannot listen on ${address} (${flag}): no such address on this machine`,
-      {
-        hint: "Use an address of one of this machine's interfaces, e.g. 127.0.0.1 or 0.0.0.0.",
-      },
-    );
-  }
-  return new AppError("STARTUP_FAILED", `cannot listen on ${address} (${flag}): ${err.message}`);
 }
 
 /** Every method of our services must be in RPC_TABLE: an unlisted RPC would be unguarded. */

@@ -66,6 +66,7 @@ async function bundledServer(t: ExecutionContext): Promise<{ run: Run; address: 
     `-db=${join(tempDir(t), "data.db")}`,
     "-listen-grpc=127.0.0.1:0",
     "-listen-http=127.0.0.1:0",
+    "-listen-url=127.0.0.1:0",
   ]);
   let ready: Record<string, unknown> | undefined;
   await waitFor(() => {

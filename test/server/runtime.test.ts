@@ -82,7 +82,7 @@ test("a deployment is numbered per app and comes with a working entrypoint token
 
   // The token registers an instance of web-v1, and only of web-v1.
   const ok = instance(t, s, created.token, "i-1").config();
-  t.deepEqual(await ok.message(0), { config: [], exec: null, hasConfig: true });
+  t.deepEqual(await ok.message(0), { config: [], exec: null, hasConfig: true, tunnel: null });
   const other = instance(t, s, created.token, "i-2", "web-v2").config();
   t.like(await other.ended, { status: "PERMISSION_DENIED", code: "PERMISSION_DENIED" });
   await waitFor(
@@ -187,6 +187,7 @@ test("a config change is pushed to the connected entrypoints it affects", async 
     ],
     exec: null,
     hasConfig: true,
+    tunnel: null,
   });
   t.deepEqual((await apiStream.message(0)).config, [{ name: "REGION", value: "eu" }]);
 
@@ -202,6 +203,7 @@ test("a config change is pushed to the connected entrypoints it affects", async 
     ],
     exec: null,
     hasConfig: true,
+    tunnel: null,
   });
   // A global change reaches everyone, each with its own resolved view.
   t.deepEqual(await admin.setConfig({ set: [{ name: "REGION", value: "us" }] }), { notFound: [], pushed: 2 });

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { EntrypointTunnelRequest__Output } from "../../gen/waypoint/v1/EntrypointTunnelRequest.js";
 import type { HttpHeader } from "../../gen/waypoint/v1/HttpHeader.js";
+import { bindError } from "../bind-error.js";
 import type { ServerLogger } from "../logger.js";
 import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { Store } from "../store/store.js";
@@ -52,7 +53,7 @@ export async function startUrlService(listen: string, deps: UrlServiceDeps): Pro
   });
   const colon = listen.lastIndexOf(":");
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err) => reject(bindError(err, listen, "-listen-url")));
     server.listen(Number(listen.slice(colon + 1)), listen.slice(0, colon).replace(/^\[|\]$/g, ""), () => {
       server.off("error", reject);
       resolve();
