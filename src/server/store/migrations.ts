@@ -154,6 +154,13 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    name: "whether the URL service serves an app",
+    up: (db) => {
+      db.exec("ALTER TABLE apps ADD COLUMN url_disabled INTEGER NOT NULL DEFAULT 0;");
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -144,7 +144,11 @@ export class SqliteStore implements Store {
   createApp(
     name: string,
     createdAt: string,
-    opts: { readonly operations?: AppOperations; readonly entrypointDisabled?: boolean } = {},
+    opts: {
+      readonly operations?: AppOperations;
+      readonly entrypointDisabled?: boolean;
+      readonly urlDisabled?: boolean;
+    } = {},
   ): AppRecord {
     return this.write(() => {
       if (this.stmts.getApp.get(name)) {
@@ -160,6 +164,7 @@ export class SqliteStore implements Store {
         deploy: operations.deploy ?? null,
         release: operations.release ?? null,
         entrypointDisabled: opts.entrypointDisabled ? 1 : 0,
+        urlDisabled: opts.urlDisabled ? 1 : 0,
       });
       return appFromRow(this.stmts.getApp.get(name) as Row);
     });
@@ -180,6 +185,7 @@ export class SqliteStore implements Store {
         deploy: next("deploy"),
         release: next("release"),
         entrypointDisabled: (change.entrypointDisabled ?? current.entrypointDisabled) ? 1 : 0,
+        urlDisabled: (change.urlDisabled ?? current.urlDisabled) ? 1 : 0,
       });
       return appFromRow(this.stmts.getApp.get(name) as Row);
     });
@@ -597,6 +603,7 @@ function appFromRow(r: Row): AppRecord {
     deployments: (r.deployments as number | null) ?? 0,
     operations,
     entrypointDisabled: r.entrypoint_disabled === 1,
+    urlDisabled: r.url_disabled === 1,
   };
 }
 
@@ -687,8 +694,8 @@ function prepareStatements(db: Database.Database) {
     listComponents: db.prepare("SELECT * FROM components ORDER BY kind, version, id"),
     listRejected: db.prepare("SELECT * FROM rejected ORDER BY kind, version, id"),
     insertApp: db.prepare(
-      `INSERT INTO apps (name, created_at, build, deploy, release, entrypoint_disabled)
-       VALUES (@name, @createdAt, @build, @deploy, @release, @entrypointDisabled)`,
+      `INSERT INTO apps (name, created_at, build, deploy, release, entrypoint_disabled, url_disabled)
+       VALUES (@name, @createdAt, @build, @deploy, @release, @entrypointDisabled, @urlDisabled)`,
     ),
     insertJob: db.prepare(
       `INSERT INTO jobs (id, app, operation, command, state, target, queued_at)
@@ -717,7 +724,8 @@ function prepareStatements(db: Database.Database) {
     ),
     requestJobCancel: db.prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?"),
     updateApp: db.prepare(
-      `UPDATE apps SET build = @build, deploy = @deploy, release = @release, entrypoint_disabled = @entrypointDisabled
+      `UPDATE apps SET build = @build, deploy = @deploy, release = @release, entrypoint_disabled = @entrypointDisabled,
+              url_disabled = @urlDisabled
         WHERE name = @name`,
     ),
     getApp: db.prepare(

@@ -56,12 +56,15 @@ export interface AppRecord {
   readonly operations: AppOperations;
   /** Deploys of the app do not get the entrypoint's environment (the app runs without it). */
   readonly entrypointDisabled: boolean;
+  /** The URL service does not serve the app: it has no URL, and its hostnames answer 404. */
+  readonly urlDisabled: boolean;
 }
 
 /** A change to an app: an operation set to a command, or to null to remove it; absent fields stay. */
 export interface AppChange {
   readonly operations?: { readonly [K in OperationName]?: string | null };
   readonly entrypointDisabled?: boolean;
+  readonly urlDisabled?: boolean;
 }
 
 /** A job's life: queued → assigned → running → success | error | cancelled (DESIGN §10). */
@@ -169,9 +172,13 @@ export interface Store {
   createApp(
     name: string,
     createdAt: string,
-    opts?: { readonly operations?: AppOperations; readonly entrypointDisabled?: boolean },
+    opts?: {
+      readonly operations?: AppOperations;
+      readonly entrypointDisabled?: boolean;
+      readonly urlDisabled?: boolean;
+    },
   ): AppRecord;
-  /** Changes an app's operations or entrypoint setting in one write; NOT_FOUND if there is no such app. */
+  /** Changes an app's operations, entrypoint or URL setting in one write; NOT_FOUND if there is no such app. */
   updateApp(name: string, change: AppChange): AppRecord;
 
   /** Queues a job of `app`'s `operation` running `command`; NOT_FOUND if there is no such app. */

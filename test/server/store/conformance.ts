@@ -216,7 +216,7 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
 
   test(`${f.name}: apps are created once and listed by name with their deployment counts`, (t) => {
     const { store } = open(t);
-    const plain = { operations: {}, entrypointDisabled: false };
+    const plain = { operations: {}, entrypointDisabled: false, urlDisabled: false };
     t.deepEqual(store.createApp("web", T0), { name: "web", createdAt: T0, deployments: 0, ...plain });
     store.createApp("api", T0);
     t.is(store.stateIndex(), 2);
@@ -243,6 +243,7 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     });
     t.deepEqual(created.operations, { build: "make build", deploy: "./deploy.sh 'with quotes'" });
     t.true(created.entrypointDisabled);
+    t.false(created.urlDisabled, "the URL stays on unless asked");
     const before = store.stateIndex();
     const changed = store.updateApp("web", {
       operations: { build: null, release: "./release.sh" },
@@ -258,6 +259,33 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     const again = f.open(path);
     t.teardown(() => again.close());
     t.deepEqual(again.getApp("web"), changed);
+  });
+
+  test(`${f.name}: an app's URL switch is stored at create, changed alone by update, and survives reopening`, (t) => {
+    const path = f.newPath(t);
+    const store = f.open(path);
+    t.teardown(() => store.close());
+    t.true(store.createApp("web", T0, { operations: { build: "make" }, urlDisabled: true }).urlDisabled);
+    t.false(store.createApp("api", T0).urlDisabled);
+    const before = store.stateIndex();
+    const on = store.updateApp("web", { urlDisabled: false });
+    t.is(store.stateIndex(), before + 1, "one write");
+    t.false(on.urlDisabled);
+    t.deepEqual(on.operations, { build: "make" }, "the operations stay");
+    t.false(on.entrypointDisabled, "the entrypoint setting stays");
+    const off = store.updateApp("web", { urlDisabled: true, entrypointDisabled: true });
+    t.true(off.urlDisabled);
+    t.true(store.updateApp("web", { operations: { build: "make all" } }).urlDisabled, "kept when not given");
+    store.close();
+    const again = f.open(path);
+    t.teardown(() => again.close());
+    t.deepEqual(
+      again.listApps().map((a) => [a.name, a.urlDisabled, a.entrypointDisabled]),
+      [
+        ["api", false, false],
+        ["web", true, true],
+      ],
+    );
   });
 
   test(`${f.name}: jobs are queued with ids that count up, assigned oldest first to a runner that may take them, and never reuse an id`, (t) => {
@@ -500,7 +528,14 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     t.teardown(() => second.close());
     t.is(second.stateIndex(), index);
     t.deepEqual(second.listApps(), [
-      { name: "web", createdAt: T0, deployments: 1, operations: {}, entrypointDisabled: false },
+      {
+        name: "web",
+        createdAt: T0,
+        deployments: 1,
+        operations: {},
+        entrypointDisabled: false,
+        urlDisabled: false,
+      },
     ]);
     t.deepEqual(second.listDeployments(), [{ id: "web-v1", app: "web", sequence: 1, createdAt: T0 }]);
     t.deepEqual(second.resolvedConfig("web"), [

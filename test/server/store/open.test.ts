@@ -73,10 +73,43 @@ test("migrates a version 3 database's apps forward: no operations, entrypoint on
     deployments: 1,
     operations: {},
     entrypointDisabled: false,
+    urlDisabled: false,
   });
   t.deepEqual(store.updateApp("web", { operations: { deploy: "./deploy.sh" } }).operations, {
     deploy: "./deploy.sh",
   });
+});
+
+test("migrates a version 5 database's apps forward with the URL on, keeping operations and jobs", (t) => {
+  const path = join(tempDir(t), "data.db");
+  const { db: raw, schemaVersion } = openDatabase(path, { migrations: MIGRATIONS.slice(0, 5) });
+  t.is(schemaVersion, 5);
+  raw
+    .prepare(
+      `INSERT INTO apps (name, created_at, build, entrypoint_disabled)
+       VALUES ('web', '2026-11-22T10:00:00.000Z', 'make', 1), ('api', '2026-11-22T10:00:00.000Z', NULL, 0)`,
+    )
+    .run();
+  raw
+    .prepare(
+      `INSERT INTO jobs (id, app, operation, command, state, queued_at)
+       VALUES ('job-1', 'web', 'build', 'make', 'queued', '2026-11-22T10:00:00.000Z')`,
+    )
+    .run();
+  raw.close();
+  const migrated: unknown[] = [];
+  const store = SqliteStore.open(path, { onMigrate: (m) => migrated.push(m) });
+  t.teardown(() => store.close());
+  t.like(migrated[0], { from: 5, to: LATEST_SCHEMA_VERSION });
+  t.deepEqual(
+    store.listApps().map((a) => [a.name, a.operations, a.entrypointDisabled, a.urlDisabled]),
+    [
+      ["api", {}, false, false],
+      ["web", { build: "make" }, true, false],
+    ],
+  );
+  t.like(store.getJob("job-1"), { app: "web", state: "queued" });
+  t.true(store.updateApp("api", { urlDisabled: true }).urlDisabled);
 });
 
 test("refuses a database from a newer schema and leaves it byte-identical", (t) => {
