@@ -32,10 +32,13 @@ export const appCreate: Command = {
   help: `App names are 1-63 lowercase letters, digits and "-", starting with a letter.
 -build, -deploy and -release store the app's operations: shell commands that runners run with sh -c in
 the app's working directory. A deploy gets the entrypoint's environment for a new deployment unless
--no-entrypoint is given. \`waypoint app update\` changes them later.`,
+-no-entrypoint is given. The server's URL service serves the app at its URL (http://NAME.DOMAIN:PORT, and
+NAME--vN.DOMAIN for one deployment) unless -no-url is given. \`waypoint app update\` changes them later.
+-json prints the app as \`waypoint app list -json\` prints each.`,
   flags: [
     ...OPERATION_FLAGS,
     { name: "no-entrypoint", type: "boolean", usage: "deploys do not get the entrypoint's environment" },
+    { name: "no-url", type: "boolean", usage: "the URL service does not serve the app (it has no URL)" },
     JSON_FLAG,
     ...CONNECTION_FLAGS,
     ...EMULATION_FLAGS,
@@ -51,6 +54,7 @@ the app's working directory. A deploy gets the entrypoint's environment for a ne
       const app = await conn.createApp(flags.args[0]!, {
         operations,
         entrypointDisabled: flags.bool("no-entrypoint"),
+        urlDisabled: flags.bool("no-url"),
       });
       if (flags.bool("json")) writeLine(io.stdout, JSON.stringify(app, null, 2));
       writeLine(
@@ -66,14 +70,16 @@ the app's working directory. A deploy gets the entrypoint's environment for a ne
 
 export const appUpdate: Command = {
   name: "app update",
-  summary: "Change an app's operations or whether deploys get the entrypoint (management token required)",
+  summary: "Change an app's operations, entrypoint or URL setting (management token required)",
   args: "NAME",
   help: `-build=CMD, -deploy=CMD and -release=CMD set an operation; an empty value (-build=) removes it.
 -entrypoint=false stops giving deploys the entrypoint's environment; -entrypoint=true gives it again.
-What is not given stays as it is.`,
+-url=false stops the URL service serving the app (its URLs answer 404); -url=true serves it again.
+What is not given stays as it is. -json prints the app as \`waypoint app list -json\` prints each.`,
   flags: [
     ...OPERATION_FLAGS,
     { name: "entrypoint", type: "boolean", usage: "whether deploys get the entrypoint's environment" },
+    { name: "url", type: "boolean", usage: "whether the URL service serves the app" },
     JSON_FLAG,
     ...CONNECTION_FLAGS,
     ...EMULATION_FLAGS,
@@ -81,9 +87,10 @@ What is not given stays as it is.`,
   async run(flags, io) {
     const operations = operationFlags(flags);
     const entrypoint = flags.has("entrypoint") ? flags.bool("entrypoint") : undefined;
-    if (Object.keys(operations).length === 0 && entrypoint === undefined) {
+    const url = flags.has("url") ? flags.bool("url") : undefined;
+    if (Object.keys(operations).length === 0 && entrypoint === undefined && url === undefined) {
       throw new AppError("USAGE", "nothing to change", {
-        hint: "Give -build=CMD, -deploy=CMD or -release=CMD (empty removes it), or -entrypoint=true|false.",
+        hint: "Give -build=CMD, -deploy=CMD or -release=CMD (empty removes it), -entrypoint=true|false or -url=true|false.",
       });
     }
     const conn = connect(flags, io);
@@ -91,6 +98,7 @@ What is not given stays as it is.`,
       const app = await conn.updateApp(flags.args[0]!, {
         operations,
         ...(entrypoint === undefined ? {} : { entrypointDisabled: !entrypoint }),
+        ...(url === undefined ? {} : { urlDisabled: !url }),
       });
       if (flags.bool("json")) writeLine(io.stdout, JSON.stringify(app, null, 2));
       else writeLine(io.stdout, describeApp(app));
@@ -101,18 +109,27 @@ What is not given stays as it is.`,
   },
 };
 
-/** An app's operations and entrypoint setting, one per line. */
+/** An app's operations, entrypoint and URL settings, one per line. */
 function describeApp(app: AppInfo): string {
   return [
     ...OPERATIONS.map((op) => `${`${op}:`.padEnd(12)}${app.operations[op] ?? "(not defined)"}`),
     `${"entrypoint:".padEnd(12)}${app.entrypointDisabled ? "off (deploys run without it)" : "on"}`,
+    `${"url:".padEnd(12)}${
+      app.urlDisabled
+        ? "off (the URL service does not serve it)"
+        : `on (${app.url ?? "no URL now: the server's URL service is off"})`
+    }`,
   ].join("\n");
 }
 
 export const appList: Command = {
   name: "app list",
   summary: "List apps",
-  help: '-json prints [{"name", "createdAt", "deployments", "operations": {"build", "deploy", "release"}, "entrypointDisabled"}] (an operation the app does not define is left out).',
+  help:
+    'URL is the app\'s URL, which reaches its latest deployment ("-" when it has none: the URL service is off for\n' +
+    'the server or the app). -json prints [{"name", "createdAt", "deployments", "operations": {"build", "deploy",\n' +
+    '"release"}, "entrypointDisabled", "urlDisabled", "url"}] (an operation the app does not define is left out,\n' +
+    'and so is "url" when the app has none).',
   flags: [JSON_FLAG, ...CONNECTION_FLAGS, ...EMULATION_FLAGS],
   async run(flags, io) {
     const conn = connect(flags, io);
@@ -130,12 +147,13 @@ export const appList: Command = {
       writeLine(
         io.stdout,
         table(
-          ["NAME", "DEPLOYMENTS", "OPERATIONS", "CREATED"],
+          ["NAME", "DEPLOYMENTS", "OPERATIONS", "CREATED", "URL"],
           apps.map((a) => [
             a.name,
             String(a.deployments),
             OPERATIONS.filter((op) => a.operations[op] !== undefined).join(",") || "-",
             ago(a.createdAt, now),
+            a.url ?? "-",
           ]),
         ),
       );

@@ -83,7 +83,10 @@ export const deploymentCreate: Command = {
 export const deploymentList: Command = {
   name: "deployment list",
   summary: "List deployments, of one app or of all",
-  help: '-json prints [{"id", "app", "sequence", "createdAt", "connectedInstances"}].',
+  help:
+    "URL is the deployment's own URL (http://APP--vN.DOMAIN:PORT; http://APP.DOMAIN:PORT reaches the app's latest\n" +
+    'deployment), "-" when it has none: the URL service is off for the server or the app. -json prints\n' +
+    '[{"id", "app", "sequence", "createdAt", "connectedInstances", "url"}], "url" left out when there is none.',
   flags: [
     { name: "app", type: "string", usage: "only this app's deployments", placeholder: "NAME" },
     { name: "json", type: "boolean", usage: "print JSON" },
@@ -110,8 +113,14 @@ export const deploymentList: Command = {
       writeLine(
         io.stdout,
         table(
-          ["ID", "APP", "CREATED", "CONNECTED INSTANCES"],
-          deployments.map((d) => [d.id, d.app, ago(d.createdAt, now), String(d.connectedInstances)]),
+          ["ID", "APP", "CREATED", "CONNECTED INSTANCES", "URL"],
+          deployments.map((d) => [
+            d.id,
+            d.app,
+            ago(d.createdAt, now),
+            String(d.connectedInstances),
+            d.url ?? "-",
+          ]),
         ),
       );
       return 0;

@@ -434,24 +434,30 @@ export class Connection {
 
   async createApp(
     name: string,
-    opts: { readonly operations?: AppOperations; readonly entrypointDisabled?: boolean } = {},
+    opts: {
+      readonly operations?: AppOperations;
+      readonly entrypointDisabled?: boolean;
+      readonly urlDisabled?: boolean;
+    } = {},
   ): Promise<AppInfo> {
     return appFromProto(
       await this.unary<object, App__Output>(this.waypoint.CreateApp.bind(this.waypoint), {
         name,
         operations: opts.operations ?? {},
         entrypointDisabled: opts.entrypointDisabled ?? false,
+        urlDisabled: opts.urlDisabled ?? false,
       }),
     );
   }
 
-  /** Changes an app's operations ("" removes one) or its entrypoint setting. */
+  /** Changes an app's operations ("" removes one), its entrypoint setting or its URL setting. */
   async updateApp(name: string, change: AppUpdate): Promise<AppInfo> {
     return appFromProto(
       await this.unary<object, App__Output>(this.waypoint.UpdateApp.bind(this.waypoint), {
         name,
         ...change.operations,
         ...(change.entrypointDisabled === undefined ? {} : { entrypointDisabled: change.entrypointDisabled }),
+        ...(change.urlDisabled === undefined ? {} : { urlDisabled: change.urlDisabled }),
       }),
     );
   }

@@ -22,12 +22,17 @@ export interface AppInfo {
   readonly operations: AppOperations;
   /** Deploys of the app do not get the entrypoint's environment. */
   readonly entrypointDisabled: boolean;
+  /** The URL service does not serve the app. */
+  readonly urlDisabled: boolean;
+  /** The app's URL (its latest deployment); absent when it has none (URL service or app URL off). */
+  readonly url?: string;
 }
 
 /** A change to an app: a command sets an operation, "" removes it; absent fields stay. */
 export interface AppUpdate {
   readonly operations?: { readonly [K in OperationName]?: string };
   readonly entrypointDisabled?: boolean;
+  readonly urlDisabled?: boolean;
 }
 
 export interface DeploymentInfo {
@@ -36,6 +41,8 @@ export interface DeploymentInfo {
   readonly sequence: number;
   readonly createdAt: string;
   readonly connectedInstances: number;
+  /** The deployment's own URL; absent when it has none (URL service or the app's URL off). */
+  readonly url?: string;
 }
 
 export interface CreatedDeploymentInfo {
@@ -89,6 +96,8 @@ export function appFromProto(a: App__Output): AppInfo {
     deployments: a.deployments,
     operations,
     entrypointDisabled: a.entrypointDisabled,
+    urlDisabled: a.urlDisabled,
+    ...(a.url ? { url: a.url } : {}),
   };
 }
 
@@ -99,6 +108,7 @@ export function deploymentFromProto(d: Deployment__Output | null): DeploymentInf
     sequence: d?.sequence ?? 0,
     createdAt: d?.createdAt ?? "",
     connectedInstances: d?.connectedInstances ?? 0,
+    ...(d?.url ? { url: d.url } : {}),
   };
 }
 

@@ -451,6 +451,14 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "entrypointDisabled": {
                   "type": "bool",
                   "id": 5
+                },
+                "urlDisabled": {
+                  "type": "bool",
+                  "id": 6
+                },
+                "url": {
+                  "type": "string",
+                  "id": 7
                 }
               }
             },
@@ -483,6 +491,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "entrypointDisabled": {
                   "type": "bool",
                   "id": 3
+                },
+                "urlDisabled": {
+                  "type": "bool",
+                  "id": 4
                 }
               }
             },
@@ -506,6 +518,11 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "_entrypointDisabled": {
                   "oneof": [
                     "entrypointDisabled"
+                  ]
+                },
+                "_urlDisabled": {
+                  "oneof": [
+                    "urlDisabled"
                   ]
                 }
               },
@@ -538,6 +555,13 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "entrypointDisabled": {
                   "type": "bool",
                   "id": 5,
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "urlDisabled": {
+                  "type": "bool",
+                  "id": 6,
                   "options": {
                     "proto3_optional": true
                   }
@@ -577,6 +601,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "connectedInstances": {
                   "type": "uint32",
                   "id": 5
+                },
+                "url": {
+                  "type": "string",
+                  "id": 6
                 }
               }
             },

@@ -141,6 +141,8 @@ export async function startServer(
     logger,
     ...(hooks.onExitRequested ? { requestExit: hooks.onExitRequested } : {}),
   });
+  // Bound below, once gRPC and HTTP are; the runtime service makes URLs from its address.
+  let urlService: UrlService | undefined;
   const logs = new LogHub({ bufferBytes: config.logBufferBytes });
   const exec = new ExecBroker({ hub, logger });
   const runtime = runtimeService({
@@ -151,6 +153,7 @@ export async function startServer(
     logs,
     exec,
     activeWindowMs: config.activeWindowMs,
+    urls: () => (urlService ? { address: urlService.address, domain: config.urlDomain } : undefined),
     logger,
   });
   const jobs = jobService({ guard, store, broker, recorder, logger });
@@ -194,7 +197,6 @@ export async function startServer(
   });
 
   let grpcPort: number;
-  let urlService: UrlService | undefined;
   try {
     grpcPort = await bindGrpc(grpcServer, config, tlsPair);
     await listenHttp(http, config.listenHttp);

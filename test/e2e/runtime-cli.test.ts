@@ -34,8 +34,8 @@ test("apps: create, list as a table and as JSON; a second create of a name fails
   t.deepEqual(
     apps.map((a) => Object.keys(a)),
     [
-      ["name", "createdAt", "deployments", "operations", "entrypointDisabled"],
-      ["name", "createdAt", "deployments", "operations", "entrypointDisabled"],
+      ["name", "createdAt", "deployments", "operations", "entrypointDisabled", "urlDisabled", "url"],
+      ["name", "createdAt", "deployments", "operations", "entrypointDisabled", "urlDisabled", "url"],
     ],
   );
   t.deepEqual(apps.map((a) => [a.name, a.deployments]).sort(), [
@@ -47,10 +47,11 @@ test("apps: create, list as a table and as JSON; a second create of a name fails
   const text = await wp("app", "list");
   t.is(text.code, 0, text.stderr);
   const lines = text.stdout.trimEnd().split("\n");
-  t.is(lines[0], "NAME  DEPLOYMENTS  OPERATIONS  CREATED");
+  const port = s.server.urlAddress!.split(":").pop();
+  t.is(lines[0], "NAME  DEPLOYMENTS  OPERATIONS  CREATED  URL");
   t.deepEqual(lines.slice(1).sort(), [
-    "api   0            -           now",
-    "web   0            -           now",
+    `api   0            -           now      http://api.localhost:${port}`,
+    `web   0            -           now      http://web.localhost:${port}`,
   ]);
   // An app without deployments: the hint is a command that works as printed.
   const noDeployment = await wp("logs", "-app=web");
@@ -85,16 +86,18 @@ test("app operations: set at create, shown in list, changed and removed by updat
   t.is((await wp("app", "create", "api", "-no-entrypoint")).code, 0);
 
   const list = await wp("app", "list");
+  const port = s.server.urlAddress!.split(":").pop();
   t.deepEqual(list.stdout.trimEnd().split("\n").slice(1).sort(), [
-    "api   0            -             now",
-    "web   0            build,deploy  now",
+    `api   0            -             now      http://api.localhost:${port}`,
+    `web   0            build,deploy  now      http://web.localhost:${port}`,
   ]);
 
   const updated = await wp("app", "update", "web", "-build=", "-release=./release.sh", "-entrypoint=false");
   t.is(updated.code, 0, updated.stderr);
   t.is(
     updated.stdout,
-    'build:      (not defined)\ndeploy:     ./deploy.sh "two words"\nrelease:    ./release.sh\nentrypoint: off (deploys run without it)\n',
+    'build:      (not defined)\ndeploy:     ./deploy.sh "two words"\nrelease:    ./release.sh\nentrypoint: off (deploys run without it)\n' +
+      `url:        on (http://web.localhost:${port})\n`,
   );
   const json = JSON.parse((await wp("app", "list", "-json")).stdout) as {
     name: string;
@@ -193,11 +196,18 @@ test("deployment create prints the entrypoint env, warns about a loopback addres
     ["web-v1", "web", 1, 0],
     ["web-v2", "web", 2, 0],
   ]);
-  t.deepEqual(Object.keys(deployments[0]!), ["id", "app", "sequence", "createdAt", "connectedInstances"]);
+  t.deepEqual(Object.keys(deployments[0]!), [
+    "id",
+    "app",
+    "sequence",
+    "createdAt",
+    "connectedInstances",
+    "url",
+  ]);
 
   const text = await wp("deployment", "list");
   t.is(text.code, 0, text.stderr);
-  t.is(text.stdout.split("\n")[0], "ID      APP  CREATED  CONNECTED INSTANCES");
+  t.is(text.stdout.split("\n")[0], "ID      APP  CREATED  CONNECTED INSTANCES  URL");
 
   const apps = JSON.parse((await wp("app", "list", "-json")).stdout) as { deployments: number }[];
   t.is(apps[0]?.deployments, 2);

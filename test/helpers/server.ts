@@ -52,6 +52,10 @@ export async function startTestServer(
     onExitRequested?: (code: number) => void;
     /** -job-lease-timeout (default 30s). */
     jobLeaseTimeout?: string;
+    /** -listen-url (default 127.0.0.1:0; "off" switches the URL service off). */
+    listenUrl?: string;
+    /** -url-domain (default localhost). */
+    urlDomain?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = tempDir(t);
@@ -62,7 +66,8 @@ export async function startTestServer(
     dbPath,
     listenGrpc: "127.0.0.1:0",
     listenHttp: "127.0.0.1:0",
-    listenUrl: "127.0.0.1:0",
+    listenUrl: opts.listenUrl ?? "127.0.0.1:0",
+    ...(opts.urlDomain ? { urlDomain: opts.urlDomain } : {}),
     logLevel: opts.logLevel ?? "debug",
     inventoryFlushMs: opts.flushMs ?? 50,
     shutdownGraceMs: 2000,

@@ -28,6 +28,7 @@ import type {
   Store,
   TokenRecord,
 } from "../store/store.js";
+import { urlOf } from "../url/hosts.js";
 
 /** Most lines and bytes in one LogBatch message. */
 const BATCH_LINES = 1000;
@@ -45,7 +46,17 @@ export interface RuntimeServiceDeps {
   readonly logs: LogHub;
   readonly exec: ExecBroker;
   readonly activeWindowMs: number;
+  /**
+   * The URL service's bound address ("127.0.0.1:9703") and the domain of its hostnames, which the
+   * URLs of apps and deployments are made of; undefined while it is off (or not yet listening).
+   */
+  readonly urls: () => UrlBase | undefined;
   readonly logger: ServerLogger;
+}
+
+export interface UrlBase {
+  readonly address: string;
+  readonly domain: string;
 }
 
 type RuntimeHandlers = Pick<
@@ -91,9 +102,10 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
       const app = d.store.createApp(req.name, new Date().toISOString(), {
         operations,
         entrypointDisabled: req.entrypointDisabled,
+        urlDisabled: req.urlDisabled,
       });
       d.logger.info({ app: app.name, operations: Object.keys(operations), by: ctx.token?.id }, "app created");
-      return app;
+      return appOut(app, d.urls());
     }),
 
     UpdateApp: d.guard.unary((req, ctx) => {
@@ -103,28 +115,40 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
         const command = req[op];
         if (command !== undefined) operations[op] = command === "" ? null : checkedCommand(op, command);
       }
-      const entrypointDisabled = req.entrypointDisabled;
-      if (Object.keys(operations).length === 0 && entrypointDisabled === undefined) {
+      const { entrypointDisabled, urlDisabled } = req;
+      if (
+        Object.keys(operations).length === 0 &&
+        entrypointDisabled === undefined &&
+        urlDisabled === undefined
+      ) {
         throw new AppError("INVALID_ARGUMENT", `nothing to change in app ${req.name}`, {
-          hint: "Give -build=CMD, -deploy=CMD or -release=CMD (empty removes it), or -entrypoint=true|false.",
+          hint: "Give -build=CMD, -deploy=CMD or -release=CMD (empty removes it), -entrypoint=true|false or -url=true|false.",
         });
       }
       const app = d.store.updateApp(req.name, {
         operations,
         ...(entrypointDisabled === undefined ? {} : { entrypointDisabled }),
+        ...(urlDisabled === undefined ? {} : { urlDisabled }),
       });
       d.logger.info(
         {
           app: app.name,
-          changed: [...Object.keys(operations), ...(entrypointDisabled === undefined ? [] : ["entrypoint"])],
+          changed: [
+            ...Object.keys(operations),
+            ...(entrypointDisabled === undefined ? [] : ["entrypoint"]),
+            ...(urlDisabled === undefined ? [] : ["url"]),
+          ],
           by: ctx.token?.id,
         },
         "app changed",
       );
-      return app;
+      return appOut(app, d.urls());
     }),
 
-    ListApps: d.guard.unary(() => ({ apps: d.store.listApps() })),
+    ListApps: d.guard.unary(() => {
+      const urls = d.urls();
+      return { apps: d.store.listApps().map((a) => appOut(a, urls)) };
+    }),
 
     CreateDeployment: d.guard.unary((req, ctx) => {
       requireApp(d.store, req.app);
@@ -143,16 +167,21 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
       const tokenId = record?.id ?? "";
       if (record) d.tokens.add(record);
       d.logger.info({ deployment: deployment.id, tokenId, by: ctx.token?.id }, "deployment created");
-      return { deployment: deploymentOut(deployment, 0), token: secret, tokenId };
+      const url = deploymentUrl(deployment, d.store.getApp(deployment.app), d.urls());
+      return { deployment: deploymentOut(deployment, 0, url), token: secret, tokenId };
     }),
 
     ListDeployments: d.guard.unary((req) => {
       if (req.app) requireApp(d.store, req.app);
       const counts = d.hub.countByDeployment();
+      const urls = d.urls();
+      const apps = new Map(urls ? d.store.listApps().map((a) => [a.name, a]) : []);
       return {
         deployments: d.store
           .listDeployments(req.app || undefined)
-          .map((dep) => deploymentOut(dep, counts.get(dep.id) ?? 0)),
+          .map((dep) =>
+            deploymentOut(dep, counts.get(dep.id) ?? 0, deploymentUrl(dep, apps.get(dep.app), urls)),
+          ),
       };
     }),
 
@@ -287,8 +316,22 @@ function noSuchApp(name: string): AppError {
   });
 }
 
-function deploymentOut(dep: DeploymentRecord, connected: number) {
-  return { ...dep, connectedInstances: connected };
+function deploymentOut(dep: DeploymentRecord, connected: number, url: string) {
+  return { ...dep, connectedInstances: connected, url };
+}
+
+/** An app as the App message carries it: with its URL ("" when it has none). */
+function appOut(app: AppRecord, urls: UrlBase | undefined) {
+  return {
+    ...app,
+    url: urls && !app.urlDisabled ? (urlOf(app.name, undefined, urls.domain, urls.address) ?? "") : "",
+  };
+}
+
+/** A deployment's own URL: "" when the URL service is off, the app's URL is off, or it has no URL. */
+function deploymentUrl(dep: DeploymentRecord, app: AppRecord | undefined, urls: UrlBase | undefined): string {
+  if (!urls || !app || app.urlDisabled) return "";
+  return urlOf(app.name, dep.id, urls.domain, urls.address) ?? "";
 }
 
 /** A connected instance is seen now: its stream is open (the stored time is its registration's). */

@@ -9,6 +9,8 @@ export interface App {
   'deployments'?: (number);
   'operations'?: (_waypoint_v1_AppOperations | null);
   'entrypointDisabled'?: (boolean);
+  'urlDisabled'?: (boolean);
+  'url'?: (string);
 }
 
 export interface App__Output {
@@ -17,4 +19,6 @@ export interface App__Output {
   'deployments': (number);
   'operations': (_waypoint_v1_AppOperations__Output | null);
   'entrypointDisabled': (boolean);
+  'urlDisabled': (boolean);
+  'url': (string);
 }

@@ -7,10 +7,12 @@ export interface CreateAppRequest {
   'name'?: (string);
   'operations'?: (_waypoint_v1_AppOperations | null);
   'entrypointDisabled'?: (boolean);
+  'urlDisabled'?: (boolean);
 }
 
 export interface CreateAppRequest__Output {
   'name': (string);
   'operations': (_waypoint_v1_AppOperations__Output | null);
   'entrypointDisabled': (boolean);
+  'urlDisabled': (boolean);
 }

@@ -8,6 +8,7 @@ export interface Deployment {
   'sequence'?: (number);
   'createdAt'?: (string);
   'connectedInstances'?: (number);
+  'url'?: (string);
 }
 
 export interface Deployment__Output {
@@ -16,4 +17,5 @@ export interface Deployment__Output {
   'sequence': (number);
   'createdAt': (string);
   'connectedInstances': (number);
+  'url': (string);
 }

@@ -8,10 +8,12 @@ export interface UpdateAppRequest {
   'deploy'?: (string);
   'release'?: (string);
   'entrypointDisabled'?: (boolean);
+  'urlDisabled'?: (boolean);
   '_build'?: "build";
   '_deploy'?: "deploy";
   '_release'?: "release";
   '_entrypointDisabled'?: "entrypointDisabled";
+  '_urlDisabled'?: "urlDisabled";
 }
 
 export interface UpdateAppRequest__Output {
@@ -20,8 +22,10 @@ export interface UpdateAppRequest__Output {
   'deploy'?: (string);
   'release'?: (string);
   'entrypointDisabled'?: (boolean);
+  'urlDisabled'?: (boolean);
   '_build'?: "build";
   '_deploy'?: "deploy";
   '_release'?: "release";
   '_entrypointDisabled'?: "entrypointDisabled";
+  '_urlDisabled'?: "urlDisabled";
 }
