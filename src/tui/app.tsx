@@ -77,6 +77,12 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
     refresh,
     onRuntime ? "runtime" : "",
   );
+  const deployments = usePoll(
+    () => (onRuntime ? client.listDeployments() : Promise.resolve([])),
+    pollMs,
+    refresh,
+    onRuntime ? "runtime" : "",
+  );
   const logsOf = onRuntime ? state.runtime.logsOf : undefined;
   const logs = usePoll(
     () => (logsOf ? logTail(client, logsOf, 8) : Promise.resolve([])),
@@ -250,10 +256,12 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
           inventory={inventory}
           instances={instances}
           jobs={jobs}
+          deployments={deployments}
           logs={logs}
           state={state.runtime}
           now={now}
           height={height}
+          width={columns}
         />
       ) : state.screen === "overview" ? (
         <OverviewScreen

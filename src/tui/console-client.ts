@@ -1,5 +1,5 @@
 import type { ServerStatusInfo, StagedRestore, StreamHandle } from "../client/connection.js";
-import type { InstanceInfo, JobInfo, LogLineInfo } from "../client/runtime.js";
+import type { DeploymentInfo, InstanceInfo, JobInfo, LogLineInfo } from "../client/runtime.js";
 import type { InventoryJson } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 
@@ -16,6 +16,8 @@ export interface ConsoleClient {
   stagedRestore(): Promise<StagedRestore>;
   cancelStagedRestore(): Promise<boolean>;
   listInstances(req?: { readonly includeInactive?: boolean }): Promise<InstanceInfo[]>;
+  /** Every deployment (of one app), with its connected instances and its URL. */
+  listDeployments(app?: string): Promise<DeploymentInfo[]>;
   listJobs(req?: { readonly app?: string; readonly states?: readonly string[] }): Promise<JobInfo[]>;
   /** Buffered log lines (without follow the stream ends after them). */
   logs(

@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import type { InstanceInfo, JobInfo, LogLineInfo } from "../client/runtime.js";
+import type { DeploymentInfo, InstanceInfo, JobInfo, LogLineInfo } from "../client/runtime.js";
 import type { InventoryJson } from "../protocol/inventory.js";
 import type { RuntimeState } from "./console-state.js";
 import { age, cell } from "./format.js";
@@ -9,11 +9,14 @@ export interface RuntimeScreenProps {
   readonly inventory: Polled<InventoryJson>;
   readonly instances: Polled<InstanceInfo[]>;
   readonly jobs: Polled<JobInfo[]>;
+  readonly deployments: Polled<DeploymentInfo[]>;
   readonly logs: Polled<LogLineInfo[]>;
   readonly state: RuntimeState;
   readonly now: number;
   /** Rows the screen may use: the log tail gets what the lists leave. */
   readonly height: number;
+  /** Columns of the terminal: a deployment's URL gets what its other columns leave. */
+  readonly width?: number;
 }
 
 /** " · 3s old", the age of a panel's data; nothing before the first answer. */
@@ -31,16 +34,38 @@ const JOB_COLOR: Record<string, string | undefined> = {
   running: "cyan",
 };
 
-/** Runners, the latest jobs, the instances, and the log tail of the instance picked with enter. */
-export function RuntimeScreen({ inventory, instances, jobs, logs, state, now, height }: RuntimeScreenProps) {
+/** Columns of a deployment row before its URL: "  " id, app, connected count, each with a space after. */
+const DEPLOYMENT_COLUMNS = 2 + 15 + 11 + 13;
+
+/** Newest first: by creation, then by sequence. */
+function latestFirst(a: DeploymentInfo, b: DeploymentInfo): number {
+  return b.createdAt.localeCompare(a.createdAt) || b.sequence - a.sequence || a.id.localeCompare(b.id);
+}
+
+/**
+ * Runners, the latest jobs, the latest deployments with their URLs, the instances, and the log tail of
+ * the instance picked with enter.
+ */
+export function RuntimeScreen({
+  inventory,
+  instances,
+  jobs,
+  deployments,
+  logs,
+  state,
+  now,
+  height,
+  width = 80,
+}: RuntimeScreenProps) {
   const runners = (inventory.data?.components ?? []).filter((c) => c.kind === "runner");
   const busy = new Map(
     (jobs.data ?? [])
       .filter((j) => j.state === "running" || j.state === "assigned")
       .map((j) => [j.runner, j]),
   );
-  // With a log tail open the job list shrinks to make room for it.
+  // With a log tail open the job and deployment lists shrink to make room for it.
   const recent = [...(jobs.data ?? [])].reverse().slice(0, state.logsOf !== undefined ? 2 : 5);
+  const latest = [...(deployments.data ?? [])].sort(latestFirst).slice(0, state.logsOf !== undefined ? 2 : 3);
   const list = instances.data ?? [];
   const selected = Math.min(state.selected, Math.max(0, list.length - 1));
   // Lines of another instance (still shown while the new tail loads) are not shown as this one's.
@@ -48,6 +73,8 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now, he
     3 +
     Math.max(1, Math.min(3, runners.length)) +
     Math.max(1, recent.length) +
+    1 +
+    Math.max(1, latest.length) +
     Math.max(1, Math.min(ROWS, list.length)) +
     (list.length > ROWS ? 1 : 0) +
     1 +
@@ -99,6 +126,29 @@ export function RuntimeScreen({ inventory, instances, jobs, logs, state, now, he
             {cell(j.operation, 8)}
             <Text color={JOB_COLOR[j.state]}>{cell(j.state, 10)}</Text>
             {cell(j.runner ?? "-", 20)} {age(Date.parse(j.queuedAt), now)}
+          </Text>
+        ))
+      )}
+      <Text bold>
+        Deployments{" "}
+        <Text dimColor>
+          (latest {latest.length}){since(deployments.at, now)}
+        </Text>
+      </Text>
+      {latest.length === 0 ? (
+        <Text dimColor>{"  "}none yet (waypoint deployment create -app=NAME)</Text>
+      ) : (
+        latest.map((d) => (
+          <Text key={d.id} wrap="truncate-end">
+            {"  "}
+            {cell(d.id, 14)} {cell(d.app, 10)}{" "}
+            <Text
+              color={d.connectedInstances > 0 ? "green" : undefined}
+              dimColor={d.connectedInstances === 0}
+            >
+              {cell(`${d.connectedInstances} connected`, 12)}
+            </Text>{" "}
+            {d.url ? cell(d.url, width - DEPLOYMENT_COLUMNS).trimEnd() : <Text dimColor>no URL</Text>}
           </Text>
         ))
       )}

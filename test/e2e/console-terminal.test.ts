@@ -216,6 +216,11 @@ tmuxTest(
 
     c.keys("5");
     await screen("Instances", "the runtime screen");
+    // The fleet's deployment with its URL on the server's URL service, in 80 columns.
+    const port = s.server.urlAddress!.split(":").pop();
+    const runtime = await screen(`http://web--v1.localhost:${port}`, "the deployment's URL");
+    t.regex(runtime, new RegExp(` {2}web-v1 +web +3 connected +http://web--v1\\.localhost:${port}\n`));
+    for (const line of runtime.trimEnd().split("\n")) t.true(line.length <= 80, line);
     c.keys("q");
     await waitFor(() => existsSync(c.exitFile), "the console to exit", 20_000);
     t.is(readFileSync(c.exitFile, "utf8").trim(), "exit=0");

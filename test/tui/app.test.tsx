@@ -7,7 +7,7 @@ import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { render } from "ink-testing-library";
 import type { StagedRestore } from "../../src/client/connection.js";
-import type { InstanceInfo, JobInfo } from "../../src/client/runtime.js";
+import type { DeploymentInfo, InstanceInfo, JobInfo } from "../../src/client/runtime.js";
 import { parseCatalog } from "../../src/protocol/catalog.js";
 import type { InventoryJson } from "../../src/protocol/inventory.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
@@ -120,6 +120,25 @@ const INSTANCES: InstanceInfo[] = [
   { ...INSTANCE_BASE, id: "ceb_a1", app: "web", deployment: "web-v3", hostname: "node-1", connected: true },
   { ...INSTANCE_BASE, id: "ceb_a2", app: "web", deployment: "web-v3", hostname: "node-2", connected: false },
 ];
+const DEPLOYMENTS: DeploymentInfo[] = [
+  { id: "api-v1", app: "api", sequence: 1, createdAt: "2026-12-01T08:00:00.000Z", connectedInstances: 0 },
+  {
+    id: "web-v2",
+    app: "web",
+    sequence: 2,
+    createdAt: "2026-12-01T08:30:00.000Z",
+    connectedInstances: 0,
+    url: "http://web--v2.localhost:9703",
+  },
+  {
+    id: "web-v3",
+    app: "web",
+    sequence: 3,
+    createdAt: "2026-12-01T09:00:00.000Z",
+    connectedInstances: 1,
+    url: "http://web--v3.localhost:9703",
+  },
+];
 const JOB_BASE = {
   command: "make",
   target: null,
@@ -208,6 +227,9 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
     },
     async listJobs() {
       return JOBS;
+    },
+    async listDeployments() {
+      return DEPLOYMENTS;
     },
     logs(req, onLines, onEnd) {
       setImmediate(() => {
@@ -490,10 +512,11 @@ test("q and ctrl-c quit, except while typing a filter (the real-terminal test se
   t.is(typing.versions.filter, "q");
 });
 
-test("runtime: runners with their job, the latest jobs, the instances, and an instance's log tail", async (t) => {
+test("runtime: runners with their job, the latest jobs, the latest deployments with their URLs, the instances, and an instance's log tail", async (t) => {
   const { lastFrame, stdin } = await openConsole(t);
   stdin.write("5");
-  const f = await frameWith(lastFrame, "Instances (1 connected");
+  await frameWith(lastFrame, "Instances (1 connected");
+  const f = await frameWith(lastFrame, "Deployments (latest 3)");
   t.is(
     f.split("\n").slice(2).join("\n"),
     [
@@ -502,6 +525,10 @@ test("runtime: runners with their job, the latest jobs, the instances, and an in
       "Jobs (latest 2) · 0s old",
       `  job-2    web         deploy  running   runner-eu-1          ${f.match(/running {3}runner-eu-1 {10}(\ds)/)?.[1]}`,
       "  job-1    web         build   success   runner-eu-1          1h",
+      "Deployments (latest 3) · 0s old",
+      "  web-v3         web        1 connected  http://web--v3.localhost:9703",
+      "  web-v2         web        0 connected  http://web--v2.localhost:9703",
+      "  api-v1         api        0 connected  no URL",
       "Instances (1 connected · enter: log tail) · 0s old",
       "› ceb_a1                 web        web-v3       0.3.1   connected",
       "  ceb_a2                 web        web-v3       0.3.1   gone",
@@ -510,6 +537,8 @@ test("runtime: runners with their job, the latest jobs, the instances, and an in
   stdin.write("\r");
   const tail = await frameWith(lastFrame, "slow request");
   t.regex(tail, /Log tail of ceb_a1 · \ds old · esc closes\n {2}listening on :8080\n {2}slow request \/api$/);
+  // With the tail open the deployments, like the jobs, make room for it.
+  t.regex(tail, /\nDeployments \(latest 2\)[^\n]*\n {2}web-v3 [^\n]*\n {2}web-v2 [^\n]*\nInstances/);
   // The other instance: its (empty) tail, never the first one's lines.
   stdin.write("j");
   stdin.write("\r");
