@@ -44,7 +44,11 @@ export interface ExecStream extends EntrypointCall {
 
 /** One URL-service request's stream from the entrypoint's side. */
 export interface TunnelStream extends EntrypointCall {
-  write(req: EntrypointTunnelRequest): boolean;
+  /** False when the caller should wait for onDrain; `done` runs once the message has left. */
+  write(req: EntrypointTunnelRequest, done?: () => void): boolean;
+  /** Stops taking the server's messages until `resume` (the server is held back meanwhile). */
+  pause(): void;
+  resume(): void;
   end(): void;
 }
 
@@ -137,7 +141,13 @@ export class EntrypointConnection {
   ): TunnelStream {
     const call = this.open("EntrypointTunnel", decodeTunnelResponse, onMessage, onDrain, onEnd);
     return {
-      write: (req: EntrypointTunnelRequest) => (call.ended ? true : call.write(encodeTunnelRequest(req))),
+      write: (req: EntrypointTunnelRequest, done?: () => void) => {
+        if (!call.ended) return call.write(encodeTunnelRequest(req), done);
+        if (done) queueMicrotask(done);
+        return true;
+      },
+      pause: call.pause,
+      resume: call.resume,
       end: call.end,
       cancel: call.cancel,
     };
@@ -184,6 +194,8 @@ export class EntrypointConnection {
     const inner = call;
     return {
       write: inner.write,
+      pause: inner.pause,
+      resume: inner.resume,
       end: inner.end,
       cancel: () => {
         cancelled = true;

@@ -50,8 +50,15 @@ export interface H2CallEvents {
 }
 
 export interface H2Call {
-  /** Sends one message; false when the caller should wait for onDrain. */
-  write(message: Uint8Array): boolean;
+  /**
+   * Sends one message; false when the caller should wait for onDrain. `done` runs once the message
+   * has left this side (or the call is over).
+   */
+  write(message: Uint8Array, done?: () => void): boolean;
+  /** Stops reading the server's messages (HTTP/2 flow control then holds the server back)… */
+  pause(): void;
+  /** …and reads them again. */
+  resume(): void;
   /** Half-closes: no more messages from this side. */
   end(): void;
   /** Abandons the call (the server sees it cancelled); onEnd gets CANCELLED. */
@@ -105,6 +112,21 @@ function fromHttpStatus(httpStatus: number): number {
     default:
       return STATUS.UNKNOWN;
   }
+}
+
+/** A call that ended before it began: writes are dropped, their `done` still runs. */
+function closedCall(): H2Call {
+  return {
+    write: (_message, done) => {
+      if (done) queueMicrotask(done);
+      return true;
+    },
+    pause: () => {},
+    resume: () => {},
+    end: () => {},
+    cancel: () => {},
+    ended: true,
+  };
 }
 
 export class H2Channel {
@@ -203,7 +225,7 @@ export class H2Channel {
     };
     if (this.closed) {
       queueMicrotask(() => finish(status(STATUS.CANCELLED, "the channel is closed")));
-      return { write: () => true, end: () => {}, cancel: () => {}, ended: true };
+      return closedCall();
     }
     let stream: ClientHttp2Stream;
     let session: ClientHttp2Session;
@@ -218,7 +240,7 @@ export class H2Channel {
       });
     } catch (err) {
       queueMicrotask(() => finish(status(STATUS.UNAVAILABLE, (err as Error).message)));
-      return { write: () => true, end: () => {}, cancel: () => {}, ended: true };
+      return closedCall();
     }
     let responseHeaders: (IncomingHttpHeaders & IncomingHttpStatusHeader) | undefined;
     let trailers: IncomingHttpHeaders | undefined;
@@ -328,13 +350,22 @@ export class H2Channel {
     });
 
     const call: H2Call = {
-      write: (message) => {
-        if (ended || stream.writableEnded || stream.destroyed) return true;
+      write: (message, done) => {
+        if (ended || stream.writableEnded || stream.destroyed) {
+          if (done) queueMicrotask(done);
+          return true;
+        }
         const prefix = Buffer.allocUnsafe(5);
         prefix[0] = 0;
         prefix.writeUInt32BE(message.length, 1);
         stream.write(prefix);
-        return stream.write(message);
+        return done ? stream.write(message, () => done()) : stream.write(message);
+      },
+      pause: () => {
+        stream.pause();
+      },
+      resume: () => {
+        stream.resume();
       },
       end: () => {
         if (!stream.writableEnded && !stream.destroyed) stream.end();

@@ -91,6 +91,7 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
 
   let firstConfig: (config: AppConfig | undefined) => void = () => {};
   const ready = new Promise<AppConfig | undefined>((resolve) => (firstConfig = resolve));
+  let tunnelLimits: import("./tunnel-session.js").TunnelLimits | undefined;
   const link = new ServerLink(target, identity, instanceId, settings, shipper, logger, {
     onConfig: (config) => {
       if (supervisor.started) supervisor.configure(config);
@@ -118,16 +119,20 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
         });
     },
     onTunnel: (session) => {
+      // Loaded on the first request, like exec; the limits are shared by every tunnel.
       import("./tunnel-session.js")
-        .then(({ runTunnelSession }) =>
+        .then(({ runTunnelSession, TunnelLimits, appPort }) => {
+          tunnelLimits ??= new TunnelLimits(settings.urlMaxRequests, settings.urlMaxBufferBytes);
           runTunnelSession({
             conn: link.conn,
             instanceId,
             session,
-            port: Number(appEnv(baseEnv, supervisor.config).PORT) || 5000,
+            port: appPort(appEnv(baseEnv, supervisor.config).PORT),
+            limits: tunnelLimits,
+            responseTimeoutMs: settings.urlResponseTimeoutMs,
             logger,
-          }),
-        )
+          });
+        })
         .catch((err: unknown) => {
           logger.error({ err: (err as Error).message, session }, "tunnel failed");
         });

@@ -24,6 +24,12 @@ export const DEFAULTS = {
   logFlushMs: 100,
   /** WAYPOINT_CEB_LOG_RATE_BYTES: log bytes per second taken for shipping (burst: the buffer size); 0 = no limit. */
   logRateBytes: 4 * 1024 * 1024,
+  /** WAYPOINT_CEB_URL_MAX_REQUESTS: URL-service requests carried at once; more get 503 (0 = none at all). */
+  urlMaxRequests: 32,
+  /** WAYPOINT_CEB_URL_MAX_BUFFER_BYTES: request and response bytes held in the entrypoint at once, all requests together. */
+  urlMaxBufferBytes: 4 * 1024 * 1024,
+  /** WAYPOINT_CEB_URL_RESPONSE_TIMEOUT_MS: how long the app has to answer a request's head (then 504). */
+  urlResponseTimeoutMs: 55_000,
 } as const;
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
@@ -54,6 +60,9 @@ export interface EntrypointSettings {
   readonly logLineMaxBytes: number;
   readonly logFlushMs: number;
   readonly logRateBytes: number;
+  readonly urlMaxRequests: number;
+  readonly urlMaxBufferBytes: number;
+  readonly urlResponseTimeoutMs: number;
   /** Values that were malformed and replaced by defaults. */
   readonly problems: readonly string[];
 }
@@ -71,6 +80,9 @@ const NUMBERS = {
   logLineMaxBytes: "WAYPOINT_CEB_LOG_LINE_MAX_BYTES",
   logFlushMs: "WAYPOINT_CEB_LOG_FLUSH_MS",
   logRateBytes: "WAYPOINT_CEB_LOG_RATE_BYTES",
+  urlMaxRequests: "WAYPOINT_CEB_URL_MAX_REQUESTS",
+  urlMaxBufferBytes: "WAYPOINT_CEB_URL_MAX_BUFFER_BYTES",
+  urlResponseTimeoutMs: "WAYPOINT_CEB_URL_RESPONSE_TIMEOUT_MS",
 } as const satisfies Record<keyof typeof DEFAULTS, string>;
 
 export function readSettings(env: NodeJS.ProcessEnv): EntrypointSettings {
@@ -95,6 +107,8 @@ export function readSettings(env: NodeJS.ProcessEnv): EntrypointSettings {
   if (numbers.retryMaxMs < numbers.retryBaseMs) numbers.retryMaxMs = numbers.retryBaseMs;
   if (numbers.logLineMaxBytes < 1) numbers.logLineMaxBytes = DEFAULTS.logLineMaxBytes;
   if (numbers.logFlushMs < 1) numbers.logFlushMs = 1;
+  if (numbers.urlMaxBufferBytes < 64 * 1024) numbers.urlMaxBufferBytes = 64 * 1024;
+  if (numbers.urlResponseTimeoutMs < 1) numbers.urlResponseTimeoutMs = 1;
 
   const rawLevel = (env.WAYPOINT_LOG_LEVEL ?? "").toLowerCase();
   let logLevel: LogLevel = "warn";

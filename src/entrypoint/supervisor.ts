@@ -11,10 +11,18 @@ export function configKey(config: AppConfig | undefined): string {
   return JSON.stringify([...config].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** The child's environment: the entrypoint's own (minus its private variables), then the configuration. */
+/** The port the app listens on when neither the environment nor the configuration sets PORT. */
+export const DEFAULT_APP_PORT = "5000";
+
+/**
+ * The child's environment: the entrypoint's own (minus its private variables), then the configuration;
+ * PORT is set to DEFAULT_APP_PORT when neither gives it, so the app listens where the URL service
+ * reaches it.
+ */
 export function appEnv(base: NodeJS.ProcessEnv, config: AppConfig | undefined): NodeJS.ProcessEnv {
   const env = { ...base };
   if (config) for (const [name, value] of config) env[name] = value;
+  if (!env.PORT) env.PORT = DEFAULT_APP_PORT;
   return env;
 }
 
