@@ -104,7 +104,7 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     ...((input.listenUrl ?? SERVER_DEFAULTS.listenUrl) === "off"
       ? {}
       : { listenUrl: parseListen(input.listenUrl ?? SERVER_DEFAULTS.listenUrl, "-listen-url") }),
-    urlDomain: (input.urlDomain ?? SERVER_DEFAULTS.urlDomain).toLowerCase(),
+    urlDomain: parseDomain(input.urlDomain ?? SERVER_DEFAULTS.urlDomain),
     ...(input.tlsCertFile && input.tlsKeyFile
       ? { tls: Object.freeze({ certFile: input.tlsCertFile, keyFile: input.tlsKeyFile }) }
       : {}),
@@ -152,6 +152,19 @@ export function parseListen(text: string, flag: string): ListenAddress {
     );
   }
   return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+/** -url-domain: one or more DNS labels ("localhost", "apps.example.com"), in lower case. */
+export function parseDomain(text: string): string {
+  const domain = text.toLowerCase().replace(/\.$/, "");
+  const labels = domain.split(".");
+  if (domain.length > 200 || !labels.every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
+    throw new AppError(
+      "CONFIG_INVALID",
+      `-url-domain: ${JSON.stringify(text)} is not a domain name (e.g. localhost or apps.example.com); apps are served at <app>.<domain>`,
+    );
+  }
+  return domain;
 }
 
 export function formatAddress(a: ListenAddress): string {

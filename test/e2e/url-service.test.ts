@@ -4,6 +4,7 @@
  * opens no listener.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { type IncomingMessage, request } from "node:http";
 import { fileURLToPath } from "node:url";
 import test, { type ExecutionContext } from "ava";
@@ -61,6 +62,11 @@ async function call(
 ): Promise<Reply> {
   const res = await open(address, host, method, path, body);
   return { status: res.statusCode ?? 0, headers: res.headers, body: await readAll(res) };
+}
+
+/** A process's resident memory, from /proc. */
+function rssOf(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
 }
 
 function sha256(b: Buffer): string {
@@ -135,6 +141,14 @@ test("GET and POST reach the app through the entrypoint's outbound connection; u
   const post = await call(url, "web--v1.localhost:80", "POST", "/echo", body);
   t.is(post.body.toString(), `POST /echo 1000000 ${sha256(body)}`);
   t.is((await call(url, "web--v9.localhost", "GET", "/")).status, 404, "a deployment that does not exist");
+
+  // Switched off for the app, then on again.
+  await admin.updateApp("web", { urlDisabled: true });
+  const off = await call(url, "web.localhost", "GET", "/echo");
+  t.is(off.status, 404);
+  t.regex(off.body.toString(), /The URL service is off for app web/);
+  await admin.updateApp("web", { urlDisabled: false });
+  t.is((await call(url, "web.localhost", "GET", "/echo")).status, 200);
   t.deepEqual(await listeningSockets(ep.pid), [], "the entrypoint opened no listener");
 });
 
@@ -331,12 +345,7 @@ test("the entrypoint limits concurrent requests (503 beyond) and bounds what it 
     Math.max(0, ...(await serverLogs(admin)).map((l) => Number(/^tick (\d+)$/.exec(l.line)?.[1] ?? 0)));
   const before = await ticks();
   await waitFor(async () => (await ticks()) >= before + 10, "ten more log lines", 10_000);
-  const rss =
-    Number(
-      /VmRSS:\s+(\d+) kB/.exec(
-        await import("node:fs").then((fs) => fs.readFileSync(`/proc/${ep.pid}/status`, "utf8")),
-      )?.[1],
-    ) * 1024;
+  const rss = rssOf(ep.pid);
   t.true(rss < 200 * MB, `the entrypoint holds ${Math.round(rss / MB)} MB with 400 MB requested`);
 
   for (const r of stalled) r.destroy();
@@ -344,4 +353,45 @@ test("the entrypoint limits concurrent requests (503 beyond) and bounds what it 
     async () => (await call(url, "web.localhost", "GET", "/echo")).status === 200,
     "a request after the flood",
   );
+});
+
+test("an upload to an app that does not read it is held back, not buffered", async (t) => {
+  const s = await startTestServer(t);
+  const admin = s.connect();
+  const { token } = await webV1(admin);
+  const { ep } = await startApp(t, s, admin, token);
+  const url = s.server.urlAddress!;
+
+  let written = 0;
+  let req: import("node:http").ClientRequest | undefined;
+  const answered = open(url, "web.localhost", "POST", "/stall", (r) => {
+    req = r;
+    const piece = Buffer.alloc(MB, 1);
+    const next = () => {
+      while (written < 50 * MB) {
+        written += piece.length;
+        if (!r.write(piece)) return void r.once("drain", next);
+      }
+      r.end();
+    };
+    next();
+  });
+  // The client can write only what the buffers on the way hold, far from the 50 MB it tries.
+  let last = -1;
+  await waitFor(
+    async () => {
+      const settled = written === last;
+      last = written;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return settled;
+    },
+    "the upload to stall",
+    20_000,
+  );
+  t.true(written < 25 * MB, `the client wrote ${written / MB} MB before it was held back`);
+  t.true(rssOf(ep.pid) < 200 * MB, `the entrypoint holds ${Math.round(rssOf(ep.pid) / MB)} MB`);
+  t.is((await call(url, "web.localhost", "GET", "/release")).body.toString(), "released 1");
+  const res = await answered;
+  t.is((await readAll(res)).toString(), "stalled");
+  req?.destroy();
 });

@@ -4,6 +4,7 @@
 //   GET /download?n=N     N bytes of a fixed pattern, written with backpressure
 //   GET /events           server-sent events: "one" at once, "two" and the end after GET /release
 //   GET /slow             nothing, ever
+//   POST /stall           reads nothing of the body; answers after GET /release
 //   GET /hold             a head and one chunk, the end after GET /release
 //   upgrade (WebSocket)   echoes every message
 // Every response has x-port (which instance answered). It prints "listening" once it listens and
@@ -60,6 +61,11 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (url.pathname === "/slow") return;
+  if (url.pathname === "/stall") {
+    req.pause();
+    released.push(() => res.end("stalled"));
+    return;
+  }
   const hash = createHash("sha256");
   let n = 0;
   req.on("data", (c) => {

@@ -21,3 +21,15 @@ test("-log-buffer-bytes refuses what is not a size between 1 KiB and 1 GiB, nami
     t.true(err.message.startsWith(`-log-buffer-bytes: ${JSON.stringify(bad)} is not a size`), err.message);
   }
 });
+
+test("-listen-url defaults to 127.0.0.1:9703, `off` switches the URL service off; -url-domain must be a domain name", (t) => {
+  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO };
+  t.deepEqual(serverConfig(base).listenUrl, { host: "127.0.0.1", port: 9703 });
+  t.is(serverConfig({ ...base, listenUrl: "off" }).listenUrl, undefined);
+  t.is(serverConfig(base).urlDomain, "localhost");
+  t.is(serverConfig({ ...base, urlDomain: "Apps.Example.COM." }).urlDomain, "apps.example.com");
+  for (const bad of ["", "a b", "-x.example", "x..example", "*.example.com", "x_y.example"]) {
+    const err = t.throws(() => serverConfig({ ...base, urlDomain: bad }), undefined, bad);
+    t.regex(err!.message, /^-url-domain: .* is not a domain name/);
+  }
+});

@@ -234,6 +234,14 @@ async function route(
     down.page(404, "Not found", `There is no app ${target.app}.`);
     return;
   }
+  if (app.urlDisabled) {
+    down.page(
+      404,
+      "Not found",
+      `The URL service is off for app ${app.name} (waypoint app update ${app.name} -url=true turns it on).`,
+    );
+    return;
+  }
   const id = target.deployment
     ? deploymentId(app.name, target.deployment)
     : d.store.latestDeployment(app.name)?.id;
