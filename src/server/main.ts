@@ -71,6 +71,8 @@ export async function runServer(config: ServerConfig, logger: ServerLogger): Pro
         entrypoint: config.versionInfo.entrypoint,
         grpc: server.grpcAddress,
         http: server.httpAddress,
+        url: server.urlAddress ?? "off",
+        urlDomain: config.urlDomain,
         db: config.dbPath,
         tls: Boolean(config.tls),
       },

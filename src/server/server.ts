@@ -207,6 +207,7 @@ export async function startServer(
         broker: tunnels,
         domain: config.urlDomain,
         logger,
+        ...(tlsPair ? { tls: tlsPair } : {}),
       });
   } catch (err) {
     grpcServer.forceShutdown();

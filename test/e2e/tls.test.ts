@@ -10,14 +10,16 @@ import { get as httpGet } from "node:http";
 import { get as httpsGet } from "node:https";
 import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import test from "ava";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
-import { lastLine, runCli, startServerProcess } from "../helpers/process.js";
+import { freePort, lastLine, runCli, startServerProcess } from "../helpers/process.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
 const node = process.execPath;
 const APP = `console.log('up'); setInterval(() => {}, 1000);`;
+const URL_APP = fileURLToPath(new URL("../helpers/url-app.cjs", import.meta.url));
 
 function makeCert(dir: string): { cert: string; key: string } {
   const cert = join(dir, "cert.pem");
@@ -41,7 +43,7 @@ function makeCert(dir: string): { cert: string; key: string } {
       "-subj",
       "/CN=127.0.0.1",
       "-addext",
-      "subjectAltName=IP:127.0.0.1",
+      "subjectAltName=IP:127.0.0.1,DNS:*.apps.example",
     ],
     { encoding: "utf8" },
   );
@@ -55,7 +57,9 @@ test("a TLS server: the CLI and the entrypoint verify it, skip verification when
   t.timeout(180_000);
   const dir = tempDir(t);
   const { cert, key } = makeCert(dir);
-  const server = await startServerProcess(t, { args: [`-tls-cert-file=${cert}`, `-tls-key-file=${key}`] });
+  const server = await startServerProcess(t, {
+    args: [`-tls-cert-file=${cert}`, `-tls-key-file=${key}`, "-url-domain=apps.example"],
+  });
   const trusted = {
     WAYPOINT_SERVER_ADDR: server.grpcAddress,
     WAYPOINT_SERVER_TLS: "true",
@@ -153,4 +157,38 @@ test("a TLS server: the CLI and the entrypoint verify it, skip verification when
     );
   });
   t.notRegex(clear, /^answered 200/, "plain HTTP gets no health answer from a TLS server");
+
+  // The URL service serves HTTPS with the same certificate; the app learns the request came over it.
+  // A deployment of its own (web-v2, now the latest): the instances above do not listen.
+  const second = await runCli(t, ["deployment", "create", "-app=web", "-json"], { env });
+  t.is(second.code, 0, second.stderr);
+  const port = await freePort();
+  const app = spawnEntrypoint(t, [node, URL_APP], {
+    env: {
+      ...(JSON.parse(second.stdout) as { env: Record<string, string> }).env,
+      NODE_EXTRA_CA_CERTS: cert,
+      PORT: String(port),
+    },
+  });
+  await app.waitForStdout("listening");
+  await waitFor(async () => (await connected()) === 3, "the app's entrypoint to be connected");
+  const [urlHost, urlPort] = server.urlAddress!.split(":");
+  const viaUrl = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    httpsGet(
+      {
+        host: urlHost,
+        port: Number(urlPort),
+        path: "/headers",
+        headers: { host: "web.apps.example" },
+        ca: readFileSync(cert),
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    ).on("error", reject);
+  });
+  t.is(viaUrl.status, 200, viaUrl.body);
+  t.like(JSON.parse(viaUrl.body), { host: "web.apps.example", "x-forwarded-proto": "https" });
 });

@@ -145,6 +145,8 @@ export interface ServerProcess {
   /** From the "server ready" line (or the chosen ports with readiness "healthz"). */
   readonly grpcAddress: string;
   readonly httpAddress: string;
+  /** The URL service's address, from the ready line (undefined when it is off or not known). */
+  readonly urlAddress: string | undefined;
   /** The -db path the helper passed; undefined when the caller chose (args or db: null). */
   readonly dbPath: string | undefined;
   /** The "server ready" record; undefined with readiness "healthz". */
@@ -250,6 +252,7 @@ async function startServerProcessOnce(
   let ready: LogRecord | undefined;
   let grpcAddress: string;
   let httpAddress: string;
+  let urlAddress: string | undefined;
   try {
     if (readiness === "log") {
       await waitFor(
@@ -264,6 +267,7 @@ async function startServerProcessOnce(
       );
       grpcAddress = String(ready!.grpc);
       httpAddress = String(ready!.http);
+      if (typeof ready!.url === "string" && ready!.url !== "off") urlAddress = ready!.url;
     } else {
       grpcAddress = flagValue(args, "listen-grpc")!;
       httpAddress = flagValue(args, "listen-http")!;
@@ -285,6 +289,7 @@ async function startServerProcessOnce(
   return {
     grpcAddress,
     httpAddress,
+    urlAddress,
     dbPath,
     ready,
     child,

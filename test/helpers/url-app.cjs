@@ -3,6 +3,7 @@
 //   GET|POST /echo…       its method, path, the number of body bytes and their sha256
 //   GET /download?n=N     N bytes of a fixed pattern, written with backpressure
 //   GET /events           server-sent events: "one" at once, "two" and the end after GET /release
+//   GET /headers          the request's headers as JSON
 //   GET /slow             nothing, ever
 //   POST /stall           reads nothing of the body; answers after GET /release
 //   GET /hold             a head and one chunk, the end after GET /release
@@ -61,6 +62,10 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (url.pathname === "/slow") return;
+  if (url.pathname === "/headers") {
+    res.end(JSON.stringify(req.headers));
+    return;
+  }
   if (url.pathname === "/stall") {
     req.pause();
     released.push(() => res.end("stalled"));

@@ -5,6 +5,7 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { EntrypointTunnelRequest__Output } from "../../gen/waypoint/v1/EntrypointTunnelRequest.js";
@@ -37,6 +38,8 @@ export interface UrlServiceDeps {
   readonly domain: string;
   readonly logger: ServerLogger;
   readonly responseTimeoutMs?: number;
+  /** With -tls-cert-file and -tls-key-file: HTTPS with the server's certificate (it must cover *.<domain>). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export interface UrlService {
@@ -52,13 +55,18 @@ export interface UrlService {
 export async function startUrlService(listen: string, deps: UrlServiceDeps): Promise<UrlService> {
   const next = new Map<string, number>();
   const handle = (req: IncomingMessage, down: Downstream, up: Upstream) => {
-    route(req, down, up, deps, next).catch((err: unknown) => {
+    route(req, down, up, deps, next, proto).catch((err: unknown) => {
       deps.logger.warn({ err }, "URL service request failed");
       if (!down.headersSent) down.page(502, "Bad gateway", "The request could not be carried to the app.");
       else down.destroy();
     });
   };
-  const server: Server = createServer((req, res) => handle(req, httpDownstream(res), httpUpstream(req)));
+  const onRequest = (req: IncomingMessage, res: ServerResponse) =>
+    handle(req, httpDownstream(res), httpUpstream(req));
+  const server: Server = deps.tls
+    ? createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, onRequest)
+    : createServer(onRequest);
+  const proto = deps.tls ? "https" : "http";
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, rest: Buffer) => {
     socket.on("error", () => {});
     handle(req, socketDownstream(socket), socketUpstream(socket, rest));
@@ -223,6 +231,7 @@ async function route(
   up: Upstream,
   d: UrlServiceDeps,
   next: Map<string, number>,
+  proto: string,
 ): Promise<void> {
   const target = parseHost(req.headers.host, d.domain);
   if (!target) {
@@ -282,6 +291,7 @@ async function route(
   await relay(req, down, up, call, {
     timeoutMs: d.responseTimeoutMs ?? URL_RESPONSE_TIMEOUT_MS,
     what: `app ${app.name}, deployment ${deployment.id}`,
+    proto,
   });
 }
 
@@ -291,7 +301,7 @@ function relay(
   down: Downstream,
   up: Upstream,
   call: EntrypointTunnelCall,
-  o: { timeoutMs: number; what: string },
+  o: { timeoutMs: number; what: string; proto: string },
 ): Promise<void> {
   return new Promise<void>((resolve) => {
     let done = false;
@@ -366,7 +376,7 @@ function relay(
       head: {
         method: req.method ?? "GET",
         path: req.url ?? "/",
-        headers: toHeaders(req, up.upgrade),
+        headers: toHeaders(req, up.upgrade, o.proto),
         upgrade: up.upgrade,
       },
     });
@@ -391,7 +401,7 @@ function relay(
  * The request's headers for the app: hop-by-hop ones left out (an upgrade keeps its `upgrade` and says
  * `connection: upgrade`), and where it came from in x-forwarded-for/-host/-proto.
  */
-function toHeaders(req: IncomingMessage, upgrade: boolean): HttpHeader[] {
+function toHeaders(req: IncomingMessage, upgrade: boolean, proto: string): HttpHeader[] {
   const out: HttpHeader[] = [];
   const raw = req.rawHeaders;
   const forwardedFor: string[] = [];
@@ -410,7 +420,7 @@ function toHeaders(req: IncomingMessage, upgrade: boolean): HttpHeader[] {
   if (client) forwardedFor.push(client);
   if (forwardedFor.length > 0) out.push({ name: "X-Forwarded-For", value: forwardedFor.join(", ") });
   if (req.headers.host) out.push({ name: "X-Forwarded-Host", value: req.headers.host });
-  out.push({ name: "X-Forwarded-Proto", value: "http" });
+  out.push({ name: "X-Forwarded-Proto", value: proto });
   return out;
 }
 
