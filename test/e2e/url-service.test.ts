@@ -14,7 +14,7 @@ import type { LogLineInfo } from "../../src/client/runtime.js";
 import { type EntrypointProcess, listeningSockets, spawnEntrypoint } from "../helpers/entrypoint.js";
 import { webV1 } from "../helpers/entrypoint-rpc.js";
 import { freePort } from "../helpers/process.js";
-import { startTestServer } from "../helpers/server.js";
+import { execToEnd, startTestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
 const APP = fileURLToPath(new URL("../helpers/url-app.cjs", import.meta.url));
@@ -355,7 +355,7 @@ test("the entrypoint limits concurrent requests (503 beyond) and bounds what it 
   );
 });
 
-test("an upload to an app that does not read it is held back, not buffered", async (t) => {
+test("an upload to an app that does not read it is held back, not buffered, while exec still reaches the instance", async (t) => {
   const s = await startTestServer(t);
   const admin = s.connect();
   const { token } = await webV1(admin);
@@ -389,6 +389,11 @@ test("an upload to an app that does not read it is held back, not buffered", asy
     20_000,
   );
   t.true(written < 25 * MB, `the client wrote ${written / MB} MB before it was held back`);
+  // The server still reaches the entrypoint on the same connection: an exec session runs meanwhile.
+  t.deepEqual(await execToEnd(admin, { app: "web", args: ["echo", "still here"] }), {
+    code: 0,
+    stdout: "still here\n",
+  });
   t.true(rssOf(ep.pid) < 200 * MB, `the entrypoint holds ${Math.round(rssOf(ep.pid) / MB)} MB`);
   t.is((await call(url, "web.localhost", "GET", "/release")).body.toString(), "released 1");
   const res = await answered;
