@@ -153,7 +153,10 @@ export async function startServer(
     logs,
     exec,
     activeWindowMs: config.activeWindowMs,
-    urls: () => (urlService ? { address: urlService.address, domain: config.urlDomain } : undefined),
+    urls: () =>
+      urlService
+        ? { address: urlService.address, domain: config.urlDomain, tls: Boolean(tlsPair) }
+        : undefined,
     logger,
   });
   const jobs = jobService({ guard, store, broker, recorder, logger });

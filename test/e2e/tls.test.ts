@@ -191,4 +191,9 @@ test("a TLS server: the CLI and the entrypoint verify it, skip verification when
   });
   t.is(viaUrl.status, 200, viaUrl.body);
   t.like(JSON.parse(viaUrl.body), { host: "web.apps.example", "x-forwarded-proto": "https" });
+  const listed = await runCli(t, ["deployment", "list", "-app=web", "-json"], { env });
+  t.is(
+    (JSON.parse(listed.stdout) as { id: string; url?: string }[]).find((d) => d.id === "web-v2")?.url,
+    `https://web--v2.apps.example:${urlPort}`,
+  );
 });

@@ -28,7 +28,7 @@ import type {
   Store,
   TokenRecord,
 } from "../store/store.js";
-import { urlOf } from "../url/hosts.js";
+import { type UrlBase, urlOf } from "../url/hosts.js";
 
 /** Most lines and bytes in one LogBatch message. */
 const BATCH_LINES = 1000;
@@ -52,11 +52,6 @@ export interface RuntimeServiceDeps {
    */
   readonly urls: () => UrlBase | undefined;
   readonly logger: ServerLogger;
-}
-
-export interface UrlBase {
-  readonly address: string;
-  readonly domain: string;
 }
 
 type RuntimeHandlers = Pick<
@@ -324,14 +319,14 @@ function deploymentOut(dep: DeploymentRecord, connected: number, url: string) {
 function appOut(app: AppRecord, urls: UrlBase | undefined) {
   return {
     ...app,
-    url: urls && !app.urlDisabled ? (urlOf(app.name, undefined, urls.domain, urls.address) ?? "") : "",
+    url: urls && !app.urlDisabled ? (urlOf(app.name, undefined, urls) ?? "") : "",
   };
 }
 
 /** A deployment's own URL: "" when the URL service is off, the app's URL is off, or it has no URL. */
 function deploymentUrl(dep: DeploymentRecord, app: AppRecord | undefined, urls: UrlBase | undefined): string {
   if (!urls || !app || app.urlDisabled) return "";
-  return urlOf(app.name, dep.id, urls.domain, urls.address) ?? "";
+  return urlOf(app.name, dep.id, urls) ?? "";
 }
 
 /** A connected instance is seen now: its stream is open (the stored time is its registration's). */

@@ -37,21 +37,24 @@ export function hasUrl(app: string): boolean {
   return LABEL.test(a) && !a.includes("--");
 }
 
+/** Where the URL service listens: its bound address ("127.0.0.1:9703"), domain, and whether it is HTTPS. */
+export interface UrlBase {
+  readonly address: string;
+  readonly domain: string;
+  readonly tls?: boolean;
+}
+
 /**
- * The URL of an app (its latest deployment) or of one deployment, on the URL service's listener
- * `listen` ("127.0.0.1:9703") under `domain`; undefined for an app without a URL.
+ * The URL of an app (its latest deployment) or of one deployment on the URL service `base`; undefined
+ * for an app without a URL. The port is left out when it is the scheme's own (80, 443).
  */
-export function urlOf(
-  app: string,
-  deployment: string | undefined,
-  domain: string,
-  listen: string,
-): string | undefined {
+export function urlOf(app: string, deployment: string | undefined, base: UrlBase): string | undefined {
   if (!hasUrl(app)) return undefined;
   const a = app.toLowerCase();
   const label = deployment === undefined ? a : `${a}--${shortDeployment(a, deployment.toLowerCase())}`;
-  const port = listen.slice(listen.lastIndexOf(":") + 1);
-  return `http://${label}.${domain}${port === "80" ? "" : `:${port}`}`;
+  const port = base.address.slice(base.address.lastIndexOf(":") + 1);
+  const scheme = base.tls ? "https" : "http";
+  return `${scheme}://${label}.${base.domain}${port === (base.tls ? "443" : "80") ? "" : `:${port}`}`;
 }
 
 /** "v3" for "web-v3" of app "web"; other ids as they are. */

@@ -27,16 +27,33 @@ test("hosts that are not ours, or not one label, are not routed", (t) => {
 });
 
 test("URLs of apps and deployments, and the apps that cannot have one", (t) => {
-  t.is(urlOf("web", undefined, "localhost", "127.0.0.1:9703"), "http://web.localhost:9703");
-  t.is(urlOf("Web", "Web-v3", "localhost", "127.0.0.1:9703"), "http://web--v3.localhost:9703");
-  t.is(urlOf("web", "web-v3", "apps.example.com", "0.0.0.0:80"), "http://web--v3.apps.example.com");
-  t.is(urlOf("my.app", undefined, "localhost", "127.0.0.1:9703"), undefined);
+  t.is(
+    urlOf("web", undefined, { domain: "localhost", address: "127.0.0.1:9703" }),
+    "http://web.localhost:9703",
+  );
+  t.is(
+    urlOf("Web", "Web-v3", { domain: "localhost", address: "127.0.0.1:9703" }),
+    "http://web--v3.localhost:9703",
+  );
+  t.is(
+    urlOf("web", "web-v3", { domain: "apps.example.com", address: "0.0.0.0:80" }),
+    "http://web--v3.apps.example.com",
+  );
+  t.is(
+    urlOf("web", "web-v3", { domain: "apps.example.com", address: "0.0.0.0:443", tls: true }),
+    "https://web--v3.apps.example.com",
+  );
+  t.is(
+    urlOf("web", undefined, { domain: "apps.example.com", address: "0.0.0.0:80", tls: true }),
+    "https://web.apps.example.com:80",
+  );
+  t.is(urlOf("my.app", undefined, { domain: "localhost", address: "127.0.0.1:9703" }), undefined);
   t.false(hasUrl("a--b"));
   t.false(hasUrl("under_score"));
   t.is(deploymentId("web", "v3"), "web-v3");
   t.is(deploymentId("web", "web-v3"), "web-v3");
   // What urlOf writes, parseHost reads back.
-  const url = new URL(urlOf("api", "api-v12", "localhost", "127.0.0.1:9703")!);
+  const url = new URL(urlOf("api", "api-v12", { domain: "localhost", address: "127.0.0.1:9703" })!);
   const target = parseHost(url.host, "localhost")!;
   t.is(deploymentId(target.app, target.deployment!), "api-v12");
 });
