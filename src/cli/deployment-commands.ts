@@ -15,7 +15,8 @@ export const deploymentCreate: Command = {
     "once: keep the output, e.g. `waypoint deployment create -app=web > web.env`, then start the app with\n" +
     "`set -a; . ./web.env; set +a; waypoint-entrypoint ./server` (or systemd EnvironmentFile=web.env).\n" +
     "WAYPOINT_SERVER_ADDR is the address this command used unless -entrypoint-addr says where the app's\n" +
-    'hosts reach the server. -json prints {"id", "app", "sequence", "createdAt", "token", "tokenId", "env"}.',
+    'hosts reach the server. -json prints {"id", "app", "sequence", "createdAt", "token", "tokenId", "env", "url"}\n' +
+    "(url left out when the deployment has none; see the URL service).",
   flags: [
     { name: "app", type: "string", usage: "the app to deploy (required)", placeholder: "NAME" },
     {
@@ -57,6 +58,7 @@ export const deploymentCreate: Command = {
           token: created.token,
           tokenId: created.tokenId,
           env,
+          ...(d.url ? { url: d.url } : {}),
         };
         writeLine(io.stdout, JSON.stringify(json, null, 2));
       } else {
@@ -66,6 +68,7 @@ export const deploymentCreate: Command = {
         io.stderr,
         `Created deployment ${d.id} of app ${d.app}. Its entrypoint token (id ${created.tokenId}) is shown only once: keep this output.`,
       );
+      if (d.url) writeLine(io.stderr, `Once an instance connects, it is served at ${d.url}`);
       if (isLocalOnlyAddress(address)) {
         writeLine(
           io.stderr,

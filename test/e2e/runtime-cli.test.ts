@@ -166,15 +166,18 @@ test("deployment create prints the entrypoint env, warns about a loopback addres
     err[0]!,
     /^Created deployment web-v1 of app web\. Its entrypoint token \(id \S+\) is shown only once: keep this output\.$/,
   );
+  const urlPort = s.server.urlAddress!.split(":")[1];
+  t.is(err[1], `Once an instance connects, it is served at http://web--v1.localhost:${urlPort}`);
   t.is(
-    err[1],
+    err[2],
     `Warning: WAYPOINT_SERVER_ADDR=${s.address} only works on this host; entrypoints on other hosts cannot reach it. Pass -entrypoint-addr=HOST:PORT with an address they can reach.`,
   );
 
   const j = await wp("deployment", "create", "-app=web", "-json", "-entrypoint-addr=wp.internal:9701");
   t.is(j.code, 0, j.stderr);
   const created = JSON.parse(j.stdout) as Record<string, unknown> & { env: Record<string, string> };
-  t.deepEqual(Object.keys(created), ["id", "app", "sequence", "createdAt", "token", "tokenId", "env"]);
+  t.deepEqual(Object.keys(created), ["id", "app", "sequence", "createdAt", "token", "tokenId", "env", "url"]);
+  t.is(created.url, `http://web--v2.localhost:${urlPort}`);
   t.is(created.id, "web-v2");
   t.is(created.app, "web");
   t.is(created.sequence, 2);
