@@ -6,16 +6,18 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import test from "ava";
 import { PACKAGE_VERSION } from "../../src/build-info.js";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
-import { REPO_ROOT } from "../helpers/process.js";
+import { freePort, REPO_ROOT } from "../helpers/process.js";
 import { entrypointEnvFor, execToEnd, hasLogLine, startTestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
+const URL_APP = fileURLToPath(new URL("../helpers/url-app.cjs", import.meta.url));
 const RECORDER = new URL("../helpers/record-imports.mjs", import.meta.url).href;
 
 mkdirSync(join(REPO_ROOT, ".test-tmp"), { recursive: true });
@@ -113,4 +115,35 @@ test("bundled, with version emulation: the lazily loaded emulation registers the
     "the instance to register as 0.2.0",
   );
   t.like(await ep.waitForLog("app started"), { configVars: 0 });
+});
+
+test("bundled: the lazily loaded tunnel carries a URL-service request to the app", async (t) => {
+  const s = await startTestServer(t);
+  const conn = s.connect();
+  await conn.createApp("web");
+  const created = await conn.createDeployment("web");
+  const port = await freePort();
+  const ep = spawnEntrypoint(t, [process.execPath, URL_APP], {
+    bin: BIN,
+    env: { ...entrypointEnvFor(s.address, created), PORT: String(port) },
+  });
+  await ep.waitForStdout("listening");
+  await waitFor(
+    async () => (await conn.listInstances({ app: "web" })).some((i) => i.connected),
+    "the instance to register",
+  );
+  const [host, urlPort] = s.server.urlAddress!.split(":");
+  const body = await new Promise<string>((resolve, reject) => {
+    httpRequest(
+      { host, port: Number(urlPort), method: "POST", path: "/echo", headers: { host: "web.localhost" } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (d: string) => (text += d));
+        res.on("end", () => resolve(`${res.statusCode} ${text}`));
+      },
+    )
+      .on("error", reject)
+      .end("abc");
+  });
+  t.regex(body, /^200 POST \/echo 3 [0-9a-f]{64}$/);
 });
