@@ -12,6 +12,7 @@ import { benchJobs, jobsSection } from "./jobs.js";
 import { benchPlanner } from "./planner.js";
 import { benchSnapshotInChild } from "./snapshot.js";
 import { benchInterceptors } from "./unary-interceptors.js";
+import { benchUrlService, currentSection, URL_SERVICE_HEADING, urlServiceSection } from "./url-service.js";
 
 const quick = process.argv.includes("--quick");
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -81,6 +82,20 @@ process.stdout.write(`\n${jobSection}\n`);
 const c = await benchConsole(quick ? { startRounds: 3, keys: 10, components: 2000 } : {});
 const conSection = consoleSection(c);
 process.stdout.write(`\n${conSection}\n`);
+// Last: it fails loudly on any request the app did not answer; then the other figures are still
+// written, its section of BENCHMARKS.md is left as it was, and the run exits non-zero.
+let urlSection: string;
+let urlFailure: unknown;
+try {
+  const u = await benchUrlService(
+    quick ? { seconds: 2, warmupSeconds: 1, bodyBytes: 8 * 2 ** 20, bodyRounds: 1 } : {},
+  );
+  urlSection = urlServiceSection(u);
+  process.stdout.write(`\n${urlSection}\n`);
+} catch (err) {
+  urlFailure = err;
+  urlSection = currentSection(URL_SERVICE_HEADING);
+}
 
 const doc = `# Benchmarks
 
@@ -199,5 +214,11 @@ the bare \`JSON.parse\` objects (compare the two \`planUpgrade\` rows).
 `;
 writeFileSync(
   new URL("../BENCHMARKS.md", import.meta.url),
-  `${doc}\n${epSection}\n\n${fleetSection}\n\n${jobSection}\n\n${conSection}`,
+  `${doc}\n${epSection}\n\n${fleetSection}\n\n${jobSection}\n\n${conSection}${urlSection ? `\n\n${urlSection}` : ""}`,
 );
+if (urlFailure) {
+  process.stderr.write(
+    `\nThe URL service bench FAILED (its section of BENCHMARKS.md was left as it was):\n${urlFailure instanceof Error ? (urlFailure.stack ?? urlFailure.message) : String(urlFailure)}\n`,
+  );
+  process.exitCode = 1;
+}
