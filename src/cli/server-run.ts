@@ -81,6 +81,14 @@ export const serverRun: Command = {
       placeholder: "DURATION",
     },
     {
+      name: "url-response-timeout",
+      type: "string",
+      usage:
+        "how long the URL service waits for an app's response head, from the end of the request, before it answers 504",
+      default: SERVER_DEFAULTS.urlResponseTimeout,
+      placeholder: "DURATION",
+    },
+    {
       name: "v",
       type: "count",
       usage: "log more: -v info, -vv debug, -vvv trace",
@@ -110,6 +118,7 @@ export const serverRun: Command = {
       activeWindow: flags.string("active-window")!,
       logBufferBytes: flags.string("log-buffer-bytes")!,
       jobLeaseTimeout: flags.string("job-lease-timeout")!,
+      urlResponseTimeout: flags.string("url-response-timeout")!,
       logLevel: levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL),
       versionInfo: versionInfoFrom(flags, io),
       ...(io.env.WAYPOINT_SNAPSHOT_PASSPHRASE

@@ -126,10 +126,11 @@ export function decodeConfigResponse(buf: Buffer): EntrypointConfigResponse__Out
       out.exec = exec;
     } else if (n === 3) out.hasConfig = r.bool(wire);
     else if (n === 4) {
-      const tunnel = { session: "" };
+      const tunnel = { session: "", cancel: false };
       read(r.bytes(wire), (tr, tn, tw) => {
-        if (tn !== 1) return false;
-        tunnel.session = tr.string(tw);
+        if (tn === 1) tunnel.session = tr.string(tw);
+        else if (tn === 2) tunnel.cancel = tr.bool(tw);
+        else return false;
         return true;
       });
       out.tunnel = tunnel;

@@ -261,8 +261,14 @@ export class H2Channel {
         stream.close(constants.NGHTTP2_CANCEL);
       }
     });
+    // Set while the caller has paused reading; see the trailers below.
+    let paused = false;
     stream.on("trailers", (headers) => {
       trailers = headers;
+      // The server has ended the call while this side is not reading: what it sent is not wanted any
+      // more (a tunnel whose client went away), and waiting for it to be read would hold the call open.
+      if (paused && !cancelled && finishWithTrailers() && !stream.closed && !stream.destroyed)
+        stream.close(constants.NGHTTP2_NO_ERROR);
     });
 
     // Length-prefixed messages: 1 byte compressed flag, 4 bytes big-endian length, the message.
@@ -329,7 +335,10 @@ export class H2Channel {
     // this side could still write (a bidi call the server finished), and the stream is let go.
     stream.on("end", () => {
       if (cancelled || !finishWithTrailers()) return;
-      if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+      // Our side ends too (END_STREAM), and the stream closes on its own. Not RST_STREAM: a peer counts
+      // resets and drops a connection that sends many (Node's HTTP/2 allows about 1000), and a URL
+      // service request is one call.
+      if (!stream.writableEnded && !stream.destroyed) stream.end();
     });
     stream.on("close", () => {
       if (cancelled) return finish(status(STATUS.CANCELLED, "cancelled"));
@@ -362,9 +371,11 @@ export class H2Channel {
         return done ? stream.write(message, () => done()) : stream.write(message);
       },
       pause: () => {
+        paused = true;
         stream.pause();
       },
       resume: () => {
+        paused = false;
         stream.resume();
       },
       end: () => {

@@ -92,6 +92,8 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
   let firstConfig: (config: AppConfig | undefined) => void = () => {};
   const ready = new Promise<AppConfig | undefined>((resolve) => (firstConfig = resolve));
   let tunnelLimits: import("./tunnel-session.js").TunnelLimits | undefined;
+  // The tunnels in progress by session, to drop one whose client went away.
+  const tunnels = new Map<string, () => void>();
   const link = new ServerLink(target, identity, instanceId, settings, shipper, logger, {
     onConfig: (config) => {
       if (supervisor.started) supervisor.configure(config);
@@ -118,12 +120,16 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
           logger.error({ err: (err as Error).message, session }, "exec session failed");
         });
     },
-    onTunnel: (session) => {
+    onTunnel: (session, cancel) => {
+      if (cancel) {
+        tunnels.get(session)?.();
+        return;
+      }
       // Loaded on the first request, like exec; the limits are shared by every tunnel.
       import("./tunnel-session.js")
         .then(({ runTunnelSession, TunnelLimits, appPort }) => {
           tunnelLimits ??= new TunnelLimits(settings.urlMaxRequests, settings.urlMaxBufferBytes);
-          runTunnelSession({
+          const abort = runTunnelSession({
             conn: link.conn,
             instanceId,
             session,
@@ -131,7 +137,9 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
             limits: tunnelLimits,
             responseTimeoutMs: settings.urlResponseTimeoutMs,
             logger,
+            onDone: () => tunnels.delete(session),
           });
+          if (abort) tunnels.set(session, abort);
         })
         .catch((err: unknown) => {
           logger.error({ err: (err as Error).message, session }, "tunnel failed");

@@ -30,8 +30,8 @@ export interface LinkEvents {
   onRefused(err: AppError): void;
   /** The server asks for an exec session. */
   onExec(session: string): void;
-  /** The URL service has a request for the app. */
-  onTunnel(session: string): void;
+  /** The URL service has a request for the app, or (cancel) its client went away. */
+  onTunnel(session: string, cancel: boolean): void;
 }
 
 /**
@@ -128,7 +128,7 @@ export class ServerLink {
       this.events.onConfig(config);
     }
     if (m.exec?.session) this.events.onExec(m.exec.session);
-    if (m.tunnel?.session) this.events.onTunnel(m.tunnel.session);
+    if (m.tunnel?.session) this.events.onTunnel(m.tunnel.session, m.tunnel.cancel);
   }
 
   private configEnded(err: AppError | undefined): void {

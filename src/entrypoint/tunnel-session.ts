@@ -1,5 +1,5 @@
-import { type ClientRequest, type IncomingMessage, request } from "node:http";
-import type { Socket } from "node:net";
+import { Agent, type ClientRequest, type IncomingMessage, request } from "node:http";
+import { createConnection, type NetConnectOpts, type Socket } from "node:net";
 import type { EntrypointConnection, TunnelStream } from "../client/entrypoint-connection.js";
 import type { EntrypointTunnelResponse__Output } from "../gen/waypoint/v1/EntrypointTunnelResponse.js";
 import type { HttpHeader } from "../gen/waypoint/v1/HttpHeader.js";
@@ -14,11 +14,15 @@ export class TunnelLimits {
   active = 0;
   private held = 0;
   private readonly waiting = new Set<() => void>();
+  /** Connections to the app, kept open between requests as a reverse proxy keeps its upstream's. */
+  readonly agent: Agent;
 
   constructor(
     readonly maxRequests: number,
     readonly maxBytes: number,
-  ) {}
+  ) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: Math.max(1, maxRequests), maxFreeSockets: 8 });
+  }
 
   /** Bytes read from one side that the other has not taken yet. */
   get bytesHeld(): number {
@@ -56,6 +60,8 @@ export interface TunnelContext {
   /** How long the app has to send its response head. */
   readonly responseTimeoutMs: number;
   readonly logger: EntrypointLogger;
+  /** Runs once the tunnel is over. */
+  readonly onDone: () => void;
 }
 
 /** Something that can be paused while what it feeds is full. */
@@ -73,6 +79,8 @@ class Pump {
   private holds = 0;
   private held = 0;
   private closed = false;
+  private draining = false;
+  private waitingForBudget = false;
 
   constructor(
     private readonly source: Source,
@@ -81,7 +89,7 @@ class Pump {
 
   /**
    * Hands `chunk` to `write` (a sink's write: false when full, `done` once taken) and pauses the
-   * source as needed; `onDrain` registers the sink's next drain.
+   * source as needed; `onDrain` registers for the sink's next drain.
    */
   carry(
     chunk: Buffer,
@@ -97,13 +105,22 @@ class Pump {
       this.held -= n;
       this.limits.give(n);
     });
-    if (!accepted) {
+    // One wait per cause, however many chunks arrive before the source has stopped.
+    if (!accepted && !this.draining) {
+      this.draining = true;
       this.hold();
-      onDrain(() => this.release());
+      onDrain(() => {
+        this.draining = false;
+        this.release();
+      });
     }
-    if (!roomy) {
+    if (!roomy && !this.waitingForBudget) {
+      this.waitingForBudget = true;
       this.hold();
-      this.limits.whenFree(() => this.release());
+      this.limits.whenFree(() => {
+        this.waitingForBudget = false;
+        this.release();
+      });
     }
   }
 
@@ -135,23 +152,23 @@ export function appPort(raw: string | undefined): number | string {
 /**
  * One request from the URL service: opens EntrypointTunnel, sends `open`, takes the request head and
  * body from the server and makes the request to the app on 127.0.0.1:$PORT, then sends the response
- * head, body and end back. An upgrade (WebSocket) carries raw bytes both ways after the app's 101.
- * The entrypoint opens no listener: the tunnel is a call on its own outbound connection.
+ * head, body and end back. An upgrade (WebSocket) carries raw bytes both ways after the app's 101, each
+ * side's end passed on (half-close) until the app's socket closes. The entrypoint opens no listener: the
+ * tunnel is a call on its own outbound connection.
  *
  * Errors sent to the server: "busy" (over WAYPOINT_CEB_URL_MAX_REQUESTS), "refused" (nothing listens
- * on the port), "timeout" (no response head in time), or another reason.
+ * on the port), "timeout" (no response head in time, counted from the end of the request), or another
+ * reason.
  */
-export function runTunnelSession(c: TunnelContext): void {
+export function runTunnelSession(c: TunnelContext): (() => void) | undefined {
   const log = c.logger.child({ session: c.session });
   const drainWaiters: (() => void)[] = [];
   let finished = false;
+  let endSent = false;
   let app: ClientRequest | undefined;
   let appSocket: Socket | undefined;
   let headTimer: NodeJS.Timeout | undefined;
   let upgrade = false;
-  // An upgrade's bytes that came before the app's 101, and whether the client has ended its side.
-  const early: Buffer[] = [];
-  let clientEnded = false;
   const pumps: Pump[] = [];
 
   const counted = c.limits.active < c.limits.maxRequests;
@@ -161,14 +178,26 @@ export function runTunnelSession(c: TunnelContext): void {
     clearTimeout(headTimer);
     for (const p of pumps) p.close();
     if (counted) c.limits.active--;
+    c.onDone();
   };
 
-  const finish = (last: { end: true } | { error: string }) => {
+  /**
+   * Ends the tunnel; `last` is the final message, if one is still due. A request to the app that is
+   * complete both ways leaves its connection to the agent; anything else is cut.
+   */
+  const finish = (last?: { end: true } | { error: string }) => {
     if (finished) return;
     finished = true;
     release();
-    stream.write(last);
+    if (last && !("end" in last && endSent)) stream.write(last);
     stream.end();
+    if (!(last && "end" in last && app?.writableFinished && !upgrade)) app?.destroy();
+    appSocket?.destroy();
+  };
+
+  const startHeadTimer = () => {
+    if (headTimer || finished) return;
+    headTimer = setTimeout(() => finish({ error: "timeout" }), c.responseTimeoutMs);
   };
 
   const sendBody = (pump: Pump, chunk: Buffer) =>
@@ -191,23 +220,34 @@ export function runTunnelSession(c: TunnelContext): void {
       finish({ error: c.port });
       return;
     }
-    upgrade = head.upgrade;
-    const req = request({
-      host: "127.0.0.1",
-      port: c.port,
-      method: head.method,
-      path: head.path,
-      headers: head.headers.flatMap((h) => [h.name, h.value]),
-      // One connection per request: the app sees each as the client made it, and nothing is pooled.
-      agent: false,
-    });
+    let req: ClientRequest;
+    try {
+      req = request({
+        host: "127.0.0.1",
+        port: c.port,
+        method: head.method,
+        path: head.path,
+        headers: head.headers.flatMap((h) => [h.name, h.value]),
+        // An upgraded connection is the client's own, and passes each side's end on (the app may end
+        // first and still read); other requests share the kept-alive connections.
+        ...(head.upgrade
+          ? {
+              createConnection: (o: object) =>
+                createConnection({ ...(o as NetConnectOpts), allowHalfOpen: true }),
+            }
+          : { agent: c.limits.agent }),
+      });
+    } catch (err) {
+      finish({ error: `the request cannot be made: ${(err as Error).message}` });
+      return;
+    }
     app = req;
+    upgrade = head.upgrade;
     // An upgrade request has no body: its head goes now, and bytes flow once the app answers 101.
-    if (upgrade) req.end();
-    headTimer = setTimeout(() => {
-      req.destroy();
-      finish({ error: "timeout" });
-    }, c.responseTimeoutMs);
+    if (head.upgrade) {
+      req.end();
+      startHeadTimer();
+    }
     req.on("response", (res) => {
       sendHead(res);
       const pump = new Pump(res, c.limits);
@@ -225,12 +265,15 @@ export function runTunnelSession(c: TunnelContext): void {
       const pump = new Pump(socket, c.limits);
       pumps.push(pump);
       if (rest.length > 0) sendBody(pump, rest);
-      for (const b of early.splice(0)) toApp(b);
-      if (clientEnded) socket.end();
       socket.on("data", (chunk: Buffer) => sendBody(pump, chunk));
-      socket.on("end", () => finish({ end: true }));
+      // The app is done sending: the client hears it, and may still send until the socket closes.
+      socket.on("end", () => {
+        if (finished || endSent) return;
+        endSent = true;
+        stream.write({ end: true });
+      });
+      socket.on("error", (err: NodeJS.ErrnoException) => finish({ error: err.code ?? err.message }));
       socket.on("close", () => finish({ end: true }));
-      socket.on("error", () => {});
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
       finish({ error: err.code === "ECONNREFUSED" ? "refused" : (err.code ?? err.message) });
@@ -251,23 +294,23 @@ export function runTunnelSession(c: TunnelContext): void {
     if (finished) return;
     if (m.response === "head" && m.head && !app) startRequest(m.head);
     else if (m.response === "body" && m.body) {
-      if (upgrade && !appSocket) early.push(m.body);
-      else toApp(m.body);
+      // The server sends an upgrade's bytes only after the app's 101: before it there is nowhere to put them.
+      const sink = appSocket ?? (upgrade ? undefined : app);
+      if (!sink || sink.destroyed) return;
+      inbound.carry(
+        m.body,
+        (b, done) => sink.write(b, () => done()),
+        (f) => sink.once("drain", f),
+      );
     } else if (m.response === "end") {
       if (appSocket) appSocket.end();
-      else if (upgrade) clientEnded = true;
-      else app?.end();
+      else if (app && !upgrade) {
+        app.end();
+        // The app's time to answer counts from the end of the request.
+        startHeadTimer();
+      }
     }
   };
-  function toApp(body: Buffer): void {
-    const sink = appSocket ?? app;
-    if (!sink || sink.destroyed) return;
-    inbound.carry(
-      body,
-      (b, done) => sink.write(b, () => done()),
-      (f) => sink.once("drain", f),
-    );
-  }
 
   const stream: TunnelStream = c.conn.tunnel(
     onMessage,
@@ -277,16 +320,22 @@ export function runTunnelSession(c: TunnelContext): void {
     },
     (err) => {
       if (finished) return;
-      finished = true;
       if (err) log.warn({ err: err.message }, "tunnel ended by the server");
-      release();
-      app?.destroy();
-      appSocket?.destroy();
+      finish();
     },
   );
   stream.write({ open: { instanceId: c.instanceId, session: c.session } });
   if (!counted) {
     log.warn({ max: c.limits.maxRequests }, "URL service request refused: too many in progress");
     finish({ error: `busy: ${c.limits.maxRequests} requests in progress (WAYPOINT_CEB_URL_MAX_REQUESTS)` });
+    return undefined;
   }
+  // The server says the client went away: the call is dropped at once (it may be held back by flow
+  // control, so its own end could not arrive).
+  return () => {
+    if (finished) return;
+    log.debug({}, "URL service request cancelled: the client went away");
+    finish();
+    stream.cancel();
+  };
 }

@@ -1494,6 +1494,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "session": {
                   "type": "string",
                   "id": 1
+                },
+                "cancel": {
+                  "type": "bool",
+                  "id": 2
                 }
               }
             },

@@ -22,6 +22,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   logBufferBytes: "512KiB",
   /** A job whose runner says nothing about it for this long is taken back (DESIGN §10). */
   jobLeaseTimeout: "30s",
+  urlResponseTimeout: "60s",
 });
 
 /** Bounds of -log-buffer-bytes. */
@@ -51,6 +52,8 @@ export interface ServerConfig {
   readonly logBufferBytes: number;
   /** How long a job's lease lasts without word from its runner. */
   readonly jobLeaseMs: number;
+  /** -url-response-timeout: how long the URL service waits for an app's response head. */
+  readonly urlResponseTimeoutMs: number;
   readonly versionInfo: VersionInfo;
   /** Decrypts an age-encrypted staged restore at start (WAYPOINT_SNAPSHOT_PASSPHRASE). */
   readonly restorePassphrase?: string;
@@ -73,6 +76,7 @@ export interface ServerConfigInput {
   readonly logBufferBytes?: number | string;
   /** A Go duration, e.g. "30s". */
   readonly jobLeaseTimeout?: string;
+  readonly urlResponseTimeout?: string;
   readonly versionInfo: VersionInfo;
   readonly restorePassphrase?: string;
 }
@@ -92,6 +96,14 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     throw new AppError(
       "CONFIG_INVALID",
       `-job-lease-timeout: ${JSON.stringify(lease)} is not a duration between 1s and 1h (e.g. 30s)`,
+    );
+  }
+  const urlTimeout = input.urlResponseTimeout ?? SERVER_DEFAULTS.urlResponseTimeout;
+  const urlResponseTimeoutMs = parseGoDuration(urlTimeout);
+  if (urlResponseTimeoutMs === undefined || urlResponseTimeoutMs < 1000 || urlResponseTimeoutMs > 3_600_000) {
+    throw new AppError(
+      "CONFIG_INVALID",
+      `-url-response-timeout: ${JSON.stringify(urlTimeout)} is not a duration between 1s and 1h (e.g. 60s)`,
     );
   }
   if (Boolean(input.tlsCertFile) !== Boolean(input.tlsKeyFile)) {
@@ -118,6 +130,7 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
       "-log-buffer-bytes",
     ),
     jobLeaseMs,
+    urlResponseTimeoutMs,
     versionInfo: input.versionInfo,
     ...(input.restorePassphrase ? { restorePassphrase: input.restorePassphrase } : {}),
   });

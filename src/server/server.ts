@@ -210,6 +210,7 @@ export async function startServer(
         broker: tunnels,
         domain: config.urlDomain,
         logger,
+        responseTimeoutMs: config.urlResponseTimeoutMs,
         ...(tlsPair ? { tls: tlsPair } : {}),
       });
   } catch (err) {

@@ -120,7 +120,7 @@ test("EntrypointConfigResponse: what the server writes, the entrypoint reads as 
           config: fc.array(fc.record({ name: text, value: text }), { maxLength: 6 }),
           exec: fc.record({ session: text }),
           hasConfig: fc.boolean(),
-          tunnel: fc.record({ session: text }),
+          tunnel: fc.record({ session: text, cancel: fc.boolean() }),
         },
         { requiredKeys: [] },
       ),

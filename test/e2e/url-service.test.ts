@@ -3,121 +3,26 @@
  * reached with real HTTP and WebSocket clients through the server's URL listener; the entrypoint
  * opens no listener.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { type IncomingMessage, request } from "node:http";
-import { fileURLToPath } from "node:url";
-import test, { type ExecutionContext } from "ava";
+import type { IncomingMessage } from "node:http";
+import test from "ava";
 import WebSocket from "ws";
-import type { Connection } from "../../src/client/connection.js";
-import type { LogLineInfo } from "../../src/client/runtime.js";
-import { type EntrypointProcess, listeningSockets, spawnEntrypoint } from "../helpers/entrypoint.js";
+import { listeningSockets, spawnEntrypoint } from "../helpers/entrypoint.js";
 import { webV1 } from "../helpers/entrypoint-rpc.js";
 import { freePort } from "../helpers/process.js";
 import { execToEnd, startTestServer } from "../helpers/server.js";
+import {
+  call,
+  hostPort,
+  MB,
+  open,
+  pattern,
+  readAll,
+  rssOf,
+  serverLogs,
+  sha256,
+  startApp,
+} from "../helpers/url.js";
 import { waitFor } from "../helpers/wait.js";
-
-const APP = fileURLToPath(new URL("../helpers/url-app.cjs", import.meta.url));
-const MB = 1024 * 1024;
-
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingMessage["headers"];
-  readonly body: Buffer;
-}
-
-function hostPort(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(":");
-  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
-}
-
-/** Opens a request through the URL service with this Host; resolves with the response, unread. */
-function open(
-  address: string,
-  host: string,
-  method: string,
-  path: string,
-  body?: Buffer | ((req: import("node:http").ClientRequest) => void),
-): Promise<IncomingMessage> {
-  return new Promise<IncomingMessage>((resolve, reject) => {
-    const req = request({ ...hostPort(address), method, path, headers: { host }, agent: false }, resolve);
-    req.on("error", reject);
-    if (typeof body === "function") body(req);
-    else req.end(body);
-  });
-}
-
-async function readAll(res: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function call(
-  address: string,
-  host: string,
-  method: string,
-  path: string,
-  body?: Buffer,
-): Promise<Reply> {
-  const res = await open(address, host, method, path, body);
-  return { status: res.statusCode ?? 0, headers: res.headers, body: await readAll(res) };
-}
-
-/** A process's resident memory, from /proc. */
-function rssOf(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
-}
-
-function sha256(b: Buffer): string {
-  return createHash("sha256").update(b).digest("hex");
-}
-
-/** The bytes /download?n=N sends. */
-function pattern(n: number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = (i % (64 * 1024)) % 251;
-  return b;
-}
-
-/** Starts the app under a real entrypoint for web-v1 and waits until it listens and is connected. */
-async function startApp(
-  t: ExecutionContext,
-  s: { address: string },
-  admin: Connection,
-  token: string,
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ ep: EntrypointProcess; port: number }> {
-  const port = await freePort();
-  const before = (await admin.listInstances()).filter((i) => i.connected).length;
-  const ep = spawnEntrypoint(t, [process.execPath, APP], {
-    env: {
-      WAYPOINT_SERVER_ADDR: s.address,
-      WAYPOINT_CEB_INVITE_TOKEN: token,
-      WAYPOINT_DEPLOYMENT_ID: "web-v1",
-      PORT: String(port),
-      ...env,
-    },
-  });
-  await ep.waitForStdout("listening");
-  await waitFor(
-    async () => (await admin.listInstances()).filter((i) => i.connected).length > before,
-    "the instance",
-  );
-  return { ep, port };
-}
-
-async function serverLogs(admin: Connection): Promise<LogLineInfo[]> {
-  const lines: LogLineInfo[] = [];
-  await new Promise<void>((resolve, reject) => {
-    admin.logs(
-      { app: "web" },
-      (batch) => lines.push(...batch),
-      (err) => (err ? reject(err) : resolve()),
-    );
-  });
-  return lines;
-}
 
 test("GET and POST reach the app through the entrypoint's outbound connection; unknown hosts get 404", async (t) => {
   const s = await startTestServer(t);
@@ -399,4 +304,22 @@ test("an upload to an app that does not read it is held back, not buffered, whil
   const res = await answered;
   t.is((await readAll(res)).toString(), "stalled");
   req?.destroy();
+});
+
+test("fifteen hundred requests in a row keep the entrypoint's one connection (no stream resets piling up)", async (t) => {
+  const s = await startTestServer(t);
+  const admin = s.connect();
+  const { token } = await webV1(admin);
+  const { ep } = await startApp(t, s, admin, token);
+  const url = s.server.urlAddress!;
+  const statuses = new Map<number, number>();
+  for (let i = 0; i < 1500; i++) {
+    const r = await call(url, "web.localhost", "GET", `/echo?${i}`);
+    statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+  }
+  t.deepEqual([...statuses], [[200, 1500]]);
+  t.false(
+    ep.records().some((r) => r.msg === "lost the server connection; retrying in the background"),
+    "the entrypoint never lost its connection",
+  );
 });

@@ -56,6 +56,8 @@ export async function startTestServer(
     listenUrl?: string;
     /** -url-domain (default localhost). */
     urlDomain?: string;
+    /** -url-response-timeout (default 60s). */
+    urlResponseTimeout?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = tempDir(t);
@@ -68,6 +70,7 @@ export async function startTestServer(
     listenHttp: "127.0.0.1:0",
     listenUrl: opts.listenUrl ?? "127.0.0.1:0",
     ...(opts.urlDomain ? { urlDomain: opts.urlDomain } : {}),
+    ...(opts.urlResponseTimeout ? { urlResponseTimeout: opts.urlResponseTimeout } : {}),
     logLevel: opts.logLevel ?? "debug",
     inventoryFlushMs: opts.flushMs ?? 50,
     shutdownGraceMs: 2000,

@@ -7,7 +7,12 @@
 //   GET /slow             nothing, ever
 //   POST /stall           reads nothing of the body; answers after GET /release
 //   GET /hold             a head and one chunk, the end after GET /release
-//   upgrade (WebSocket)   echoes every message
+//   GET /status?code=N    an empty response with status N
+//   GET /status099        a raw, malformed response: status 099
+//   upgrade /never        never answered
+//   upgrade /raw          101, "bye", then the app ends its side; on the client's end it prints
+//                         "raw got N" (the bytes it read after its own end) and closes
+//   other upgrades        WebSocket: echoes every message
 // Every response has x-port (which instance answered). It prints "listening" once it listens and
 // "tick N" every 100 ms.
 const http = require("node:http");
@@ -62,6 +67,15 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (url.pathname === "/slow") return;
+  if (url.pathname === "/status") {
+    res.writeHead(Number(url.searchParams.get("code")));
+    res.end();
+    return;
+  }
+  if (url.pathname === "/status099") {
+    req.socket.end("HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n");
+    return;
+  }
   if (url.pathname === "/headers") {
     res.end(JSON.stringify(req.headers));
     return;
@@ -83,7 +97,23 @@ const server = http.createServer((req, res) => {
   });
 });
 
-const wss = new WebSocketServer({ server, maxPayload: 64 * 1024 * 1024 });
+const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+server.on("upgrade", (req, socket, head) => {
+  socket.on("error", () => {});
+  if (req.url === "/never") return;
+  if (req.url === "/raw") {
+    socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\nbye");
+    socket.end();
+    let n = head.length;
+    socket.on("data", (c) => (n += c.length));
+    socket.on("end", () => {
+      console.log(`raw got ${n}`);
+      socket.destroy();
+    });
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+});
 wss.on("connection", (ws, req) => {
   ws.send(`hello ${req.headers["x-forwarded-host"] ?? ""}`);
   ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));

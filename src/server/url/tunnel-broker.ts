@@ -13,6 +13,13 @@ export type EntrypointTunnelCall = grpc.ServerDuplexStream<
 /** How long an entrypoint has to open EntrypointTunnel after the notice. */
 export const TUNNEL_OPEN_TIMEOUT_MS = 10_000;
 
+/** A tunnel the instance opened, and how to tell it to drop the tunnel when the client went away. */
+export interface OpenTunnel {
+  readonly call: EntrypointTunnelCall;
+  /** Sent on the config stream: the tunnel itself may be held back by flow control. */
+  cancel(): void;
+}
+
 interface Pending {
   readonly instance: string;
   readonly deployment: string;
@@ -29,10 +36,10 @@ export class TunnelBroker {
   constructor(private readonly deps: { readonly hub: EntrypointHub; readonly openTimeoutMs?: number }) {}
 
   /** Asks `conn` to open a tunnel; resolves with its stream, rejects when it does not come. */
-  open(conn: ConnectedInstance, signal: AbortSignal): Promise<EntrypointTunnelCall> {
+  open(conn: ConnectedInstance, signal: AbortSignal): Promise<OpenTunnel> {
     const session = randomBytes(16).toString("hex");
     const timeoutMs = this.deps.openTimeoutMs ?? TUNNEL_OPEN_TIMEOUT_MS;
-    return new Promise<EntrypointTunnelCall>((resolve, reject) => {
+    return new Promise<OpenTunnel>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
         this.pending.delete(session);
@@ -63,7 +70,12 @@ export class TunnelBroker {
         deployment: conn.deployment,
         opened: (call) => {
           cleanup();
-          resolve(call);
+          resolve({
+            call,
+            cancel: () => {
+              this.deps.hub.send(conn, { config: [], tunnel: { session, cancel: true }, hasConfig: false });
+            },
+          });
         },
       });
       if (!this.deps.hub.send(conn, { config: [], tunnel: { session }, hasConfig: false })) {

@@ -4,6 +4,8 @@ import {
   type Server,
   type ServerResponse,
   STATUS_CODES,
+  validateHeaderName,
+  validateHeaderValue,
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -15,9 +17,13 @@ import type { ServerLogger } from "../logger.js";
 import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { Store } from "../store/store.js";
 import { deploymentId, parseHost } from "./hosts.js";
-import type { EntrypointTunnelCall, TunnelBroker } from "./tunnel-broker.js";
+import type { OpenTunnel, TunnelBroker } from "./tunnel-broker.js";
 
-/** How long the app has to send its response head before the URL service answers 504. */
+/**
+ * How long the app has to send its response head, counted from the end of the request, before the URL
+ * service answers 504 (the entrypoint's own limit, WAYPOINT_CEB_URL_RESPONSE_TIMEOUT_MS, is shorter and
+ * names the cause; this one also covers an entrypoint that never answers).
+ */
 export const URL_RESPONSE_TIMEOUT_MS = 60_000;
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): never carried through the tunnel. */
@@ -30,6 +36,9 @@ const HOP_BY_HOP = new Set([
   "transfer-encoding",
   "upgrade",
 ]);
+
+/** Headers the URL service sets itself: what a client sends under these names is replaced. */
+const OURS = new Set(["x-forwarded-host", "x-forwarded-proto", "forwarded", "expect"]);
 
 export interface UrlServiceDeps {
   readonly store: Store;
@@ -54,6 +63,7 @@ export interface UrlService {
  */
 export async function startUrlService(listen: string, deps: UrlServiceDeps): Promise<UrlService> {
   const next = new Map<string, number>();
+  const proto = deps.tls ? "https" : "http";
   const handle = (req: IncomingMessage, down: Downstream, up: Upstream) => {
     route(req, down, up, deps, next, proto).catch((err: unknown) => {
       deps.logger.warn({ err }, "URL service request failed");
@@ -62,14 +72,27 @@ export async function startUrlService(listen: string, deps: UrlServiceDeps): Pro
     });
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse) =>
-    handle(req, httpDownstream(res), httpUpstream(req));
+    handle(req, httpDownstream(res), httpUpstream(req, undefined));
+  // Uploads may take long (the app holds them back as it reads); the head must still come in time.
+  const options = { requestTimeout: 0, headersTimeout: 30_000 };
   const server: Server = deps.tls
-    ? createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, onRequest)
-    : createServer(onRequest);
-  const proto = deps.tls ? "https" : "http";
+    ? createHttpsServer({ ...options, cert: deps.tls.cert, key: deps.tls.key }, onRequest)
+    : createServer(options, onRequest);
+  // `Expect: 100-continue`: the client is told to send its body only once the request has a tunnel.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) =>
+    handle(req, httpDownstream(res), httpUpstream(req, res)),
+  );
+  const upgraded = new Set<Duplex>();
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, rest: Buffer) => {
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
     socket.on("error", () => {});
-    handle(req, socketDownstream(socket), socketUpstream(socket, rest));
+    const down = socketDownstream(socket);
+    if (req.headers["content-length"] || req.headers["transfer-encoding"]) {
+      down.page(400, "Bad request", "An upgrade request with a body is not carried.");
+      return;
+    }
+    handle(req, down, socketUpstream(socket, rest));
   });
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
@@ -83,11 +106,6 @@ export async function startUrlService(listen: string, deps: UrlServiceDeps): Pro
     });
   });
   const a = server.address() as AddressInfo;
-  const upgraded = new Set<Duplex>();
-  server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
-    upgraded.add(socket);
-    socket.once("close", () => upgraded.delete(socket));
-  });
   return {
     address: `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`,
     close: () =>
@@ -114,10 +132,11 @@ interface Downstream {
   /** False when full: wait for onDrain. */
   write(chunk: Buffer): boolean;
   onDrain(f: () => void): void;
+  /** The response is complete (on an upgraded socket: this side is done sending). */
   end(): void;
   destroy(): void;
-  /** Runs once the client has gone before the response ended. */
-  onGone(f: () => void): void;
+  /** Runs once the client's connection has closed. */
+  onClose(f: () => void): void;
 }
 
 /** Where the request's bytes come from: its body, or an upgraded socket's bytes. */
@@ -125,6 +144,8 @@ interface Upstream {
   readonly upgrade: boolean;
   /** Bytes that came with the head (an upgrade's first bytes). */
   readonly first: Buffer | undefined;
+  /** Called once the request has a tunnel: `Expect: 100-continue` is answered now. */
+  proceed(): void;
   on(event: "data", f: (chunk: Buffer) => void): void;
   on(event: "end", f: () => void): void;
   pause(): void;
@@ -146,17 +167,16 @@ function httpDownstream(res: ServerResponse): Downstream {
     onDrain: (f) => res.once("drain", f),
     end: () => res.end(),
     destroy: () => res.destroy(),
-    onGone: (f) =>
-      res.on("close", () => {
-        if (!res.writableFinished) f();
-      }),
+    onClose: (f) => res.on("close", f),
   };
 }
 
-function httpUpstream(req: IncomingMessage): Upstream {
+/** `continued`: the response of a request that expects 100-continue. */
+function httpUpstream(req: IncomingMessage, continued: ServerResponse | undefined): Upstream {
   return {
     upgrade: false,
     first: undefined,
+    proceed: () => continued?.writeContinue(),
     on: (event: "data" | "end", f: (chunk: Buffer) => void) => req.on(event, f),
     pause: () => req.pause(),
     resume: () => req.resume(),
@@ -169,12 +189,16 @@ function httpUpstream(req: IncomingMessage): Upstream {
  */
 function socketDownstream(socket: Duplex): Downstream {
   let headersSent = false;
-  let ended = false;
   const writeHead = (status: number, headers: readonly Header[]) => {
     headersSent = true;
     const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}`];
-    for (const h of headers) lines.push(`${h.name}: ${h.value.replace(/[\r\n]/g, " ")}`);
+    for (const h of headers) lines.push(`${h.name}: ${h.value}`);
     socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+  };
+  // A client that keeps its side open after our last byte is let go after a while.
+  const close = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), 5_000).unref();
   };
   return {
     get headersSent() {
@@ -188,8 +212,8 @@ function socketDownstream(socket: Duplex): Downstream {
         { name: "connection", value: "close" },
         ...Object.entries(headers ?? {}).map(([name, value]) => ({ name, value })),
       ]);
-      ended = true;
-      socket.end(body);
+      socket.write(body);
+      close();
     },
     head: (status, headers) =>
       writeHead(
@@ -204,14 +228,11 @@ function socketDownstream(socket: Duplex): Downstream {
     write: (chunk) => socket.write(chunk),
     onDrain: (f) => socket.once("drain", f),
     end: () => {
-      ended = true;
-      socket.end();
+      if (headersSent) socket.end();
+      else close();
     },
     destroy: () => socket.destroy(),
-    onGone: (f) =>
-      socket.on("close", () => {
-        if (!ended) f();
-      }),
+    onClose: (f) => socket.on("close", f),
   };
 }
 
@@ -219,6 +240,7 @@ function socketUpstream(socket: Duplex, first: Buffer): Upstream {
   return {
     upgrade: true,
     first: first.length > 0 ? first : undefined,
+    proceed: () => {},
     on: (event: "data" | "end", f: (chunk: Buffer) => void) => socket.on(event, f),
     pause: () => socket.pause(),
     resume: () => socket.resume(),
@@ -233,12 +255,30 @@ async function route(
   next: Map<string, number>,
   proto: string,
 ): Promise<void> {
-  const target = parseHost(req.headers.host, d.domain);
-  if (!target) {
-    down.page(404, "Not found", `No app is served at ${req.headers.host ?? "this host"}.`);
+  // The target names the host when it is absolute (RFC 9112 §3.2.2); otherwise the one Host header does.
+  let host = req.headers.host;
+  let path = req.url ?? "/";
+  if (/^https?:\/\//i.test(path)) {
+    try {
+      const u = new URL(path);
+      host = u.host;
+      path = `${u.pathname}${u.search}`;
+    } catch {
+      down.page(400, "Bad request", "The request target is not a URL.");
+      return;
+    }
+  }
+  const hosts = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === "host");
+  if (hosts.length > 1) {
+    down.page(400, "Bad request", "The request has more than one Host header.");
     return;
   }
-  const app = d.store.listApps().find((a) => a.name.toLowerCase() === target.app);
+  const target = parseHost(host, d.domain);
+  if (!target) {
+    down.page(404, "Not found", `No app is served at ${host ?? "this host"}.`);
+    return;
+  }
+  const app = d.store.getApp(target.app);
   if (!app) {
     down.page(404, "Not found", `There is no app ${target.app}.`);
     return;
@@ -274,147 +314,215 @@ async function route(
   next.set(deployment.id, n + 1);
   const conn = instances[n % instances.length]!;
   const gone = new AbortController();
-  down.onGone(() => gone.abort());
-  let call: EntrypointTunnelCall;
+  down.onClose(() => gone.abort());
+  let tunnel: OpenTunnel;
   try {
-    call = await d.broker.open(conn, gone.signal);
+    tunnel = await d.broker.open(conn, gone.signal);
   } catch {
     if (gone.signal.aborted) return;
     down.page(
       503,
       "No instance connected",
-      `App ${app.name}, deployment ${deployment.id}: the instance did not answer.`,
+      `App ${app.name}, deployment ${deployment.id}: instance ${conn.instance} did not open a tunnel (is its entrypoint older than the URL service?).`,
       { "retry-after": "5" },
     );
     return;
   }
-  await relay(req, down, up, call, {
+  relay(req, path, down, up, tunnel, {
     timeoutMs: d.responseTimeoutMs ?? URL_RESPONSE_TIMEOUT_MS,
     what: `app ${app.name}, deployment ${deployment.id}`,
     proto,
+    logger: d.logger,
   });
 }
 
-/** Carries one request through `call` and its response back, with backpressure both ways. */
+/** The reason a response head from the tunnel cannot be sent on, or undefined when it can. */
+function badHead(status: number, headers: readonly Header[], upgrade: boolean): string | undefined {
+  if (!((status >= 200 && status <= 599) || (upgrade && status === 101)))
+    return `the app answered with status ${status}`;
+  for (const h of headers) {
+    try {
+      validateHeaderName(h.name);
+      validateHeaderValue(h.name, h.value);
+    } catch {
+      return `the app's response has a malformed header ${JSON.stringify(h.name.slice(0, 64))}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Carries one request through `call` and its response back, with backpressure both ways. An upgrade's
+ * bytes go to the app only after its 101; after that each side's end is passed on (half-close), and the
+ * tunnel ends once both sides have ended or the client's connection closes.
+ */
 function relay(
   req: IncomingMessage,
+  path: string,
   down: Downstream,
   up: Upstream,
-  call: EntrypointTunnelCall,
-  o: { timeoutMs: number; what: string; proto: string },
-): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!call.writableEnded && !call.cancelled) call.end();
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      if (!down.headersSent)
-        down.page(
-          504,
-          "Gateway timeout",
-          `The app (${o.what}) did not answer within ${o.timeoutMs / 1000} s.`,
-        );
-      else down.destroy();
-      finish();
+  tunnel: OpenTunnel,
+  o: { timeoutMs: number; what: string; proto: string; logger: ServerLogger },
+): void {
+  const call = tunnel.call;
+  let done = false;
+  let head = false;
+  let appEnded = false;
+  let clientEnded = false;
+  let timer: NodeJS.Timeout | undefined;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    if (!call.writableEnded && !call.cancelled) call.end();
+  };
+  const fail = (status: number, title: string, text: string, headers?: Record<string, string>) => {
+    if (!down.headersSent) down.page(status, title, text, headers);
+    else down.destroy();
+    if (!done) tunnel.cancel();
+    finish();
+  };
+  const startTimer = () => {
+    timer = setTimeout(() => {
+      fail(504, "Gateway timeout", `The app (${o.what}) did not answer within ${o.timeoutMs / 1000} s.`);
     }, o.timeoutMs);
+  };
 
-    call.on("data", (m: EntrypointTunnelRequest__Output) => {
-      if (done) return;
-      if (m.request === "head" && m.head) {
+  call.on("data", (m: EntrypointTunnelRequest__Output) => {
+    if (done) return;
+    try {
+      if (m.request === "head" && m.head && !head) {
+        const problem = badHead(m.head.status, m.head.headers, up.upgrade);
+        if (problem) {
+          o.logger.warn({ what: o.what, problem }, "URL service: refused a response from the tunnel");
+          fail(502, "Bad gateway", `${problem} (${o.what}).`);
+          return;
+        }
+        head = true;
         clearTimeout(timer);
         down.head(m.head.status, m.head.headers);
-      } else if (m.request === "body" && m.body) {
+        if (up.upgrade) {
+          if (m.head.status === 101) startUpgraded();
+          else clientEnded = true;
+        }
+      } else if (m.request === "body" && m.body && head) {
         if (!down.write(m.body)) {
           call.pause();
           down.onDrain(() => call.resume());
         }
       } else if (m.request === "end") {
+        if (!head) {
+          fail(502, "Bad gateway", `The app's side ended without a response (${o.what}).`);
+          return;
+        }
+        appEnded = true;
         down.end();
-        finish();
+        if (!up.upgrade || clientEnded) finish();
       } else if (m.request === "error") {
-        if (!down.headersSent) {
-          const e = m.error ?? "";
-          if (e === "timeout")
-            down.page(504, "Gateway timeout", `The app (${o.what}) did not answer in time.`);
-          else if (e.startsWith("busy"))
-            down.page(
-              503,
-              "Instance busy",
-              `The instance of ${o.what} is carrying as many requests as it allows (${e}).`,
-              { "retry-after": "1" },
-            );
-          else if (e === "refused")
-            down.page(
-              502,
-              "Bad gateway",
-              `Nothing listens on the app's port (${o.what}): connection refused.`,
-            );
-          else down.page(502, "Bad gateway", `The app (${o.what}) could not be reached: ${e}.`);
-        } else down.destroy();
-        finish();
+        const e = m.error ?? "";
+        if (e === "timeout") fail(504, "Gateway timeout", `The app (${o.what}) did not answer in time.`);
+        else if (e.startsWith("busy"))
+          fail(
+            503,
+            "Instance busy",
+            `The instance of ${o.what} is carrying as many requests as it allows (${e}).`,
+            { "retry-after": "1" },
+          );
+        else if (e === "refused")
+          fail(502, "Bad gateway", `Nothing listens on the app's port (${o.what}): connection refused.`);
+        else fail(502, "Bad gateway", `The app (${o.what}) could not be reached: ${e}.`);
+      } else {
+        fail(502, "Bad gateway", `The tunnel for ${o.what} sent a message out of order.`);
       }
-    });
-    const lost = () => {
-      if (done) return;
-      // The instance went away mid-request: only this request fails.
-      if (!down.headersSent)
-        down.page(502, "Bad gateway", `The instance of ${o.what} disconnected during the request.`);
-      else down.destroy();
-      finish();
-    };
-    call.on("end", lost);
-    call.on("error", lost);
-    call.on("cancelled", lost);
-    down.onGone(finish);
+    } catch (err) {
+      o.logger.warn({ err, what: o.what }, "URL service: could not pass a response on");
+      fail(502, "Bad gateway", `The app's response could not be passed on (${o.what}).`);
+    }
+  });
+  const lost = () => {
+    if (done) return;
+    // The entrypoint's side ended after its own end: a clean finish. Otherwise the instance went away
+    // mid-request: only this request fails.
+    if (appEnded) finish();
+    else fail(502, "Bad gateway", `The instance of ${o.what} disconnected during the request.`);
+  };
+  call.on("end", lost);
+  call.on("error", lost);
+  call.on("cancelled", lost);
+  // The client went away first: the entrypoint drops the tunnel (and its request to the app).
+  down.onClose(() => {
+    if (done) return;
+    tunnel.cancel();
+    finish();
+  });
 
-    call.write({
-      head: {
-        method: req.method ?? "GET",
-        path: req.url ?? "/",
-        headers: toHeaders(req, up.upgrade, o.proto),
-        upgrade: up.upgrade,
-      },
-    });
-    // Paused after its first message (firstMessage): what came since was buffered.
-    call.resume();
-    const forward = (chunk: Buffer) => {
-      if (done) return;
-      if (!call.write({ body: chunk })) {
-        up.pause();
-        call.once("drain", () => up.resume());
-      }
-    };
-    if (up.first) forward(up.first);
+  call.write({
+    head: {
+      method: req.method ?? "GET",
+      path,
+      headers: toHeaders(req, up.upgrade, o.proto),
+      upgrade: up.upgrade,
+    },
+  });
+  // Paused after its first message (firstMessage): what came since was buffered.
+  call.resume();
+  up.proceed();
+
+  const forward = (chunk: Buffer) => {
+    if (done) return;
+    if (!call.write({ body: chunk })) {
+      up.pause();
+      call.once("drain", () => up.resume());
+    }
+  };
+  const clientEnd = () => {
+    if (done) return;
+    clientEnded = true;
+    call.write({ end: true });
+    if (appEnded) finish();
+  };
+  if (up.upgrade) {
+    // Nothing of the client's goes to the app before the app has switched protocols.
+    up.pause();
+    startTimer();
+  } else {
     up.on("data", forward);
     up.on("end", () => {
-      if (!done) call.write({ end: true });
+      clientEnd();
+      // The app's time to answer counts from the end of the request, not from its start.
+      if (!head && !done) startTimer();
     });
-  });
+  }
+  function startUpgraded(): void {
+    if (up.first) forward(up.first);
+    up.on("data", forward);
+    up.on("end", clientEnd);
+    up.resume();
+  }
 }
 
 /**
- * The request's headers for the app: hop-by-hop ones left out (an upgrade keeps its `upgrade` and says
- * `connection: upgrade`), and where it came from in x-forwarded-for/-host/-proto.
+ * The request's headers for the app: hop-by-hop ones left out, and those the Connection header names
+ * (an upgrade keeps its `upgrade` and says `connection: upgrade`; a body of unknown length is sent
+ * chunked again), and where it came from in x-forwarded-for/-host/-proto.
  */
 function toHeaders(req: IncomingMessage, upgrade: boolean, proto: string): HttpHeader[] {
   const out: HttpHeader[] = [];
   const raw = req.rawHeaders;
+  const named = connectionNamed(req.headers.connection);
   const forwardedFor: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
     if (lower === "x-forwarded-for") forwardedFor.push(raw[i + 1]!);
-    else if (lower === "x-forwarded-host" || lower === "x-forwarded-proto" || lower === "expect") continue;
-    else if (!HOP_BY_HOP.has(lower)) out.push({ name, value: raw[i + 1]! });
+    else if (!OURS.has(lower) && !HOP_BY_HOP.has(lower) && !named.has(lower))
+      out.push({ name, value: raw[i + 1]! });
   }
   if (upgrade) {
     out.push({ name: "Connection", value: "Upgrade" });
     out.push({ name: "Upgrade", value: String(req.headers.upgrade ?? "") });
+  } else if (req.headers["transfer-encoding"] !== undefined && req.headers["content-length"] === undefined) {
+    out.push({ name: "Transfer-Encoding", value: "chunked" });
   }
   const client = req.socket.remoteAddress;
   if (client) forwardedFor.push(client);
@@ -424,8 +532,21 @@ function toHeaders(req: IncomingMessage, upgrade: boolean, proto: string): HttpH
   return out;
 }
 
+/** The header names a Connection header lists (RFC 9110 §7.6.1), lower case. */
+function connectionNamed(value: string | undefined): Set<string> {
+  return new Set(
+    (value ?? "")
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
 function fromHeaders(headers: readonly { name: string; value: string }[]): [string, string][] {
-  return headers.filter((h) => !HOP_BY_HOP.has(h.name.toLowerCase())).map((h) => [h.name, h.value]);
+  const named = connectionNamed(headers.find((h) => h.name.toLowerCase() === "connection")?.value);
+  return headers
+    .filter((h) => !HOP_BY_HOP.has(h.name.toLowerCase()) && !named.has(h.name.toLowerCase()))
+    .map((h) => [h.name, h.value]);
 }
 
 /** A short page saying what happened, for people and for scripts (the status says it too). */

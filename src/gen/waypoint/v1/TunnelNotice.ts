@@ -4,8 +4,10 @@
 
 export interface TunnelNotice {
   'session'?: (string);
+  'cancel'?: (boolean);
 }
 
 export interface TunnelNotice__Output {
   'session': (string);
+  'cancel': (boolean);
 }
