@@ -92,6 +92,7 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
   let firstConfig: (config: AppConfig | undefined) => void = () => {};
   const ready = new Promise<AppConfig | undefined>((resolve) => (firstConfig = resolve));
   let tunnelLimits: import("./tunnel-session.js").TunnelLimits | undefined;
+  let tunnelModule: Promise<typeof import("./tunnel-session.js")> | undefined;
   // The tunnels in progress by session, to drop one whose client went away.
   const tunnels = new Map<string, () => void>();
   const link = new ServerLink(target, identity, instanceId, settings, shipper, logger, {
@@ -125,8 +126,9 @@ export async function runEntrypoint(argv: readonly string[], env: NodeJS.Process
         tunnels.get(session)?.();
         return;
       }
-      // Loaded on the first request, like exec; the limits are shared by every tunnel.
-      import("./tunnel-session.js")
+      // Loaded on the first request, like exec, then kept; the limits are shared by every tunnel.
+      tunnelModule ??= import("./tunnel-session.js");
+      tunnelModule
         .then(({ runTunnelSession, TunnelLimits, appPort }) => {
           tunnelLimits ??= new TunnelLimits(settings.urlMaxRequests, settings.urlMaxBufferBytes);
           const abort = runTunnelSession({
