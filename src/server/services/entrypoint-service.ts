@@ -174,7 +174,8 @@ export function entrypointService(d: {
     }),
 
     EntrypointTunnel: d.guard.bidiStream(async (call, ctx) => {
-      const first = await firstMessage<EntrypointTunnelRequest__Output>(call, "open");
+      // The entrypoint sends `open` at once; a call that does not is not left open.
+      const first = await firstMessage<EntrypointTunnelRequest__Output>(call, "open", 10_000);
       if (first.request !== "open" || !first.open)
         throw new AppError("INVALID_ARGUMENT", "the first message of EntrypointTunnel must be open");
       if (!isComponentId(first.open.instanceId))
