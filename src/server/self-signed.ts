@@ -166,7 +166,10 @@ function writeAtomically(path: string, data: string, mode: number): void {
 async function generate(names: readonly string[], now: Date): Promise<{ cert: string; key: string }> {
   // Loaded only here, and in this order: @peculiar/x509 needs the Reflect metadata polyfill first.
   await import("reflect-metadata");
-  const x509 = await import("@peculiar/x509");
+  const loaded = await import("@peculiar/x509");
+  // A CommonJS package: Node gives its exports both by name and as `default`, the CLI's bundle only as
+  // `default`.
+  const x509 = loaded.default ?? loaded;
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
