@@ -62,6 +62,8 @@ export async function ensureSelfSigned(opts: SelfSignedOptions): Promise<SelfSig
   const certFile = join(opts.dir, SELF_SIGNED_CERT);
   const keyFile = join(opts.dir, SELF_SIGNED_KEY);
   const found = readExisting(certFile, keyFile);
+  // Why what is there is replaced; undefined when there is nothing yet or it is reused.
+  let replacing: string | undefined;
   if (found.kind === "usable") {
     const problem = whyReplace(found.x509, opts.required, now);
     if (!problem) {
@@ -74,28 +76,38 @@ export async function ensureSelfSigned(opts: SelfSignedOptions): Promise<SelfSig
       noteHostname(found.x509, opts.hostname, opts.logger);
       return current;
     }
-    keepOld(certFile, keyFile);
-    opts.logger.notice(
-      { cert: certFile, reason: problem, old: `${certFile}.old` },
-      `replacing the self-signed TLS certificate: ${problem}; the previous one is kept as ${SELF_SIGNED_CERT}.old`,
-    );
+    replacing = problem;
   } else if (found.kind === "broken") {
-    keepOld(certFile, keyFile);
-    opts.logger.notice(
-      { cert: certFile, reason: found.reason },
-      `replacing the self-signed TLS certificate: ${found.reason}; what was there is kept as *.old`,
-    );
+    replacing = found.reason;
   }
   const names = uniqueNames([
     ...opts.required,
     ...(opts.hostname && canonicalName(opts.hostname) ? [canonicalName(opts.hostname)!] : []),
   ]);
   const made = await generate(names, now);
-  // Key first: a crash between the two renames leaves a key that does not match the certificate,
-  // which the next start replaces.
-  writeAtomically(keyFile, made.key, 0o600);
-  writeAtomically(certFile, made.cert, 0o644);
-  syncDir(opts.dir);
+  try {
+    if (replacing !== undefined) {
+      keepOld(certFile, keyFile);
+      opts.logger.notice(
+        { cert: certFile, reason: replacing, old: `${certFile}.old` },
+        `replacing the self-signed TLS certificate: ${replacing}; the previous files are kept as ${SELF_SIGNED_CERT}.old and ${SELF_SIGNED_KEY}.old`,
+      );
+    }
+    // Key first: a crash between the two renames leaves a key that does not match the certificate,
+    // which the next start replaces.
+    writeAtomically(keyFile, made.key, 0o600);
+    writeAtomically(certFile, made.cert, 0o644);
+    syncDir(opts.dir);
+  } catch (err) {
+    throw new AppError(
+      "STARTUP_FAILED",
+      `cannot write the self-signed TLS certificate into ${opts.dir}: ${(err as Error).message}`,
+      {
+        hint: "Make the data dir writable by this user and check its free space, then start the server again.",
+        cause: err,
+      },
+    );
+  }
   const current = describe(certFile, keyFile, made.cert, made.key, new X509Certificate(made.cert));
   opts.logger.notice(
     { ...logFields(current), reused: false },

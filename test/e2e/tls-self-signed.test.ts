@@ -21,17 +21,23 @@ test("-tls-self-signed: made on first start and reused on the next; the CLI and 
   const cert = join(dir, "tls-cert.pem");
   const key = join(dir, "tls-key.pem");
 
-  const first = await startServerProcess(t, { db, args: ["-tls-self-signed"] });
+  const args = ["-tls-self-signed", "-tls-san=wp.example.test,10.9.8.7"];
+  const first = await startServerProcess(t, { db, args });
   const made = first.records().find((r) => r.msg === `made a self-signed TLS certificate ${cert}`);
   t.truthy(made, first.logs().join("\n"));
   t.is(statSync(key).mode & 0o777, 0o600);
   const sha256 = new X509Certificate(readFileSync(cert)).fingerprint256;
   t.is(made?.sha256, sha256, "the log gives the certificate's SHA-256");
   t.regex(String(made?.clients), new RegExp(`NODE_EXTRA_CA_CERTS=${cert}`));
+  t.deepEqual(
+    ((made?.names ?? []) as string[]).slice(0, 5),
+    ["localhost", "127.0.0.1", "::1", "wp.example.test", "10.9.8.7"],
+    "the loopback names and -tls-san, then the host's name",
+  );
   t.like(first.ready, { tls: true });
   t.is(await first.stop(), 0);
 
-  const server = await startServerProcess(t, { db, args: ["-tls-self-signed"] });
+  const server = await startServerProcess(t, { db, args });
   t.like(
     server.records().find((r) => r.msg === `reusing the self-signed TLS certificate ${cert}`),
     { sha256, reused: true },
@@ -63,8 +69,16 @@ test("-tls-self-signed: made on first start and reused on the next; the CLI and 
   // so the env says so too; take it out) and the certificate trusted.
   const env = (JSON.parse(skipping.stdout) as { env: Record<string, string> }).env;
   t.is(env.WAYPOINT_SERVER_TLS, "true");
+  const verifying = { ...env, WAYPOINT_SERVER_TLS_SKIP_VERIFY: undefined };
+  const untrustedEntrypoint = spawnEntrypoint(t, [process.execPath, "-e", APP], {
+    env: { ...verifying, WAYPOINT_CEB_STARTUP_TIMEOUT_MS: "300" },
+  });
+  await untrustedEntrypoint.waitForStdout("up\n");
+  const lost = await untrustedEntrypoint.waitForLog("lost the server connection; retrying in the background");
+  t.regex(String(lost.err), /self-signed/);
+  t.regex(String(lost.hint), /NODE_EXTRA_CA_CERTS/);
   const entrypoint = spawnEntrypoint(t, [process.execPath, "-e", APP], {
-    env: { ...env, WAYPOINT_SERVER_TLS_SKIP_VERIFY: undefined, NODE_EXTRA_CA_CERTS: cert },
+    env: { ...verifying, NODE_EXTRA_CA_CERTS: cert },
   });
   await entrypoint.waitForLog("registered with the server");
 });
