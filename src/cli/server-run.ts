@@ -68,7 +68,7 @@ export const serverRun: Command = {
       name: "tls-san",
       type: "string-list",
       usage:
-        "more names or addresses for the -tls-self-signed certificate, comma-separated or repeated (e.g. wp.example.com,10.0.0.5)",
+        "more DNS names or IP addresses for the -tls-self-signed certificate, comma-separated (e.g. wp.example.com,10.0.0.5)",
       placeholder: "NAME,…",
     },
     {
