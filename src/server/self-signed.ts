@@ -186,7 +186,8 @@ async function generate(names: readonly string[], now: Date): Promise<{ cert: st
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // a positive INTEGER, as RFC 5280 asks
+  // A positive INTEGER as RFC 5280 asks, with no leading zero byte (which DER would not allow).
+  serial[0] = (serial[0]! & 0x3f) | 0x40;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial.toString("hex"),
     name: [{ CN: ["waypoint-ops server (self-signed)"] }],
