@@ -4,8 +4,8 @@
  * server at trace level with grpc-js's own call traces on (which quote every
  * call's headers), a CLI doing bootstrap, tokens, secret config, a
  * deployment, exec, logs and snapshots, a failing call with a wrong token and
- * with a malformed one, and entrypoints at trace level (one accepted, one
- * refused). Then every log and error stream is searched for every secret.
+ * with a malformed one, entrypoints at trace level (one accepted, one
+ * refused), and deploy jobs run by a runner agent and by the CLI itself. Then every log and error stream is searched for every secret.
  *
  * Searched: the server's stderr, every CLI run's stderr, the entrypoints'
  * stderr. Not searched: the CLI's stdout, where `server bootstrap`,
@@ -13,6 +13,8 @@
  * once on purpose, and the app's own stdout.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import test from "ava";
 import { type EntrypointProcess, spawnEntrypoint } from "../helpers/entrypoint.js";
 import {
@@ -20,6 +22,7 @@ import {
   lastLine,
   runCli,
   type SpawnOptions,
+  spawnWaypoint,
   startServerProcess,
 } from "../helpers/process.js";
 import { tempDir } from "../helpers/temp.js";
@@ -182,6 +185,36 @@ test("no token secret, secret config value or passphrase appears in any log or e
     }),
   );
 
+  // Deploy jobs, run by a runner agent (runner token) and by the CLI as a local runner: each gets a
+  // new entrypoint token in its environment, which its command keeps in a file for this search.
+  const jobDir = tempDir(t, "waypoint-jobs-");
+  ok(
+    await wp(
+      [
+        "app",
+        "update",
+        "web",
+        `-deploy=printf %s "$WAYPOINT_CEB_INVITE_TOKEN" > "${jobDir}/$WAYPOINT_JOB_ID"`,
+      ],
+      as,
+    ),
+  );
+  const agent = spawnWaypoint(t, ["runner", "agent", "-id=leak-check"], {
+    env: { WAYPOINT_SERVER_ADDR: address, WAYPOINT_SERVER_TOKEN: runner, ...GRPC_TRACING },
+  });
+  let agentLog = "";
+  agent.stderr!.setEncoding("utf8").on("data", (s: string) => {
+    agentLog += s;
+  });
+  agent.stdout!.resume();
+  ok(await wp(["deploy", "-app=web", "-remote"], as));
+  ok(await wp(["deploy", "-app=web"], as));
+  agent.kill("SIGTERM");
+  await new Promise((resolve) => agent.once("close", resolve));
+  outputs.push({ from: "runner agent (stderr)", text: agentLog });
+  const jobTokens = readdirSync(jobDir).map((f) => readFileSync(join(jobDir, f), "utf8"));
+  t.is(jobTokens.length, 2, "both deploys got an entrypoint token");
+
   for (const { ep } of entrypoints) {
     ep.child.kill("SIGTERM");
     await ep.exited;
@@ -218,6 +251,8 @@ test("no token secret, secret config value or passphrase appears in any log or e
     "the secret API_KEY": apiKey,
     "the snapshot passphrase": passphrase,
   };
+  for (const [i, token] of jobTokens.entries())
+    secrets[`the entrypoint token of deploy job ${i + 1}`] = token;
   const leaks: string[] = [];
   for (const [what, secret] of Object.entries(secrets)) {
     // The random part alone too: a token must not leak with its prefix cut off either.
