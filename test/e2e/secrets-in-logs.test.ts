@@ -66,6 +66,18 @@ test("no token secret, secret config value or passphrase appears in any log or e
   ok(runnerRun);
   const runner = lastLine(runnerRun.stdout);
 
+  // A context holding the token: none of its commands prints it, on stderr or stdout.
+  ok(await wp(["context", "create", `-server-addr=${address}`, `-server-token=${management}`, "leak"]));
+  for (const args of [
+    ["context", "list"],
+    ["context", "list", "-json"],
+    ["context", "verify", "leak"],
+  ]) {
+    const r = await wp(args, { env: { WAYPOINT_SERVER_ADDR: undefined } });
+    ok(r);
+    outputs.push({ from: `waypoint ${args.join(" ")} (stdout)`, text: r.stdout });
+  }
+
   // Secret configuration, global and per app, and a plain variable beside them.
   const dbPassword = `pw-${randomBytes(12).toString("hex")}`;
   const apiKey = `key-${randomBytes(12).toString("hex")}`;
