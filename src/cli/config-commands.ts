@@ -21,6 +21,9 @@ const cell = (value: string): string =>
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
   /[\u0000-\u001f\u007f]/.test(value) ? JSON.stringify(value).slice(1, -1) : value;
 
+/** What a secret value looks like in the table when it is not revealed. */
+const MASK = "********";
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function reportPushed(io: Io, pushed: number): void {
@@ -39,15 +42,30 @@ export const configSet: Command = {
   help:
     "Variables become environment variables of the app's processes; an app's own value wins over the\n" +
     "global one. All pairs are written in one change, or none if one is malformed. Connected entrypoints\n" +
-    "the change affects get it at once and restart their app.",
-  flags: [APP_FLAG, ...CONNECTION_FLAGS, ...EMULATION_FLAGS],
+    "the change affects get it at once and restart their app.\n" +
+    "-secret stores the values as secret: `config get` masks them unless -reveal, and they are never\n" +
+    "logged; the app still receives them. A secret variable stays secret until it is unset.",
+  flags: [
+    APP_FLAG,
+    {
+      name: "secret",
+      type: "boolean",
+      usage: "store the values as secret (masked by config get, never logged)",
+    },
+    ...CONNECTION_FLAGS,
+    ...EMULATION_FLAGS,
+  ],
   async run(flags, io) {
-    const set = parseConfigPairs(flags.args, "config set");
+    const secret = flags.bool("secret");
+    const set = parseConfigPairs(flags.args, "config set").map((p) => ({ ...p, secret }));
     const app = flags.string("app") || undefined;
     const conn = connect(flags, io);
     try {
       const res = await conn.setConfig({ ...(app ? { app } : {}), set });
-      writeLine(io.stderr, `Set ${set.map((p) => p.name).join(", ")} ${where(app)}.`);
+      writeLine(
+        io.stderr,
+        `Set ${set.map((p) => p.name).join(", ")} ${where(app)}${secret ? " as secret" : ""}.`,
+      );
       reportPushed(io, res.pushed);
       return 0;
     } finally {
@@ -89,20 +107,23 @@ export const configGet: Command = {
     "variables and the global ones it does not override, with the scope each comes from.\n" +
     "With KEY: its value alone on stdout (exit 1 when it is not set).\n" +
     '-json prints [{"name", "value", "scope"}] (scope "" is global, else the app), or that one object\n' +
-    "with KEY.",
+    'with KEY; a secret variable also has "secret": true, and its value is null unless -reveal.\n' +
+    "Secret values are shown as ******** unless -reveal; KEY alone of a secret needs -reveal.",
   flags: [
     APP_FLAG,
     { name: "json", type: "boolean", usage: "print JSON" },
+    { name: "reveal", type: "boolean", usage: "show the values of secret variables" },
     ...CONNECTION_FLAGS,
     ...EMULATION_FLAGS,
   ],
   async run(flags, io) {
     const key = flags.args.length > 0 ? parseConfigNames(flags.args, "config get")[0] : undefined;
     const app = flags.string("app") || undefined;
+    const reveal = flags.bool("reveal");
     const conn = connect(flags, io);
     let entries: ConfigEntryInfo[];
     try {
-      entries = await conn.getConfig(app ? { app, resolved: true } : {});
+      entries = await conn.getConfig({ ...(app ? { app, resolved: true } : {}), reveal });
     } finally {
       conn.close();
     }
@@ -119,7 +140,12 @@ export const configGet: Command = {
           },
         );
       }
-      writeLine(io.stdout, flags.bool("json") ? JSON.stringify(entry, null, 2) : entry.value);
+      if (flags.bool("json")) writeLine(io.stdout, JSON.stringify(entry, null, 2));
+      else if (entry.value === null) {
+        throw new AppError("USAGE", `${key} is secret; its value is shown only with -reveal`, {
+          hint: `Run \`waypoint config get${app ? ` -app=${app}` : ""} -reveal ${key}\`.`,
+        });
+      } else writeLine(io.stdout, entry.value);
       return 0;
     }
     if (flags.bool("json")) {
@@ -130,7 +156,11 @@ export const configGet: Command = {
       writeLine(io.stderr, `No configuration variables ${app ? `apply to app ${app}` : "are set globally"}.`);
       return 0;
     }
-    const rows = entries.map((e) => [e.name, e.scope === "" ? "global" : `app ${e.scope}`, cell(e.value)]);
+    const rows = entries.map((e) => [
+      e.name,
+      e.scope === "" ? "global" : `app ${e.scope}`,
+      e.value === null ? MASK : cell(e.value),
+    ]);
     writeLine(io.stdout, table(["NAME", "SCOPE", "VALUE"], rows));
     return 0;
   },

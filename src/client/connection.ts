@@ -489,7 +489,7 @@ export class Connection {
   /** Sets and unsets variables of one scope (app "" = global) in one write. */
   async setConfig(req: {
     app?: string;
-    set?: readonly { name: string; value: string }[];
+    set?: readonly { name: string; value: string; secret?: boolean }[];
     unset?: readonly string[];
   }): Promise<{ notFound: string[]; pushed: number }> {
     const res = await this.unary<object, SetConfigResponse__Output>(
@@ -504,15 +504,19 @@ export class Connection {
   }
 
   /** A scope's variables; with app and resolved, what the app's instances receive. */
-  async getConfig(req: { app?: string; resolved?: boolean } = {}): Promise<ConfigEntryInfo[]> {
+  /** Secret variables come back with `value: null` unless `reveal`. */
+  async getConfig(
+    req: { app?: string; resolved?: boolean; reveal?: boolean } = {},
+  ): Promise<ConfigEntryInfo[]> {
     const res = await this.unary<object, GetConfigResponse__Output>(
       this.waypoint.GetConfig.bind(this.waypoint),
       {
         app: req.app ?? "",
         resolved: req.resolved ?? false,
+        reveal: req.reveal ?? false,
       },
     );
-    return res.entries.map(configEntryFromProto);
+    return res.entries.map((e) => configEntryFromProto(e, req.reveal ?? false));
   }
 
   /** Queues a job of the app's operation; with `target`, only the runner with that id may take it. */

@@ -108,10 +108,13 @@ export function decodeConfigResponse(buf: Buffer): EntrypointConfigResponse__Out
   const out: EntrypointConfigResponse__Output = { config: [], exec: null, hasConfig: false, tunnel: null };
   read(buf, (r, n, wire) => {
     if (n === 1) {
-      const v = { name: "", value: "" };
+      // The server never sets `secret` on the config stream (the app gets every value alike); read as
+      // protobufjs would, all the same.
+      const v = { name: "", value: "", secret: false };
       read(r.bytes(wire), (vr, vn, vw) => {
         if (vn === 1) v.name = vr.string(vw);
         else if (vn === 2) v.value = vr.string(vw);
+        else if (vn === 3) v.secret = vr.bool(vw);
         else return false;
         return true;
       });

@@ -52,11 +52,15 @@ export interface CreatedDeploymentInfo {
   readonly tokenId: string;
 }
 
-/** scope: "" for global, else the app. */
+/**
+ * scope: "" for global, else the app. `secret` is present (true) only on a variable set with
+ * `config set -secret`, whose value is null unless it was revealed.
+ */
 export interface ConfigEntryInfo {
   readonly name: string;
-  readonly value: string;
+  readonly value: string | null;
   readonly scope: string;
+  readonly secret?: true;
 }
 
 export interface InstanceInfo {
@@ -112,8 +116,9 @@ export function deploymentFromProto(d: Deployment__Output | null): DeploymentInf
   };
 }
 
-export function configEntryFromProto(e: ConfigEntry__Output): ConfigEntryInfo {
-  return { name: e.name, value: e.value, scope: e.scope };
+export function configEntryFromProto(e: ConfigEntry__Output, revealed: boolean): ConfigEntryInfo {
+  if (!e.secret) return { name: e.name, value: e.value, scope: e.scope };
+  return { name: e.name, value: revealed ? e.value : null, scope: e.scope, secret: true };
 }
 
 export function instanceFromProto(i: Instance__Output): InstanceInfo {

@@ -1,4 +1,5 @@
 import { AppError } from "../protocol/errors.js";
+import { tokenShapeProblem } from "../protocol/tokens.js";
 import { type ContextConfig, currentContext, loadContext } from "./contexts.js";
 
 export const DEFAULT_SERVER_ADDR = "127.0.0.1:9701";
@@ -33,6 +34,27 @@ export interface ConnectionFlags {
  * sent there (it belongs to another server).
  */
 export function resolveSettings(
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv,
+  configDir: string,
+): ConnectionSettings {
+  const settings = resolveUnchecked(flags, env, configDir);
+  const problem = settings.token === undefined ? undefined : tokenShapeProblem(settings.token);
+  if (problem) {
+    // Refused here, before it is sent: grpc-js would reject it with a message that quotes it.
+    const from = flags.token
+      ? "-server-token"
+      : settings.source.startsWith("context ")
+        ? `the ${settings.source}`
+        : "WAYPOINT_SERVER_TOKEN";
+    throw new AppError("UNAUTHENTICATED", `the token from ${from} ${problem}; it was not sent`, {
+      hint: "Copy the token again, without quotes or line breaks around it.",
+    });
+  }
+  return settings;
+}
+
+function resolveUnchecked(
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv,
   configDir: string,

@@ -4,6 +4,7 @@
  * never stops the entrypoint (the app must start whatever happens): it is
  * reported in `problems` and the default is used instead.
  */
+import { tokenShapeProblem } from "../protocol/tokens.js";
 
 /** Defaults of the tunables, one table. */
 export const DEFAULTS = {
@@ -124,11 +125,15 @@ export function readSettings(env: NodeJS.ProcessEnv): EntrypointSettings {
   if (disabled) offlineReason = "WAYPOINT_CEB_DISABLE is set";
   else if (address === "") offlineReason = "WAYPOINT_SERVER_ADDR is empty";
   else {
+    const token = env.WAYPOINT_CEB_INVITE_TOKEN || undefined;
+    const problem = token === undefined ? undefined : tokenShapeProblem(token);
+    // Sent anyway (the server refuses it and the app runs on), but said plainly, never quoted.
+    if (problem) problems.push(`WAYPOINT_CEB_INVITE_TOKEN ${problem}; the server will refuse it`);
     server = {
       address,
       tls: flag("WAYPOINT_SERVER_TLS"),
       tlsSkipVerify: flag("WAYPOINT_SERVER_TLS_SKIP_VERIFY"),
-      token: env.WAYPOINT_CEB_INVITE_TOKEN || undefined,
+      token,
       deploymentId: env.WAYPOINT_DEPLOYMENT_ID ?? "",
     };
   }

@@ -662,6 +662,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "scope": {
                   "type": "string",
                   "id": 3
+                },
+                "secret": {
+                  "type": "bool",
+                  "id": 4
                 }
               }
             },
@@ -705,6 +709,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "resolved": {
                   "type": "bool",
                   "id": 2
+                },
+                "reveal": {
+                  "type": "bool",
+                  "id": 3
                 }
               }
             },
@@ -1478,6 +1486,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "value": {
                   "type": "string",
                   "id": 2
+                },
+                "secret": {
+                  "type": "bool",
+                  "id": 3
                 }
               }
             },

@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, createWriteStream, fchmod, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AppError } from "../protocol/errors.js";
 import type { VersionInfo } from "../protocol/version-info.js";
@@ -40,6 +40,8 @@ export async function startEmbeddedServer(opts: {
   const logFile = join(opts.dataDir, "server.log");
   const tokenFile = join(opts.dataDir, "console-token");
   const log = createWriteStream(logFile, { flags: "a", mode: 0o600 });
+  // An existing file keeps its mode when opened; the log and the token file are made private either way.
+  log.on("open", (fd: number) => fchmod(fd, 0o600, () => {}));
   // A log that cannot be written (a full disk) must not take the console down: the server runs on.
   log.on("error", () => {});
   const logger = createLogger("info", log);
@@ -73,6 +75,7 @@ export async function startEmbeddedServer(opts: {
       const minted = mintToken("management", { description: "console (embedded server)" });
       server.addToken(minted.record);
       writeFileSync(tokenFile, `${minted.secret}\n`, { mode: 0o600 });
+      chmodSync(tokenFile, 0o600);
       token = minted.secret;
     }
     return { server, address: server.grpcAddress, token, onDefaultPorts, dbPath, logFile };

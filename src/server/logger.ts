@@ -24,6 +24,17 @@ const REDACT = [
   "metadata.authorization",
 ];
 
+/**
+ * Removes bearer tokens from free text that did not pass through pino's redaction (grpc-js's own
+ * trace lines, which with GRPC_TRACE=server_call dump each call's headers, authorization included):
+ * the credential after "Bearer", and anything shaped like one of our token secrets.
+ */
+export function scrubTokens(text: string): string {
+  return text
+    .replace(/(bearer\s+)[^\s"',\]}]+/gi, "$1[redacted]")
+    .replace(/\bwp[mrue]_[A-Za-z0-9_-]{16,}/g, "[redacted]");
+}
+
 /** `-v` → info, `-vv` → debug, `-vvv` → trace; otherwise WAYPOINT_LOG_LEVEL; otherwise notice. */
 export function levelFrom(verbosity: number, envLevel: string | undefined): LogLevel {
   if (verbosity >= 3) return "trace";

@@ -13,7 +13,7 @@ import { Guard } from "./guard.js";
 import { createHttpServer } from "./http.js";
 import { InventoryRecorder } from "./inventory-recorder.js";
 import { exposedListeners } from "./listen-exposure.js";
-import type { ServerLogger } from "./logger.js";
+import { type ServerLogger, scrubTokens } from "./logger.js";
 import { RPC_TABLE } from "./rpc-table.js";
 import { EntrypointHub } from "./runtime/entrypoint-hub.js";
 import { ExecBroker } from "./runtime/exec-broker.js";
@@ -103,11 +103,13 @@ export async function startServer(
   });
   const watch = new StateWatch(() => store.stateIndex());
   const guard = new Guard({ server: config.versionInfo, tokens, recorder, logger });
-  // grpc-js logs through console by default; route it into our structured log instead.
+  // grpc-js logs through console by default; route it into our structured log instead, without the
+  // tokens its call traces quote (they are text, out of reach of the logger's redaction by key).
+  const grpcText = (args: unknown[]) => scrubTokens(args.map(String).join(" "));
   grpc.setLogger({
-    error: (...args: unknown[]) => logger.warn({ source: "grpc" }, args.map(String).join(" ")),
-    info: (...args: unknown[]) => logger.debug({ source: "grpc" }, args.map(String).join(" ")),
-    debug: (...args: unknown[]) => logger.trace({ source: "grpc" }, args.map(String).join(" ")),
+    error: (...args: unknown[]) => logger.warn({ source: "grpc" }, grpcText(args)),
+    info: (...args: unknown[]) => logger.debug({ source: "grpc" }, grpcText(args)),
+    debug: (...args: unknown[]) => logger.trace({ source: "grpc" }, grpcText(args)),
   });
 
   const grpcServer = new grpc.Server({

@@ -221,7 +221,7 @@ test("fields the entrypoint does not know are skipped, of every wire type", (t) 
     ...[0x7d, 1, 2, 3, 4], // field 15, fixed32
   ]);
   const read = decodeConfigResponse(Buffer.concat([unknown, known, unknown]));
-  t.deepEqual(read.config, [{ name: "A", value: "1" }]);
+  t.deepEqual(read.config, [{ name: "A", value: "1", secret: false }]);
   t.true(read.hasConfig);
   t.deepEqual(decodeLogsResponse(unknown), {});
 });

@@ -132,7 +132,7 @@ test("the call carries the identity headers, the token and gRPC's content type; 
   t.is(seen["client-kind"], "entrypoint");
   t.is(seen["client-id"], "inst-1");
   t.deepEqual(messages, [
-    { config: [{ name: "A", value: "1" }], exec: null, hasConfig: true, tunnel: null },
+    { config: [{ name: "A", value: "1", secret: false }], exec: null, hasConfig: true, tunnel: null },
     { config: [], exec: { session: "s1" }, hasConfig: false, tunnel: null },
   ]);
 });

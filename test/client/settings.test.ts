@@ -84,3 +84,28 @@ test("a malformed boolean in the environment is an error naming the variable", (
   const err = t.throws(() => resolveSettings({}, { WAYPOINT_SERVER_TLS: "maybe" }, tempDir(t)));
   t.regex(err!.message, /WAYPOINT_SERVER_TLS="maybe" is not a boolean/);
 });
+
+test("security: a token with characters no token has is refused before it is sent, and never quoted", (t) => {
+  const secret = "wpm_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+  const cases: [ConnectionFlagsCase, RegExp][] = [
+    [{ flags: { token: `${secret}\n` } }, /^the token from -server-token holds a control character/],
+    [
+      { env: { WAYPOINT_SERVER_TOKEN: `${secret} x` } },
+      /^the token from WAYPOINT_SERVER_TOKEN holds a space/,
+    ],
+    [{ flags: { token: `“${secret}”` } }, /not printable ASCII/],
+    [{ flags: { token: "x".repeat(513) } }, /is 513 characters long/],
+  ];
+  for (const [c, message] of cases) {
+    const err = t.throws(() => resolveSettings(c.flags ?? {}, c.env ?? {}, tempDir(t)));
+    t.regex(err!.message, message);
+    t.false(err!.message.includes(secret.slice(4)), err!.message);
+    t.is((err as { code?: string }).code, "UNAUTHENTICATED");
+  }
+  t.is(resolveSettings({ token: secret }, {}, tempDir(t)).token, secret);
+});
+
+interface ConnectionFlagsCase {
+  readonly flags?: Parameters<typeof resolveSettings>[0];
+  readonly env?: NodeJS.ProcessEnv;
+}

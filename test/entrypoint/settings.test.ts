@@ -58,3 +58,12 @@ test("backoff: full jitter under an exponential ceiling capped at the maximum", 
     0,
   );
 });
+
+test("security: a malformed token is reported without quoting it, and still used (the app starts whatever happens)", (t) => {
+  const token = "wpe_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+  const s = readSettings({ WAYPOINT_SERVER_ADDR: "127.0.0.1:9701", WAYPOINT_CEB_INVITE_TOKEN: `${token}\n` });
+  t.deepEqual(s.problems, [
+    "WAYPOINT_CEB_INVITE_TOKEN holds a control character (a stray newline or tab?); the server will refuse it",
+  ]);
+  t.is(s.server?.token, `${token}\n`);
+});

@@ -182,14 +182,14 @@ test("a config change is pushed to the connected entrypoints it affects", async 
   const apiStream = instance(t, s, api.token, "api-1", "api-v1").config();
   t.deepEqual(await web.message(0), {
     config: [
-      { name: "PORT", value: "8080" },
-      { name: "REGION", value: "eu" },
+      { name: "PORT", value: "8080", secret: false },
+      { name: "REGION", value: "eu", secret: false },
     ],
     exec: null,
     hasConfig: true,
     tunnel: null,
   });
-  t.deepEqual((await apiStream.message(0)).config, [{ name: "REGION", value: "eu" }]);
+  t.deepEqual((await apiStream.message(0)).config, [{ name: "REGION", value: "eu", secret: false }]);
 
   // An app change reaches only that app's instances.
   t.deepEqual(await admin.setConfig({ app: "web", set: [{ name: "PORT", value: "9090" }] }), {
@@ -198,8 +198,8 @@ test("a config change is pushed to the connected entrypoints it affects", async 
   });
   t.deepEqual(await web.message(1), {
     config: [
-      { name: "PORT", value: "9090" },
-      { name: "REGION", value: "eu" },
+      { name: "PORT", value: "9090", secret: false },
+      { name: "REGION", value: "eu", secret: false },
     ],
     exec: null,
     hasConfig: true,
@@ -208,10 +208,10 @@ test("a config change is pushed to the connected entrypoints it affects", async 
   // A global change reaches everyone, each with its own resolved view.
   t.deepEqual(await admin.setConfig({ set: [{ name: "REGION", value: "us" }] }), { notFound: [], pushed: 2 });
   t.deepEqual((await web.message(2)).config, [
-    { name: "PORT", value: "9090" },
-    { name: "REGION", value: "us" },
+    { name: "PORT", value: "9090", secret: false },
+    { name: "REGION", value: "us", secret: false },
   ]);
-  t.deepEqual((await apiStream.message(1)).config, [{ name: "REGION", value: "us" }]);
+  t.deepEqual((await apiStream.message(1)).config, [{ name: "REGION", value: "us", secret: false }]);
   t.is(apiStream.messages.length, 2, "the web change was not pushed to api");
 });
 
@@ -265,6 +265,25 @@ test("instances: registered with their version and host, listed with connected s
   t.deepEqual(components.map((c) => c.id).sort(), ["inst-a", "inst-b"]);
 });
 
+test("security: a secret variable is masked by GetConfig unless revealed, and reaches the entrypoint as is", async (t) => {
+  const { s, admin, token } = await withDeployment(t);
+  await admin.setConfig({ app: "web", set: [{ name: "DB_PASSWORD", value: "hunter2", secret: true }] });
+  await admin.setConfig({ set: [{ name: "REGION", value: "eu" }] });
+  t.deepEqual(await admin.getConfig({ app: "web", resolved: true }), [
+    { name: "DB_PASSWORD", value: null, scope: "web", secret: true },
+    { name: "REGION", value: "eu", scope: "" },
+  ]);
+  t.deepEqual(await admin.getConfig({ app: "web", resolved: true, reveal: true }), [
+    { name: "DB_PASSWORD", value: "hunter2", scope: "web", secret: true },
+    { name: "REGION", value: "eu", scope: "" },
+  ]);
+  const stream = instance(t, s, token, "web-1").config();
+  t.deepEqual((await stream.message(0)).config, [
+    { name: "DB_PASSWORD", value: "hunter2", secret: false },
+    { name: "REGION", value: "eu", secret: false },
+  ]);
+});
+
 test("a second stream for the same instance replaces the first", async (t) => {
   const { s, admin, token } = await withDeployment(t);
   const first = instance(t, s, token, "dup").config();
@@ -273,7 +292,7 @@ test("a second stream for the same instance replaces the first", async (t) => {
   await second.message(0);
   t.deepEqual(await first.ended, { status: "OK", code: "OK", message: "" } satisfies Ending);
   t.deepEqual(await admin.setConfig({ set: [{ name: "A", value: "1" }] }), { notFound: [], pushed: 1 });
-  t.deepEqual((await second.message(1)).config, [{ name: "A", value: "1" }]);
+  t.deepEqual((await second.message(1)).config, [{ name: "A", value: "1", secret: false }]);
   t.is((await admin.listDeployments())[0]?.connectedInstances, 1);
 });
 

@@ -200,7 +200,7 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
       }
       const { notFound } = d.store.setConfig(
         req.app,
-        req.set.map((v) => ({ name: v.name, value: v.value })),
+        req.set.map((v) => ({ name: v.name, value: v.value, secret: v.secret })),
         req.unset,
       );
       const pushed = pushConfig(d, req.app || undefined);
@@ -221,7 +221,8 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     GetConfig: d.guard.unary((req) => {
       if (req.app) requireApp(d.store, req.app);
       const entries = req.app && req.resolved ? d.store.resolvedConfig(req.app) : d.store.listConfig(req.app);
-      return { entries };
+      // A secret's value leaves the server only when asked for by name (-reveal).
+      return { entries: entries.map((e) => (e.secret && !req.reveal ? { ...e, value: "" } : e)) };
     }),
 
     ListInstances: d.guard.unary((req) => {

@@ -161,6 +161,13 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec("ALTER TABLE apps ADD COLUMN url_disabled INTEGER NOT NULL DEFAULT 0;");
     },
   },
+  {
+    version: 7,
+    name: "configuration variables marked secret",
+    up: (db) => {
+      db.exec("ALTER TABLE config ADD COLUMN secret INTEGER NOT NULL DEFAULT 0;");
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -87,6 +87,10 @@ export function openDatabase(
       if (from > 0) {
         const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, "-");
         const backup = `${path}.pre-migrate-v${from}-${stamp}`;
+        // Created empty, mode 0600, before SQLite fills it: VACUUM INTO would create it 0644 (less the
+        // umask), readable by others until makeStandalone's chmod. SQLite accepts an empty target.
+        closeSync(openSync(backup, "wx", 0o600));
+        chmodSync(backup, 0o600);
         db.prepare("VACUUM INTO ?").run(backup);
         makeStandalone(backup);
         opts.onMigrate?.({ from, to: latest, backup });

@@ -333,7 +333,7 @@ export class SqliteStore implements Store {
 
   setConfig(
     scope: string,
-    set: readonly { name: string; value: string }[],
+    set: readonly { name: string; value: string; secret?: boolean }[],
     unset: readonly string[],
   ): { notFound: string[] } {
     return this.write(() => {
@@ -342,7 +342,7 @@ export class SqliteStore implements Store {
       for (const name of unset) {
         if (this.stmts.deleteConfig.run(scope, name).changes === 0) notFound.push(name);
       }
-      for (const v of set) this.stmts.upsertConfig.run(scope, v.name, v.value);
+      for (const v of set) this.stmts.upsertConfig.run(scope, v.name, v.value, v.secret ? 1 : 0);
       return { notFound };
     });
   }
@@ -617,7 +617,12 @@ function deploymentFromRow(r: Row): DeploymentRecord {
 }
 
 function configFromRow(r: Row): ConfigRecord {
-  return { scope: r.scope as string, name: r.name as string, value: r.value as string };
+  return {
+    scope: r.scope as string,
+    name: r.name as string,
+    value: r.value as string,
+    secret: r.secret === 1,
+  };
 }
 
 function instanceFromRow(r: Row): InstanceRecord {
@@ -743,8 +748,8 @@ function prepareStatements(db: Database.Database) {
     listAppDeployments: db.prepare("SELECT * FROM deployments WHERE app = ? ORDER BY sequence"),
     latestDeployment: db.prepare("SELECT * FROM deployments WHERE app = ? ORDER BY sequence DESC LIMIT 1"),
     upsertConfig: db.prepare(
-      `INSERT INTO config (scope, name, value) VALUES (?, ?, ?)
-         ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value`,
+      `INSERT INTO config (scope, name, value, secret) VALUES (?, ?, ?, ?)
+         ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value, secret = max(secret, excluded.secret)`,
     ),
     deleteConfig: db.prepare("DELETE FROM config WHERE scope = ? AND name = ?"),
     listConfig: db.prepare("SELECT * FROM config WHERE scope = ? ORDER BY name"),

@@ -115,6 +115,8 @@ export interface ConfigRecord {
   readonly scope: string;
   readonly name: string;
   readonly value: string;
+  /** Set with `config set -secret`: masked in listings unless revealed, never logged. */
+  readonly secret: boolean;
 }
 
 /** An instance an entrypoint registered. Times are RFC 3339. */
@@ -238,11 +240,12 @@ export interface Store {
 
   /**
    * In one write: sets `set` and removes `unset` in `scope` ("" = global, else an app, which must
-   * exist: NOT_FOUND). Returns the names of `unset` that were not set.
+   * exist: NOT_FOUND). Returns the names of `unset` that were not set. A variable once set secret
+   * stays secret when it is set again without the flag, until it is unset.
    */
   setConfig(
     scope: string,
-    set: readonly { name: string; value: string }[],
+    set: readonly { name: string; value: string; secret?: boolean }[],
     unset: readonly string[],
   ): { notFound: string[] };
   /** The variables stored in one scope, by name. */

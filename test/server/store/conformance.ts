@@ -461,23 +461,34 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     t.deepEqual(store.setConfig("web", [{ name: "LOG", value: "debug" }], ["NOPE"]), { notFound: ["NOPE"] });
     t.is(store.stateIndex(), before + 2);
     t.deepEqual(store.listConfig(""), [
-      { scope: "", name: "LOG", value: "info" },
-      { scope: "", name: "REGION", value: "eu" },
+      { scope: "", name: "LOG", value: "info", secret: false },
+      { scope: "", name: "REGION", value: "eu", secret: false },
     ]);
-    t.deepEqual(store.listConfig("web"), [{ scope: "web", name: "LOG", value: "debug" }]);
+    t.deepEqual(store.listConfig("web"), [{ scope: "web", name: "LOG", value: "debug", secret: false }]);
     t.deepEqual(store.resolvedConfig("web"), [
-      { scope: "web", name: "LOG", value: "debug" },
-      { scope: "", name: "REGION", value: "eu" },
+      { scope: "web", name: "LOG", value: "debug", secret: false },
+      { scope: "", name: "REGION", value: "eu", secret: false },
     ]);
     // Replace and remove in the same write.
     t.deepEqual(store.setConfig("", [{ name: "REGION", value: "us" }], ["LOG"]), { notFound: [] });
     t.deepEqual(store.resolvedConfig("web"), [
-      { scope: "web", name: "LOG", value: "debug" },
-      { scope: "", name: "REGION", value: "us" },
+      { scope: "web", name: "LOG", value: "debug", secret: false },
+      { scope: "", name: "REGION", value: "us", secret: false },
     ]);
     const err = t.throws(() => store.setConfig("ghost", [{ name: "A", value: "1" }], []));
     t.is((err as { code?: string }).code, "NOT_FOUND");
     t.deepEqual(store.listConfig("ghost"), []);
+  });
+
+  test(`${f.name}: a secret variable stays secret when set again without the flag, until it is unset`, (t) => {
+    const { store } = open(t);
+    store.setConfig("", [{ name: "DB_PASSWORD", value: "one", secret: true }], []);
+    t.deepEqual(store.listConfig(""), [{ scope: "", name: "DB_PASSWORD", value: "one", secret: true }]);
+    store.setConfig("", [{ name: "DB_PASSWORD", value: "two" }], []);
+    t.deepEqual(store.listConfig(""), [{ scope: "", name: "DB_PASSWORD", value: "two", secret: true }]);
+    store.setConfig("", [], ["DB_PASSWORD"]);
+    store.setConfig("", [{ name: "DB_PASSWORD", value: "three" }], []);
+    t.deepEqual(store.listConfig(""), [{ scope: "", name: "DB_PASSWORD", value: "three", secret: false }]);
   });
 
   test(`${f.name}: instances keep their first-seen time and never move last-seen back`, (t) => {
@@ -539,8 +550,8 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     ]);
     t.deepEqual(second.listDeployments(), [{ id: "web-v1", app: "web", sequence: 1, createdAt: T0 }]);
     t.deepEqual(second.resolvedConfig("web"), [
-      { scope: "web", name: "A", value: "x\ny" },
-      { scope: "", name: "G", value: "1" },
+      { scope: "web", name: "A", value: "x\ny", secret: false },
+      { scope: "", name: "G", value: "1", secret: false },
     ]);
     t.deepEqual(second.listInstances(), [instance("i1")]);
     t.is(second.listTokens()[0]?.deployment, "web-v1");

@@ -6,10 +6,12 @@ export interface ConfigEntry {
   'name'?: (string);
   'value'?: (string);
   'scope'?: (string);
+  'secret'?: (boolean);
 }
 
 export interface ConfigEntry__Output {
   'name': (string);
   'value': (string);
   'scope': (string);
+  'secret': (boolean);
 }

@@ -5,9 +5,11 @@
 export interface ConfigVar {
   'name'?: (string);
   'value'?: (string);
+  'secret'?: (boolean);
 }
 
 export interface ConfigVar__Output {
   'name': (string);
   'value': (string);
+  'secret': (boolean);
 }

@@ -5,9 +5,11 @@
 export interface GetConfigRequest {
   'app'?: (string);
   'resolved'?: (boolean);
+  'reveal'?: (boolean);
 }
 
 export interface GetConfigRequest__Output {
   'app': (string);
   'resolved': (boolean);
+  'reveal': (boolean);
 }
