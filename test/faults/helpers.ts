@@ -30,7 +30,13 @@ export interface FaultServer {
 /** Starts a server on fixed free ports and a fresh data dir, and bootstraps it. */
 export async function startFaultServer(
   t: ExecutionContext,
-  opts: { extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv; db?: string } = {},
+  opts: {
+    extraArgs?: readonly string[];
+    env?: NodeJS.ProcessEnv;
+    db?: string;
+    /** Runs the server under this command (see SpawnOptions.wrap). */
+    wrap?: readonly string[];
+  } = {},
 ): Promise<FaultServer> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const db = opts.db ?? join(tempDir(t, "waypoint-fault-"), "data.db");
@@ -40,7 +46,8 @@ export async function startFaultServer(
     ...(opts.extraArgs ?? []),
   ];
   const env = { WAYPOINT_LOG_LEVEL: "info", ...opts.env };
-  const first = await startServerProcess(t, { args, db, env });
+  const wrap = opts.wrap ? { wrap: opts.wrap } : {};
+  const first = await startServerProcess(t, { args, db, env, ...wrap });
   const boot = new Connection(
     { address: first.grpcAddress, tls: false, tlsSkipVerify: false, source: "test" },
     clientIdentity("cli", "fault-bootstrap", BUILD_VERSION_INFO),
@@ -60,7 +67,7 @@ export async function startFaultServer(
     token,
     admin,
     async restart() {
-      server.process = await startServerProcess(t, { args, db, env });
+      server.process = await startServerProcess(t, { args, db, env, ...wrap });
       return server.process;
     },
   };
