@@ -58,14 +58,30 @@ export class SqliteStore implements Store {
     return this.index;
   }
 
-  /** Runs `fn` and advances the state index in one transaction. */
+  /**
+   * Runs `fn` and advances the state index in one transaction. A full disk
+   * (SQLITE_FULL: SQLite has rolled the transaction back, and the connection
+   * stays usable for reads and for writes once there is room) becomes
+   * STORAGE_FULL, so the caller is told what happened rather than given an
+   * internal error.
+   */
   private write<T>(fn: () => T): T {
     this.assertOpen();
-    const result = this.db.transaction(() => {
-      const r = fn();
-      this.stmts.bumpIndex.run();
-      return r;
-    })();
+    let result: T;
+    try {
+      result = this.db.transaction(() => {
+        const r = fn();
+        this.stmts.bumpIndex.run();
+        return r;
+      })();
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "SQLITE_FULL") {
+        throw new AppError("STORAGE_FULL", "the server's disk is full: the change was not made", {
+          cause: err,
+        });
+      }
+      throw err;
+    }
     this.index += 1;
     return result;
   }
