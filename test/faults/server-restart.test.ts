@@ -5,10 +5,11 @@
  *
  * Proves: every entrypoint and runner comes back on its own (the instances and inventory APIs, then
  * `waypoint instances -json`); the apps never notice (each was started once, keeps its pid, and its
- * stdout through the entrypoint is one unbroken count that went on during the outage); and the
- * reconnects are spread by the entrypoints' full-jitter backoff rather than arriving as one wave:
- * the new server's "entrypoint registered" times span a good part of the backoff cap, and no short
- * window holds most of the fleet.
+ * stdout through the entrypoint is one unbroken count that went on during the outage; the new
+ * server receives their output again); and the reconnects are spread by the entrypoints'
+ * full-jitter backoff rather than arriving as one wave: the new server's "entrypoint registered"
+ * times span a good part of the backoff cap, no short window holds most of the fleet, and the
+ * entrypoints' own retry waits are uniform over their ceilings.
  */
 import test from "ava";
 import { type EntrypointProcess, spawnEntrypoint } from "../helpers/entrypoint.js";
@@ -173,6 +174,26 @@ test("a server restart under 20 entrypoints and 2 runners: all reconnect, spread
     t.true(finalTicks[i]! >= ticksDuringOutage[i]!);
     t.is(ep.child.exitCode, null, `entrypoint ${i} is still running`);
   }
+  // The log streams came back too: the new server (which starts with empty log buffers) holds
+  // output of every instance, printed after the restart.
+  const lineCounts = async () => {
+    const counts = new Map<string, number>();
+    await new Promise<void>((resolve) => {
+      s.admin.logs(
+        { app: "web" },
+        (lines) => {
+          for (const l of lines)
+            if (/^tick \d+$/.test(l.line)) counts.set(l.instance, (counts.get(l.instance) ?? 0) + 1);
+        },
+        () => resolve(),
+      );
+    });
+    return counts;
+  };
+  await waitFor(
+    async () => (await lineCounts()).size === FLEET,
+    "output of every instance on the new server",
+  );
   for (const r of runners) {
     t.is(r.log().match(new RegExp(`connected as ${r.id}`, "g"))?.length, 2, r.log());
   }
