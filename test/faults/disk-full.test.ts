@@ -14,7 +14,7 @@
  * is not allowed they are skipped with a note.
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, unlinkSync } from "node:fs";
+import { appendFileSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import type { AppError } from "../../src/protocol/errors.js";
@@ -159,6 +159,27 @@ test("(c) the server's disk fills up under writes: a clear error, reads go on, a
   });
   t.truthy(await s.admin.serverStatus());
 
+  // A snapshot needs room for its copy of the database in the data dir: refused clearly, nothing left.
+  const snapErr = await t.throwsAsync(async () => {
+    for await (const _chunk of s.admin.takeSnapshot()) {
+      // the archive is not the point
+    }
+  });
+  t.log(
+    `a snapshot meanwhile: ${(snapErr as AppError).code}: ${snapErr?.message} (hint: ${(snapErr as AppError).hint})`,
+  );
+  t.is((snapErr as AppError).code, "STORAGE_FULL");
+  const overHttp = await fetch(`http://${s.process.httpAddress}/v1/snapshot`, {
+    headers: { authorization: `Bearer ${s.token}` },
+  });
+  t.is(overHttp.status, 507, "GET /v1/snapshot: 507 Insufficient Storage");
+  t.like(await overHttp.json(), { code: "STORAGE_FULL" });
+  t.deepEqual(
+    readdirSync(inside).filter((f) => f !== "ballast" && !f.startsWith("data.db")),
+    [],
+    "no temp copy is left in the data dir",
+  );
+
   // Space freed: writes work again, and nothing was lost.
   unlinkSync(ballast);
   for (let k = 0; k < 20; k++) {
@@ -174,6 +195,9 @@ test("(c) the server's disk fills up under writes: a clear error, reads go on, a
   );
   t.false(after.has(`DURING_${n - 1}`), "the refused write was not made");
   t.false(after.has("STILL_FULL"));
+  let bytes = 0;
+  for await (const chunk of s.admin.takeSnapshot()) bytes += (chunk as Buffer).length;
+  t.true(bytes > 0, "a snapshot works again");
 
   t.is(await s.process.stop("SIGTERM"), 0, s.process.logs().join("\n"));
   const check = s.process.logs().find((l) => l.startsWith("integrity_check: "));
