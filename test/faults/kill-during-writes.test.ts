@@ -128,6 +128,7 @@ test("kill -9 during a stream of writes: every acknowledged write survives, the 
         `(${failed} failed with the server gone); state index ${status.stateIndex}`,
     );
     t.true(acked > 0, `round ${round}: some writes were acknowledged before the kill`);
+    t.true(failed > 0, `round ${round}: the kill came while writes were in flight`);
   }
 
   // The file itself, as the real sqlite3 reads it once the server stopped cleanly.
