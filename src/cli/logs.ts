@@ -2,7 +2,6 @@ import type { Connection } from "../client/connection.js";
 import type { LogLineInfo } from "../client/runtime.js";
 import { AppError } from "../protocol/errors.js";
 import type { Command, Io } from "./command.js";
-import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { interruptible } from "./interrupt.js";
 import { parseCount, pickSelector, type Selector, selectorRequest } from "./runtime-args.js";
@@ -88,8 +87,17 @@ function streamLogs(
     };
     // EPIPE and the like: whoever read our output is gone, so stop quietly.
     const onOutputError = () => stop();
+    // While stdout takes no more (a slow pager or pipe), stop reading the stream, so the server's
+    // flow control holds the lines back (and skips what its bounded backlog cannot keep) instead of
+    // this process buffering them all in memory.
+    let paused = false;
+    const onDrain = () => {
+      paused = false;
+      handle.resume();
+    };
     const cleanup = () => {
       io.stdout.off("error", onOutputError);
+      io.stdout.off("drain", onDrain);
       opts.signal?.removeEventListener("abort", stop);
     };
     const handle = opts.conn.logs(
@@ -100,7 +108,13 @@ function streamLogs(
       },
       (lines) => {
         if (stopped) return;
-        for (const l of lines) writeLine(io.stdout, opts.format(l));
+        let full = false;
+        for (const l of lines) full = !io.stdout.write(`${opts.format(l)}\n`) || full;
+        if (full && !paused) {
+          paused = true;
+          handle.pause();
+          io.stdout.once("drain", onDrain);
+        }
       },
       (err) => {
         cleanup();

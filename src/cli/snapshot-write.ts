@@ -173,7 +173,7 @@ export async function snapshotToStream(conn: Connection, out: Writable, opts: Ta
       archive.destroy();
       throw new AppError(
         "WRITE_FAILED",
-        `cannot write the snapshot to stdout: ${errnoText(failed)} (the reader went away?)`,
+        `cannot write the snapshot to stdout: ${errnoText(failed)}${(failed as NodeJS.ErrnoException).code === "EPIPE" ? " (the reader went away?)" : ""}`,
       );
     }
   } finally {

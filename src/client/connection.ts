@@ -184,6 +184,12 @@ export interface StreamHandle {
   cancel(): void;
 }
 
+/** A server stream whose reader can stop taking messages for a while (flow control reaches the server). */
+export interface PausableStream extends StreamHandle {
+  pause(): void;
+  resume(): void;
+}
+
 /**
  * The typed connection used by the CLI, console, runners, entrypoints and the
  * fleet simulator. Every call carries the identity headers and, when a token
@@ -687,7 +693,7 @@ export class Connection {
     req: { app?: string; deployment?: string; instance?: string; follow?: boolean; tail?: number },
     onLines: (lines: LogLineInfo[]) => void,
     onEnd: (err?: Error) => void,
-  ): StreamHandle {
+  ): PausableStream {
     const call = this.waypoint.GetLogs(
       {
         app: req.app ?? "",
@@ -794,7 +800,7 @@ export class Connection {
     call: grpc.ClientReadableStream<T>,
     onData: (v: T) => void,
     onEnd: (err?: Error) => void,
-  ): StreamHandle {
+  ): PausableStream {
     let cancelled = false;
     let ended = false;
     const end = (err?: Error) => {
@@ -813,6 +819,8 @@ export class Connection {
         cancelled = true;
         call.cancel();
       },
+      pause: () => call.pause(),
+      resume: () => call.resume(),
     };
   }
 

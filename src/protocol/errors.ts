@@ -170,6 +170,11 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "Queue it without a target for any runner, or start that runner first.",
   },
+  STORAGE_FULL: {
+    grpc: "RESOURCE_EXHAUSTED",
+    exit: 1,
+    hint: "Free space on the disk that holds the server's data dir. The change was not made and nothing stored was lost; reads go on meanwhile, and writes work again once there is room.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 

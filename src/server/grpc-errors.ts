@@ -17,7 +17,10 @@ export function toStatus(err: unknown, logger: ServerLogger, path: string): Part
   if (err instanceof AppError && err.code !== "INTERNAL") {
     metadata.set(ERROR_CODE_HEADER, err.code);
     metadata.set(ERROR_HINT_HEADER, headerSafe(err.hint));
-    logger.debug({ rpc: path, code: err.code, msg: err.message }, "call refused");
+    // A full disk is the operator's to fix, and the client may be a script nobody watches.
+    if (err.code === "STORAGE_FULL")
+      logger.error({ rpc: path, err: err.cause }, "a write was refused: the disk is full");
+    else logger.debug({ rpc: path, code: err.code, msg: err.message }, "call refused");
     return { code: status[err.grpcStatus], details: err.message, metadata };
   }
   const ref = randomBytes(6).toString("hex");

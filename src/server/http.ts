@@ -26,7 +26,8 @@ const HTTP_STATUS: Record<GrpcStatusName, number> = {
   NOT_FOUND: 404,
   ALREADY_EXISTS: 409,
   FAILED_PRECONDITION: 409,
-  RESOURCE_EXHAUSTED: 413,
+  // Only STORAGE_FULL has this status: 507 Insufficient Storage (RFC 4918), which says it to HTTP clients.
+  RESOURCE_EXHAUSTED: 507,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 };

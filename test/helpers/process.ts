@@ -75,6 +75,8 @@ export interface SpawnOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Default: the repository root. */
   readonly cwd?: string;
+  /** A command that runs the rest (e.g. `unshare -rm sh -c …`): `[...wrap, node, …, waypoint, ARGS…]`. */
+  readonly wrap?: readonly string[];
 }
 
 /** Starts `waypoint ARGS…` with stdin closed; the caller reads its stdio. */
@@ -83,7 +85,9 @@ export function spawnWaypoint(
   args: readonly string[],
   opts: SpawnOptions = {},
 ): ChildProcess {
-  const child = spawn(process.execPath, [`--import=${TSX_LOADER}`, WAYPOINT_BIN, ...args], {
+  const argv = [process.execPath, `--import=${TSX_LOADER}`, WAYPOINT_BIN, ...args];
+  const [cmd, ...rest] = [...(opts.wrap ?? []), ...argv];
+  const child = spawn(cmd!, rest, {
     cwd: opts.cwd ?? REPO_ROOT,
     env: childEnv(t, opts.env),
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { AppError } from "../../protocol/errors.js";
 
 /**
@@ -34,20 +34,52 @@ export async function extractMember(
       batched += chunk.length;
       if (batched >= WRITE_BYTES) {
         await inFlight;
-        inFlight = file.writev(batch);
+        inFlight = writeAll(file, batch, batched);
         batch = [];
         batched = 0;
       }
     }
     await inFlight;
-    if (batch.length > 0) await file.writev(batch);
+    if (batch.length > 0) await writeAll(file, batch, batched);
     await file.sync();
+  } catch (err) {
+    throw writeError(err, path);
   } finally {
     // A failed read must not leave a write running on a closed file.
     await inFlight.catch(() => {});
     await file.close();
   }
   return { sha256: hash.digest("hex"), bytes };
+}
+
+/**
+ * Writes every byte of `parts`: writev may write only some (a disk that fills
+ * up does that before it fails with ENOSPC), and a short write taken for a
+ * whole one leaves a truncated data.db that would then be judged damaged.
+ */
+async function writeAll(file: FileHandle, parts: Buffer[], total: number): Promise<void> {
+  let rest = parts;
+  let left = total;
+  while (left > 0) {
+    const { bytesWritten } = await file.writev(rest);
+    left -= bytesWritten;
+    if (left > 0) rest = [Buffer.concat(rest).subarray(bytesWritten)];
+  }
+}
+
+/** Errors of the local disk, said as such (not as a damaged snapshot); anything else as it is. */
+function writeError(err: unknown, path: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOSPC: "no space left on the device",
+    EDQUOT: "disk quota exceeded",
+    EIO: "an I/O error",
+  };
+  if (err instanceof AppError || !code || !words[code]) return err;
+  return new AppError("WRITE_FAILED", `cannot extract data.db to ${path} to check it: ${words[code]}`, {
+    hint: "Free space on that disk and try again. This says nothing about the snapshot itself: it was not checked.",
+    cause: err,
+  });
 }
 
 export async function readSmallMember(

@@ -22,6 +22,12 @@ import {
 
 type Row = Record<string, string | number | null>;
 
+/** SQLite's "database or disk is full", or the file system's own ENOSPC / EDQUOT. */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT";
+}
+
 /**
  * The SQLite implementation of Store. One instance owns the file exclusively
  * (see openDatabase) and is used from one thread; better-sqlite3 is
@@ -58,14 +64,30 @@ export class SqliteStore implements Store {
     return this.index;
   }
 
-  /** Runs `fn` and advances the state index in one transaction. */
+  /**
+   * Runs `fn` and advances the state index in one transaction. A full disk
+   * (SQLITE_FULL: SQLite has rolled the transaction back, and the connection
+   * stays usable for reads and for writes once there is room) becomes
+   * STORAGE_FULL, so the caller is told what happened rather than given an
+   * internal error.
+   */
   private write<T>(fn: () => T): T {
     this.assertOpen();
-    const result = this.db.transaction(() => {
-      const r = fn();
-      this.stmts.bumpIndex.run();
-      return r;
-    })();
+    let result: T;
+    try {
+      result = this.db.transaction(() => {
+        const r = fn();
+        this.stmts.bumpIndex.run();
+        return r;
+      })();
+    } catch (err) {
+      if (isDiskFull(err)) {
+        throw new AppError("STORAGE_FULL", "the server's disk is full: the change was not made", {
+          cause: err,
+        });
+      }
+      throw err;
+    }
     this.index += 1;
     return result;
   }
@@ -427,14 +449,28 @@ export class SqliteStore implements Store {
     onProgress?: (p: { totalPages: number; remainingPages: number }) => void,
   ): Promise<DatabaseFacts> {
     this.assertOpen();
-    closeSync(openSync(dest, "wx", 0o600));
-    await this.db.backup(dest, {
-      progress: (p) => {
-        onProgress?.(p);
-        return 256;
-      },
-    });
-    makeStandalone(dest);
+    try {
+      closeSync(openSync(dest, "wx", 0o600));
+      await this.db.backup(dest, {
+        progress: (p) => {
+          onProgress?.(p);
+          return 256;
+        },
+      });
+      makeStandalone(dest);
+    } catch (err) {
+      if (isDiskFull(err)) {
+        throw new AppError(
+          "STORAGE_FULL",
+          "the server's disk is full: no room for the snapshot's copy of the database",
+          {
+            hint: "Free space on the disk that holds the server's data dir (a snapshot needs about the database's size there), then take the snapshot again. Nothing stored was changed.",
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    }
     // What meta.json needs; the per-table sizes would be one more read of every page, on the event loop.
     const { problems: _unchecked, ...facts } = inspectDatabaseFile(dest, {
       integrity: false,
