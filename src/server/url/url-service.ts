@@ -99,8 +99,15 @@ export async function startUrlService(listen: string, deps: UrlServiceDeps): Pro
     }
     handle(req, down, socketUpstream(socket, rest));
   });
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    // As Node's own handler answers: a head too slow or too large is told so, anything else is a 400.
+    const status =
+      err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "408 Request Timeout"
+        : err.code === "HPE_HEADER_OVERFLOW"
+          ? "431 Request Header Fields Too Large"
+          : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
   });
   const colon = listen.lastIndexOf(":");
   await new Promise<void>((resolve, reject) => {
