@@ -80,3 +80,24 @@ test("an oversized message on a stream ends that stream with RESOURCE_EXHAUSTED 
   const first = await config.message(0);
   t.truthy(first, "the connection's one stream is free again");
 });
+
+test("`server run -max-message-size` is checked before anything starts (exit 2, naming the flag)", async (t) => {
+  const r = await cli(t, ["server", "run", "-db=/nonexistent/x.db", "-max-message-size=64KiB"]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /-max-message-size: "64KiB" is not a size between 2MiB and 16MiB/);
+});
+
+test("an answer over the server's limit is explained too: the server could not send it", async (t) => {
+  const s = await startTestServer(t, { config: { maxMessageSize: "2MiB" } });
+  const admin = s.connect();
+  await admin.createApp("web");
+  // Each write is under 2 MiB; the resolved configuration (global and the app's together) is not.
+  const set = bigSet(2).slice(0, 30);
+  await admin.setConfig({ set });
+  await admin.setConfig({ app: "web", set: set.map((v) => ({ ...v, name: `APP_${v.name}` })) });
+  const err = await t.throwsAsync(admin.getConfig({ app: "web", resolved: true }));
+  t.is((err as AppError).code, "MESSAGE_TOO_LARGE");
+  t.is(statusOf(err), grpc.status.RESOURCE_EXHAUSTED);
+  t.regex(err!.message, /could not send its answer of \d+ bytes: its limit is 2097152 bytes/);
+  t.regex((err as AppError).hint, /^Ask for less at once/);
+});
