@@ -81,10 +81,18 @@ test("an oversized message on a stream ends that stream with RESOURCE_EXHAUSTED 
   t.truthy(first, "the connection's one stream is free again");
 });
 
-test("`server run -max-message-size` is checked before anything starts (exit 2, naming the flag)", async (t) => {
-  const r = await cli(t, ["server", "run", "-db=/nonexistent/x.db", "-max-message-size=64KiB"]);
-  t.is(r.code, 2, r.stderr);
-  t.regex(r.stderr, /-max-message-size: "64KiB" is not a size between 2MiB and 16MiB/);
+test("`server run` hands each limit flag to the configuration, which checks it before anything starts (exit 2)", async (t) => {
+  const cases: [string, RegExp][] = [
+    ["-max-message-size=64KiB", /-max-message-size: "64KiB" is not a size between 2MiB and 16MiB/],
+    ["-max-streams-per-token=0", /-max-streams-per-token: "0" is not a whole number/],
+    ["-max-streams-per-connection=0", /-max-streams-per-connection: "0" is not a whole number/],
+    ["-auth-failure-limit=many", /-auth-failure-limit: "many" is not a whole number/],
+  ];
+  for (const [flag, message] of cases) {
+    const r = await cli(t, ["server", "run", "-db=/nonexistent/x.db", flag]);
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, message);
+  }
 });
 
 test("an answer over the server's limit is explained too: the server could not send it", async (t) => {
