@@ -49,7 +49,7 @@ export const serverRun: Command = {
     {
       name: "tls-cert-file",
       type: "string",
-      usage: "serve gRPC with TLS using this PEM certificate",
+      usage: "serve TLS (gRPC, HTTP and the URL service) with this PEM certificate",
       placeholder: "FILE",
     },
     {
@@ -57,6 +57,25 @@ export const serverRun: Command = {
       type: "string",
       usage: "PEM private key for -tls-cert-file",
       placeholder: "FILE",
+    },
+    {
+      name: "tls-self-signed",
+      type: "boolean",
+      usage:
+        "serve TLS with a self-signed certificate made on first start and kept in the data dir (tls-cert.pem, tls-key.pem); clients trust it with NODE_EXTRA_CA_CERTS",
+    },
+    {
+      name: "tls-san",
+      type: "string-list",
+      usage:
+        "more DNS names or IP addresses for the -tls-self-signed certificate, comma-separated (e.g. wp.example.com,10.0.0.5)",
+      placeholder: "NAME,…",
+    },
+    {
+      name: "insecure-plaintext",
+      type: "boolean",
+      usage:
+        "allow plain text (no TLS) on a non-loopback listen address, e.g. behind a TLS-terminating proxy; tokens then travel in clear text",
     },
     {
       name: "active-window",
@@ -144,6 +163,9 @@ export const serverRun: Command = {
       urlDomain: flags.string("url-domain")!,
       ...(flags.string("tls-cert-file") ? { tlsCertFile: flags.string("tls-cert-file") } : {}),
       ...(flags.string("tls-key-file") ? { tlsKeyFile: flags.string("tls-key-file") } : {}),
+      tlsSelfSigned: flags.bool("tls-self-signed"),
+      tlsSans: flags.list("tls-san"),
+      insecurePlaintext: flags.bool("insecure-plaintext"),
       activeWindow: flags.string("active-window")!,
       logBufferBytes: flags.string("log-buffer-bytes")!,
       jobLeaseTimeout: flags.string("job-lease-timeout")!,

@@ -136,9 +136,14 @@ function plainReason(details: string): string {
 /** Status details of a connection the server closed before it said anything (no HTTP/2 SETTINGS). */
 export const NO_HTTP2 = "the server closed the connection before speaking HTTP/2";
 
-const TRUST_HINT =
-  "Trust the CA that signed the server's certificate with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, " +
+const SKIP_HINT =
   "or skip verification with -server-tls-skip-verify (WAYPOINT_SERVER_TLS_SKIP_VERIFY=true) on a network you trust.";
+const TRUST_HINT = `Trust the CA that signed the server's certificate with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, ${SKIP_HINT}`;
+/** A self-signed server certificate is its own CA: the file to trust is the certificate itself. */
+const TRUST_SELF_SIGNED_HINT =
+  "Trust the server's certificate itself with NODE_EXTRA_CA_CERTS=/path/to/cert.pem (a server started with " +
+  "-tls-self-signed logs the path of its tls-cert.pem and its SHA-256 when it starts: copy that file and " +
+  `compare the fingerprint), ${SKIP_HINT}`;
 
 /**
  * A failed TLS handshake, in words, with what to do about it: Node's
@@ -153,7 +158,7 @@ export function tlsProblem(raw: string, tls?: boolean): { why: string; hint: str
   if (!inChain && has("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate", "self signed certificate"))
     return {
       why: `TLS: the server's certificate is self-signed and not trusted here (${details})`,
-      hint: TRUST_HINT,
+      hint: TRUST_SELF_SIGNED_HINT,
     };
   if (
     inChain ||
@@ -179,7 +184,9 @@ export function tlsProblem(raw: string, tls?: boolean): { why: string; hint: str
   if (has("ERR_TLS_CERT_ALTNAME_INVALID", "does not match certificate's altnames"))
     return {
       why: `TLS: the server's certificate does not name the address used to reach it (${details})`,
-      hint: "Reach the server by a name or IP its certificate lists (subjectAltName), or reissue the certificate with that address.",
+      hint:
+        "Reach the server by a name or IP its certificate lists (subjectAltName), or reissue the certificate with " +
+        "that address (a server started with -tls-self-signed makes a new one when given -tls-san=ADDRESS).",
     };
   // grpc-js says "Failed to connect" when the connection closed before the server's SETTINGS.
   if (has(NO_HTTP2, "Last error: Failed to connect")) {
@@ -192,13 +199,13 @@ export function tlsProblem(raw: string, tls?: boolean): { why: string; hint: str
       };
     return {
       why: `${NO_HTTP2}: a server that serves TLS, reached in plain text?`,
-      hint: `If the server was started with -tls-cert-file, set WAYPOINT_SERVER_TLS=true (-server-tls); otherwise ${listener}.`,
+      hint: `If the server was started with -tls-cert-file or -tls-self-signed, set WAYPOINT_SERVER_TLS=true (-server-tls); otherwise ${listener}.`,
     };
   }
   if (has("wrong version number", "packet length too long", "unknown protocol", "WRONG_VERSION_NUMBER"))
     return {
       why: `TLS was used but the server answers in plain text (${details})`,
-      hint: "Drop WAYPOINT_SERVER_TLS / -server-tls, or start the server with -tls-cert-file and -tls-key-file.",
+      hint: "Drop WAYPOINT_SERVER_TLS / -server-tls, or start the server with TLS (-tls-self-signed, or -tls-cert-file and -tls-key-file).",
     };
   return undefined;
 }

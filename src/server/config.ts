@@ -1,7 +1,9 @@
 import { AppError } from "../protocol/errors.js";
 import { parseGoDuration } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
+import { checkPlaintextExposure, exposedListeners, type NamedListener } from "./listen-exposure.js";
 import type { LogLevel } from "./logger.js";
+import { parseSans } from "./tls-names.js";
 
 /** Every default of the server in one table. */
 export const SERVER_DEFAULTS = Object.freeze({
@@ -58,6 +60,14 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+/**
+ * Where the TLS certificate comes from: the operator's files, or one the server makes in its data dir
+ * on first start and keeps (`extraNames`: -tls-san, on top of the names it derives itself).
+ */
+export type TlsSource =
+  | { readonly kind: "files"; readonly certFile: string; readonly keyFile: string }
+  | { readonly kind: "self-signed"; readonly extraNames: readonly string[] };
+
 /** Validated, frozen server configuration. Built once by serverConfig(). */
 export interface ServerConfig {
   readonly dbPath: string;
@@ -66,7 +76,10 @@ export interface ServerConfig {
   /** The URL service's listener; absent when it is switched off (-listen-url=off). */
   readonly listenUrl?: ListenAddress;
   readonly urlDomain: string;
-  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** Absent: every listener serves plain text. */
+  readonly tls?: TlsSource;
+  /** -insecure-plaintext: plain text on a non-loopback address was asked for (it is refused otherwise). */
+  readonly insecurePlaintext: boolean;
   readonly logLevel: LogLevel;
   readonly activeWindowMs: number;
   readonly inventoryFlushMs: number;
@@ -110,6 +123,12 @@ export interface ServerConfigInput {
   readonly urlDomain?: string;
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
+  /** -tls-self-signed: make a certificate in the data dir on first start, and reuse it. */
+  readonly tlsSelfSigned?: boolean;
+  /** -tls-san: more names for the self-signed certificate (each may hold several, comma-separated). */
+  readonly tlsSans?: readonly string[];
+  /** -insecure-plaintext: allow plain text on non-loopback addresses. */
+  readonly insecurePlaintext?: boolean;
   readonly logLevel: LogLevel;
   readonly activeWindow?: string;
   readonly inventoryFlushMs?: number;
@@ -159,20 +178,28 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
       `-url-response-timeout: ${JSON.stringify(urlTimeout)} is not a duration between 1s and 1h (e.g. 60s)`,
     );
   }
-  if (Boolean(input.tlsCertFile) !== Boolean(input.tlsKeyFile)) {
-    throw new AppError("CONFIG_INVALID", "-tls-cert-file and -tls-key-file must be given together");
+  const tls = tlsSource(input);
+  const listenGrpc = parseListen(input.listenGrpc ?? SERVER_DEFAULTS.listenGrpc, "-listen-grpc");
+  const listenHttp = parseListen(input.listenHttp ?? SERVER_DEFAULTS.listenHttp, "-listen-http");
+  const listenUrl =
+    (input.listenUrl ?? SERVER_DEFAULTS.listenUrl) === "off"
+      ? undefined
+      : parseListen(input.listenUrl ?? SERVER_DEFAULTS.listenUrl, "-listen-url");
+  const insecurePlaintext = input.insecurePlaintext ?? false;
+  if (!tls) {
+    checkPlaintextExposure(
+      exposedListeners(listenersOf({ listenGrpc, listenHttp, ...(listenUrl ? { listenUrl } : {}) })),
+      insecurePlaintext,
+    );
   }
   return Object.freeze({
     dbPath: input.dbPath ?? SERVER_DEFAULTS.db,
-    listenGrpc: parseListen(input.listenGrpc ?? SERVER_DEFAULTS.listenGrpc, "-listen-grpc"),
-    listenHttp: parseListen(input.listenHttp ?? SERVER_DEFAULTS.listenHttp, "-listen-http"),
-    ...((input.listenUrl ?? SERVER_DEFAULTS.listenUrl) === "off"
-      ? {}
-      : { listenUrl: parseListen(input.listenUrl ?? SERVER_DEFAULTS.listenUrl, "-listen-url") }),
+    listenGrpc,
+    listenHttp,
+    ...(listenUrl ? { listenUrl } : {}),
     urlDomain: parseDomain(input.urlDomain ?? SERVER_DEFAULTS.urlDomain),
-    ...(input.tlsCertFile && input.tlsKeyFile
-      ? { tls: Object.freeze({ certFile: input.tlsCertFile, keyFile: input.tlsKeyFile }) }
-      : {}),
+    ...(tls ? { tls } : {}),
+    insecurePlaintext,
     logLevel: input.logLevel,
     activeWindowMs,
     inventoryFlushMs: input.inventoryFlushMs ?? SERVER_DEFAULTS.inventoryFlushMs,
@@ -209,6 +236,41 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     versionInfo: input.versionInfo,
     ...(input.restorePassphrase ? { restorePassphrase: input.restorePassphrase } : {}),
   });
+}
+
+/** The TLS flags, checked: files (both), self-signed (alone, with its -tls-san), or none. */
+function tlsSource(input: ServerConfigInput): TlsSource | undefined {
+  const files = Boolean(input.tlsCertFile) || Boolean(input.tlsKeyFile);
+  if (input.tlsSelfSigned && files) {
+    throw new AppError("USAGE", "-tls-self-signed cannot be combined with -tls-cert-file or -tls-key-file", {
+      hint: "Give -tls-cert-file and -tls-key-file to serve your own certificate, or -tls-self-signed alone to have the server make one in its data dir.",
+    });
+  }
+  const sans = input.tlsSans ?? [];
+  if (sans.length > 0 && !input.tlsSelfSigned) {
+    throw new AppError("USAGE", "-tls-san names go into the certificate -tls-self-signed makes", {
+      hint: "Add -tls-self-signed, or put the names into your own certificate (-tls-cert-file).",
+    });
+  }
+  if (input.tlsSelfSigned)
+    return Object.freeze({ kind: "self-signed", extraNames: Object.freeze(parseSans(sans)) });
+  if (Boolean(input.tlsCertFile) !== Boolean(input.tlsKeyFile)) {
+    throw new AppError("CONFIG_INVALID", "-tls-cert-file and -tls-key-file must be given together");
+  }
+  return input.tlsCertFile && input.tlsKeyFile
+    ? Object.freeze({ kind: "files", certFile: input.tlsCertFile, keyFile: input.tlsKeyFile })
+    : undefined;
+}
+
+/** The server's listeners with their flags (the URL service's only when it is on). */
+export function listenersOf(
+  config: Pick<ServerConfig, "listenGrpc" | "listenHttp" | "listenUrl">,
+): NamedListener[] {
+  return [
+    { flag: "-listen-grpc", address: config.listenGrpc },
+    { flag: "-listen-http", address: config.listenHttp },
+    ...(config.listenUrl ? [{ flag: "-listen-url" as const, address: config.listenUrl }] : []),
+  ];
 }
 
 /**

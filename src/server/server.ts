@@ -1,6 +1,5 @@
-import { createWriteStream, readFileSync, renameSync, rmSync } from "node:fs";
+import { createWriteStream, renameSync, rmSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
-import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
@@ -10,10 +9,11 @@ import { AppError } from "../protocol/errors.js";
 import { TokenCache } from "./auth.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import { bindError } from "./bind-error.js";
-import { formatAddress, type ListenAddress, type ServerConfig } from "./config.js";
+import { formatAddress, type ListenAddress, listenersOf, type ServerConfig } from "./config.js";
 import { Guard } from "./guard.js";
 import { createHttpServer } from "./http.js";
 import { InventoryRecorder } from "./inventory-recorder.js";
+import { exposedListeners } from "./listen-exposure.js";
 import type { ServerLogger } from "./logger.js";
 import { RPC_TABLE } from "./rpc-table.js";
 import { EntrypointHub } from "./runtime/entrypoint-hub.js";
@@ -33,6 +33,7 @@ import { lastSnapshotIn } from "./store/inspect.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store, TokenRecord } from "./store/store.js";
 import { StreamLimits } from "./stream-limits.js";
+import { resolveTls, type TlsPair } from "./tls.js";
 import { TunnelBroker } from "./url/tunnel-broker.js";
 import { startUrlService, type UrlService } from "./url/url-service.js";
 
@@ -190,12 +191,21 @@ export async function startServer(
   let draining = false;
   let tlsPair: TlsPair | undefined;
   try {
-    tlsPair = config.tls ? loadTlsPair(config.tls) : undefined;
+    tlsPair = await resolveTls(config, logger);
   } catch (err) {
     grpcServer.forceShutdown();
     clearInterval(pruneTimer);
     store.close();
     throw err;
+  }
+  if (!tlsPair) {
+    const exposed = exposedListeners(listenersOf(config));
+    if (exposed.length > 0) {
+      logger.warn(
+        { listeners: exposed.map((l) => `${l.flag}=${formatAddress(l.address)}`), insecurePlaintext: true },
+        "serving plain text on non-loopback addresses (-insecure-plaintext): tokens and data travel in clear text to anyone on the network path",
+      );
+    }
   }
   const http = createHttpServer({
     ...(tlsPair ? { tls: tlsPair } : {}),
@@ -329,29 +339,6 @@ async function settledWithin(work: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
-}
-
-/** The server's certificate chain and key, as PEM. */
-interface TlsPair {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
-
-/** Reads -tls-cert-file and -tls-key-file and checks they make a usable pair (both listeners use it). */
-function loadTlsPair(files: { readonly certFile: string; readonly keyFile: string }): TlsPair {
-  try {
-    const pair = { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
-    createSecureContext(pair);
-    return pair;
-  } catch (err) {
-    throw new AppError(
-      "STARTUP_FAILED",
-      `cannot load the TLS certificate or key: ${(err as Error).message}`,
-      {
-        hint: "Check -tls-cert-file and -tls-key-file: both PEM files, readable by this user, and a matching pair.",
-      },
-    );
-  }
 }
 
 function bindGrpc(server: grpc.Server, config: ServerConfig, tls: TlsPair | undefined): Promise<number> {

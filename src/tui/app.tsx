@@ -30,18 +30,20 @@ export interface AppProps {
   readonly catalogPath: string;
   /** How often data is fetched again. */
   readonly pollMs?: number;
+  /** The time (Date.now by default; tests fix it so ages are exact). */
+  readonly clock?: () => number;
 }
 
 /** The console's root: polls the server, keeps input in one reducer, runs tasks, and picks the screen. */
-export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }: AppProps) {
+export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000, clock = Date.now }: AppProps) {
   const [state, dispatch] = useReducer(consoleReducer, INITIAL_STATE);
   const { exit } = useApp();
   const { stdout } = useStdout();
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(clock());
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 1000);
+    const t = setInterval(() => setNow(clock()), 1000);
     return () => clearInterval(t);
-  }, []);
+  }, [clock]);
   // A resized terminal draws again at once, with the new height and width.
   const [, resized] = useReducer((n: number) => n + 1, 0);
   useEffect(() => {
@@ -53,16 +55,17 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
   // Bumped when a task changed what the server or the directory holds: those panels fetch again at once.
   const [changed, setChanged] = useState(0);
   const refresh = state.refresh + changed;
-  const server = usePoll(() => client.versionInfo(), pollMs, refresh);
-  const inventory = usePoll(() => client.inventory(), pollMs, refresh);
-  const status = usePoll(() => client.serverStatus(), pollMs, refresh);
-  const staged = usePoll(() => client.stagedRestore(), pollMs * 5, refresh);
+  const server = usePoll(() => client.versionInfo(), pollMs, refresh, "", clock);
+  const inventory = usePoll(() => client.inventory(), pollMs, refresh, "", clock);
+  const status = usePoll(() => client.serverStatus(), pollMs, refresh, "", clock);
+  const staged = usePoll(() => client.stagedRestore(), pollMs * 5, refresh, "", clock);
   const onSnapshots = state.screen === "snapshots";
   const files = usePoll(
     () => (onSnapshots ? desk.list() : Promise.resolve([])),
     pollMs * 2,
     refresh,
     onSnapshots ? "snapshots" : "",
+    clock,
   );
   const onRuntime = state.screen === "runtime";
   const instances = usePoll(
@@ -70,18 +73,21 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
     pollMs,
     refresh,
     onRuntime ? "runtime" : "",
+    clock,
   );
   const jobs = usePoll(
     () => (onRuntime ? client.listJobs() : Promise.resolve([])),
     pollMs,
     refresh,
     onRuntime ? "runtime" : "",
+    clock,
   );
   const deployments = usePoll(
     () => (onRuntime ? client.listDeployments() : Promise.resolve([])),
     pollMs,
     refresh,
     onRuntime ? "runtime" : "",
+    clock,
   );
   const logsOf = onRuntime ? state.runtime.logsOf : undefined;
   const logs = usePoll(
@@ -89,6 +95,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
     pollMs,
     refresh,
     logsOf ?? "",
+    clock,
   );
   const groups = useMemo(
     () => (inventory.data ? groupVersions(inventory.data, state.versions.filter) : []),
@@ -116,7 +123,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
   useEffect(() => {
     const inv = inventoryRef.current;
     if (!inv) return;
-    setMade(makePlan(inv, catalog, target, catalogPath, Date.now(), snapshotRef.current));
+    setMade(makePlan(inv, catalog, target, catalogPath, clock(), snapshotRef.current));
   }, [target, state.plan.replan, haveInventory, catalog, catalogPath]);
   const snapshotNow = status.data ? (status.data.lastSnapshot?.id ?? null) : null;
   useEffect(() => {
@@ -153,7 +160,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
         desk,
         plan: planRef.current,
         onVerified: (file, ok, message) =>
-          setVerified((m) => new Map(m).set(file, { ok, at: Date.now(), message })),
+          setVerified((m) => new Map(m).set(file, { ok, at: clock(), message })),
       },
       (p) => {
         const t = Date.now();
@@ -173,7 +180,7 @@ export function App({ client, desk, note, catalog, catalogPath, pollMs = 2000 }:
         setChanged((n) => n + 1);
       },
     );
-  }, [state.request, client, desk]);
+  }, [state.request, client, desk, clock]);
   useEffect(() => () => desk.abortAll(), [desk]);
 
   // What the keys act on, as rendered last: a ref written during render, so a key that arrives before

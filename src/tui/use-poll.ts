@@ -25,7 +25,13 @@ export function backoffMs(everyMs: number, failures: number): number {
  * previous subject's data is never shown as the new one's. One loop polls at a time; a refresh starts
  * a new call at once and ignores the answer of the one still in flight.
  */
-export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0, subject = ""): Polled<T> {
+export function usePoll<T>(
+  fetch: () => Promise<T>,
+  everyMs: number,
+  refresh = 0,
+  subject = "",
+  clock: () => number = Date.now,
+): Polled<T> {
   const [state, setState] = useState<Polled<T> & { readonly subject: string }>({ failures: 0, subject });
   const fetchRef = useRef(fetch);
   fetchRef.current = fetch;
@@ -40,7 +46,7 @@ export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0
         const data = await fetchRef.current();
         if (stopped) return;
         failures = 0;
-        setState({ data, at: Date.now(), failures: 0, subject });
+        setState({ data, at: clock(), failures: 0, subject });
         timer = setTimeout(tick, everyMs);
       } catch (err) {
         if (stopped) return;
@@ -50,7 +56,7 @@ export function usePoll<T>(fetch: () => Promise<T>, everyMs: number, refresh = 0
           ...(s.subject === subject ? s : { subject }),
           error: err as Error,
           failures,
-          retryAt: Date.now() + wait,
+          retryAt: clock() + wait,
         }));
         timer = setTimeout(tick, wait);
       }

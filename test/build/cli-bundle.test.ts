@@ -59,14 +59,18 @@ function runBundle(t: ExecutionContext, args: readonly string[], env: NodeJS.Pro
 }
 
 /** A server from the bundle on temp ports, once its JSON log says it is ready, and its gRPC address. */
-async function bundledServer(t: ExecutionContext): Promise<{ run: Run; address: string }> {
+async function bundledServer(
+  t: ExecutionContext,
+  opts: { readonly db?: string; readonly args?: readonly string[] } = {},
+): Promise<{ run: Run; address: string }> {
   const run = runBundle(t, [
     "server",
     "run",
-    `-db=${join(tempDir(t), "data.db")}`,
+    `-db=${opts.db ?? join(tempDir(t), "data.db")}`,
     "-listen-grpc=127.0.0.1:0",
     "-listen-http=127.0.0.1:0",
     "-listen-url=127.0.0.1:0",
+    ...(opts.args ?? []),
   ]);
   let ready: Record<string, unknown> | undefined;
   await waitFor(() => {
@@ -148,6 +152,13 @@ test("`server run` from the bundle: JSON log, the API, gRPC health and reflectio
   t.is(answers.length, 2);
   t.true(answers[0]!.includes("waypoint.v1.Waypoint") && answers[0]!.includes("waypoint.v1.Entrypoint"));
   t.true(answers[1]!.includes("GetVersionInfo"), "the file descriptor of the service");
+});
+
+test("`server run -tls-self-signed` from the bundle makes its certificate (the X.509 library loads from its chunk)", async (t) => {
+  const dir = tempDir(t);
+  const { run } = await bundledServer(t, { db: join(dir, "data.db"), args: ["-tls-self-signed"] });
+  t.regex(run.stderr(), /"msg":"made a self-signed TLS certificate [^"]*tls-cert\.pem"/);
+  t.true(existsSync(join(dir, "tls-cert.pem")) && existsSync(join(dir, "tls-key.pem")));
 });
 
 test("`upgrade plan` from the bundle plans with the shipped catalog", async (t) => {

@@ -71,7 +71,7 @@ test("a TLS server: the CLI and the entrypoint verify it, skip verification when
   });
   t.is(untrustedCli.code, 3);
   t.regex(untrustedCli.stderr, /self-signed and not trusted here/);
-  t.regex(untrustedCli.stderr, /Hint: Trust the CA .*NODE_EXTRA_CA_CERTS/);
+  t.regex(untrustedCli.stderr, /Hint: Trust the server's certificate itself with NODE_EXTRA_CA_CERTS/);
   // TLS to a plain-text listener (one that answers HTTP/1.1 in the clear), and plain text to the TLS one.
   const plainServer = createNetServer((socket) => socket.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
   await new Promise<void>((resolve) => plainServer.listen(0, "127.0.0.1", resolve));

@@ -21,9 +21,14 @@ import { waitFor } from "../helpers/wait.js";
 
 /** The catalog plans are made from: the protocol steps 0.1.0 → 0.4.0 shipped in fixtures/. */
 const CATALOG_PATH = join(REPO_ROOT, "fixtures", "catalogs", "protocol-steps.json");
+/** The instant the console and the fake server's data both take as now, so every age in a frame is exact. */
+const T0 = Date.now();
+const clock = () => T0;
+
 const PLANNING = {
   catalog: parseCatalog(readFileSync(CATALOG_PATH, "utf8"), CATALOG_PATH),
   catalogPath: CATALOG_PATH,
+  clock,
 };
 
 const SERVER: VersionInfo = {
@@ -159,7 +164,7 @@ const JOBS: JobInfo[] = [
     operation: "build",
     state: "success",
     runner: "runner-eu-1",
-    queuedAt: new Date(Date.now() - 3_600_000).toISOString(),
+    queuedAt: new Date(T0 - 3_600_000).toISOString(),
     exitCode: 0,
   },
   {
@@ -169,7 +174,7 @@ const JOBS: JobInfo[] = [
     operation: "deploy",
     state: "running",
     runner: "runner-eu-1",
-    queuedAt: new Date().toISOString(),
+    queuedAt: new Date(T0).toISOString(),
   },
 ];
 
@@ -195,7 +200,7 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
     },
     async inventory() {
       if (fake.down) throw new Error("the server at 127.0.0.1:9701 is not reachable");
-      return fake.inv ? { ...fake.inv, generatedAt: new Date().toISOString() } : inventory(Date.now());
+      return fake.inv ? { ...fake.inv, generatedAt: new Date(T0).toISOString() } : inventory(T0);
     },
     async stagedRestore() {
       return fake.staged;
@@ -208,7 +213,7 @@ function fakeClient(staged: StagedRestore = { staged: false }): Fake {
     async serverStatus() {
       if (fake.down) throw new Error("the server at 127.0.0.1:9701 is not reachable");
       return {
-        startedAt: new Date(Date.now() - 3 * 3_600_000).toISOString(),
+        startedAt: new Date(T0 - 3 * 3_600_000).toISOString(),
         databaseBytes: 2_202_009,
         stateIndex: 1234,
         ...(fake.lastSnapshotAt
@@ -379,7 +384,7 @@ test("the overview shows the server, counts per kind, the staged restore and the
     [
       "waypoint 127.0.0.1:9701 server 0.4.0 · api 1–3 · entrypoint 2 · checked 0s ago",
       " 1 Overview  2 Versions  3 Plan  4 Snapshots  5 Runtime  ? help · q quit",
-      "Server up 2h · database 2.1 MiB · state index 1234 · last snapshot never",
+      "Server up 3h · database 2.1 MiB · state index 1234 · last snapshot never",
       "In use (connected, or seen within 168h) · 0s old",
       "  client          2 (1 connected) on 2 versions",
       "  runner          1 (1 connected) on 1 version",
@@ -551,7 +556,7 @@ test("runtime: runners with their job, the latest jobs, the latest deployments w
 
 /** A fleet behind the catalog's 0.4.0: server 0.2.0, clients on 0.2.0, entrypoints on 0.1.0. */
 function oldFleet(entrypoints: { id: string; version: string; connected: boolean }[]): InventoryJson {
-  const now = new Date().toISOString();
+  const now = new Date(T0).toISOString();
   const release = (v: string) => PLANNING.catalog.releases.find((r) => r.version === v)!;
   return {
     server: { version: "0.2.0", api: release("0.2.0").api, entrypoint: release("0.2.0").entrypoint },
@@ -617,7 +622,7 @@ test("plan: the steps to the newest release with their live progress; h/l pick t
 
   // The operator works through the plan: a snapshot, then one entrypoint redeployed (its replacement
   // on 0.4.0), and the other still on 0.1.0. The steps stay; their progress moves.
-  client.lastSnapshotAt = Date.now();
+  client.lastSnapshotAt = T0;
   client.inv = oldFleet([
     { id: "ceb_1", version: "0.1.0", connected: false },
     { id: "ceb_2", version: "0.1.0", connected: true },
@@ -681,7 +686,14 @@ test("plan: a long catalog's targets show as a window around the picked one, on 
     rejected: [],
   };
   const r = render(
-    <App client={client} catalog={catalog} catalogPath="long" desk={fakeDesk()} pollMs={10_000} />,
+    <App
+      client={client}
+      catalog={catalog}
+      catalogPath="long"
+      desk={fakeDesk()}
+      pollMs={10_000}
+      clock={clock}
+    />,
   );
   t.teardown(r.unmount);
   await frameWith(r.lastFrame, "Warnings");
@@ -808,7 +820,7 @@ test("snapshots: a staged restore is shown and x cancels it after a y", async (t
   const client = fakeClient({
     staged: true,
     path: "/var/lib/waypoint/waypoint-restore.db",
-    stagedAt: new Date(Date.now() - 120_000).toISOString(),
+    stagedAt: new Date(T0 - 120_000).toISOString(),
     bytes: 1000,
     meta: META("snap_old", 900, "2026-12-01T10:00:00.000Z"),
   });
