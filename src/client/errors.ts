@@ -83,7 +83,10 @@ export function fromServiceError(
       { cause: err },
     );
   }
+  // A code this client does not know (a newer server's) still comes with the server's own hint, which
+  // says what to do better than INTERNAL's "this is a bug".
   return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, {
+    ...(typeof sent === "string" && typeof hint === "string" ? { hint } : {}),
     cause: err,
   });
 }
