@@ -73,8 +73,10 @@ export class AuthThrottle {
     this.sweep(now);
     const key = addressKey(address);
     let e = this.entries.get(key);
-    if (e && e.blockedUntil !== 0) return;
-    if (!e || now - e.windowStart >= windowMs) e = { windowStart: now, failures: 0, blockedUntil: 0 };
+    // Attempts during a cooldown are refused before they are checked, so they cannot fail: not counted.
+    if (e && e.blockedUntil > now) return;
+    if (e === undefined || e.blockedUntil !== 0 || now - e.windowStart >= windowMs)
+      e = { windowStart: now, failures: 0, blockedUntil: 0 };
     e.failures += 1;
     // Re-inserted so that the map's order is by last failure: the first key is the one to drop.
     this.entries.delete(key);

@@ -184,3 +184,15 @@ test("IPv6 addresses count per /64, IPv4-mapped ones as IPv4; grpc-js peers lose
   t.is(grpcPeerAddress("2001:db8::1:443"), "2001:db8::1");
   t.is(grpcPeerAddress("unknown"), "unknown");
 });
+
+test("after a cooldown the count starts over, even when nothing checked the address in between", (t) => {
+  const { th, advance, logs } = throttle({ cooldownMs: 10_000 });
+  for (let i = 0; i < 3; i++) th.failed("10.0.0.9");
+  advance(10_000);
+  th.failed("10.0.0.9");
+  t.false(th.blocked("10.0.0.9"), "one failure after the cooldown is one failure");
+  th.failed("10.0.0.9");
+  th.failed("10.0.0.9");
+  t.true(th.blocked("10.0.0.9"));
+  t.is(logs.lines.filter((l) => l.level === 40).length, 2, "one warning per episode");
+});
