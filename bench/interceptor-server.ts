@@ -13,10 +13,13 @@ import { loadWaypointProto } from "../src/gen/load.js";
 import type { Inventory } from "../src/gen/waypoint/v1/Inventory.js";
 import type { WaypointHandlers } from "../src/gen/waypoint/v1/Waypoint.js";
 import { mintToken, TokenCache } from "../src/server/auth.js";
+import { AuthThrottle } from "../src/server/auth-throttle.js";
+import { SERVER_DEFAULTS } from "../src/server/config.js";
 import { Guard } from "../src/server/guard.js";
 import { InventoryRecorder } from "../src/server/inventory-recorder.js";
 import { createLogger } from "../src/server/logger.js";
 import { SqliteStore } from "../src/server/store/sqlite-store.js";
+import { StreamLimits } from "../src/server/stream-limits.js";
 
 const logger = createLogger("error");
 const benchDir = mkdtempSync(join(tmpdir(), "waypoint-bench-"));
@@ -32,7 +35,20 @@ const recorder = new InventoryRecorder(store, {
   logger,
 });
 recorder.start();
-const guard = new Guard({ server: BUILD_VERSION_INFO, tokens, recorder, logger });
+const throttle = new AuthThrottle(
+  {
+    limit: SERVER_DEFAULTS.authFailureLimit,
+    windowMs: SERVER_DEFAULTS.authFailureWindowMs,
+    cooldownMs: SERVER_DEFAULTS.authFailureCooldownMs,
+    maxTracked: SERVER_DEFAULTS.authFailureTrackedAddresses,
+  },
+  logger,
+);
+const streamLimits = new StreamLimits(
+  { perToken: SERVER_DEFAULTS.maxStreamsPerToken, perConnection: SERVER_DEFAULTS.maxStreamsPerConnection },
+  logger,
+);
+const guard = new Guard({ server: BUILD_VERSION_INFO, tokens, recorder, logger, throttle, streamLimits });
 
 const RESPONSE: Inventory = {
   server: { ...BUILD_VERSION_INFO },

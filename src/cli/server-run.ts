@@ -108,6 +108,35 @@ export const serverRun: Command = {
       placeholder: "DURATION",
     },
     {
+      name: "max-message-size",
+      type: "string",
+      usage: "the largest gRPC message the server receives or sends, 2MiB to 16MiB",
+      default: SERVER_DEFAULTS.maxMessageSize,
+      placeholder: "SIZE",
+    },
+    {
+      name: "max-streams-per-token",
+      type: "string",
+      usage: "streaming calls open at once under one token (every instance of a deployment shares its token)",
+      default: String(SERVER_DEFAULTS.maxStreamsPerToken),
+      placeholder: "N",
+    },
+    {
+      name: "max-streams-per-connection",
+      type: "string",
+      usage: "streaming calls open at once on one client connection (one process)",
+      default: String(SERVER_DEFAULTS.maxStreamsPerConnection),
+      placeholder: "N",
+    },
+    {
+      name: "auth-failure-limit",
+      type: "string",
+      usage:
+        "failed authentications from one address within a minute before it is refused for a minute (0: no limit)",
+      default: String(SERVER_DEFAULTS.authFailureLimit),
+      placeholder: "N",
+    },
+    {
       name: "v",
       type: "count",
       usage: "log more: -v info, -vv debug, -vvv trace",
@@ -141,6 +170,10 @@ export const serverRun: Command = {
       logBufferBytes: flags.string("log-buffer-bytes")!,
       jobLeaseTimeout: flags.string("job-lease-timeout")!,
       urlResponseTimeout: flags.string("url-response-timeout")!,
+      maxMessageSize: flags.string("max-message-size")!,
+      maxStreamsPerToken: flags.string("max-streams-per-token")!,
+      maxStreamsPerConnection: flags.string("max-streams-per-connection")!,
+      authFailureLimit: flags.string("auth-failure-limit")!,
       logLevel: levelFrom(flags.count("v"), io.env.WAYPOINT_LOG_LEVEL),
       versionInfo: versionInfoFrom(flags, io),
       ...(io.env.WAYPOINT_SNAPSHOT_PASSPHRASE

@@ -72,6 +72,10 @@ export function fromServiceError(
       problem ? { hint: problem.hint, cause: err } : { cause: err },
     );
   }
+  if (e.code === status.RESOURCE_EXHAUSTED) {
+    const tooLarge = messageTooLarge(e.details ?? "", address, err);
+    if (tooLarge) return tooLarge;
+  }
   if (e.code === status.UNIMPLEMENTED) {
     return new AppError(
       "SERVER_OUTDATED",
@@ -79,9 +83,39 @@ export function fromServiceError(
       { cause: err },
     );
   }
+  // A code this client does not know (a newer server's) still comes with the server's own hint, which
+  // says what to do better than INTERNAL's "this is a bug".
   return new AppError(BY_STATUS[e.code] ?? "INTERNAL", e.details || `server error (gRPC status ${e.code})`, {
+    ...(typeof sent === "string" && typeof hint === "string" ? { hint } : {}),
     cause: err,
   });
+}
+
+/**
+ * grpc-js's own refusals of a message over its limit, which it sends before any waypoint code runs (so
+ * without a waypoint-error-code): "Received message larger than max (A vs B)" is the server refusing
+ * what this client sent, "Sent message larger than max (A vs. B)" the server unable to send its answer.
+ * This client's own receive limit (16 MiB) is never the one hit: the server's limit is at most that.
+ */
+function messageTooLarge(details: string, address: string, cause: unknown): AppError | undefined {
+  const m = /^(Received|Sent) message larger than max \((\d+) vs\.? (\d+)\)/.exec(details);
+  if (!m) return undefined;
+  const [, dir, size, limit] = m;
+  if (dir === "Received") {
+    return new AppError(
+      "MESSAGE_TOO_LARGE",
+      `the server at ${address} refused a message of ${size} bytes: its limit is ${limit} bytes (the server's -max-message-size)`,
+      { cause },
+    );
+  }
+  return new AppError(
+    "MESSAGE_TOO_LARGE",
+    `the server at ${address} could not send its answer of ${size} bytes: its limit is ${limit} bytes (the server's -max-message-size)`,
+    {
+      hint: "Ask for less at once, or ask the server's operator to raise -max-message-size (at most 16MiB).",
+      cause,
+    },
+  );
 }
 
 /** The errno behind grpc-js's "No connection established. Last error: …" text, in words. */

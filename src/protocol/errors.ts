@@ -175,6 +175,21 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "Free space on the disk that holds the server's data dir. The change was not made and nothing stored was lost; reads go on meanwhile, and writes work again once there is room.",
   },
+  MESSAGE_TOO_LARGE: {
+    grpc: "RESOURCE_EXHAUSTED",
+    exit: 1,
+    hint: "Send less in one call (fewer or smaller configuration values at once), or ask the server's operator to raise -max-message-size (at most 16MiB).",
+  },
+  TOO_MANY_STREAMS: {
+    grpc: "RESOURCE_EXHAUSTED",
+    exit: 1,
+    hint: "Close streams that are no longer needed (`logs -f`, `exec`, consoles), or ask the server's operator to raise the limit the message names.",
+  },
+  AUTH_THROTTLED: {
+    grpc: "RESOURCE_EXHAUSTED",
+    exit: 4,
+    hint: "Too many calls from this address presented a token the server does not know. Fix the token (-server-token, WAYPOINT_SERVER_TOKEN or the context) and try again once the wait is over.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 

@@ -18,8 +18,26 @@ export const SERVER_DEFAULTS = Object.freeze({
   inventoryFlushMs: 1000,
   /** How long shutdown waits for in-flight calls before cancelling them. */
   shutdownGraceMs: 10_000,
-  /** Largest gRPC message accepted, in bytes. */
-  maxMessageBytes: 4 * 1024 * 1024,
+  /** -max-message-size: the largest gRPC message received or sent (grpc-js's own default). */
+  maxMessageSize: "4MiB",
+  /**
+   * -max-streams-per-token: streaming calls open at once under one token. Generous because every
+   * instance of a deployment shares its deployment's token (config + logs + exec + URL tunnels each).
+   */
+  maxStreamsPerToken: 10_000,
+  /** -max-streams-per-connection: streaming calls open at once on one HTTP/2 connection (one process). */
+  maxStreamsPerConnection: 1_000,
+  /** -auth-failure-limit: failed authentications per address within authFailureWindowMs (0: no limit). */
+  authFailureLimit: 10,
+  authFailureWindowMs: 60_000,
+  /** How long an address that reached the limit is refused, without its token being checked. */
+  authFailureCooldownMs: 60_000,
+  /** Addresses tracked at once; the oldest go first beyond it (bounded memory under a spread-out flood). */
+  authFailureTrackedAddresses: 10_000,
+  /** HTTP and URL service: the request head must arrive within this long (slow-header clients are cut). */
+  httpHeadersTimeoutMs: 30_000,
+  /** HTTP and URL service: the largest request head (Node's own default, made explicit). */
+  httpMaxHeaderBytes: 16 * 1024,
   /** Log output kept in memory per instance (oldest dropped first): 512 KiB. */
   logBufferBytes: "512KiB",
   /** A job whose runner says nothing about it for this long is taken back (DESIGN §10). */
@@ -28,8 +46,14 @@ export const SERVER_DEFAULTS = Object.freeze({
 });
 
 /** Bounds of -log-buffer-bytes. */
-const LOG_BUFFER_MIN = 1024;
-const LOG_BUFFER_MAX = 1024 * 1024 * 1024;
+const LOG_BUFFER_BOUNDS = { min: 1024, max: 1024 * 1024 * 1024 } as const;
+
+/**
+ * Bounds of -max-message-size. Below: the largest messages waypoint itself sends are 1 MiB chunks
+ * (snapshot and restore data, job output) plus a few bytes of framing. Above: this release's clients
+ * receive at most 16 MiB (src/client/grpc-call.ts), and the server's send limit is the same value.
+ */
+export const MAX_MESSAGE_BOUNDS = { min: 2 * 1024 * 1024, max: 16 * 1024 * 1024 } as const;
 
 export interface ListenAddress {
   readonly host: string;
@@ -60,7 +84,16 @@ export interface ServerConfig {
   readonly activeWindowMs: number;
   readonly inventoryFlushMs: number;
   readonly shutdownGraceMs: number;
+  /** -max-message-size, in bytes: the gRPC receive and send limit. */
   readonly maxMessageBytes: number;
+  /** Streaming calls open at once per token, and per client connection (see ARCHITECTURE.md, Limits). */
+  readonly maxStreamsPerToken: number;
+  readonly maxStreamsPerConnection: number;
+  /** Failed authentications per remote address; `limit` 0 switches the throttle off. */
+  readonly authFailures: AuthFailureLimits;
+  /** Request-head limits of the HTTP listener and the URL service. */
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpMaxHeaderBytes: number;
   /** Bytes of log output kept in memory per instance. */
   readonly logBufferBytes: number;
   /** How long a job's lease lasts without word from its runner. */
@@ -70,6 +103,15 @@ export interface ServerConfig {
   readonly versionInfo: VersionInfo;
   /** Decrypts an age-encrypted staged restore at start (WAYPOINT_SNAPSHOT_PASSPHRASE). */
   readonly restorePassphrase?: string;
+}
+
+export interface AuthFailureLimits {
+  /** Failures within `windowMs` that start a cooldown; 0: never. */
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly cooldownMs: number;
+  /** Addresses tracked at once. */
+  readonly maxTracked: number;
 }
 
 export interface ServerConfigInput {
@@ -93,6 +135,17 @@ export interface ServerConfigInput {
   readonly shutdownGraceMs?: number;
   /** Bytes, as a number or text: "524288", "512KiB", "2MiB" (K/M/G are read as KiB/MiB/GiB). */
   readonly logBufferBytes?: number | string;
+  /** -max-message-size: bytes as for logBufferBytes, 2MiB to 16MiB. */
+  readonly maxMessageSize?: number | string;
+  readonly maxStreamsPerToken?: number | string;
+  readonly maxStreamsPerConnection?: number | string;
+  /** -auth-failure-limit; the window, cooldown and table size are for tests (no flags). */
+  readonly authFailureLimit?: number | string;
+  readonly authFailureWindowMs?: number;
+  readonly authFailureCooldownMs?: number;
+  readonly authFailureTrackedAddresses?: number;
+  /** For tests: the HTTP request-head timeout. */
+  readonly httpHeadersTimeoutMs?: number;
   /** A Go duration, e.g. "30s". */
   readonly jobLeaseTimeout?: string;
   readonly urlResponseTimeout?: string;
@@ -151,7 +204,29 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     activeWindowMs,
     inventoryFlushMs: input.inventoryFlushMs ?? SERVER_DEFAULTS.inventoryFlushMs,
     shutdownGraceMs: input.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
-    maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes,
+    maxMessageBytes: parseByteSize(
+      input.maxMessageSize ?? SERVER_DEFAULTS.maxMessageSize,
+      "-max-message-size",
+      MAX_MESSAGE_BOUNDS,
+    ),
+    maxStreamsPerToken: parseCount(
+      input.maxStreamsPerToken ?? SERVER_DEFAULTS.maxStreamsPerToken,
+      "-max-streams-per-token",
+      1,
+    ),
+    maxStreamsPerConnection: parseCount(
+      input.maxStreamsPerConnection ?? SERVER_DEFAULTS.maxStreamsPerConnection,
+      "-max-streams-per-connection",
+      1,
+    ),
+    authFailures: Object.freeze({
+      limit: parseCount(input.authFailureLimit ?? SERVER_DEFAULTS.authFailureLimit, "-auth-failure-limit", 0),
+      windowMs: input.authFailureWindowMs ?? SERVER_DEFAULTS.authFailureWindowMs,
+      cooldownMs: input.authFailureCooldownMs ?? SERVER_DEFAULTS.authFailureCooldownMs,
+      maxTracked: input.authFailureTrackedAddresses ?? SERVER_DEFAULTS.authFailureTrackedAddresses,
+    }),
+    httpHeadersTimeoutMs: input.httpHeadersTimeoutMs ?? SERVER_DEFAULTS.httpHeadersTimeoutMs,
+    httpMaxHeaderBytes: SERVER_DEFAULTS.httpMaxHeaderBytes,
     logBufferBytes: parseByteSize(
       input.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
       "-log-buffer-bytes",
@@ -198,8 +273,15 @@ export function listenersOf(
   ];
 }
 
-/** A size in bytes: a number, or text like "524288", "512KiB", "2MiB", "1GiB" (K, M, G alone mean the same). */
-export function parseByteSize(value: number | string, flag: string): number {
+/**
+ * A size in bytes: a number, or text like "524288", "512KiB", "2MiB", "1GiB" (K, M, G alone mean the
+ * same), within `bounds` (by default those of -log-buffer-bytes).
+ */
+export function parseByteSize(
+  value: number | string,
+  flag: string,
+  bounds: { readonly min: number; readonly max: number } = LOG_BUFFER_BOUNDS,
+): number {
   const units: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
   let bytes = Number.NaN;
   if (typeof value === "number") bytes = value;
@@ -207,13 +289,38 @@ export function parseByteSize(value: number | string, flag: string): number {
     const m = /^(\d{1,13})\s*(?:([kmg])(?:i?b)?|b)?$/i.exec(value.trim());
     if (m) bytes = Number(m[1]) * units[(m[2] ?? "").toLowerCase()]!;
   }
-  if (!Number.isSafeInteger(bytes) || bytes < LOG_BUFFER_MIN || bytes > LOG_BUFFER_MAX) {
+  if (!Number.isSafeInteger(bytes) || bytes < bounds.min || bytes > bounds.max) {
     throw new AppError(
       "CONFIG_INVALID",
-      `${flag}: ${JSON.stringify(String(value))} is not a size between 1KiB and 1GiB (e.g. 524288, 512KiB, 2MiB)`,
+      `${flag}: ${JSON.stringify(String(value))} is not a size between ${sizeText(bounds.min)} and ${sizeText(bounds.max)} (e.g. ${bounds.min}, ${sizeText(bounds.max)})`,
     );
   }
   return bytes;
+}
+
+/** 1024 → "1KiB", 4194304 → "4MiB"; other values in bytes. */
+export function sizeText(bytes: number): string {
+  for (const [unit, size] of [
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}`;
+}
+
+/** A whole number of at least `min` (at most 1,000,000), as a number or decimal text. */
+export function parseCount(value: number | string, flag: string, min: number): number {
+  const n =
+    typeof value === "number" ? value : /^\d{1,7}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > 1_000_000) {
+    throw new AppError(
+      "CONFIG_INVALID",
+      `${flag}: ${JSON.stringify(String(value))} is not a whole number between ${min} and 1000000`,
+    );
+  }
+  return n;
 }
 
 /** "127.0.0.1:9701", "[::1]:9701", "localhost:0" or ":9701" (all interfaces). */

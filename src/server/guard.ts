@@ -4,11 +4,13 @@ import { type ClientIdentity, decodeBearer, decodeClientHeaders } from "../proto
 import { negotiate } from "../protocol/negotiate.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import type { TokenCache } from "./auth.js";
+import { type AuthThrottle, grpcPeerAddress } from "./auth-throttle.js";
 import { toStatus } from "./grpc-errors.js";
 import type { EntrypointFacts, InventoryRecorder } from "./inventory-recorder.js";
 import type { ServerLogger } from "./logger.js";
 import { type RpcRule, ruleFor } from "./rpc-table.js";
 import type { TokenRecord } from "./store/store.js";
+import type { StreamLimits } from "./stream-limits.js";
 
 /** What a handler knows about its caller once the guard let the call through. */
 export interface CallContext {
@@ -35,8 +37,11 @@ type ClientStream<Req, Res> = (
  * 2. identity headers are decoded (missing/duplicated/malformed → INVALID_ARGUMENT);
  * 3. the protocol family is negotiated (→ FAILED_PRECONDITION; recorded as rejected when the
  *    caller holds a valid token);
- * 4. the token is checked against the table (→ UNAUTHENTICATED / PERMISSION_DENIED);
- * 5. api callers are recorded in the inventory (entrypoint handlers record theirs after
+ * 4. the token is checked against the table (→ UNAUTHENTICATED / PERMISSION_DENIED), unless the
+ *    caller's address is cooling down after too many failed attempts (→ AUTH_THROTTLED, RESOURCE_EXHAUSTED,
+ *    before the token is looked at);
+ * 5. streaming calls are counted per token and per connection (→ TOO_MANY_STREAMS);
+ * 6. api callers are recorded in the inventory (entrypoint handlers record theirs after
  *    validating the registration).
  * Handlers then run, and any error they throw goes through toStatus.
  */
@@ -50,10 +55,13 @@ export class Guard {
       readonly tokens: TokenCache;
       readonly recorder: InventoryRecorder;
       readonly logger: ServerLogger;
+      readonly throttle: AuthThrottle;
+      readonly streamLimits: StreamLimits;
     },
   ) {}
 
-  check(path: string, metadata: grpc.Metadata): CallContext {
+  /** `peer` is grpc-js's "<address>:<port>" of the caller's connection. */
+  check(path: string, metadata: grpc.Metadata, peer: string): CallContext {
     const rule = ruleFor(path);
     if (!rule) throw new AppError("INTERNAL", `RPC ${path} is not in the access table`);
     const get = (name: string) => sentValues(metadata, name);
@@ -76,10 +84,10 @@ export class Guard {
     if (!n.ok) {
       // Everyone gets the message naming both ranges, but only callers holding a valid token are
       // recorded: otherwise anyone who reaches the port could fill the rejected list with made-up ids.
-      if (this.holdsValidToken(get)) this.deps.recorder.rejected(who, n.error.message);
+      if (this.holdsValidToken(get, peer)) this.deps.recorder.rejected(who, n.error.message);
       throw n.error;
     }
-    const token = this.authorize(rule, path, get);
+    const token = this.authorize(rule, path, get, grpcPeerAddress(peer));
     const facts = token?.kind === "entrypoint" ? scopeOf(token) : undefined;
     // Only authenticated callers are recorded (a bootstrap call has no token: anyone could claim any
     // id and version). Entrypoint handlers record theirs once they have checked the deployment and
@@ -101,7 +109,8 @@ export class Guard {
     return { who, agreed: n.agreed, ...(token ? { token } : {}), ...(facts ? { facts } : {}) };
   }
 
-  private holdsValidToken(get: (name: string) => unknown[]): boolean {
+  private holdsValidToken(get: (name: string) => unknown[], peer: string): boolean {
+    if (this.deps.throttle.blocked(grpcPeerAddress(peer))) return false;
     try {
       const secret = decodeBearer(get);
       return secret !== undefined && this.deps.tokens.lookup(secret) !== undefined;
@@ -110,12 +119,27 @@ export class Guard {
     }
   }
 
-  private authorize(rule: RpcRule, path: string, get: (name: string) => unknown[]): TokenRecord | undefined {
+  private authorize(
+    rule: RpcRule,
+    path: string,
+    get: (name: string) => unknown[],
+    address: string,
+  ): TokenRecord | undefined {
     if (rule.access === "bootstrap") return undefined;
-    const secret = decodeBearer(get);
+    if (get("authorization").length === 0) throw new AppError("UNAUTHENTICATED", `${path} needs a token`);
+    // Before the token is even decoded: an address cooling down learns nothing about what it sent.
+    this.deps.throttle.check(address);
+    let secret: string | undefined;
+    try {
+      secret = decodeBearer(get);
+    } catch (err) {
+      this.deps.throttle.failed(address);
+      throw err;
+    }
     if (secret === undefined) throw new AppError("UNAUTHENTICATED", `${path} needs a token`);
     const token = this.deps.tokens.lookup(secret);
     if (!token) {
+      this.deps.throttle.failed(address);
       throw new AppError("UNAUTHENTICATED", "the token is not valid on this server", {
         hint: "It may belong to another server, or have been replaced by a restore: check -server-addr / the context, or get a new token with `waypoint token new`.",
       });
@@ -128,7 +152,7 @@ export class Guard {
   }
 
   unary<Req, Res>(handler: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => this.answer(call, callback, (ctx) => handler(call.request, ctx));
+    return (call, callback) => this.answer(call, callback, (ctx) => handler(call.request, ctx), false);
   }
 
   /**
@@ -137,27 +161,43 @@ export class Guard {
    * `call` and returns the one response; whatever it throws goes through toStatus.
    */
   clientStream<Req, Res>(handler: ClientStream<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
-    return (call, callback) => this.answer(call, callback, (ctx) => handler(call, ctx));
+    return (call, callback) => this.answer(call, callback, (ctx) => handler(call, ctx), call);
   }
 
-  /** Runs the checks, then `respond`, and answers with its result or its error (through toStatus). */
+  /**
+   * Runs the checks, then `respond`, and answers with its result or its error (through toStatus).
+   * A client stream (`counted`) holds one of its token's and connection's streams until it ends.
+   */
   private answer<Res>(
-    call: { getPath(): string; metadata: grpc.Metadata },
+    call: { getPath(): string; getPeer(): string; metadata: grpc.Metadata },
     callback: grpc.sendUnaryData<Res>,
     respond: (ctx: CallContext) => Res | Promise<Res>,
+    counted: false | NodeJS.EventEmitter,
   ): void {
     const path = call.getPath();
+    let release = () => {};
+    const done: grpc.sendUnaryData<Res> = (err, res) => {
+      release();
+      callback(err, res);
+    };
     let result: Res | Promise<Res>;
     try {
       const rule = ruleFor(path);
-      result = respond(rule?.access === "public" ? publicContext() : this.check(path, call.metadata));
+      const peer = call.getPeer();
+      const ctx = rule?.access === "public" ? publicContext() : this.check(path, call.metadata, peer);
+      if (counted) {
+        release = this.deps.streamLimits.acquire(ctx.token?.id, peer);
+        counted.once("cancelled", release);
+        counted.once("close", release);
+      }
+      result = respond(ctx);
     } catch (err) {
-      callback(toStatus(err, this.deps.logger, path));
+      done(toStatus(err, this.deps.logger, path));
       return;
     }
     Promise.resolve(result).then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toStatus(err, this.deps.logger, path)),
+      (res) => done(null, res),
+      (err: unknown) => done(toStatus(err, this.deps.logger, path)),
     );
   }
 
@@ -188,15 +228,22 @@ export class Guard {
   ): void {
     const path = call.getPath();
     const stream = call as grpc.ServerWritableStream<unknown, unknown>;
+    let release = () => {};
     const fail = (err: unknown) => {
+      release();
       this.streams.delete(stream);
       // grpc-js turns an "error" event on a server stream into the call's final status.
       if (!call.cancelled && !call.writableEnded) call.emit("error", toStatus(err, this.deps.logger, path));
     };
     try {
-      const ctx = this.check(path, call.metadata);
+      const peer = call.getPeer();
+      const ctx = this.check(path, call.metadata, peer);
+      release = this.deps.streamLimits.acquire(ctx.token?.id, peer);
       if (endAtShutdown) this.streams.add(stream);
-      const forget = () => this.streams.delete(stream);
+      const forget = () => {
+        release();
+        this.streams.delete(stream);
+      };
       call.on("cancelled", forget);
       call.on("finish", forget);
       call.on("close", forget);

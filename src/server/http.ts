@@ -6,6 +6,8 @@ import { decodeBearer } from "../protocol/headers.js";
 import type { TokenKind } from "../protocol/tokens.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import type { TokenCache } from "./auth.js";
+import type { AuthThrottle } from "./auth-throttle.js";
+import { httpLimits } from "./http-limits.js";
 import type { ServerLogger } from "./logger.js";
 import type { SnapshotMeta } from "./snapshot/types.js";
 import type { ArchiveSink, SnapshotControl } from "./snapshot-control.js";
@@ -38,10 +40,15 @@ export interface HttpDeps {
   readonly draining: () => boolean;
   /** The guard's cache: HTTP and gRPC accept exactly the same tokens. */
   readonly tokens: TokenCache;
+  /** The guard's throttle of failed authentications: one budget per address for both listeners. */
+  readonly throttle: AuthThrottle;
   readonly snapshots: SnapshotControl;
   readonly logger: ServerLogger;
   /** With -tls-cert-file and -tls-key-file: the listener serves HTTPS with the gRPC listener's certificate. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /** The request head's time and size limits (http-limits.ts); the body has none. */
+  readonly headersTimeoutMs: number;
+  readonly maxHeaderBytes: number;
 }
 
 /**
@@ -75,9 +82,10 @@ export function createHttpServer(deps: HttpDeps): Server {
     }
     sendJson(res, 404, { error: `no such endpoint ${url.pathname}`, endpoints: ENDPOINTS });
   };
+  const limits = httpLimits(deps.headersTimeoutMs, deps.maxHeaderBytes);
   return deps.tls
-    ? createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, handler)
-    : createServer(handler);
+    ? createHttpsServer({ ...limits, cert: deps.tls.cert, key: deps.tls.key }, handler)
+    : createServer(limits, handler);
 }
 
 function health(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): void {
@@ -119,27 +127,43 @@ async function snapshotEndpoint(
     return;
   }
   if (d.draining()) throw new AppError("UNAVAILABLE", "the server is shutting down");
-  const token = authorize(req, route, d.tokens);
+  const token = authorize(req, res, route, d.tokens, d.throttle);
   if (req.method === "GET") await takeOverHttp(res, d, token);
   else await restoreOverHttp(req, res, url, d, token);
 }
 
-function authorize(req: IncomingMessage, route: string, tokens: TokenCache): TokenRecord {
+function authorize(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: string,
+  tokens: TokenCache,
+  throttle: AuthThrottle,
+): TokenRecord {
   const unauthenticated = (message: string) =>
     new AppError("UNAUTHENTICATED", message, {
       hint: "Send `Authorization: Bearer <token>` with a management token (`waypoint token new -kind=management`).",
     });
+  const address = req.socket.remoteAddress ?? "unknown";
+  if (req.headersDistinct.authorization === undefined) throw unauthenticated(`${route} needs a token`);
+  // Before the token is even decoded, as in the gRPC guard; the answer (429) says when to come back.
+  const wait = throttle.retryAfter(address);
+  if (wait !== undefined) res.setHeader("retry-after", String(wait));
+  throttle.check(address);
   let secret: string | undefined;
   try {
     secret = decodeBearer((name) => req.headersDistinct[name] ?? []);
   } catch (err) {
+    throttle.failed(address);
     throw unauthenticated(
       err instanceof AppError ? err.message.replace(/^metadata header/, "header") : String(err),
     );
   }
   if (secret === undefined) throw unauthenticated(`${route} needs a token`);
   const token = tokens.lookup(secret);
-  if (!token) throw unauthenticated("the token is not valid on this server");
+  if (!token) {
+    throttle.failed(address);
+    throw unauthenticated("the token is not valid on this server");
+  }
   if (!SNAPSHOT_ACCESS.includes(token.kind)) {
     throw new AppError("PERMISSION_DENIED", `a ${token.kind} token may not use ${route}`, {
       hint: "Snapshots and restores need a management token (`waypoint token new -kind=management`).",
@@ -266,7 +290,7 @@ function sendJson(
 function sendError(res: ServerResponse, err: unknown, logger: ServerLogger, route: string): void {
   if (err instanceof AppError && err.code !== "INTERNAL") {
     logger.debug({ route, code: err.code, msg: err.message }, "request refused");
-    const status = HTTP_STATUS[err.grpcStatus];
+    const status = err.code === "AUTH_THROTTLED" ? 429 : HTTP_STATUS[err.grpcStatus];
     sendJson(
       res,
       status,

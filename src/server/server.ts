@@ -7,6 +7,7 @@ import { loadWaypointProto } from "../gen/load.js";
 import type { WaypointHandlers } from "../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../protocol/errors.js";
 import { TokenCache } from "./auth.js";
+import { AuthThrottle } from "./auth-throttle.js";
 import { bindError } from "./bind-error.js";
 import { formatAddress, type ListenAddress, listenersOf, type ServerConfig } from "./config.js";
 import { Guard } from "./guard.js";
@@ -31,6 +32,7 @@ import { StateWatch } from "./state-watch.js";
 import { lastSnapshotIn } from "./store/inspect.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store, TokenRecord } from "./store/store.js";
+import { StreamLimits } from "./stream-limits.js";
 import { resolveTls, type TlsPair } from "./tls.js";
 import { TunnelBroker } from "./url/tunnel-broker.js";
 import { startUrlService, type UrlService } from "./url/url-service.js";
@@ -102,7 +104,13 @@ export async function startServer(
     logger,
   });
   const watch = new StateWatch(() => store.stateIndex());
-  const guard = new Guard({ server: config.versionInfo, tokens, recorder, logger });
+  // One throttle for both listeners: alternating between gRPC and HTTP buys no extra attempts.
+  const throttle = new AuthThrottle(config.authFailures, logger);
+  const streamLimits = new StreamLimits(
+    { perToken: config.maxStreamsPerToken, perConnection: config.maxStreamsPerConnection },
+    logger,
+  );
+  const guard = new Guard({ server: config.versionInfo, tokens, recorder, logger, throttle, streamLimits });
   // grpc-js logs through console by default; route it into our structured log instead, without the
   // tokens its call traces quote (they are text, out of reach of the logger's redaction by key).
   const grpcText = (args: unknown[]) => scrubTokens(args.map(String).join(" "));
@@ -207,8 +215,11 @@ export async function startServer(
     stateIndex: () => store.stateIndex(),
     draining: () => draining,
     tokens,
+    throttle,
     snapshots,
     logger,
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    maxHeaderBytes: config.httpMaxHeaderBytes,
   });
 
   let grpcPort: number;
@@ -223,6 +234,8 @@ export async function startServer(
         domain: config.urlDomain,
         logger,
         responseTimeoutMs: config.urlResponseTimeoutMs,
+        headersTimeoutMs: config.httpHeadersTimeoutMs,
+        maxHeaderBytes: config.httpMaxHeaderBytes,
         ...(tlsPair ? { tls: tlsPair } : {}),
       });
   } catch (err) {

@@ -103,3 +103,32 @@ test("TLS failures are named with what to do, from the texts grpc-js and Node gi
   t.regex(refused.message, /connection refused/);
   t.regex(refused.hint, /Check that the server is running/);
 });
+
+test("a code this client does not know keeps the server's message and hint, instead of calling it a bug", (t) => {
+  const metadata = new grpc.Metadata();
+  metadata.set("waypoint-error-code", "SOME_FUTURE_LIMIT");
+  metadata.set("waypoint-hint", "Wait a minute, then try again.");
+  const err = fromServiceError(
+    { code: STATUS.RESOURCE_EXHAUSTED, details: "too many of something", metadata },
+    "127.0.0.1:9701",
+  );
+  t.is(err.message, "too many of something");
+  t.is(err.hint, "Wait a minute, then try again.");
+});
+
+test("grpc-js's own message-size refusals become MESSAGE_TOO_LARGE, telling the server's refusal from its failure to answer", (t) => {
+  const received = fromServiceError(
+    { code: STATUS.RESOURCE_EXHAUSTED, details: "Received message larger than max (5242880 vs 4194304)" },
+    "h:1",
+  );
+  t.is(received.code, "MESSAGE_TOO_LARGE");
+  t.regex(received.message, /refused a message of 5242880 bytes: its limit is 4194304 bytes/);
+  const sent = fromServiceError(
+    { code: STATUS.RESOURCE_EXHAUSTED, details: "Sent message larger than max (5242885 vs. 4194304)" },
+    "h:1",
+  );
+  t.is(sent.code, "MESSAGE_TOO_LARGE");
+  t.regex(sent.message, /could not send its answer of 5242885 bytes/);
+  const other = fromServiceError({ code: STATUS.RESOURCE_EXHAUSTED, details: "quota" }, "h:1");
+  t.not(other.code, "MESSAGE_TOO_LARGE");
+});

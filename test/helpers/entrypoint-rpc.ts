@@ -75,10 +75,22 @@ export interface EntrypointRpc {
 export function entrypointRpc(
   t: ExecutionContext,
   /** token null: no authorization header. */
-  opts: { address: string; token: string | null; id: string; deployment?: string; info?: VersionInfo },
+  opts: {
+    address: string;
+    token: string | null;
+    id: string;
+    deployment?: string;
+    info?: VersionInfo;
+    /** Channel options; `grpc.use_local_subchannel_pool: 1` gives this client a connection of its own. */
+    channel?: grpc.ChannelOptions;
+  },
 ): EntrypointRpc {
   const { grpc: proto } = loadWaypointProto();
-  const client = new proto.waypoint.v1.Entrypoint(opts.address, grpc.credentials.createInsecure());
+  const client = new proto.waypoint.v1.Entrypoint(
+    opts.address,
+    grpc.credentials.createInsecure(),
+    opts.channel ?? {},
+  );
   t.teardown(() => client.close());
   const identity = clientIdentity("entrypoint", opts.id, opts.info ?? BUILD_VERSION_INFO);
   const metadata = () => {

@@ -6,6 +6,7 @@ import { Connection, type ExecOptions } from "../../src/client/connection.js";
 import { clientIdentity } from "../../src/client/identity.js";
 import type { ClientKind } from "../../src/protocol/headers.js";
 import type { VersionInfo } from "../../src/protocol/version-info.js";
+import type { ServerConfigInput } from "../../src/server/config.js";
 import { createLogger, type RunningServer, serverConfig, startServer } from "../../src/server/main.js";
 import { tempDir } from "./temp.js";
 
@@ -58,6 +59,8 @@ export async function startTestServer(
     urlDomain?: string;
     /** -url-response-timeout (default 60s). */
     urlResponseTimeout?: string;
+    /** Anything else of the server's configuration (limits, say); applied last. */
+    config?: Partial<ServerConfigInput>;
   } = {},
 ): Promise<TestServer> {
   const dir = tempDir(t);
@@ -76,6 +79,7 @@ export async function startTestServer(
     shutdownGraceMs: 2000,
     versionInfo: opts.versionInfo ?? BUILD_VERSION_INFO,
     ...(opts.jobLeaseTimeout ? { jobLeaseTimeout: opts.jobLeaseTimeout } : {}),
+    ...opts.config,
   });
   const server = await startServer(
     config,

@@ -33,3 +33,33 @@ test("-listen-url defaults to 127.0.0.1:9703, `off` switches the URL service off
     t.regex(err!.message, /^-url-domain: .* is not a domain name/);
   }
 });
+
+test("the limits default to 4MiB messages, 10000 streams per token, 1000 per connection and 10 failed authentications a minute", (t) => {
+  const c = serverConfig({ logLevel: "notice", versionInfo: BUILD_VERSION_INFO });
+  t.is(c.maxMessageBytes, 4 * 1024 * 1024);
+  t.is(c.maxStreamsPerToken, 10_000);
+  t.is(c.maxStreamsPerConnection, 1000);
+  t.deepEqual(c.authFailures, { limit: 10, windowMs: 60_000, cooldownMs: 60_000, maxTracked: 10_000 });
+  t.is(c.httpHeadersTimeoutMs, 30_000);
+  t.is(c.httpMaxHeaderBytes, 16 * 1024);
+});
+
+test("-max-message-size takes 2MiB to 16MiB; the stream and failure limits take whole numbers, naming the flag", (t) => {
+  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO };
+  t.is(serverConfig({ ...base, maxMessageSize: "16MiB" }).maxMessageBytes, 16 * 1024 * 1024);
+  t.is(serverConfig({ ...base, maxMessageSize: "2m" }).maxMessageBytes, 2 * 1024 * 1024);
+  t.is(serverConfig({ ...base, authFailureLimit: "0" }).authFailures.limit, 0);
+  t.is(serverConfig({ ...base, maxStreamsPerToken: "50000" }).maxStreamsPerToken, 50_000);
+  const refused: [Partial<Parameters<typeof serverConfig>[0]>, RegExp][] = [
+    [{ maxMessageSize: "1MiB" }, /^-max-message-size: "1MiB" is not a size between 2MiB and 16MiB/],
+    [{ maxMessageSize: "17MiB" }, /^-max-message-size: "17MiB" is not a size between 2MiB and 16MiB/],
+    [{ maxStreamsPerToken: "0" }, /^-max-streams-per-token: "0" is not a whole number between 1 and 1000000/],
+    [{ maxStreamsPerConnection: "lots" }, /^-max-streams-per-connection: "lots" is not a whole number/],
+    [{ authFailureLimit: "-1" }, /^-auth-failure-limit: "-1" is not a whole number between 0 and 1000000/],
+  ];
+  for (const [input, message] of refused) {
+    const err = t.throws(() => serverConfig({ ...base, ...input }));
+    t.is((err as { code?: string }).code, "CONFIG_INVALID");
+    t.regex(err!.message, message);
+  }
+});

@@ -13,6 +13,7 @@ import type { Duplex } from "node:stream";
 import type { EntrypointTunnelRequest__Output } from "../../gen/waypoint/v1/EntrypointTunnelRequest.js";
 import type { HttpHeader } from "../../gen/waypoint/v1/HttpHeader.js";
 import { bindError } from "../bind-error.js";
+import { httpLimits } from "../http-limits.js";
 import type { ServerLogger } from "../logger.js";
 import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { Store } from "../store/store.js";
@@ -47,6 +48,9 @@ export interface UrlServiceDeps {
   readonly domain: string;
   readonly logger: ServerLogger;
   readonly responseTimeoutMs?: number;
+  /** The request head must arrive within this long (default 30 s), and be at most maxHeaderBytes (16 KiB). */
+  readonly headersTimeoutMs?: number;
+  readonly maxHeaderBytes?: number;
   /** With -tls-cert-file and -tls-key-file: HTTPS with the server's certificate (it must cover *.<domain>). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
@@ -73,8 +77,9 @@ export async function startUrlService(listen: string, deps: UrlServiceDeps): Pro
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse) =>
     handle(req, httpDownstream(res), httpUpstream(req, undefined));
-  // Uploads may take long (the app holds them back as it reads); the head must still come in time.
-  const options = { requestTimeout: 0, headersTimeout: 30_000 };
+  // Uploads may take long (the app holds them back as it reads); the head must still come in time, and
+  // be of a bounded size (431 beyond it).
+  const options = httpLimits(deps.headersTimeoutMs ?? 30_000, deps.maxHeaderBytes ?? 16 * 1024);
   const server: Server = deps.tls
     ? createHttpsServer({ ...options, cert: deps.tls.cert, key: deps.tls.key }, onRequest)
     : createServer(options, onRequest);
@@ -94,8 +99,15 @@ export async function startUrlService(listen: string, deps: UrlServiceDeps): Pro
     }
     handle(req, down, socketUpstream(socket, rest));
   });
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    // As Node's own handler answers: a head too slow or too large is told so, anything else is a 400.
+    const status =
+      err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "408 Request Timeout"
+        : err.code === "HPE_HEADER_OVERFLOW"
+          ? "431 Request Header Fields Too Large"
+          : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
   });
   const colon = listen.lastIndexOf(":");
   await new Promise<void>((resolve, reject) => {
