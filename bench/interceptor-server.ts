@@ -41,6 +41,7 @@ const throttle = new AuthThrottle(
     windowMs: SERVER_DEFAULTS.authFailureWindowMs,
     cooldownMs: SERVER_DEFAULTS.authFailureCooldownMs,
     maxTracked: SERVER_DEFAULTS.authFailureTrackedAddresses,
+    countLoopback: false,
   },
   logger,
 );

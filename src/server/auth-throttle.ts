@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { AppError } from "../protocol/errors.js";
 import type { AuthFailureLimits } from "./config.js";
@@ -7,6 +8,8 @@ import type { ServerLogger } from "./logger.js";
 interface Entry {
   windowStart: number;
   failures: number;
+  /** Short digests of the credentials that failed in this window: each counts once. */
+  seen: Set<string>;
   /** Set while the address is refused; 0 otherwise. */
   blockedUntil: number;
 }
@@ -14,12 +17,13 @@ interface Entry {
 /**
  * Failed authentication attempts per remote address (an IP address, without a port), shared by the gRPC guard and the HTTP listener.
  *
- * `limit` failures (a presented token the server does not know) within `windowMs` start a cooldown of
- * `cooldownMs` during which every call from the address that presents a token is refused with
- * AUTH_THROTTLED before its token is looked at: refusing only wrong tokens would mean checking each
- * one, and the throttle would then slow no guessing at all. Calls without a token (GetVersionInfo,
- * BootstrapToken) are never refused, streams already open are untouched, and a success neither resets
- * nor is slowed by the count.
+ * `limit` distinct unknown tokens from one address within `windowMs` start a cooldown of `cooldownMs`
+ * during which every unknown token from the address is refused with AUTH_THROTTLED (and not counted).
+ * A valid token always passes, cooldown or not: many clients often share one address (a proxy, NAT),
+ * and one of them retrying a stale token must not lock the others out. Looking a token up is one
+ * hash, so checking each costs nothing, and guessing 256-bit secrets is hopeless anyway: the throttle
+ * slows probing and keeps the log quiet. The same wrong token retried counts once per window, and
+ * loopback is not counted (see AuthFailureLimits.countLoopback).
  *
  * There is no per-token counter: a token is found by the hash of its whole secret, so a wrong secret
  * names no token, and nobody can lock a token's holder out by guessing at it.
@@ -65,26 +69,33 @@ export class AuthThrottle {
     return this.retryAfter(address) !== undefined;
   }
 
-  /** Counts one failed attempt from `address`; the one that reaches the limit starts the cooldown. */
-  failed(address: string): void {
+  /**
+   * Counts one failed attempt from `address` with `credential` (what it presented; the same one again in
+   * the window is not counted; undefined counts every time); the one that reaches the limit starts the
+   * cooldown.
+   */
+  failed(address: string, credential?: string): void {
     const { limit, windowMs, cooldownMs } = this.limits;
     if (limit === 0) return;
+    if (!this.limits.countLoopback && isLoopback(address)) return;
     const now = this.now();
     this.sweep(now);
     const key = addressKey(address);
     let e = this.entries.get(key);
-    // Attempts during a cooldown are refused before they are checked, so they cannot fail: not counted.
+    // Attempts during a cooldown are refused unchecked, so they are not counted.
     if (e && e.blockedUntil > now) return;
     if (e === undefined || e.blockedUntil !== 0 || now - e.windowStart >= windowMs)
-      e = { windowStart: now, failures: 0, blockedUntil: 0 };
+      e = { windowStart: now, failures: 0, blockedUntil: 0, seen: new Set() };
+    if (credential !== undefined) {
+      const digest = createHash("sha256").update(credential).digest("base64").slice(0, 16);
+      if (e.seen.has(digest)) return;
+      if (e.seen.size < limit) e.seen.add(digest);
+    }
     e.failures += 1;
     // Re-inserted so that the map's order is by last failure: the first key is the one to drop.
     this.entries.delete(key);
     this.entries.set(key, e);
-    if (this.entries.size > this.limits.maxTracked) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
+    if (this.entries.size > this.limits.maxTracked) this.evictOne();
     if (e.failures >= limit) {
       e.blockedUntil = now + cooldownMs;
       // Once per episode: later attempts during the cooldown are refused without a log line each.
@@ -93,6 +104,21 @@ export class AuthThrottle {
         "too many failed authentication attempts: refusing calls with a token from this address for the cooldown",
       );
     }
+  }
+
+  /**
+   * Drops the least recent entry that is not cooling down (a flood of new addresses must not free the
+   * blocked ones); only when every entry is blocked, the least recent of those.
+   */
+  private evictOne(): void {
+    for (const [key, e] of this.entries) {
+      if (e.blockedUntil === 0) {
+        this.entries.delete(key);
+        return;
+      }
+    }
+    const oldest = this.entries.keys().next().value;
+    if (oldest !== undefined) this.entries.delete(oldest);
   }
 
   /** Addresses tracked now (for tests). */
@@ -117,6 +143,13 @@ export class AuthThrottle {
 export function grpcPeerAddress(peer: string): string {
   const m = /^(.*):\d+$/.exec(peer);
   return m && isIP(m[1]!) ? m[1]! : peer;
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+function isLoopback(a: string): boolean {
+  const v4 = /^(?:::ffff:)?(\d+)\.\d+\.\d+\.\d+$/i.exec(a);
+  if (v4) return v4[1] === "127";
+  return a === "::1";
 }
 
 /** IPv4 (also IPv4-mapped IPv6) as is; IPv6 by its /64 prefix. */

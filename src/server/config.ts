@@ -112,6 +112,12 @@ export interface AuthFailureLimits {
   readonly cooldownMs: number;
   /** Addresses tracked at once. */
   readonly maxTracked: number;
+  /**
+   * Whether loopback addresses are counted. Off by default: on loopback the "address" is this machine,
+   * often a TLS-terminating proxy in front of every client, so one client's stale token would lock all
+   * out. Tests turn it on.
+   */
+  readonly countLoopback: boolean;
 }
 
 export interface ServerConfigInput {
@@ -144,6 +150,8 @@ export interface ServerConfigInput {
   readonly authFailureWindowMs?: number;
   readonly authFailureCooldownMs?: number;
   readonly authFailureTrackedAddresses?: number;
+  /** For tests: count loopback addresses too. */
+  readonly authFailureCountLoopback?: boolean;
   /** For tests: the HTTP request-head timeout. */
   readonly httpHeadersTimeoutMs?: number;
   /** A Go duration, e.g. "30s". */
@@ -224,6 +232,7 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
       windowMs: input.authFailureWindowMs ?? SERVER_DEFAULTS.authFailureWindowMs,
       cooldownMs: input.authFailureCooldownMs ?? SERVER_DEFAULTS.authFailureCooldownMs,
       maxTracked: input.authFailureTrackedAddresses ?? SERVER_DEFAULTS.authFailureTrackedAddresses,
+      countLoopback: input.authFailureCountLoopback ?? false,
     }),
     httpHeadersTimeoutMs: input.httpHeadersTimeoutMs ?? SERVER_DEFAULTS.httpHeadersTimeoutMs,
     httpMaxHeaderBytes: SERVER_DEFAULTS.httpMaxHeaderBytes,

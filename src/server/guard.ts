@@ -84,7 +84,7 @@ export class Guard {
     if (!n.ok) {
       // Everyone gets the message naming both ranges, but only callers holding a valid token are
       // recorded: otherwise anyone who reaches the port could fill the rejected list with made-up ids.
-      if (this.holdsValidToken(get, peer)) this.deps.recorder.rejected(who, n.error.message);
+      if (this.holdsValidToken(get)) this.deps.recorder.rejected(who, n.error.message);
       throw n.error;
     }
     const token = this.authorize(rule, path, get, grpcPeerAddress(peer));
@@ -109,8 +109,7 @@ export class Guard {
     return { who, agreed: n.agreed, ...(token ? { token } : {}), ...(facts ? { facts } : {}) };
   }
 
-  private holdsValidToken(get: (name: string) => unknown[], peer: string): boolean {
-    if (this.deps.throttle.blocked(grpcPeerAddress(peer))) return false;
+  private holdsValidToken(get: (name: string) => unknown[]): boolean {
     try {
       const secret = decodeBearer(get);
       return secret !== undefined && this.deps.tokens.lookup(secret) !== undefined;
@@ -127,19 +126,21 @@ export class Guard {
   ): TokenRecord | undefined {
     if (rule.access === "bootstrap") return undefined;
     if (get("authorization").length === 0) throw new AppError("UNAUTHENTICATED", `${path} needs a token`);
-    // Before the token is even decoded: an address cooling down learns nothing about what it sent.
-    this.deps.throttle.check(address);
+    // A valid token always passes; an unknown one from an address cooling down is refused uncounted.
+    const presented = get("authorization").map(String).join(",");
     let secret: string | undefined;
     try {
       secret = decodeBearer(get);
     } catch (err) {
-      this.deps.throttle.failed(address);
+      this.deps.throttle.check(address);
+      this.deps.throttle.failed(address, presented);
       throw err;
     }
     if (secret === undefined) throw new AppError("UNAUTHENTICATED", `${path} needs a token`);
     const token = this.deps.tokens.lookup(secret);
     if (!token) {
-      this.deps.throttle.failed(address);
+      this.deps.throttle.check(address);
+      this.deps.throttle.failed(address, presented);
       throw new AppError("UNAUTHENTICATED", "the token is not valid on this server", {
         hint: "It may belong to another server, or have been replaced by a restore: check -server-addr / the context, or get a new token with `waypoint token new`.",
       });

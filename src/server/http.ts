@@ -145,15 +145,20 @@ function authorize(
     });
   const address = req.socket.remoteAddress ?? "unknown";
   if (req.headersDistinct.authorization === undefined) throw unauthenticated(`${route} needs a token`);
-  // Before the token is even decoded, as in the gRPC guard; the answer (429) says when to come back.
-  const wait = throttle.retryAfter(address);
-  if (wait !== undefined) res.setHeader("retry-after", String(wait));
-  throttle.check(address);
+  // As in the gRPC guard: a valid token always passes; an unknown one from an address cooling down is
+  // refused uncounted, and the answer (429) says when to come back.
+  const refuseIfCooling = () => {
+    const wait = throttle.retryAfter(address);
+    if (wait !== undefined) res.setHeader("retry-after", String(wait));
+    throttle.check(address);
+  };
+  const presented = (req.headersDistinct.authorization ?? []).join(",");
   let secret: string | undefined;
   try {
     secret = decodeBearer((name) => req.headersDistinct[name] ?? []);
   } catch (err) {
-    throttle.failed(address);
+    refuseIfCooling();
+    throttle.failed(address, presented);
     throw unauthenticated(
       err instanceof AppError ? err.message.replace(/^metadata header/, "header") : String(err),
     );
@@ -161,7 +166,8 @@ function authorize(
   if (secret === undefined) throw unauthenticated(`${route} needs a token`);
   const token = tokens.lookup(secret);
   if (!token) {
-    throttle.failed(address);
+    refuseIfCooling();
+    throttle.failed(address, presented);
     throw unauthenticated("the token is not valid on this server");
   }
   if (!SNAPSHOT_ACCESS.includes(token.kind)) {

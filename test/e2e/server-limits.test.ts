@@ -6,7 +6,7 @@ import test from "ava";
 import { cli } from "../helpers/cli-inprocess.js";
 import { lastLine, runCli, startServerProcess } from "../helpers/process.js";
 
-test("server run -max-message-size and -auth-failure-limit take effect, and the CLI says what happened", async (t) => {
+test("server run -max-message-size takes effect, failed authentications from loopback are not throttled, and the CLI says what happened", async (t) => {
   const server = await startServerProcess(t, { args: ["-max-message-size=2MiB", "-auth-failure-limit=2"] });
   const env = { WAYPOINT_SERVER_ADDR: server.grpcAddress };
   const boot = await runCli(t, ["server", "bootstrap"], { env });
@@ -24,18 +24,20 @@ test("server run -max-message-size and -auth-failure-limit take effect, and the 
     /refused a message of \d+ bytes: its limit is 2097152 bytes \(the server's -max-message-size\)/,
   );
 
+  // Loopback is not counted (a proxy on this machine would stand for every client; see
+  // test/server/auth-throttle.test.ts for the count): bad tokens are refused one by one, good ones pass.
   const wrong = { ...env, WAYPOINT_SERVER_TOKEN: `wpm_${"B".repeat(43)}` };
-  for (let i = 0; i < 2; i++) t.is((await runCli(t, ["app", "list"], { env: wrong })).code, 4);
-  const throttled = await runCli(t, ["app", "list"], { env: withToken });
-  t.is(throttled.code, 4, "refused like an authentication failure, even with the good token");
-  t.regex(
-    throttled.stderr,
-    /^Error: too many failed authentication attempts from 127\.0\.0\.1: .*refused for \d+ s more/m,
-  );
-  t.regex(throttled.stderr, /^Hint: .*Fix the token/m);
+  for (let i = 0; i < 4; i++) {
+    const r = await runCli(t, ["app", "list"], {
+      env: { ...wrong, WAYPOINT_SERVER_TOKEN: `wpm_${String(i).repeat(43)}` },
+    });
+    t.is(r.code, 4);
+    t.regex(r.stderr, /the token is not valid on this server/);
+  }
+  t.is((await runCli(t, ["app", "list"], { env: withToken })).code, 0, "the good token passes");
 
   const warned = server.records().filter((r) => String(r.msg).startsWith("too many failed authentication"));
-  t.is(warned.length, 1);
+  t.is(warned.length, 0);
   t.false(
     server.logs().some((l) => l.includes(token) || l.includes("B".repeat(43))),
     "no token in the server's log",

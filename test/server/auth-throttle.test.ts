@@ -8,52 +8,57 @@ import { LogSink, startTestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
 const WRONG = `wpm_${"A".repeat(43)}`;
-const LIMITS = { authFailureLimit: 3, authFailureCooldownMs: 1500 };
+/** Distinct wrong tokens: the same one retried counts once per window. */
+const wrong = (i: number) => `wpm_${String(i).padStart(43, "B")}`;
+const LIMITS = { authFailureLimit: 3, authFailureCooldownMs: 1500, authFailureCountLoopback: true };
 
 function codeOf(err: unknown): string | undefined {
   return err instanceof AppError ? err.code : undefined;
 }
 
-test("after -auth-failure-limit bad tokens an address is refused, even with a good token, until the cooldown ends", async (t) => {
+test("after -auth-failure-limit distinct bad tokens an address's unknown tokens are refused until the cooldown ends; good tokens still pass; one stale token retried counts once", async (t) => {
   const s = await startTestServer(t, { config: LIMITS });
   const good = s.connect({ id: "admin" });
-  const guesser = s.connect({ id: "guesser", token: WRONG });
+  const stale = s.connect({ id: "stale", token: WRONG });
   await good.inventory(); // a success before: it buys the address nothing, and is not slowed
-  for (let i = 0; i < 3; i++) t.is(codeOf(await guesser.inventory().catch((e) => e)), "UNAUTHENTICATED");
-
-  const refused = await good.inventory().catch((e: unknown) => e);
+  // One client retrying its stale token: counted once, never throttled.
+  for (let i = 0; i < 6; i++) t.is(codeOf(await stale.inventory().catch((e) => e)), "UNAUTHENTICATED");
+  for (let i = 1; i < 3; i++)
+    t.is(
+      codeOf(
+        await s
+          .connect({ id: `guesser-${i}`, token: wrong(i) })
+          .inventory()
+          .catch((e) => e),
+      ),
+      "UNAUTHENTICATED",
+    );
+  const guesser = s.connect({ id: "guesser", token: wrong(9) });
+  const refused = await guesser.inventory().catch((e: unknown) => e);
   t.is(codeOf(refused), "AUTH_THROTTLED");
   t.is(((refused as AppError).cause as ServiceError).code, 8, "RESOURCE_EXHAUSTED");
   t.regex(
     (refused as AppError).message,
     /too many failed authentication attempts from 127\.0\.0\.1: .*refused for [12] s more/,
   );
-  t.is(
-    codeOf(await guesser.inventory().catch((e) => e)),
-    "AUTH_THROTTLED",
-    "refused before the token is looked at",
-  );
+  // The clients with a valid token beside it (a proxy, NAT) are not locked out.
+  await t.notThrowsAsync(good.inventory());
   // GetVersionInfo needs no token and is never refused.
   await t.notThrowsAsync(good.versionInfo());
 
   await waitFor(
-    () =>
-      good.inventory().then(
-        () => true,
-        () => false,
-      ),
-    "the cooldown to end",
+    async () => codeOf(await guesser.inventory().catch((e) => e)) === "UNAUTHENTICATED",
+    "the cooldown to end: counting starts over",
     5000,
     100,
   );
-  t.is(codeOf(await guesser.inventory().catch((e) => e)), "UNAUTHENTICATED", "counting starts over");
 
   const warnings = s.logs.lines.filter((l) => String(l.msg).startsWith("too many failed authentication"));
   t.is(warnings.length, 1, "logged once per episode");
   t.is(warnings[0]!.level, 40);
   t.is(warnings[0]!.address, "127.0.0.1");
   t.false(
-    s.logs.raw.some((l) => l.includes(WRONG) || l.includes(s.token)),
+    s.logs.raw.some((l) => l.includes(WRONG) || l.includes(wrong(1)) || l.includes(s.token)),
     "no token in the log",
   );
 });
@@ -97,16 +102,17 @@ function httpGet(
 test("HTTP shares the budget: bad tokens there throttle the address on both listeners (429 with Retry-After); another address is unaffected", async (t) => {
   const s = await startTestServer(t, { config: LIMITS });
   const http = s.server.httpAddress;
-  for (let i = 0; i < 3; i++) t.is((await httpGet(http, WRONG)).status, 401);
+  for (let i = 0; i < 3; i++) t.is((await httpGet(http, wrong(i))).status, 401);
 
-  const refused = await httpGet(http, s.token);
+  const refused = await httpGet(http, wrong(7));
   t.is(refused.status, 429);
   t.is(refused.code, "AUTH_THROTTLED");
   t.regex(refused.retryAfter ?? "", /^[12]$/);
+  t.is((await httpGet(http, s.token)).status, 200, "a good token still passes");
   t.is(
     codeOf(
       await s
-        .connect()
+        .connect({ id: "guesser", token: wrong(8) })
         .inventory()
         .catch((e) => e),
     ),
@@ -115,11 +121,9 @@ test("HTTP shares the budget: bad tokens there throttle the address on both list
   );
 
   // 127.0.0.2 is another address on the loopback interface.
-  const elsewhere = await httpGet(http, s.token, "127.0.0.2");
-  t.is(elsewhere.status, 200);
-  t.is((await httpGet(http, WRONG, "127.0.0.2")).status, 401, "and has its own count");
+  t.is((await httpGet(http, wrong(7), "127.0.0.2")).status, 401, "another address has its own count");
 
-  await waitFor(async () => (await httpGet(http, s.token)).status === 200, "the cooldown to end", 5000, 100);
+  await waitFor(async () => (await httpGet(http, wrong(7))).status === 401, "the cooldown to end", 5000, 100);
 });
 
 test("-auth-failure-limit=0 switches the throttle off", async (t) => {
@@ -130,12 +134,18 @@ test("-auth-failure-limit=0 switches the throttle off", async (t) => {
 });
 
 function throttle(
-  limits: Partial<{ limit: number; windowMs: number; cooldownMs: number; maxTracked: number }>,
+  limits: Partial<{
+    limit: number;
+    windowMs: number;
+    cooldownMs: number;
+    maxTracked: number;
+    countLoopback: boolean;
+  }>,
 ) {
   let now = 1_000_000;
   const logs = new LogSink();
   const th = new AuthThrottle(
-    { limit: 3, windowMs: 60_000, cooldownMs: 60_000, maxTracked: 1000, ...limits },
+    { limit: 3, windowMs: 60_000, cooldownMs: 60_000, maxTracked: 1000, countLoopback: true, ...limits },
     createLogger("debug", logs),
     () => now,
   );
@@ -195,4 +205,20 @@ test("after a cooldown the count starts over, even when nothing checked the addr
   th.failed("10.0.0.9");
   t.true(th.blocked("10.0.0.9"));
   t.is(logs.lines.filter((l) => l.level === 40).length, 2, "one warning per episode");
+});
+
+test("a flood of new addresses does not free a blocked one; the same credential counts once; loopback is not counted by default", (t) => {
+  const { th } = throttle({ maxTracked: 5 });
+  for (let i = 0; i < 3; i++) th.failed("1.2.3.4");
+  t.true(th.blocked("1.2.3.4"));
+  for (let i = 0; i < 20; i++) th.failed(`10.0.0.${i}`);
+  t.true(th.blocked("1.2.3.4"), "still blocked: unblocked entries go first");
+
+  for (let i = 0; i < 10; i++) th.failed("10.9.9.9", "the same stale token");
+  t.false(th.blocked("10.9.9.9"));
+
+  const quiet = throttle({ countLoopback: false }).th;
+  for (let i = 0; i < 10; i++) quiet.failed("127.0.0.1");
+  for (let i = 0; i < 10; i++) quiet.failed("::ffff:127.0.0.5");
+  t.is(quiet.size, 0);
 });
