@@ -84,6 +84,9 @@ function streamLogs(
     const stop = () => {
       stopped = true;
       handle.cancel();
+      // A paused stream whose call already ended would never deliver its end: read it out (the lines
+      // are dropped, `stopped` is set) so the command finishes.
+      handle.resume();
     };
     // EPIPE and the like: whoever read our output is gone, so stop quietly.
     const onOutputError = () => stop();

@@ -187,7 +187,7 @@ export class Guard {
       const peer = call.getPeer();
       const ctx = rule?.access === "public" ? publicContext() : this.check(path, call.metadata, peer);
       if (counted) {
-        release = this.deps.streamLimits.acquire(ctx.token?.id, peer);
+        release = this.deps.streamLimits.acquire(perTokenId(path, ctx.token?.id), peer);
         counted.once("cancelled", release);
         counted.once("close", release);
       }
@@ -239,7 +239,7 @@ export class Guard {
     try {
       const peer = call.getPeer();
       const ctx = this.check(path, call.metadata, peer);
-      release = this.deps.streamLimits.acquire(ctx.token?.id, peer);
+      release = this.deps.streamLimits.acquire(perTokenId(path, ctx.token?.id), peer);
       if (endAtShutdown) this.streams.add(stream);
       const forget = () => {
         release();
@@ -279,3 +279,13 @@ function publicContext(): CallContext {
 }
 
 const PUBLIC_CONTEXT = Object.freeze({}) as CallContext;
+
+/**
+ * The token a streaming call counts against. URL-service tunnels count per connection only: anyone on
+ * the network can cause them (each is a request to an app), the entrypoint caps them itself
+ * (WAYPOINT_CEB_URL_MAX_REQUESTS), and counting them per deployment token would let public traffic to
+ * some instances refuse their siblings' config and log streams.
+ */
+function perTokenId(path: string, tokenId: string | undefined): string | undefined {
+  return path.endsWith("/EntrypointTunnel") ? undefined : tokenId;
+}

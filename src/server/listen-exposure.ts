@@ -14,14 +14,14 @@ export interface NamedListener {
 
 /**
  * True for hosts only this machine can reach: 127.0.0.0/8, ::1 (also as
- * ::ffff:127.x.y.z), localhost and names under .localhost. Every other host,
- * the unspecified 0.0.0.0 and :: included, can be reached from the network.
+ * ::ffff:127.x.y.z) and the name localhost. Every other host, the unspecified
+ * 0.0.0.0 and :: included, can be reached from the network; so can names under
+ * .localhost, which the system resolver may send to DNS.
  */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/\.$/, "");
   return (
     h === "localhost" ||
-    h.endsWith(".localhost") ||
     /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h) ||
     h === "::1" ||
     /^(0{1,4}:){7}0{0,3}1$/.test(h)
