@@ -88,9 +88,11 @@ export async function ensureSelfSigned(opts: SelfSignedOptions): Promise<SelfSig
   try {
     if (replacing !== undefined) {
       keepOld(certFile, keyFile);
-      opts.logger.notice(
+      // A warning, not a notice: every client that trusts the old certificate refuses the new one until
+      // it is given the new file.
+      opts.logger.warn(
         { cert: certFile, reason: replacing, old: `${certFile}.old` },
-        `replacing the self-signed TLS certificate: ${replacing}; the previous files are kept as ${SELF_SIGNED_CERT}.old and ${SELF_SIGNED_KEY}.old`,
+        `replacing the self-signed TLS certificate: ${replacing}; the previous files are kept as ${SELF_SIGNED_CERT}.old and ${SELF_SIGNED_KEY}.old. Clients that trust the old certificate (NODE_EXTRA_CA_CERTS) refuse this server until they are given the new ${SELF_SIGNED_CERT}`,
       );
     }
     // Key first: a crash between the two renames leaves a key that does not match the certificate,

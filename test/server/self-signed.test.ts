@@ -75,7 +75,11 @@ test("a certificate that no longer covers a required name, or is about to expire
     now: new Date(Date.now() + 340 * DAY),
   });
   t.not(later.sha256, wider.sha256);
-  t.truthy(s.logs.lines.find((l) => /replacing .*within 30 days/.test(String(l.msg))));
+  t.is(
+    s.logs.lines.find((l) => /replacing .*within 30 days/.test(String(l.msg)))?.level,
+    40,
+    "a warning: clients must be given the new certificate",
+  );
 
   const expired = await s.make({
     required: [...REQUIRED, "wp.example.com", "10.0.0.5"],
