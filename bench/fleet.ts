@@ -124,8 +124,10 @@ export function percentiles(xs: readonly number[], failed = 0): Latencies {
 /** A simulator process and its reports, taken in order by type. */
 class Simulator {
   readonly child: ChildProcess;
-  private readonly waiting = new Map<string, (r: SimReport) => void>();
+  private readonly waiting = new Map<string, (r: SimReport | undefined) => void>();
   private readonly queued = new Map<string, SimReport[]>();
+
+  private exited: Error | undefined;
 
   constructor() {
     this.child = spawn(
@@ -142,6 +144,17 @@ class Simulator {
         w(r);
       } else this.queued.set(r.t, [...(this.queued.get(r.t) ?? []), r]);
     });
+    this.child.once("exit", (code) => {
+      this.exited = new Error(`the simulator exited (${code})`);
+      for (const w of this.waiting.values()) w(undefined);
+      this.waiting.clear();
+    });
+  }
+
+  /** Sends `cmd` and waits for the report of type `t`. */
+  ask<T extends SimReport["t"]>(cmd: SimCommand, t: T): Promise<Extract<SimReport, { t: T }>> {
+    this.send(cmd);
+    return this.next(t);
   }
 
   send(cmd: SimCommand): void {
@@ -151,6 +164,7 @@ class Simulator {
   next<T extends SimReport["t"]>(t: T, timeoutMs = 600_000): Promise<Extract<SimReport, { t: T }>> {
     const q = this.queued.get(t);
     if (q && q.length > 0) return Promise.resolve(q.shift() as Extract<SimReport, { t: T }>);
+    if (this.exited) return Promise.reject(this.exited);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(t);
@@ -158,9 +172,9 @@ class Simulator {
       }, timeoutMs);
       this.waiting.set(t, (r) => {
         clearTimeout(timer);
-        resolve(r as Extract<SimReport, { t: T }>);
+        if (r) resolve(r as Extract<SimReport, { t: T }>);
+        else reject(this.exited);
       });
-      this.child.once("exit", (code) => reject(new Error(`the simulator exited (${code})`)));
     });
   }
 
@@ -295,7 +309,7 @@ async function runTarget(
     const fanoutVersions = await during.stop();
     const s4 = procStat(target.pid);
 
-    const status = await Promise.all(sims.map((s) => (s.send({ t: "status" }), s.next("status"))));
+    const status = await Promise.all(sims.map((s) => s.ask({ t: "status" }, "status")));
     const held = {
       config: status.reduce((a, s) => a + s.config, 0),
       logs: status.reduce((a, s) => a + s.logs, 0),
@@ -318,7 +332,7 @@ async function runTarget(
     const logMs =
       Math.max(...logReports.map((r) => r.lastAnswerAt)) - Math.min(...logReports.map((r) => r.startedAt));
 
-    const after = await Promise.all(sims.map((s) => (s.send({ t: "status" }), s.next("status"))));
+    const after = await Promise.all(sims.map((s) => s.ask({ t: "status" }, "status")));
     return {
       entrypoints: n,
       sims: simCount,
