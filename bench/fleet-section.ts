@@ -22,7 +22,12 @@ function row(what: string, w: string, b: string, r: string, target = ""): string
 }
 
 /** Target verdicts: all held, fan-out p99 ≤ 2 s, `versions` p99 ≤ 200 ms during both phases. */
-export function verdicts(w: TargetResult): { held: boolean; fanout: boolean; versions: boolean } {
+export function verdicts(w: TargetResult): {
+  held: boolean;
+  fanout: boolean;
+  versionsFanout: boolean;
+  versionsLogs: boolean;
+} {
   const n = w.entrypoints;
   return {
     held:
@@ -32,10 +37,8 @@ export function verdicts(w: TargetResult): { held: boolean; fanout: boolean; ver
       w.heldAfter.config === n &&
       w.fanout.failed === 0,
     fanout: w.fanout.failed === 0 && w.fanout.p99 <= 2000,
-    versions:
-      w.versions.fanout.p99 <= 200 &&
-      w.versions.logs.p99 <= 200 &&
-      w.versions.fanout.failed + w.versions.logs.failed === 0,
+    versionsFanout: w.versions.fanout.p99 <= 200 && w.versions.fanout.failed === 0,
+    versionsLogs: w.versions.logs.p99 <= 200 && w.versions.logs.failed === 0,
   };
 }
 
@@ -127,18 +130,24 @@ export function fleetTable(f: FleetBench): string {
       ratio(w.versions.idle.p50, b.versions.idle.p50),
     ),
     row(
+      `of which, at idle: the RPC until grpc-js decoded the answer (${fmt(w.versionsSplit.components)} components) / the client's \`inventoryFromProto\` (medians)`,
+      `${ms(w.versionsSplit.rpcMs)} / ${ms(w.versionsSplit.convertMs)}`,
+      `${ms(b.versionsSplit.rpcMs)} / ${ms(b.versionsSplit.convertMs)}`,
+      ratio(w.versionsSplit.rpcMs, b.versionsSplit.rpcMs),
+    ),
+    row(
       `**\`versions\` during the fan-out, p50 / p99** (${w.versions.fanout.n} calls)`,
       `**${lat(w.versions.fanout)}**`,
       lat(b.versions.fanout),
       ratio(w.versions.fanout.p99, b.versions.fanout.p99),
-      `≤ 200 ms (${meets(v.versions)})`,
+      `≤ 200 ms (${meets(v.versionsFanout)})`,
     ),
     row(
       `**\`versions\` during the log phase, p50 / p99** (${w.versions.logs.n} calls)`,
       `**${lat(w.versions.logs)}**`,
       lat(b.versions.logs),
       ratio(w.versions.logs.p99, b.versions.logs.p99),
-      `≤ 200 ms (${meets(v.versions)})`,
+      `≤ 200 ms (${meets(v.versionsLogs)})`,
     ),
   ].join("\n");
 }

@@ -13,9 +13,14 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
 import { Connection } from "../src/client/connection.js";
 import { clientIdentity } from "../src/client/identity.js";
+import { inventoryFromProto } from "../src/client/inventory-convert.js";
+import { loadWaypointProto } from "../src/gen/load.js";
+import type { Inventory__Output } from "../src/gen/waypoint/v1/Inventory.js";
+import { encodeClientHeaders, HEADERS } from "../src/protocol/headers.js";
 import { benchServer, compiledTree, writeBenchSection } from "./compiled.js";
 import { FLEET_HEADING, fleetSection } from "./fleet-section.js";
 import { ROUND_VAR, type SimCommand, type SimReport } from "./fleet-sim.js";
@@ -80,6 +85,11 @@ export interface TargetResult {
     readonly failed: number;
   };
   readonly versions: { readonly idle: Latencies; readonly fanout: Latencies; readonly logs: Latencies };
+  /**
+   * At idle, `versions` split (medians of 5): the RPC until grpc-js has decoded the answer, and the
+   * client's conversion of it (`inventoryFromProto`), which `Connection.inventory` adds.
+   */
+  readonly versionsSplit: { readonly rpcMs: number; readonly convertMs: number; readonly components: number };
   readonly errors: readonly string[];
 }
 
@@ -184,6 +194,42 @@ class Simulator {
   }
 }
 
+/** GetInventory on a grpc-js client of its own, timed apart from the client's conversion of the answer. */
+async function versionsSplit(
+  address: string,
+  token: string,
+): Promise<{ rpcMs: number; convertMs: number; components: number }> {
+  const Waypoint = loadWaypointProto().grpc.waypoint.v1.Waypoint;
+  const client = new Waypoint(address, grpc.credentials.createInsecure(), {
+    "grpc.max_receive_message_length": 64 * 2 ** 20,
+    "grpc.use_local_subchannel_pool": 1,
+  });
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(
+    encodeClientHeaders(clientIdentity("cli", "fleet-split", BUILD_VERSION_INFO)),
+  ))
+    md.set(k, v);
+  if (token) md.set(HEADERS.authorization, `Bearer ${token}`);
+  const rpc: number[] = [];
+  const convert: number[] = [];
+  let components = 0;
+  try {
+    for (let i = 0; i < 5; i++) {
+      const t = now();
+      const res = await new Promise<Inventory__Output>((resolve, reject) =>
+        client.GetInventory({}, md, (err, r) => (err || !r ? reject(err) : resolve(r))),
+      );
+      rpc.push(now() - t);
+      const c = now();
+      components = inventoryFromProto(res).components.length;
+      convert.push(now() - c);
+    }
+  } finally {
+    client.close();
+  }
+  return { rpcMs: percentiles(rpc).p50, convertMs: percentiles(convert).p50, components };
+}
+
 /** `waypoint versions`' RPC (GetInventory, src/cli/versions.ts) back to back, 100 ms apart, until stopped. */
 function versionsLoop(conn: Connection): { stop(): Promise<Latencies> } {
   let running = true;
@@ -222,6 +268,8 @@ async function runTarget(
     readonly deployment: string;
   },
   o: Required<Omit<FleetOptions, "profileDir">>,
+  /** Ends the server while the fleet is still connected (10,000 disconnections are not part of the bench). */
+  endServer: () => Promise<void>,
 ): Promise<TargetResult> {
   const settings = {
     address: target.address,
@@ -261,7 +309,7 @@ async function runTarget(
       });
     let serverAllAt = Number.NaN;
     const poll = (async () => {
-      const deadline = started + 300_000;
+      const deadline = started + 600_000;
       while (now() < deadline) {
         if ((await connected()) >= n) {
           serverAllAt = now();
@@ -270,7 +318,7 @@ async function runTarget(
         await sleep(100);
       }
     })();
-    const registered = await Promise.all(sims.map((s) => s.next("registered", 300_000)));
+    const registered = await Promise.all(sims.map((s) => s.next("registered", 600_000)));
     await poll;
     const s1 = procStat(target.pid);
     const firstConnectAt = Math.min(...registered.map((r) => r.firstConnectAt));
@@ -284,6 +332,7 @@ async function runTarget(
       await versionsConn.inventory();
       idleVersions.push(now() - t);
     }
+    const split = await versionsSplit(target.address, target.token);
 
     // Fan-out: each round sets FLEET_ROUND and waits until every instance has it.
     const s3 = procStat(target.pid);
@@ -354,9 +403,11 @@ async function runTarget(
         failed: logReports.reduce((a, r) => a + r.failed, 0),
       },
       versions: { idle: percentiles(idleVersions), fanout: fanoutVersions, logs: logVersions },
+      versionsSplit: split,
       errors: after.flatMap((s) => s.errors).slice(0, 10),
     };
   } finally {
+    await endServer();
     for (const s of sims) s.stop();
     mgmt.close();
     versionsConn.close();
@@ -369,7 +420,7 @@ async function endChild(child: ChildProcess, graceful: boolean): Promise<void> {
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   if (graceful) {
     child.kill("SIGTERM");
-    await Promise.race([exited, sleep(60_000)]);
+    await Promise.race([exited, sleep(120_000)]);
   }
   if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   await exited;
@@ -394,6 +445,8 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
     const s = await benchServer(tree.bin, tree.dir, "fleet", children, [], nodeArgs);
     s.conn.close();
     const server = children[0]!;
+    // Nothing reads its log after "server ready"; a full pipe must never hold it up.
+    server.stderr!.resume();
     const waypoint = await runTarget(
       {
         pid: server.pid!,
@@ -403,8 +456,8 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
         deployment: s.deployment,
       },
       o,
+      () => endChild(server, Boolean(opts.profileDir)),
     );
-    await endChild(server, Boolean(opts.profileDir));
     // Ports in TIME_WAIT from the first half must not starve the second.
     await sleep(2000);
 
@@ -425,6 +478,7 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
         deployment: "bare",
       },
       o,
+      () => endChild(bareChild, false),
     );
     return {
       waypoint,
