@@ -188,8 +188,29 @@ round: ${rounds(w)} ours, ${rounds(f.bare)} bare). *Logs*: every instance sends 
 drain) for ${o.logSeconds} s, then ends it; a stream's lines count once the server answered (it answers after taking
 every batch); lines/s over the first write to the last answer. *\`versions\`*: \`GetInventory\`, the RPC \`waypoint
 versions\` calls (\`Connection.inventory\`, decoding included), on a connection of its own, back to back with 100 ms
-between calls through the fan-out and log phases (5 calls at idle). *CPU and RSS*: \`/proc/PID/stat\` (utime + stime
-over the phase's wall time; 100% = one core) and VmRSS at the phase's end, VmHWM at the end.${
+between calls through the fan-out and log phases (5 calls at idle); at idle, 5 more calls on a bare grpc-js client
+split it into the RPC (until grpc-js has decoded the answer) and the client's conversion (\`inventoryFromProto\`).
+*CPU and RSS*: \`/proc/PID/stat\` (utime + stime over the phase's wall time; 100% = one core) and VmRSS at the
+phase's end, VmHWM at the end. The server is ended while the fleet is still connected. \`--profile=DIR\` runs the
+server under \`--cpu-prof\` (and records nothing here).
+
+**Where the time goes** (\`--cpu-prof\` of the server at 2,000 entrypoints). *Registration*: every EntrypointConfig
+writes the instance row in a transaction of its own (\`upsertInstance\`, \`synchronous=FULL\`: one WAL fsync each,
+~3–4 ms here), on the event loop; that was ~60% of the server's wall time during the ramp, and is why ours takes
+longer than the bare server to register the fleet while its CPU stays low. A disconnection writes again
+(\`touchInstance\`), so a fleet that drops and comes back at once pays it twice. Batching those writes (one
+transaction per turn of the event loop, or write-behind as the inventory recorder does) is the fix; it belongs to
+\`src/server/services/entrypoint-service.ts\` and the store. *\`versions\`*: the inventory used to be read from SQLite
+and converted row by row on every call (10,000 components: ~0.5–1 s of the server's event loop on this machine);
+the recorder now keeps the components table in memory (\`src/server/inventory-recorder.ts\`), so what is left is the
+answer itself, ~1.5 MB for 10,000 components: protobufjs encoding it on the server, decoding it and
+\`inventoryFromProto\`'s spreads on the client (see the split row), and HTTP/2 flow control — grpc-js's client window
+is 64 KiB, so the server sends the answer in ~23 windows, each waiting for the client's WINDOW_UPDATE, which is one
+more turn of the server's event loop when the loop is busy with the fleet (with
+\`grpc-node.flow_control_window\` = 16 MiB on the client, the median during the log flood fell ~2.5× at 2,000
+entrypoints, for both servers). *Log flood*: every instance sends as fast as its stream takes data, so the server's
+event loop is full of HTTP/2 reads (grpc-js concatenating frames into messages, decoding them) and the simulators
+compete for the same two cores; every unary call waits behind that, on the bare server too.${
     errors.length > 0
       ? `\n\nFirst errors the simulators saw: ${errors.map((e) => `\`${e}\``).join("; ")}.`
       : ""

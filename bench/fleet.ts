@@ -514,6 +514,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   const section = fleetSection(b);
   process.stdout.write(`${section}\n`);
-  // A quick or resized run is a smoke test: its figures are not for the record.
-  if (!quick && !entrypoints) writeBenchSection(FLEET_HEADING, section);
+  // A quick, resized or profiled run is not for the record.
+  if (!quick && !entrypoints && !profileDir) writeBenchSection(FLEET_HEADING, section);
 }
