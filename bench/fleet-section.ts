@@ -66,7 +66,12 @@ export function fleetTable(f: FleetBench): string {
       ms(b.registerServerMs),
       ratio(w.registerServerMs, b.registerServerMs),
     ),
-    row("connection retries during the ramp", fmt(w.retries), fmt(b.retries), ""),
+    row(
+      "connection retries during the ramp (instances given up on)",
+      `${fmt(w.retries)} (${fmt(w.unregistered)})`,
+      `${fmt(b.retries)} (${fmt(b.unregistered)})`,
+      "",
+    ),
     row(
       "server CPU during the ramp",
       pct(w.usage.ramp),

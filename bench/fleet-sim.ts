@@ -33,6 +33,8 @@ export type SimReport =
       readonly firstConnectAt: number;
       readonly allAt: number;
       readonly retries: number;
+      /** Instances given up on after 10 attempts. */
+      readonly failed: number;
     }
   | {
       readonly t: "status";
@@ -83,7 +85,7 @@ function send(r: SimReport): void {
 function register(
   cmd: Extract<SimCommand, { t: "start" }>,
   index: number,
-  onRegistered: () => void,
+  onRegistered: (ok: boolean) => void,
   attempt = 0,
 ): void {
   const id = `fleet-${String(cmd.first + index).padStart(5, "0")}`;
@@ -116,7 +118,7 @@ function register(
         sims.push(sim);
         registeredCount += 1;
         openLogs(sim);
-        onRegistered();
+        onRegistered(true);
         return;
       }
       if (
@@ -135,8 +137,9 @@ function register(
         return;
       }
       conn.close();
-      if (attempt >= 20) {
-        noteError(`${id}: not registered after ${attempt} retries: ${err?.message}`);
+      if (attempt >= 9) {
+        noteError(`${id}: not registered after ${attempt + 1} attempts: ${err?.message}`);
+        onRegistered(false);
         return;
       }
       retries += 1;
@@ -164,13 +167,17 @@ function start(cmd: Extract<SimCommand, { t: "start" }>): void {
   let next = 0;
   let pending = 0;
   let done = 0;
+  let failed = 0;
+  let lastAt = firstConnectAt;
   const more = () => {
     while (pending < cmd.window && next < cmd.count) {
       pending += 1;
-      register(cmd, next++, () => {
+      register(cmd, next++, (ok) => {
         pending -= 1;
         done += 1;
-        if (done === cmd.count) send({ t: "registered", firstConnectAt, allAt: now(), retries });
+        if (ok) lastAt = now();
+        else failed += 1;
+        if (done === cmd.count) send({ t: "registered", firstConnectAt, allAt: lastAt, retries, failed });
         else more();
       });
     }

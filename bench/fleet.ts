@@ -63,6 +63,8 @@ export interface TargetResult {
   /** First connection to ListDeployments counting every instance (polled every 100 ms). */
   readonly registerServerMs: number;
   readonly retries: number;
+  /** Instances the simulators gave up on (10 failed attempts each). */
+  readonly unregistered: number;
   /** Streams open after the fan-out rounds, before the log phase: simulators' and server's view. */
   readonly held: { readonly config: number; readonly logs: number; readonly server: number };
   /** Config streams still open after the log phase. */
@@ -308,8 +310,9 @@ async function runTarget(
         window: o.window,
       });
     let serverAllAt = Number.NaN;
+    // Until the server counts every instance; given up 10 s after the simulators are done.
+    let deadline = started + 600_000;
     const poll = (async () => {
-      const deadline = started + 600_000;
       while (now() < deadline) {
         if ((await connected()) >= n) {
           serverAllAt = now();
@@ -319,10 +322,12 @@ async function runTarget(
       }
     })();
     const registered = await Promise.all(sims.map((s) => s.next("registered", 600_000)));
+    deadline = Math.min(deadline, now() + 10_000);
     await poll;
     const s1 = procStat(target.pid);
     const firstConnectAt = Math.min(...registered.map((r) => r.firstConnectAt));
     const retries = registered.reduce((a, r) => a + r.retries, 0);
+    const unregistered = registered.reduce((a, r) => a + r.failed, 0);
 
     await sleep(o.idleSeconds * 1000);
     const s2 = procStat(target.pid);
@@ -388,6 +393,7 @@ async function runTarget(
       registerSimMs: Math.max(...registered.map((r) => r.allAt)) - firstConnectAt,
       registerServerMs: serverAllAt - firstConnectAt,
       retries,
+      unregistered,
       held,
       heldAfter: { config: after.reduce((a, s) => a + s.config, 0), server: await connected() },
       usage: { ramp: usage(s0, s1), idle: usage(s1, s2), fanout: usage(s3, s4), logs: usage(s4, s5) },
