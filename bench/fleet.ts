@@ -293,7 +293,13 @@ async function runTarget(
   const n = o.entrypoints;
   const simCount = Math.ceil(n / 5000);
   const sims = Array.from({ length: simCount }, () => new Simulator());
-  const connected = async () => (await mgmt.listDeployments()).reduce((a, d) => a + d.connectedInstances, 0);
+  const connected = async () => {
+    try {
+      return (await mgmt.listDeployments()).reduce((a, d) => a + d.connectedInstances, 0);
+    } catch {
+      return Number.NaN;
+    }
+  };
   try {
     await connected();
     const s0 = procStat(target.pid);
@@ -332,12 +338,21 @@ async function runTarget(
     await sleep(o.idleSeconds * 1000);
     const s2 = procStat(target.pid);
     const idleVersions: number[] = [];
+    let idleFailed = 0;
     for (let i = 0; i < 5; i++) {
       const t = now();
-      await versionsConn.inventory();
-      idleVersions.push(now() - t);
+      try {
+        await versionsConn.inventory();
+        idleVersions.push(now() - t);
+      } catch {
+        idleFailed += 1;
+      }
     }
-    const split = await versionsSplit(target.address, target.token);
+    const split = await versionsSplit(target.address, target.token).catch(() => ({
+      rpcMs: Number.NaN,
+      convertMs: Number.NaN,
+      components: 0,
+    }));
 
     // Fan-out: each round sets FLEET_ROUND and waits until every instance has it.
     const s3 = procStat(target.pid);
@@ -350,8 +365,13 @@ async function runTarget(
       for (const s of sims) s.send({ t: "expect", round: `r${r}`, timeoutMs: 60_000 });
       await Promise.all(sims.map((s) => s.next("expecting")));
       const t0 = now();
-      await mgmt.setConfig({ set: [{ name: ROUND_VAR, value: `r${r}` }] });
-      setConfigMs.push(now() - t0);
+      try {
+        await mgmt.setConfig({ set: [{ name: ROUND_VAR, value: `r${r}` }] });
+        setConfigMs.push(now() - t0);
+      } catch {
+        // The push may still have gone out; the arrivals tell.
+        setConfigMs.push(Number.NaN);
+      }
       const reports = await Promise.all(sims.map((s) => s.next("fanout", 90_000)));
       const round = reports.flatMap((rep) => rep.arrivals.map((a) => a - t0));
       missing += reports.reduce((a, rep) => a + rep.missing, 0);
@@ -408,7 +428,7 @@ async function runTarget(
         linesPerSec: (lines / logMs) * 1000,
         failed: logReports.reduce((a, r) => a + r.failed, 0),
       },
-      versions: { idle: percentiles(idleVersions), fanout: fanoutVersions, logs: logVersions },
+      versions: { idle: percentiles(idleVersions, idleFailed), fanout: fanoutVersions, logs: logVersions },
       versionsSplit: split,
       errors: after.flatMap((s) => s.errors).slice(0, 10),
     };
