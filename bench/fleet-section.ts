@@ -199,7 +199,7 @@ split it into the RPC (until grpc-js has decoded the answer) and the client's co
 phase's end, VmHWM at the end. The server is ended while the fleet is still connected. \`--profile=DIR\` runs the
 server under \`--cpu-prof\` (and records nothing here).
 
-**Where the time goes** (\`--cpu-prof\` of the server at 2,000 entrypoints). *Registration*: every EntrypointConfig
+**Where the time goes** (\`--cpu-prof\` of the server at 2,000 entrypoints, taken while other work shared the machine). *Registration*: every EntrypointConfig
 writes the instance row in a transaction of its own (\`upsertInstance\`, \`synchronous=FULL\`: one WAL fsync each,
 ~3–4 ms here), on the event loop; that was ~60% of the server's wall time during the ramp, and is why ours takes
 longer than the bare server to register the fleet while its CPU stays low. A disconnection writes again
@@ -208,8 +208,9 @@ transaction per turn of the event loop, or write-behind as the inventory recorde
 \`src/server/services/entrypoint-service.ts\` and the store. *\`versions\`*: the inventory used to be read from SQLite
 and converted row by row on every call (10,000 components: ~0.5–1 s of the server's event loop on this machine);
 the recorder now keeps the components table in memory (\`src/server/inventory-recorder.ts\`), so what is left is the
-answer itself, ~1.5 MB for 10,000 components: protobufjs encoding it on the server, decoding it and
-\`inventoryFromProto\`'s spreads on the client (see the split row), and HTTP/2 flow control — grpc-js's client window
+answer itself, ~1.5 MB for 10,000 components: protobufjs encoding it on the server (~55–80 ms), decoding it on the
+client (~50–90 ms) and \`inventoryFromProto\` (~90–115 ms of object spreads; a plain loop building the same objects
+takes ~3–15 ms) — see the split row — and HTTP/2 flow control — grpc-js's client window
 is 64 KiB, so the server sends the answer in ~23 windows, each waiting for the client's WINDOW_UPDATE, which is one
 more turn of the server's event loop when the loop is busy with the fleet (with
 \`grpc-node.flow_control_window\` = 16 MiB on the client, the median during the log flood fell ~2.5× at 2,000
