@@ -110,6 +110,8 @@ export async function benchServer(
   app: string,
   children: ChildProcess[],
   flags: readonly string[] = [],
+  /** Before the script, e.g. `--cpu-prof` (with `--cpu-prof-dir`) to profile the server. */
+  nodeArgs: readonly string[] = [],
 ): Promise<{
   address: string;
   conn: Connection;
@@ -120,6 +122,7 @@ export async function benchServer(
   const server = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       bin("waypoint.js"),
       "server",
       "run",

@@ -8,6 +8,8 @@ import { PACKAGE_VERSION } from "../src/build-info.js";
 import { benchConsole, consoleSection } from "./console.js";
 import { benchEntrypoint, entrypointSection } from "./entrypoint.js";
 import { benchEntrypointFleet, entrypointFleetSection } from "./entrypoint-fleet.js";
+import { benchFleet } from "./fleet.js";
+import { FLEET_HEADING, fleetSection as loadFleetSection } from "./fleet-section.js";
 import { benchJobs, jobsSection } from "./jobs.js";
 import { benchPlanner } from "./planner.js";
 import { benchSnapshotInChild } from "./snapshot.js";
@@ -82,6 +84,12 @@ process.stdout.write(`\n${jobSection}\n`);
 const c = await benchConsole(quick ? { startRounds: 3, keys: 10, components: 2000 } : {});
 const conSection = consoleSection(c);
 process.stdout.write(`\n${conSection}\n`);
+// 10,000 simulated entrypoints against a server and a bare grpc-js server. A quick run (500) is a
+// smoke test: it prints, and BENCHMARKS.md keeps the recorded section.
+const fl = await benchFleet(quick ? { entrypoints: 500, rounds: 3, idleSeconds: 2, logSeconds: 5 } : {});
+const loadSection = loadFleetSection(fl);
+process.stdout.write(`\n${loadSection}\n`);
+const recordedLoadSection = quick ? currentSection(FLEET_HEADING) : loadSection;
 // Last: it fails loudly on any request the app did not answer; then the other figures are still
 // written, its section of BENCHMARKS.md is left as it was, and the run exits non-zero.
 let urlSection: string;
@@ -214,7 +222,7 @@ the bare \`JSON.parse\` objects (compare the two \`planUpgrade\` rows).
 `;
 writeFileSync(
   new URL("../BENCHMARKS.md", import.meta.url),
-  `${doc}\n${epSection}\n\n${fleetSection}\n\n${jobSection}\n\n${conSection}${urlSection ? `\n\n${urlSection}` : ""}`,
+  `${doc}\n${epSection}\n\n${fleetSection}\n\n${jobSection}\n\n${conSection}${recordedLoadSection ? `\n\n${recordedLoadSection}` : ""}${urlSection ? `\n\n${urlSection}` : ""}`,
 );
 if (urlFailure) {
   process.stderr.write(

@@ -35,6 +35,17 @@ export class InventoryRecorder {
   private readonly open = new Map<string, number>();
   /** What each connected component last told us, to write it again into a restored database. */
   private readonly live = new Map<string, { who: ClientIdentity; facts?: EntrypointFacts }>();
+  /**
+   * The components table, kept in memory so that reading the inventory (`waypoint versions`, the
+   * console) is not a read and a conversion of every row each time: with 10,000 entrypoints that
+   * took hundreds of milliseconds per read. Loaded from the store at the first read; each
+   * successful flush merges its batch the way the store's upsert does (first seen kept, the later
+   * last seen); resync() drops it. Keyed by the table's key (kind + id). Sound because the
+   * recorder is the only writer of components.
+   */
+  private table: Map<string, CachedComponent> | undefined;
+  /** `table` in the store's order (kind, version, id); undefined when that order may have changed. */
+  private ordered: CachedComponent[] | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -117,6 +128,8 @@ export class InventoryRecorder {
    * the new one, so the inventory shows them without waiting for their next call.
    */
   resync(): void {
+    this.table = undefined;
+    this.ordered = undefined;
     this.pending.clear();
     this.pendingRejections.clear();
     this.lastFlushed.clear();
@@ -129,6 +142,7 @@ export class InventoryRecorder {
       // Cleared only after the write succeeded: a failed flush is retried.
       this.store.upsertComponents(batch);
       this.pending.clear();
+      this.remember(batch);
       const at = this.now();
       for (const c of batch) {
         const key = `${clientKindKey(c)}\u0000${c.id}`;
@@ -165,24 +179,10 @@ export class InventoryRecorder {
     this.flush();
     const since = new Date(this.now() - this.opts.activeWindowMs).toISOString();
     const components: InventoryComponent[] = [];
-    for (const c of this.store.listComponents()) {
-      const connected = this.open.has(`${clientKindKey(c)}\u0000${c.id}`);
-      if (!includeInactive && !connected && c.lastSeen < since) continue;
-      components.push({
-        kind: c.kind,
-        ...(c.via ? { via: c.via } : {}),
-        id: c.id,
-        version: c.version,
-        ...(c.kind === "entrypoint" ? { entrypoint: c.entrypoint } : { api: c.api }),
-        ...(c.app ? { app: c.app } : {}),
-        ...(c.deployment ? { deployment: c.deployment } : {}),
-        ...(c.instance ? { instance: c.instance } : {}),
-        ...(c.hostname ? { hostname: c.hostname } : {}),
-        connected,
-        lastSeen: c.lastSeen,
-        firstSeen: c.firstSeen,
-        ...(c.emulated ? { emulated: true as const } : {}),
-      });
+    for (const c of this.components()) {
+      const connected = this.open.has(c.openKey);
+      if (!includeInactive && !connected && c.record.lastSeen < since) continue;
+      components.push(c.view(connected));
     }
     const rejected: InventoryRejected[] = this.store
       .listRejected()
@@ -213,6 +213,31 @@ export class InventoryRecorder {
     };
   }
 
+  /** The components table in the store's order, from memory (read from the store the first time). */
+  private components(): CachedComponent[] {
+    if (!this.table) {
+      this.table = new Map();
+      for (const c of this.store.listComponents()) this.table.set(tableKey(c), new CachedComponent(c));
+      this.ordered = undefined;
+    }
+    this.ordered ??= [...this.table.values()].sort(storeOrder);
+    return this.ordered;
+  }
+
+  /** A batch the store took: merged into the table in memory as the store's upsert merged it. */
+  private remember(batch: readonly ComponentRecord[]): void {
+    if (!this.table) return;
+    for (const c of batch) {
+      const key = tableKey(c);
+      const old = this.table.get(key)?.record;
+      const merged = old
+        ? { ...c, firstSeen: old.firstSeen, lastSeen: old.lastSeen > c.lastSeen ? old.lastSeen : c.lastSeen }
+        : c;
+      this.table.set(key, new CachedComponent(merged));
+      if (!old || old.version !== c.version) this.ordered = undefined;
+    }
+  }
+
   private flushSafely(): void {
     try {
       this.flush();
@@ -224,6 +249,56 @@ export class InventoryRecorder {
   private now(): number {
     return this.opts.now?.() ?? Date.now();
   }
+}
+
+/** One row of the components table and its inventory entries, built once per change. */
+class CachedComponent {
+  /** The key of `open` (client kind + id) under which its streams are counted. */
+  readonly openKey: string;
+  private readonly views: [InventoryComponent | undefined, InventoryComponent | undefined] = [
+    undefined,
+    undefined,
+  ];
+
+  constructor(readonly record: ComponentRecord) {
+    this.openKey = `${clientKindKey(record)}\u0000${record.id}`;
+  }
+
+  /** The inventory entry; shared between reads, so callers must not change it (they copy it). */
+  view(connected: boolean): InventoryComponent {
+    const i = connected ? 1 : 0;
+    const c = this.record;
+    this.views[i] ??= Object.freeze({
+      kind: c.kind,
+      ...(c.via ? { via: c.via } : {}),
+      id: c.id,
+      version: c.version,
+      ...(c.kind === "entrypoint" ? { entrypoint: c.entrypoint } : { api: c.api }),
+      ...(c.app ? { app: c.app } : {}),
+      ...(c.deployment ? { deployment: c.deployment } : {}),
+      ...(c.instance ? { instance: c.instance } : {}),
+      ...(c.hostname ? { hostname: c.hostname } : {}),
+      connected,
+      lastSeen: c.lastSeen,
+      firstSeen: c.firstSeen,
+      ...(c.emulated ? { emulated: true as const } : {}),
+    });
+    return this.views[i];
+  }
+}
+
+/** The components table's key. */
+function tableKey(c: { kind: string; id: string }): string {
+  return `${c.kind}\u0000${c.id}`;
+}
+
+/** `ORDER BY kind, version, id` as SQLite compares these ASCII columns. */
+function storeOrder(a: CachedComponent, b: CachedComponent): number {
+  const x = a.record;
+  const y = b.record;
+  if (x.kind !== y.kind) return x.kind < y.kind ? -1 : 1;
+  if (x.version !== y.version) return x.version < y.version ? -1 : 1;
+  return x.id < y.id ? -1 : x.id > y.id ? 1 : 0;
 }
 
 /** The client-kind key a stored component was recorded under. */

@@ -343,3 +343,60 @@ test("components not heard from for a minute are no longer tracked in memory", (
   t.is(recorder.trackedCount, 1, "only the component heard from recently is tracked");
   t.is(store.listComponents().length, 51, "forgetting the coalescing entry forgets nothing stored");
 });
+
+test("the inventory read from memory matches one read from the store after merges, reorders and a resync", async (t) => {
+  const { store, recorder, advance, now } = setup(t);
+  const fresh = () =>
+    new InventoryRecorder(store, {
+      server: BUILD_VERSION_INFO,
+      activeWindowMs: 168 * HOUR,
+      flushMs: 60_000,
+      logger: createLogger("error", new LogSink()),
+      now,
+    });
+  recorder.seen(who("b", { version: "0.2.0" }));
+  recorder.seen(who("a", { kind: "runner" }));
+  const ep = who("ep-1", { kind: "entrypoint" });
+  recorder.connected(ep, { app: "web", deployment: "web-v1", instance: "i-1", hostname: "h1" });
+  t.is(recorder.inventory().components.length, 3); // loaded into memory here
+
+  advance(5000);
+  recorder.seen(who("b", { version: "0.0.9" })); // a new version moves it in the store's order
+  recorder.seen(who("c", { kind: "ui" }));
+  recorder.seen(ep, { app: "web", deployment: "web-v2", instance: "i-1" }); // hostname gone, deployment changed
+  const mine = recorder.inventory(true);
+  // A fresh recorder knows no open streams: compare all but `connected`.
+  const rows = (inv: ReturnType<InventoryRecorder["inventory"]>) =>
+    inv.components.map(({ connected: _, ...c }) => c);
+  t.deepEqual(rows(mine), rows(fresh().inventory(true)));
+  t.deepEqual(
+    mine.components.map((c) => c.id),
+    ["b", "c", "ep-1", "a"],
+  );
+  t.like(mine.components[0], {
+    version: "0.0.9",
+    firstSeen: iso(T0),
+    lastSeen: iso(T0 + 5000),
+    connected: false,
+  });
+  t.like(mine.components[2], { deployment: "web-v2", connected: true });
+  t.false("hostname" in mine.components[2]!);
+
+  // Another database (a live restore): the next read comes from the store again.
+  store.upsertComponents([
+    {
+      kind: "client",
+      via: "cli",
+      id: "restored",
+      version: "0.1.0",
+      api: { min: 1, current: 1 },
+      entrypoint: { min: 1, current: 1 },
+      emulated: false,
+      firstSeen: iso(T0),
+      lastSeen: iso(now()),
+    },
+  ]);
+  t.false(recorder.inventory(true).components.some((c) => c.id === "restored"));
+  recorder.resync();
+  t.true(recorder.inventory(true).components.some((c) => c.id === "restored"));
+});

@@ -1,0 +1,224 @@
+/** The table and the text of bench/fleet.ts's section of BENCHMARKS.md. */
+import type { FleetBench, Latencies, TargetResult, Usage } from "./fleet.js";
+
+export const FLEET_HEADING = "## Load: 10,000 entrypoints against one server";
+
+const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "—");
+const ms = (n: number) =>
+  !Number.isFinite(n)
+    ? "—"
+    : n < 1000
+      ? `${n < 100 ? n.toFixed(1) : fmt(n)} ms`
+      : `${(n / 1000).toFixed(2)} s`;
+const mib = (n: number) => `${fmt(n)} MiB`;
+const pct = (u: Usage) => `${fmt(u.cpuPct)}%`;
+const ratio = (a: number, b: number) => (Number.isFinite(a / b) && b > 0 ? (a / b).toFixed(2) : "—");
+const lat = (l: Latencies) => `${ms(l.p50)} / ${ms(l.p99)}${l.failed ? ` (${l.failed} failed)` : ""}`;
+const median = (xs: readonly number[]) =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+function row(what: string, w: string, b: string, r: string, target = ""): string {
+  return `| ${what} | ${w} | ${b} | ${r} | ${target} |`;
+}
+
+/** Target verdicts: all held, fan-out p99 ≤ 2 s, `versions` p99 ≤ 200 ms during both phases. */
+export function verdicts(w: TargetResult): {
+  held: boolean;
+  fanout: boolean;
+  versionsFanout: boolean;
+  versionsLogs: boolean;
+} {
+  const n = w.entrypoints;
+  return {
+    held:
+      w.held.config === n &&
+      w.held.logs === n &&
+      w.held.server >= n &&
+      w.heldAfter.config === n &&
+      w.fanout.failed === 0,
+    fanout: w.fanout.failed === 0 && w.fanout.p99 <= 2000,
+    versionsFanout: w.versions.fanout.p99 <= 200 && w.versions.fanout.failed === 0,
+    versionsLogs: w.versions.logs.p99 <= 200 && w.versions.logs.failed === 0,
+  };
+}
+
+export function fleetTable(f: FleetBench): string {
+  const w = f.waypoint;
+  const b = f.bare;
+  const n = w.entrypoints;
+  const v = verdicts(w);
+  const meets = (ok: boolean) => (ok ? "meets" : "MISSES");
+  const held = (t: TargetResult) =>
+    `${fmt(t.held.config)} config + ${fmt(t.held.logs)} log streams (server: ${fmt(t.held.server)}); after the log phase ${fmt(t.heldAfter.config)} (server: ${fmt(t.heldAfter.server)})`;
+  return [
+    "| measure | waypoint server | bare grpc-js | ratio | target |",
+    "| --- | ---: | ---: | ---: | --- |",
+    row(`entrypoints held (of ${fmt(n)})`, held(w), held(b), "", `all ${fmt(n)} (${meets(v.held)})`),
+    row(
+      "first connect → all registered (simulators: first config message)",
+      ms(w.registerSimMs),
+      ms(b.registerSimMs),
+      ratio(w.registerSimMs, b.registerSimMs),
+    ),
+    row(
+      "first connect → all registered (server: ListDeployments, polled every 100 ms)",
+      ms(w.registerServerMs),
+      ms(b.registerServerMs),
+      ratio(w.registerServerMs, b.registerServerMs),
+    ),
+    row(
+      "connection retries during the ramp (instances given up on)",
+      `${fmt(w.retries)} (${fmt(w.unregistered)})`,
+      `${fmt(b.retries)} (${fmt(b.unregistered)})`,
+      "",
+    ),
+    row(
+      "server CPU during the ramp",
+      pct(w.usage.ramp),
+      pct(b.usage.ramp),
+      ratio(w.usage.ramp.cpuMs, b.usage.ramp.cpuMs),
+    ),
+    row(
+      "server RSS before the fleet",
+      mib(w.rssStartMiB),
+      mib(b.rssStartMiB),
+      ratio(w.rssStartMiB, b.rssStartMiB),
+    ),
+    row(
+      "server RSS / CPU, idle with the fleet connected",
+      `${mib(w.usage.idle.rssMiB)} / ${pct(w.usage.idle)}`,
+      `${mib(b.usage.idle.rssMiB)} / ${pct(b.usage.idle)}`,
+      ratio(w.usage.idle.rssMiB, b.usage.idle.rssMiB),
+    ),
+    row(
+      `**config fan-out to every instance, p50 / p99** (${w.fanout.rounds} rounds)`,
+      `**${ms(w.fanout.p50)} / ${ms(w.fanout.p99)}**`,
+      `${ms(b.fanout.p50)} / ${ms(b.fanout.p99)}`,
+      ratio(w.fanout.p99, b.fanout.p99),
+      `p99 ≤ 2 s (${meets(v.fanout)})`,
+    ),
+    row(
+      "fan-out, slowest instance of any round",
+      ms(w.fanout.max),
+      ms(b.fanout.max),
+      ratio(w.fanout.max, b.fanout.max),
+    ),
+    row(
+      "SetConfig answered (median of the rounds)",
+      ms(median(w.fanout.setConfigMs)),
+      ms(median(b.fanout.setConfigMs)),
+      ratio(median(w.fanout.setConfigMs), median(b.fanout.setConfigMs)),
+    ),
+    row(
+      "server RSS / CPU during the fan-out rounds",
+      `${mib(w.usage.fanout.rssMiB)} / ${pct(w.usage.fanout)}`,
+      `${mib(b.usage.fanout.rssMiB)} / ${pct(b.usage.fanout)}`,
+      ratio(w.usage.fanout.cpuMs, b.usage.fanout.cpuMs),
+    ),
+    row(
+      `**log ingestion, all instances sending** (${fmt(w.logs.bytes / 2 ** 20)} MiB in ${ms(w.logs.ms)})`,
+      `**${fmt(w.logs.linesPerSec)} lines/s**`,
+      `${fmt(b.logs.linesPerSec)} lines/s`,
+      ratio(w.logs.linesPerSec, b.logs.linesPerSec),
+    ),
+    row(
+      "server RSS / CPU during the log phase",
+      `${mib(w.usage.logs.rssMiB)} / ${pct(w.usage.logs)}`,
+      `${mib(b.usage.logs.rssMiB)} / ${pct(b.usage.logs)}`,
+      ratio(w.usage.logs.cpuMs, b.usage.logs.cpuMs),
+    ),
+    row("server peak RSS (VmHWM)", mib(w.hwmMiB), mib(b.hwmMiB), ratio(w.hwmMiB, b.hwmMiB)),
+    row(
+      "`versions` (GetInventory), idle with the fleet, p50 / p99",
+      lat(w.versions.idle),
+      lat(b.versions.idle),
+      ratio(w.versions.idle.p50, b.versions.idle.p50),
+    ),
+    row(
+      `of which, at idle: the RPC until grpc-js decoded the answer (${fmt(w.versionsSplit.components)} components) / the client's \`inventoryFromProto\` (medians)`,
+      `${ms(w.versionsSplit.rpcMs)} / ${ms(w.versionsSplit.convertMs)}`,
+      `${ms(b.versionsSplit.rpcMs)} / ${ms(b.versionsSplit.convertMs)}`,
+      ratio(w.versionsSplit.rpcMs, b.versionsSplit.rpcMs),
+    ),
+    row(
+      `**\`versions\` during the fan-out, p50 / p99** (${w.versions.fanout.n} calls)`,
+      `**${lat(w.versions.fanout)}**`,
+      lat(b.versions.fanout),
+      ratio(w.versions.fanout.p99, b.versions.fanout.p99),
+      `≤ 200 ms (${meets(v.versionsFanout)})`,
+    ),
+    row(
+      `**\`versions\` during the log phase, p50 / p99** (${w.versions.logs.n} calls)`,
+      `**${lat(w.versions.logs)}**`,
+      lat(b.versions.logs),
+      ratio(w.versions.logs.p99, b.versions.logs.p99),
+      `≤ 200 ms (${meets(v.versionsLogs)})`,
+    ),
+  ].join("\n");
+}
+
+export function fleetSection(f: FleetBench): string {
+  const w = f.waypoint;
+  const o = f.options;
+  const rounds = (t: TargetResult) => t.fanoutRoundsMs.map((r) => `${ms(r.p99)}`).join(", ");
+  const errors = [...w.errors, ...f.bare.errors];
+  return `${FLEET_HEADING}
+
+${fleetTable(f)}
+
+Ratio: waypoint ÷ bare. Machine: ${f.machine.nproc} × ${f.machine.model} (\`nproc\`, \`lscpu\`); load average
+${f.loadBefore.map((x) => x.toFixed(2)).join(" ")} before, ${f.loadAfter.map((x) => x.toFixed(2)).join(" ")} after; the
+whole run took ${ms(f.totalMs)}.
+
+**What is compared.** ${fmt(o.entrypoints)} simulated entrypoints in ${w.sims} child process${w.sims === 1 ? "" : "es"}
+(\`bench/fleet-sim.ts\`), each with its own \`EntrypointConnection\` — one HTTP/2 connection, as a real entrypoint —
+that registers on the config stream (distinct instance ids, the deployment's real entrypoint token) and then opens
+its log stream with the empty batch that names the instance, as the entrypoint does. First against the real server
+(\`waypoint server run\` on the compiled tree, SQLite in a temp dir), then, in the same run, against a bare grpc-js
+server on the same descriptor (\`bench/fleet-bare-server.ts\`): no auth, no version headers, no database, no
+inventory, no log buffers — it sends an empty configuration and keeps the stream, consumes logs, pushes a
+configuration to every stream on \`SetConfig\`, counts the streams for \`ListDeployments\`, and answers \`GetInventory\` from
+memory with one component per stream (the same size of answer as ours). The simulators, the bench and the server
+share the machine's cores.
+
+**Method.** *Ramp*: each simulator keeps at most ${o.window} connections establishing at once (the listen backlog is
+bounded), the next starting when one is registered; a failed attempt is retried after 0.2–1 s. *Registered*: the
+simulators' view is the first config message of the last instance; the server's is the first \`ListDeployments\` that
+counts all of them. *Idle*: ${o.idleSeconds} s with the fleet connected and nothing else. *Fan-out*: ${o.rounds}
+rounds of \`SetConfig\` (\`Connection.setConfig\`, global scope) setting \`${"FLEET_ROUND"}\` to a new value; each
+instance's latency runs from just before the call to its config stream delivering the new value (times are
+\`performance.timeOrigin + performance.now()\` in each process); p50/p99/max over all instances of all rounds (p99 per
+round: ${rounds(w)} ours, ${rounds(f.bare)} bare). *Logs*: every instance sends batches of ${o.batchLines}
+~110-byte lines on its open log stream as fast as the stream takes them (write until it pushes back, then wait for
+drain) for ${o.logSeconds} s, then ends it; a stream's lines count once the server answered (it answers after taking
+every batch); lines/s over the first write to the last answer. *\`versions\`*: \`GetInventory\`, the RPC \`waypoint
+versions\` calls (\`Connection.inventory\`, decoding included), on a connection of its own, back to back with 100 ms
+between calls through the fan-out and log phases (5 calls at idle); at idle, 5 more calls on a bare grpc-js client
+split it into the RPC (until grpc-js has decoded the answer) and the client's conversion (\`inventoryFromProto\`).
+*CPU and RSS*: \`/proc/PID/stat\` (utime + stime over the phase's wall time; 100% = one core) and VmRSS at the
+phase's end, VmHWM at the end. The server is ended while the fleet is still connected. \`--profile=DIR\` runs the
+server under \`--cpu-prof\` (and records nothing here).
+
+**Where the time goes** (\`--cpu-prof\` of the server at 2,000 entrypoints, taken while other work shared the machine). *Registration*: every EntrypointConfig
+writes the instance row in a transaction of its own (\`upsertInstance\`, \`synchronous=FULL\`: one WAL fsync each,
+~3–4 ms here), on the event loop; that was ~60% of the server's wall time during the ramp, and is why ours takes
+longer than the bare server to register the fleet while its CPU stays low. A disconnection writes again
+(\`touchInstance\`), so a fleet that drops and comes back at once pays it twice. Batching those writes (one
+transaction per turn of the event loop, or write-behind as the inventory recorder does) is the fix; it belongs to
+\`src/server/services/entrypoint-service.ts\` and the store. *\`versions\`*: the inventory used to be read from SQLite
+and converted row by row on every call (10,000 components: ~0.5–1 s of the server's event loop on this machine);
+the recorder now keeps the components table in memory (\`src/server/inventory-recorder.ts\`), so what is left is the
+answer itself, ~1.5 MB for 10,000 components: protobufjs encoding it on the server (~55–80 ms), decoding it on the
+client (~50–90 ms) and \`inventoryFromProto\` (~90–115 ms of object spreads; a plain loop building the same objects
+takes ~3–15 ms) — see the split row — and HTTP/2 flow control — grpc-js's client window
+is 64 KiB, so the server sends the answer in ~23 windows, each waiting for the client's WINDOW_UPDATE, which is one
+more turn of the server's event loop when the loop is busy with the fleet (with
+\`grpc-node.flow_control_window\` = 16 MiB on the client, the median during the log flood fell ~2.5× at 2,000
+entrypoints, for both servers). *Log flood*: every instance sends as fast as its stream takes data, so the server's
+event loop is full of HTTP/2 reads (grpc-js concatenating frames into messages, decoding them) and the simulators
+compete for the same two cores; every unary call waits behind that, on the bare server too.${
+    errors.length > 0
+      ? `\n\nFirst errors the simulators saw: ${errors.map((e) => `\`${e}\``).join("; ")}.`
+      : ""
+  }`;
+}
