@@ -176,7 +176,9 @@ export class InventoryRecorder {
 
   /** The inventory in the DESIGN §5 shape; inactive components only with `includeInactive`. */
   inventory(includeInactive = false): InventoryJson {
-    this.flush();
+    // A flush that fails (a full disk) leaves the calls pending and answers with what is stored: the
+    // inventory is a read, and reads go on while writes cannot.
+    this.flushSafely();
     const since = new Date(this.now() - this.opts.activeWindowMs).toISOString();
     const components: InventoryComponent[] = [];
     for (const c of this.components()) {
