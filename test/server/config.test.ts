@@ -39,7 +39,13 @@ test("the limits default to 4MiB messages, 10000 streams per token, 1000 per con
   t.is(c.maxMessageBytes, 4 * 1024 * 1024);
   t.is(c.maxStreamsPerToken, 10_000);
   t.is(c.maxStreamsPerConnection, 1000);
-  t.deepEqual(c.authFailures, { limit: 10, windowMs: 60_000, cooldownMs: 60_000, maxTracked: 10_000 });
+  t.deepEqual(c.authFailures, {
+    limit: 10,
+    windowMs: 60_000,
+    cooldownMs: 60_000,
+    maxTracked: 10_000,
+    countLoopback: false,
+  });
   t.is(c.httpHeadersTimeoutMs, 30_000);
   t.is(c.httpMaxHeaderBytes, 16 * 1024);
 });
