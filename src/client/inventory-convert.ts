@@ -10,38 +10,55 @@ const range = (r: ProtocolRange__Output | null): ProtocolRange => ({
   current: r?.current ?? 0,
 });
 
-/** Non-empty strings only: proto3 sends "" for unset fields. */
-function present<K extends string>(fields: Record<K, string>): Partial<Record<K, string>> {
-  const out: Partial<Record<K, string>> = {};
-  for (const [k, v] of Object.entries(fields) as [K, string][]) if (v) out[k] = v;
-  return out;
-}
-
 type Entry = Component__Output | RejectedComponent__Output;
 
-/** Who a component is; only the family it speaks carries a range. Keys in DESIGN §5 order. */
-function head(c: Entry) {
-  return {
-    kind: c.kind as ComponentKind,
-    ...(c.via ? { via: c.via as "cli" | "ui" } : {}),
-    id: c.id,
-    version: c.version,
-    ...(c.kind === "entrypoint" ? { entrypoint: range(c.entrypoint) } : { api: range(c.api) }),
-  };
+/**
+ * Who a component is (only the family it speaks carries a range), written into `o` in DESIGN §5's key
+ * order. Built by assignment, not spreads: at 10,000 components spreads cost ~80 ms a conversion.
+ */
+function writeHead(o: Record<string, unknown>, c: Entry): void {
+  o.kind = c.kind as ComponentKind;
+  if (c.via) o.via = c.via as "cli" | "ui";
+  o.id = c.id;
+  o.version = c.version;
+  if (c.kind === "entrypoint") o.entrypoint = range(c.entrypoint);
+  else o.api = range(c.api);
 }
 
 /** When it was seen, and whether it was emulated. */
-function tail(c: Entry) {
-  return {
-    lastSeen: c.lastSeen,
-    ...present({ firstSeen: c.firstSeen }),
-    ...(c.emulated ? { emulated: true as const } : {}),
-  };
+function writeTail(o: Record<string, unknown>, c: Entry): void {
+  o.lastSeen = c.lastSeen;
+  if (c.firstSeen) o.firstSeen = c.firstSeen;
+  if (c.emulated) o.emulated = true;
 }
 
 /** The wire inventory in the DESIGN §5 JSON shape (empty optional fields omitted). */
 export function inventoryFromProto(inv: Inventory__Output): InventoryJson & { generatedAt: string } {
   const server = inv.server;
+  const components: Record<string, unknown>[] = new Array(inv.components.length);
+  for (let i = 0; i < inv.components.length; i++) {
+    const c = inv.components[i]!;
+    const o: Record<string, unknown> = {};
+    writeHead(o, c);
+    // proto3 sends "" for unset fields: only non-empty strings are kept.
+    if (c.app) o.app = c.app;
+    if (c.deployment) o.deployment = c.deployment;
+    if (c.instance) o.instance = c.instance;
+    if (c.hostname) o.hostname = c.hostname;
+    o.connected = c.connected;
+    writeTail(o, c);
+    components[i] = o;
+  }
+  const rejected: Record<string, unknown>[] = new Array(inv.rejected.length);
+  for (let i = 0; i < inv.rejected.length; i++) {
+    const r = inv.rejected[i]!;
+    const o: Record<string, unknown> = {};
+    writeHead(o, r);
+    o.reason = r.reason;
+    o.count = r.count;
+    writeTail(o, r);
+    rejected[i] = o;
+  }
   return {
     server: {
       version: server?.version ?? "",
@@ -50,13 +67,8 @@ export function inventoryFromProto(inv: Inventory__Output): InventoryJson & { ge
       ...(server?.emulated ? { emulated: true as const } : {}),
     },
     activeWindow: inv.activeWindow,
-    components: inv.components.map((c) => ({
-      ...head(c),
-      ...present({ app: c.app, deployment: c.deployment, instance: c.instance, hostname: c.hostname }),
-      connected: c.connected,
-      ...tail(c),
-    })),
-    rejected: inv.rejected.map((r) => ({ ...head(r), reason: r.reason, count: r.count, ...tail(r) })),
+    components: components as unknown as InventoryJson["components"],
+    rejected: rejected as unknown as InventoryJson["rejected"],
     generatedAt: inv.generatedAt,
   };
 }
