@@ -22,9 +22,11 @@ export const SERVER_DEFAULTS = Object.freeze({
   maxMessageSize: "4MiB",
   /**
    * -max-streams-per-token: streaming calls open at once under one token. Generous because every
-   * instance of a deployment shares its deployment's token (config + logs + exec + URL tunnels each).
+   * instance of a deployment shares its deployment's token (config + logs + exec each; URL tunnels count
+   * per connection only): 100,000 holds a 50,000-instance deployment idle. (10,000 held only 5,000
+   * instances, half of the fleet the load bench holds.)
    */
-  maxStreamsPerToken: 10_000,
+  maxStreamsPerToken: 100_000,
   /** -max-streams-per-connection: streaming calls open at once on one HTTP/2 connection (one process). */
   maxStreamsPerConnection: 1_000,
   /** -auth-failure-limit: failed authentications per address within authFailureWindowMs (0: no limit). */

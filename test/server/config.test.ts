@@ -34,10 +34,10 @@ test("-listen-url defaults to 127.0.0.1:9703, `off` switches the URL service off
   }
 });
 
-test("the limits default to 4MiB messages, 10000 streams per token, 1000 per connection and 10 failed authentications a minute", (t) => {
+test("the limits default to 4MiB messages, 100000 streams per token, 1000 per connection and 10 failed authentications a minute", (t) => {
   const c = serverConfig({ logLevel: "notice", versionInfo: BUILD_VERSION_INFO });
   t.is(c.maxMessageBytes, 4 * 1024 * 1024);
-  t.is(c.maxStreamsPerToken, 10_000);
+  t.is(c.maxStreamsPerToken, 100_000);
   t.is(c.maxStreamsPerConnection, 1000);
   t.deepEqual(c.authFailures, {
     limit: 10,
