@@ -7,7 +7,7 @@ import { connect, type Socket } from "node:net";
 import test from "ava";
 import { webV1 } from "../helpers/entrypoint-rpc.js";
 import { startTestServer } from "../helpers/server.js";
-import { call, hostPort, MB, open, readAll, rssOf, sha256, startApp } from "../helpers/url.js";
+import { call, heldBack, hostPort, MB, open, readAll, rssOf, sha256, startApp } from "../helpers/url.js";
 import { waitFor } from "../helpers/wait.js";
 
 /** A raw connection to the URL service: what it received so far, and whether the server ended it. */
@@ -119,17 +119,7 @@ test("an upgrade the app never answers holds the client's bytes back, not in the
     }
   };
   pump();
-  let last = -1;
-  await waitFor(
-    async () => {
-      const settled = written === last;
-      last = written;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      return settled;
-    },
-    "the client to be held back",
-    20_000,
-  );
+  await heldBack(() => written, "the client to be held back");
   t.true(written < 40 * MB, `the client wrote ${written / MB} MB before it was held back`);
   t.true(rssOf(ep.pid) < 200 * MB, `the entrypoint holds ${Math.round(rssOf(ep.pid) / MB)} MB`);
   c.socket.destroy();

@@ -12,6 +12,7 @@ import { freePort } from "../helpers/process.js";
 import { execToEnd, startTestServer } from "../helpers/server.js";
 import {
   call,
+  heldBack,
   hostPort,
   MB,
   open,
@@ -282,17 +283,7 @@ test("an upload to an app that does not read it is held back, not buffered, whil
     next();
   });
   // The client can write only what the buffers on the way hold, far from the 50 MB it tries.
-  let last = -1;
-  await waitFor(
-    async () => {
-      const settled = written === last;
-      last = written;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      return settled;
-    },
-    "the upload to stall",
-    20_000,
-  );
+  await heldBack(() => written, "the upload to stall");
   t.true(written < 25 * MB, `the client wrote ${written / MB} MB before it was held back`);
   // The server still reaches the entrypoint on the same connection: an exec session runs meanwhile.
   t.deepEqual(await execToEnd(admin, { app: "web", args: ["echo", "still here"] }), {

@@ -114,3 +114,18 @@ export async function serverLogs(admin: Connection): Promise<LogLineInfo[]> {
   });
   return lines;
 }
+
+/** Waits until a writer held back by backpressure stops advancing: `written` is the same half a second apart. */
+export async function heldBack(written: () => number, what: string): Promise<void> {
+  let last = -1;
+  await waitFor(
+    async () => {
+      const settled = written() === last;
+      last = written();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return settled;
+    },
+    what,
+    20_000,
+  );
+}
