@@ -340,6 +340,12 @@ async function route(
     );
     return;
   }
+  // The client may have gone while the tunnel was opening: its close has fired, and relay would wait for it.
+  if (gone.signal.aborted) {
+    tunnel.cancel();
+    tunnel.call.end();
+    return;
+  }
   relay(req, path, down, up, tunnel, {
     timeoutMs: d.responseTimeoutMs ?? URL_RESPONSE_TIMEOUT_MS,
     what: `app ${app.name}, deployment ${deployment.id}`,
