@@ -7,6 +7,7 @@ import {
   type InventoryRejected,
 } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
+import { encodeComponentField } from "./inventory-wire.js";
 import type { ServerLogger } from "./logger.js";
 import type { ComponentRecord, RejectedRecord, Store } from "./store/store.js";
 
@@ -176,15 +177,34 @@ export class InventoryRecorder {
 
   /** The inventory in the DESIGN §5 shape; inactive components only with `includeInactive`. */
   inventory(includeInactive = false): InventoryJson {
+    const { head, components } = this.read(includeInactive, (c, connected) => c.view(connected));
+    return { ...head, components };
+  }
+
+  /**
+   * The inventory with its components as GetInventory's answer bytes (inventory-wire.ts), each
+   * encoded once per change of the component rather than on every read.
+   */
+  encodedInventory(includeInactive = false): {
+    head: Omit<InventoryJson, "components">;
+    components: Buffer[];
+  } {
+    return this.read(includeInactive, (c, connected) => c.wire(connected));
+  }
+
+  private read<T>(
+    includeInactive: boolean,
+    pick: (c: CachedComponent, connected: boolean) => T,
+  ): { head: Omit<InventoryJson, "components">; components: T[] } {
     // A flush that fails (a full disk) leaves the calls pending and answers with what is stored: the
     // inventory is a read, and reads go on while writes cannot.
     this.flushSafely();
     const since = new Date(this.now() - this.opts.activeWindowMs).toISOString();
-    const components: InventoryComponent[] = [];
+    const components: T[] = [];
     for (const c of this.components()) {
       const connected = this.open.has(c.openKey);
       if (!includeInactive && !connected && c.record.lastSeen < since) continue;
-      components.push(c.view(connected));
+      components.push(pick(c, connected));
     }
     const rejected: InventoryRejected[] = this.store
       .listRejected()
@@ -203,15 +223,17 @@ export class InventoryRecorder {
       }));
     const s = this.opts.server;
     return {
-      server: {
-        version: s.version,
-        api: s.api,
-        entrypoint: s.entrypoint,
-        ...(s.emulated ? { emulated: true } : {}),
+      head: {
+        server: {
+          version: s.version,
+          api: s.api,
+          entrypoint: s.entrypoint,
+          ...(s.emulated ? { emulated: true } : {}),
+        },
+        activeWindow: formatGoDuration(this.opts.activeWindowMs),
+        rejected,
       },
-      activeWindow: formatGoDuration(this.opts.activeWindowMs),
       components,
-      rejected,
     };
   }
 
@@ -261,6 +283,7 @@ class CachedComponent {
     undefined,
     undefined,
   ];
+  private readonly wires: [Buffer | undefined, Buffer | undefined] = [undefined, undefined];
 
   constructor(readonly record: ComponentRecord) {
     this.openKey = `${clientKindKey(record)}\u0000${record.id}`;
@@ -286,6 +309,13 @@ class CachedComponent {
       ...(c.emulated ? { emulated: true as const } : {}),
     });
     return this.views[i];
+  }
+
+  /** The entry as GetInventory's answer bytes, made once (inventory-wire.ts). */
+  wire(connected: boolean): Buffer {
+    const i = connected ? 1 : 0;
+    this.wires[i] ??= encodeComponentField(this.view(connected));
+    return this.wires[i];
   }
 }
 

@@ -13,6 +13,7 @@ import { formatAddress, type ListenAddress, listenersOf, type ServerConfig } fro
 import { Guard } from "./guard.js";
 import { createHttpServer } from "./http.js";
 import { InventoryRecorder } from "./inventory-recorder.js";
+import { passEncoded } from "./inventory-wire.js";
 import { exposedListeners } from "./listen-exposure.js";
 import { type ServerLogger, scrubTokens } from "./logger.js";
 import { RPC_TABLE } from "./rpc-table.js";
@@ -180,7 +181,10 @@ export async function startServer(
   );
   pruneTimer.unref();
   const waypointHandlers: WaypointHandlers = { ...waypoint, ...snapshotHandlers, ...runtime, ...jobs };
-  grpcServer.addService(proto.grpc.waypoint.v1.Waypoint.service, waypointHandlers);
+  grpcServer.addService(
+    passEncoded(proto.grpc.waypoint.v1.Waypoint.service, ["GetInventory"]),
+    waypointHandlers,
+  );
   grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);
   const health = new HealthImplementation({
     "": "SERVING",

@@ -1,9 +1,11 @@
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
+import { loadWaypointProto } from "../../src/gen/load.js";
 import type { ClientIdentity, ClientKind } from "../../src/protocol/headers.js";
 import { InventoryRecorder } from "../../src/server/inventory-recorder.js";
 import { createLogger } from "../../src/server/logger.js";
+import { inventoryToProto } from "../../src/server/services/waypoint-service.js";
 import { SqliteStore } from "../../src/server/store/sqlite-store.js";
 import type { Store } from "../../src/server/store/store.js";
 import { LogSink } from "../helpers/server.js";
@@ -67,6 +69,7 @@ function setup(
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const GET_INVENTORY = loadWaypointProto().grpc.waypoint.v1.Waypoint.service.GetInventory;
 
 test("a thousand calls from one component cost at most a couple of store writes", async (t) => {
   const { store, recorder, advance } = setup(t);
@@ -399,4 +402,33 @@ test("the inventory read from memory matches one read from the store after merge
   t.false(recorder.inventory(true).components.some((c) => c.id === "restored"));
   recorder.resync();
   t.true(recorder.inventory(true).components.some((c) => c.id === "restored"));
+});
+
+test("the encoded inventory follows every change the inventory shows: connection, version and facts", (t) => {
+  const { recorder, advance } = setup(t);
+  const decode = () =>
+    recorder.encodedInventory(true).components.map((b) => GET_INVENTORY.responseDeserialize(b).components[0]);
+  const asRead = () =>
+    GET_INVENTORY.responseDeserialize(
+      GET_INVENTORY.responseSerialize(inventoryToProto(recorder.inventory(true))),
+    ).components;
+  const ep = who("ep-1", { kind: "entrypoint" });
+  const done = recorder.connected(ep, { app: "web", deployment: "web-v1", instance: "i-1" });
+  recorder.seen(who("cli-1"));
+  t.deepEqual(decode(), asRead());
+  t.true(decode().find((c) => c?.id === "ep-1")?.connected);
+  done();
+  advance(2000);
+  t.false(decode().find((c) => c?.id === "ep-1")?.connected);
+  recorder.seen(who("cli-1", { version: "0.2.0" }));
+  recorder.seen(ep, { app: "web", deployment: "web-v2", instance: "i-1" });
+  t.like(
+    decode().find((c) => c?.id === "cli-1"),
+    { version: "0.2.0" },
+  );
+  t.like(
+    decode().find((c) => c?.id === "ep-1"),
+    { deployment: "web-v2" },
+  );
+  t.deepEqual(decode(), asRead());
 });

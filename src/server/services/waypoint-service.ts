@@ -1,3 +1,4 @@
+import { loadWaypointProto } from "../../gen/load.js";
 import type { Inventory } from "../../gen/waypoint/v1/Inventory.js";
 import type { WaypointHandlers } from "../../gen/waypoint/v1/Waypoint.js";
 import { AppError } from "../../protocol/errors.js";
@@ -7,6 +8,7 @@ import type { VersionInfo } from "../../protocol/version-info.js";
 import { mintToken, type TokenCache } from "../auth.js";
 import type { Guard } from "../guard.js";
 import type { InventoryRecorder } from "../inventory-recorder.js";
+import { EncodedMessage } from "../inventory-wire.js";
 import type { ServerLogger } from "../logger.js";
 import type { StateWatch } from "../state-watch.js";
 import type { Store } from "../store/store.js";
@@ -105,7 +107,12 @@ export function waypointService(d: WaypointServiceDeps): CoreHandlers {
       return { token: minted.secret, id: minted.record.id, kind: minted.record.kind };
     }),
 
-    GetInventory: d.guard.unary((req) => inventoryToProto(d.recorder.inventory(req.includeInactive))),
+    GetInventory: d.guard.unary((req) => {
+      // The components as the recorder keeps them encoded (inventory-wire.ts), after the head.
+      const { head, components } = d.recorder.encodedInventory(req.includeInactive);
+      const bytes = serializeInventory(inventoryToProto({ ...head, components: [] }));
+      return new EncodedMessage(Buffer.concat([bytes, ...components])) as unknown as Inventory;
+    }),
 
     WatchState: d.guard.serverStream((call, ctx) => {
       const disconnect = d.recorder.connected(ctx.who);
@@ -125,6 +132,10 @@ export function waypointService(d: WaypointServiceDeps): CoreHandlers {
     }),
   };
 }
+
+/** GetInventory's usual serializer; the server's service definition passes EncodedMessage through (passEncoded). */
+const serializeInventory = (inv: Inventory): Buffer =>
+  loadWaypointProto().grpc.waypoint.v1.Waypoint.service.GetInventory.responseSerialize(inv);
 
 export function inventoryToProto(inv: InventoryJson): Inventory {
   return {
