@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
 import type { Connection } from "../src/client/connection.js";
+import { READ_WINDOW_BYTES } from "../src/client/grpc-call.js";
 import { clientIdentity } from "../src/client/identity.js";
 import { inventoryFromProto } from "../src/client/inventory-convert.js";
 import { loadWaypointProto } from "../src/gen/load.js";
@@ -133,6 +134,7 @@ export async function versionsSplit(
   const client = new Waypoint(address, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": 64 * 2 ** 20,
     "grpc.use_local_subchannel_pool": 1,
+    "grpc-node.flow_control_window": READ_WINDOW_BYTES,
   });
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(

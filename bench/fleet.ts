@@ -14,6 +14,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
 import { Connection } from "../src/client/connection.js";
+import { READ_WINDOW_BYTES } from "../src/client/grpc-call.js";
 import { clientIdentity } from "../src/client/identity.js";
 import { benchServer, compiledTree, writeBenchSection } from "./compiled.js";
 import {
@@ -122,11 +123,17 @@ async function runTarget(
     { ...settings, token: target.token },
     clientIdentity("cli", "fleet-bench", BUILD_VERSION_INFO),
   );
-  // Its own channel, so its calls never queue behind the bench's other calls.
+  // Its own channel, so its calls never queue behind the bench's other calls; the receive window the
+  // CLI's `versions` has (src/cli/common-flags.ts).
   const versionsConn = new Connection(
     { ...settings, token: target.token },
     clientIdentity("cli", "fleet-versions", BUILD_VERSION_INFO),
-    { channel: { "grpc.use_local_subchannel_pool": 1 } },
+    {
+      channel: {
+        "grpc.use_local_subchannel_pool": 1,
+        "grpc-node.flow_control_window": READ_WINDOW_BYTES,
+      },
+    },
   );
   const n = o.entrypoints;
   const simCount = Math.ceil(n / 5000);

@@ -1,5 +1,6 @@
 import { Connection } from "../client/connection.js";
 import { contextsDir } from "../client/contexts.js";
+import { READ_WINDOW_BYTES } from "../client/grpc-call.js";
 import { clientIdentity, installationId, resolveVersionInfo } from "../client/identity.js";
 import { type ConnectionSettings, resolveSettings } from "../client/settings.js";
 import type { ClientKind } from "../protocol/headers.js";
@@ -84,9 +85,21 @@ export function connectionSettings(flags: ParsedFlags, io: Io): ConnectionSettin
   );
 }
 
-/** Opens a connection as this CLI (kind `cli`) from flags, env and contexts. */
-export function connect(flags: ParsedFlags, io: Io, kind: ClientKind = "cli"): Connection {
+/**
+ * Opens a connection as this CLI (kind `cli`) from flags, env and contexts. Its receive window is
+ * READ_WINDOW_BYTES unless `smallWindow` (a reader that pauses a stream to hold the server back).
+ */
+export function connect(
+  flags: ParsedFlags,
+  io: Io,
+  kind: ClientKind = "cli",
+  opts: { smallWindow?: boolean } = {},
+): Connection {
   const settings = connectionSettings(flags, io);
   const info = versionInfoFrom(flags, io);
-  return new Connection(settings, clientIdentity(kind, installationId(contextsDir(io.env)), info));
+  return new Connection(
+    settings,
+    clientIdentity(kind, installationId(contextsDir(io.env)), info),
+    opts.smallWindow ? {} : { channel: { "grpc-node.flow_control_window": READ_WINDOW_BYTES } },
+  );
 }

@@ -44,7 +44,8 @@ export const logs: Command = {
     const format = flags.bool("json")
       ? (l: LogLineInfo) => JSON.stringify(l)
       : (l: LogLineInfo) => formatLogLine(l, selector.kind !== "instance");
-    const conn = connect(flags, io);
+    // A follower pauses its stream while stdout is stuck: the default window holds the server back soon.
+    const conn = connect(flags, io, "cli", { smallWindow: follow });
     try {
       const opts = { conn, selector, follow, ...(tail !== undefined ? { tail } : {}), format };
       if (!follow) await streamLogs(io, opts);

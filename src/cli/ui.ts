@@ -9,6 +9,7 @@ import {
   loadContext,
   saveContext,
 } from "../client/contexts.js";
+import { READ_WINDOW_BYTES } from "../client/grpc-call.js";
 import { clientIdentity, installationId } from "../client/identity.js";
 import type { ConnectionSettings } from "../client/settings.js";
 import type { Catalog } from "../protocol/catalog.js";
@@ -114,7 +115,10 @@ scripts and pipes use \`waypoint versions\` and \`waypoint upgrade plan\`, which
           source: "embedded",
         };
       }
-      conn = new Connection(settings, identity);
+      // The console reads every stream as it comes: it takes the large window of the CLI's reads.
+      conn = new Connection(settings, identity, {
+        channel: { "grpc-node.flow_control_window": READ_WINDOW_BYTES },
+      });
       const note = embedded
         ? `embedded server, stops when you quit · ${
             saved
