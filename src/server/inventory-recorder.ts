@@ -61,6 +61,12 @@ export class InventoryRecorder {
   ) {}
 
   start(): void {
+    // The table is read now rather than by the first `waypoint versions`, which would wait for it.
+    try {
+      this.components();
+    } catch (err) {
+      this.opts.logger.warn({ err }, "could not read the inventory yet; its first read will try again");
+    }
     this.timer ??= setInterval(() => this.flushSafely(), this.opts.flushMs);
     this.timer.unref();
   }
@@ -257,7 +263,10 @@ export class InventoryRecorder {
       const merged = old
         ? { ...c, firstSeen: old.firstSeen, lastSeen: old.lastSeen > c.lastSeen ? old.lastSeen : c.lastSeen }
         : c;
-      this.table.set(key, new CachedComponent(merged));
+      const cached = new CachedComponent(merged);
+      // Encoded here, on the flush timer, rather than all at once by the next read.
+      cached.wire(this.open.has(cached.openKey));
+      this.table.set(key, cached);
       if (!old || old.version !== c.version) this.ordered = undefined;
     }
   }

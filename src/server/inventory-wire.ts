@@ -1,4 +1,3 @@
-import type * as grpc from "@grpc/grpc-js";
 import { ProtoWriter } from "../client/protobuf.js";
 import type { InventoryComponent } from "../protocol/inventory.js";
 
@@ -10,11 +9,6 @@ import type { InventoryComponent } from "../protocol/inventory.js";
  * components' bytes: protobuf fields may come in any order, and a repeated field's elements keep
  * theirs.
  */
-
-/** Bytes already in a method's response encoding; see `passEncoded`. */
-export class EncodedMessage {
-  constructor(readonly bytes: Buffer) {}
-}
 
 /** Inventory.components (field 3) of waypoint.proto. */
 const INVENTORY_COMPONENTS = 3;
@@ -46,27 +40,4 @@ export function encodeComponentField(c: InventoryComponent): Buffer {
   );
   // A copy of exactly its size: the writer's buffer has room to spare, and this is kept.
   return Buffer.from(w.finish());
-}
-
-/**
- * `service` with the methods in `names` taking an EncodedMessage as their answer as it is; any
- * other answer is serialized as before. The handlers return the EncodedMessage in place of the
- * message (the cast is theirs to make).
- */
-export function passEncoded(
-  service: grpc.ServiceDefinition,
-  names: readonly string[],
-): grpc.ServiceDefinition {
-  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = { ...service };
-  for (const name of names) {
-    const method = service[name];
-    if (!method) throw new Error(`passEncoded: the service has no method ${name}`);
-    const serialize = method.responseSerialize;
-    out[name] = {
-      ...method,
-      responseSerialize: (value: unknown) =>
-        value instanceof EncodedMessage ? value.bytes : serialize(value),
-    };
-  }
-  return out as grpc.ServiceDefinition;
 }

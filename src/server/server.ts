@@ -10,15 +10,16 @@ import { TokenCache } from "./auth.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import { bindError } from "./bind-error.js";
 import { formatAddress, type ListenAddress, listenersOf, type ServerConfig } from "./config.js";
+import { passEncoded } from "./encoded.js";
 import { Guard } from "./guard.js";
 import { createHttpServer } from "./http.js";
 import { InventoryRecorder } from "./inventory-recorder.js";
-import { passEncoded } from "./inventory-wire.js";
 import { exposedListeners } from "./listen-exposure.js";
 import { type ServerLogger, scrubTokens } from "./logger.js";
 import { RPC_TABLE } from "./rpc-table.js";
 import { EntrypointHub } from "./runtime/entrypoint-hub.js";
 import { ExecBroker } from "./runtime/exec-broker.js";
+import { IngestGovernor } from "./runtime/ingest-governor.js";
 import { JobBroker } from "./runtime/job-broker.js";
 import { LogHub } from "./runtime/log-hub.js";
 import { entrypointService } from "./services/entrypoint-service.js";
@@ -173,7 +174,8 @@ export async function startServer(
   });
   const jobs = jobService({ guard, store, broker, recorder, logger });
   const tunnels = new TunnelBroker({ hub });
-  const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, tunnels, logger });
+  const ingest = new IngestGovernor({ logger });
+  const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, tunnels, ingest, logger });
   // Log buffers of instances gone for longer than the active window are dropped.
   const pruneTimer = setInterval(
     () => logs.prune((id) => hub.isConnected(id), config.activeWindowMs),
@@ -185,7 +187,10 @@ export async function startServer(
     passEncoded(proto.grpc.waypoint.v1.Waypoint.service, ["GetInventory"]),
     waypointHandlers,
   );
-  grpcServer.addService(proto.grpc.waypoint.v1.Entrypoint.service, entrypoint);
+  grpcServer.addService(
+    passEncoded(proto.grpc.waypoint.v1.Entrypoint.service, ["EntrypointConfig"]),
+    entrypoint,
+  );
   const health = new HealthImplementation({
     "": "SERVING",
     "waypoint.v1.Waypoint": "SERVING",
@@ -252,6 +257,7 @@ export async function startServer(
   }
   recorder.start();
   broker.start();
+  ingest.start();
   const httpAddr = http.address();
   const httpPort = typeof httpAddr === "object" && httpAddr ? httpAddr.port : config.listenHttp.port;
 
@@ -259,6 +265,8 @@ export async function startServer(
   const close = () => {
     closing ??= (async () => {
       draining = true;
+      // Every log stream flows again, so that what the entrypoints hold can be taken before the end.
+      ingest.stop();
       health.setStatus("", "NOT_SERVING");
       await urlService?.close();
       logger.notice("shutting down: no new calls; waiting for calls in flight");

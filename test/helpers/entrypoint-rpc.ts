@@ -68,6 +68,8 @@ export interface EntrypointRpc {
   config(req?: Partial<EntrypointConfigRequest>): ConfigStream;
   /** Sends the batches as one EntrypointLogs stream and resolves with how it ended. */
   logs(batches: readonly EntrypointLogBatch[]): Promise<Ending>;
+  /** An EntrypointLogs stream written a batch at a time; `end` ends it and resolves with how it ended. */
+  logStream(): { write(batch: EntrypointLogBatch): boolean; end(): Promise<Ending> };
   exec(): ExecStream;
   tunnel(): TunnelStream;
 }
@@ -161,6 +163,21 @@ export function entrypointRpc(
         for (const b of batches) call.write(b);
         call.end();
       });
+    },
+    logStream() {
+      let ended!: Promise<Ending>;
+      let call!: grpc.ClientWritableStream<EntrypointLogBatch>;
+      ended = new Promise<Ending>((resolve) => {
+        call = client.EntrypointLogs(metadata(), (err) => resolve(endingOf(err ?? undefined)));
+      });
+      t.teardown(() => call.cancel());
+      return {
+        write: (batch) => call.write(batch),
+        end: () => {
+          call.end();
+          return ended;
+        },
+      };
     },
     exec() {
       const call = client.EntrypointExec(metadata());

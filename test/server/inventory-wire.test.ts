@@ -7,7 +7,8 @@ import fc from "fast-check";
 import { loadWaypointProto } from "../../src/gen/load.js";
 import type { Inventory } from "../../src/gen/waypoint/v1/Inventory.js";
 import type { InventoryComponent, InventoryJson } from "../../src/protocol/inventory.js";
-import { EncodedMessage, encodeComponentField, passEncoded } from "../../src/server/inventory-wire.js";
+import { EncodedMessage, passEncoded } from "../../src/server/encoded.js";
+import { encodeComponentField } from "../../src/server/inventory-wire.js";
 import { inventoryToProto } from "../../src/server/services/waypoint-service.js";
 
 const method = loadWaypointProto().grpc.waypoint.v1.Waypoint.service.GetInventory;

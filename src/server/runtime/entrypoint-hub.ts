@@ -21,8 +21,14 @@ export interface ConnectedInstance {
  * "connected" means for instances (ListInstances, ListDeployments, exec).
  * Config pushes and exec notices are written through it.
  */
+/** Config messages written per turn of the event loop by `queue`. */
+const QUEUE_BATCH = 500;
+
 export class EntrypointHub {
   private readonly byInstance = new Map<string, ConnectedInstance>();
+  /** Messages `queue` has yet to write, at most one per stream, in the order they were first queued. */
+  private readonly pending = new Map<ConnectedInstance, EntrypointConfigResponse>();
+  private scheduled = false;
   private readonly listeners = new Set<(instance: string, connected: boolean) => void>();
 
   /**
@@ -79,10 +85,38 @@ export class EntrypointHub {
 
   /** Writes `message` to one stream; false when it is not open any more. */
   send(conn: ConnectedInstance, message: EntrypointConfigResponse): boolean {
-    if (conn.stream.cancelled || conn.stream.writableEnded || conn.stream.destroyed) return false;
+    if (!isOpen(conn.stream)) return false;
     conn.stream.write(message);
     return true;
   }
+
+  /**
+   * Writes `message` to `conn` within a few turns of the event loop, QUEUE_BATCH streams a turn, so
+   * that a configuration going out to 10,000 instances does not hold every other call for the
+   * whole of it. A message still queued for the stream is replaced by this one, in its place:
+   * a stream never gets an older message after a newer one, and gets only the latest of a burst.
+   * Returns false when the stream is not open.
+   */
+  queue(conn: ConnectedInstance, message: EntrypointConfigResponse): boolean {
+    if (!isOpen(conn.stream)) return false;
+    this.pending.set(conn, message);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
+    return true;
+  }
+
+  private readonly drain = (): void => {
+    let n = 0;
+    for (const [conn, message] of this.pending) {
+      if (n++ >= QUEUE_BATCH) break;
+      this.pending.delete(conn);
+      this.send(conn, message);
+    }
+    if (this.pending.size > 0) setImmediate(this.drain);
+    else this.scheduled = false;
+  };
 
   /** Called with (instance, connected) whenever an instance connects or disconnects. */
   onChange(listener: (instance: string, connected: boolean) => void): () => void {
@@ -93,6 +127,10 @@ export class EntrypointHub {
   private emit(instance: string, connected: boolean): void {
     for (const l of this.listeners) l(instance, connected);
   }
+}
+
+function isOpen(stream: ConfigStream): boolean {
+  return !stream.cancelled && !stream.writableEnded && !stream.destroyed;
 }
 
 function endQuietly(stream: ConfigStream): void {

@@ -10,6 +10,7 @@ import type { ServerLogger } from "../logger.js";
 import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { ExecBroker } from "../runtime/exec-broker.js";
 import { firstMessage } from "../runtime/first-message.js";
+import type { IngestGovernor } from "../runtime/ingest-governor.js";
 import type { LogHub, LogOrigin } from "../runtime/log-hub.js";
 import type { Store } from "../store/store.js";
 import type { TunnelBroker } from "../url/tunnel-broker.js";
@@ -26,6 +27,8 @@ export function entrypointService(d: {
   readonly logs: LogHub;
   readonly exec: ExecBroker;
   readonly tunnels: TunnelBroker;
+  /** Takes turns among the log streams while the event loop is busy. */
+  readonly ingest: IngestGovernor;
   readonly logger: ServerLogger;
 }): EntrypointHandlers {
   return {
@@ -120,9 +123,11 @@ export function entrypointService(d: {
         new Promise((resolve, reject) => {
           let origin: LogOrigin | undefined;
           let failed = false;
+          let ungoverned = () => {};
           const fail = (err: unknown) => {
             if (failed) return;
             failed = true;
+            ungoverned();
             call.off("data", onBatch);
             call.pause();
             reject(err);
@@ -154,7 +159,9 @@ export function entrypointService(d: {
             }
           };
           call.on("data", onBatch);
+          ungoverned = d.ingest.add(call);
           call.on("end", () => {
+            ungoverned();
             if (!failed) resolve({});
           });
           call.on("error", fail);

@@ -1,4 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
+import { loadWaypointProto } from "../../gen/load.js";
+import type { EntrypointConfigResponse } from "../../gen/waypoint/v1/EntrypointConfigResponse.js";
 import type { ExecRequest__Output } from "../../gen/waypoint/v1/ExecRequest.js";
 import type { GetLogsRequest__Output } from "../../gen/waypoint/v1/GetLogsRequest.js";
 import type { Instance } from "../../gen/waypoint/v1/Instance.js";
@@ -14,6 +16,7 @@ import {
   isComponentId,
 } from "../../protocol/validate.js";
 import { mintToken, type TokenCache } from "../auth.js";
+import { EncodedMessage } from "../encoded.js";
 import type { Guard } from "../guard.js";
 import type { ServerLogger } from "../logger.js";
 import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
@@ -287,20 +290,28 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
   };
 }
 
-/** Pushes the resolved configuration to every connected instance of `app` (all when undefined). */
+/**
+ * Pushes the resolved configuration to every connected instance of `app` (all when undefined):
+ * queued on the hub, which writes it over the next turns of the event loop. Each app's message is
+ * encoded once, not once per instance. Returns how many instances it goes to.
+ */
 export function pushConfig(d: Pick<RuntimeServiceDeps, "hub" | "store">, app?: string): number {
-  const perApp = new Map<string, ConfigRecord[]>();
+  const perApp = new Map<string, EncodedMessage>();
   let pushed = 0;
   for (const conn of d.hub.connected(app)) {
-    let config = perApp.get(conn.app);
-    if (!config) {
-      config = d.store.resolvedConfig(conn.app);
-      perApp.set(conn.app, config);
+    let message = perApp.get(conn.app);
+    if (!message) {
+      message = new EncodedMessage(serializeConfig(configMessage(d.store.resolvedConfig(conn.app))));
+      perApp.set(conn.app, message);
     }
-    if (d.hub.send(conn, configMessage(config))) pushed++;
+    if (d.hub.queue(conn, message as unknown as EntrypointConfigResponse)) pushed++;
   }
   return pushed;
 }
+
+/** EntrypointConfig's usual serializer; the server's service definition passes EncodedMessage through (passEncoded). */
+const serializeConfig = (m: EntrypointConfigResponse): Buffer =>
+  loadWaypointProto().grpc.waypoint.v1.Entrypoint.service.EntrypointConfig.responseSerialize(m);
 
 export function configMessage(config: readonly ConfigRecord[]) {
   return { config: config.map((c) => ({ name: c.name, value: c.value })), hasConfig: true };

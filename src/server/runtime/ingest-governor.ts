@@ -1,0 +1,173 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { ServerLogger } from "../logger.js";
+
+/**
+ * Back-pressure on log ingestion, so that a fleet sending logs as fast as it can does not starve
+ * every other call of the event loop they all share.
+ *
+ * The server reads each entrypoint's log stream as fast as it comes. With 10,000 entrypoints
+ * flooding, one turn of the event loop took seconds (every ready connection's data decoded and
+ * stored), and a unary call such as GetInventory waited that long for each of its turns. The
+ * governor watches the loop's delay and lets only so many log streams flow at once: too slow a
+ * loop halves that number, a quick one raises it again (additive increase, multiplicative decrease,
+ * as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
+ * it, its HTTP/2 window closes and the entrypoint holds its lines (its own buffer is bounded, and
+ * it reports what it had to drop). Paused streams take turns: while some wait, those that flowed
+ * longest give way to them every `quantumMs`. Without load every stream flows and the governor
+ * does nothing but sample the loop.
+ */
+
+/** What the governor needs of a stream: grpc-js's server call is one. */
+export interface Governed {
+  pause(): void;
+  resume(): void;
+}
+
+export interface IngestGovernorOptions {
+  /** The loop delay above which fewer streams may flow (ms). */
+  readonly highMs?: number;
+  /** The loop delay under which more streams may flow (ms). */
+  readonly lowMs?: number;
+  /** How often the loop's delay is looked at (ms). */
+  readonly sampleMs?: number;
+  /** How long a stream flows before it gives way to a waiting one (ms). */
+  readonly quantumMs?: number;
+  /** The fewest streams that always flow. */
+  readonly minFlowing?: number;
+  readonly logger?: ServerLogger;
+  /** For tests: the clock (ms). */
+  readonly now?: () => number;
+}
+
+export class IngestGovernor {
+  /** Flowing streams, by when they last started to flow (oldest first). */
+  private readonly flowing = new Map<Governed, number>();
+  /** Paused streams, in the order they will flow again. */
+  private readonly waiting = new Set<Governed>();
+  /** How many may flow; Infinity until the loop is first found slow. */
+  private limit = Number.POSITIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
+  private histogram: ReturnType<typeof monitorEventLoopDelay> | undefined;
+  /** Whether the last report said streams were held back (one log line per episode). */
+  private holding = false;
+  private readonly o: Required<Omit<IngestGovernorOptions, "logger">> & { logger?: ServerLogger };
+
+  constructor(opts: IngestGovernorOptions = {}) {
+    this.o = {
+      highMs: opts.highMs ?? 40,
+      lowMs: opts.lowMs ?? 15,
+      sampleMs: opts.sampleMs ?? 25,
+      quantumMs: opts.quantumMs ?? 250,
+      minFlowing: opts.minFlowing ?? 16,
+      now: opts.now ?? (() => performance.now()),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    };
+  }
+
+  /** Starts sampling the event loop's delay. */
+  start(): void {
+    if (this.timer) return;
+    this.histogram = monitorEventLoopDelay({ resolution: 10 });
+    this.histogram.enable();
+    this.timer = setInterval(() => {
+      const h = this.histogram!;
+      // The worst delay since the last look, less the sampling resolution (nanoseconds).
+      const delayMs = Math.max(0, h.max / 1e6 - 10);
+      h.reset();
+      this.observe(delayMs);
+    }, this.o.sampleMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.histogram?.disable();
+    this.histogram = undefined;
+    for (const s of this.waiting) s.resume();
+    for (const s of this.waiting) this.flowing.set(s, this.o.now());
+    this.waiting.clear();
+    this.limit = Number.POSITIVE_INFINITY;
+  }
+
+  /** A stream to govern; returns the function to call once it ended (or failed). */
+  add(stream: Governed): () => void {
+    if (this.flowing.size < this.limit) this.flowing.set(stream, this.o.now());
+    else {
+      stream.pause();
+      this.waiting.add(stream);
+    }
+    return () => {
+      this.flowing.delete(stream);
+      this.waiting.delete(stream);
+    };
+  }
+
+  /** Streams flowing and waiting (for tests and the status of the server). */
+  get counts(): { flowing: number; waiting: number; limit: number } {
+    return { flowing: this.flowing.size, waiting: this.waiting.size, limit: this.limit };
+  }
+
+  /** One look at the loop: `delayMs` is the worst delay since the last one. */
+  observe(delayMs: number): void {
+    const total = this.flowing.size + this.waiting.size;
+    if (delayMs > this.o.highMs) {
+      this.limit = Math.max(this.o.minFlowing, Math.floor(Math.min(this.limit, this.flowing.size) / 2));
+    } else if (delayMs < this.o.lowMs && Number.isFinite(this.limit)) {
+      this.limit += Math.max(this.o.minFlowing, Math.ceil(this.limit / 8));
+      // Every stream fits: back to no limit at all.
+      if (this.limit >= total) this.limit = Number.POSITIVE_INFINITY;
+    }
+    // Over the limit: the streams that flowed longest wait.
+    for (const [s] of this.flowing) {
+      if (this.flowing.size <= this.limit) break;
+      this.hold(s);
+    }
+    // Turns: those that flowed for a quantum give way to as many waiting ones.
+    const now = this.o.now();
+    const due: Governed[] = [];
+    for (const [s, since] of this.flowing) {
+      if (due.length >= this.waiting.size || now - since < this.o.quantumMs) break;
+      due.push(s);
+    }
+    const released = [...this.take(due.length)];
+    for (const s of due) this.hold(s);
+    for (const s of released) this.release(s, now);
+    // Room under the limit: the longest waiting flow again.
+    const room = Number.isFinite(this.limit) ? this.limit - this.flowing.size : this.waiting.size;
+    for (const s of [...this.take(room)]) this.release(s, now);
+    this.report();
+  }
+
+  private *take(n: number): Generator<Governed> {
+    let i = 0;
+    for (const s of this.waiting) {
+      if (i++ >= n) return;
+      yield s;
+    }
+  }
+
+  private hold(s: Governed): void {
+    this.flowing.delete(s);
+    s.pause();
+    this.waiting.add(s);
+  }
+
+  private release(s: Governed, now: number): void {
+    this.waiting.delete(s);
+    this.flowing.set(s, now);
+    s.resume();
+  }
+
+  private report(): void {
+    const holding = this.waiting.size > 0;
+    if (holding === this.holding) return;
+    this.holding = holding;
+    if (holding)
+      this.o.logger?.warn(
+        { flowing: this.flowing.size, waiting: this.waiting.size },
+        "the event loop is busy: log streams take turns until it is not",
+      );
+    else this.o.logger?.info("log streams all flow again");
+  }
+}

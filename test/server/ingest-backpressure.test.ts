@@ -1,0 +1,87 @@
+/**
+ * The ingest governor on a real server: log streams from 40 registered instances while the
+ * server's event loop is made slow (blocked on purpose, as a flood of logs would): streams are
+ * held back and take turns, every line still arrives, and they all flow again once the loop is quick.
+ */
+import test from "ava";
+import type { LogLineInfo } from "../../src/client/runtime.js";
+import { entrypointRpc } from "../helpers/entrypoint-rpc.js";
+import { startTestServer } from "../helpers/server.js";
+import { waitFor } from "../helpers/wait.js";
+
+const INSTANCES = 40;
+const BATCHES = 40;
+const LINES = 20;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Keeps the event loop (the server's, in this process) busy for `ms`. */
+function block(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // busy on purpose
+  }
+}
+
+test("a slow event loop holds log streams back in turns, and every line still arrives", async (t) => {
+  const s = await startTestServer(t, { logLevel: "info" });
+  const admin = s.connect({ id: "admin" });
+  await admin.createApp("web");
+  const v1 = await admin.createDeployment("web");
+  const eps = await Promise.all(
+    Array.from({ length: INSTANCES }, async (_, i) => {
+      const ep = entrypointRpc(t, {
+        address: s.address,
+        token: v1.token,
+        id: `inst-${i}`,
+        deployment: v1.deployment.id,
+        channel: { "grpc.use_local_subchannel_pool": 1 },
+      });
+      await ep.config().message(0);
+      return ep;
+    }),
+  );
+  const writers = eps.map(async (ep) => {
+    const stream = ep.logStream();
+    for (let b = 0; b < BATCHES; b++) {
+      const data = Buffer.from(
+        Array.from({ length: LINES }, (_, l) => `${ep.id} batch ${b} line ${l}\n`).join(""),
+      );
+      stream.write({
+        instanceId: ep.id,
+        chunks: [{ source: "stdout", data, at: new Date().toISOString() }],
+      });
+      await sleep(10);
+    }
+    return stream.end();
+  });
+  // The loop made slow while the streams send.
+  for (let i = 0; i < 6; i++) {
+    await sleep(40);
+    block(150);
+  }
+  const endings = await Promise.all(writers);
+  t.true(
+    endings.every((e) => e.status === "OK"),
+    JSON.stringify(endings.filter((e) => e.status !== "OK")),
+  );
+
+  const held = s.logs.lines.find(
+    (l) => l.msg === "the event loop is busy: log streams take turns until it is not",
+  );
+  t.truthy(held, "the governor held streams back");
+  t.true((held?.waiting as number) > 0);
+  await waitFor(
+    () => s.logs.lines.some((l) => l.msg === "log streams all flow again"),
+    "every stream to flow again once the loop is quick",
+  );
+  const lines = await new Promise<LogLineInfo[]>((resolve, reject) => {
+    const out: LogLineInfo[] = [];
+    admin.logs(
+      { app: "web" },
+      (l) => out.push(...l),
+      (err) => (err ? reject(err) : resolve(out)),
+    );
+  });
+  t.is(lines.length, INSTANCES * BATCHES * LINES, "no line lost");
+});

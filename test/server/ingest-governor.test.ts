@@ -1,0 +1,100 @@
+import { PassThrough } from "node:stream";
+import test from "ava";
+import { IngestGovernor } from "../../src/server/runtime/ingest-governor.js";
+
+/** Real readable streams: the governor pauses and resumes them as it does grpc-js calls. */
+function streams(n: number): PassThrough[] {
+  return Array.from({ length: n }, () => new PassThrough({ objectMode: true }));
+}
+
+const paused = (xs: PassThrough[]) => xs.filter((s) => s.isPaused()).length;
+
+function governor(opts: { minFlowing?: number } = {}) {
+  let now = 0;
+  const g = new IngestGovernor({
+    highMs: 40,
+    lowMs: 15,
+    quantumMs: 250,
+    minFlowing: opts.minFlowing ?? 4,
+    now: () => now,
+  });
+  return { g, advance: (ms: number) => (now += ms) };
+}
+
+test("a quick event loop leaves every stream flowing and sets no limit", (t) => {
+  const { g } = governor();
+  const xs = streams(100);
+  for (const s of xs) g.add(s);
+  for (let i = 0; i < 10; i++) g.observe(5);
+  t.is(paused(xs), 0);
+  t.deepEqual(g.counts, { flowing: 100, waiting: 0, limit: Number.POSITIVE_INFINITY });
+});
+
+test("a slow loop halves the streams that flow, down to the minimum, and a quick one lets them all flow again", (t) => {
+  const { g } = governor();
+  const xs = streams(100);
+  for (const s of xs) g.add(s);
+  g.observe(300);
+  t.is(paused(xs), 50);
+  t.like(g.counts, { flowing: 50, waiting: 50 });
+  g.observe(300);
+  t.is(paused(xs), 75);
+  for (let i = 0; i < 10; i++) g.observe(300);
+  t.like(g.counts, { flowing: 4, waiting: 96, limit: 4 });
+  // Between the thresholds the limit holds.
+  g.observe(20);
+  t.like(g.counts, { flowing: 4, limit: 4 });
+  let rounds = 0;
+  while (g.counts.waiting > 0 && rounds < 100) {
+    g.observe(1);
+    rounds += 1;
+  }
+  t.true(rounds > 1, "the limit grows a step at a time");
+  t.is(paused(xs), 0);
+  t.is(g.counts.limit, Number.POSITIVE_INFINITY);
+});
+
+test("waiting streams take turns: those that flowed a quantum give way, so every stream flows within a few quanta", (t) => {
+  const { g, advance } = governor();
+  const xs = streams(20);
+  for (const s of xs) g.add(s);
+  for (let i = 0; i < 5; i++) g.observe(300); // limit 4
+  t.is(g.counts.flowing, 4);
+  const flowed = new Set<PassThrough>();
+  for (let q = 0; q < 5; q++) {
+    for (const s of xs) if (!s.isPaused()) flowed.add(s);
+    advance(250);
+    g.observe(20);
+    t.is(g.counts.flowing, 4, "the number flowing stays at the limit");
+  }
+  t.is(flowed.size, 20);
+  // Before a quantum has passed nobody gives way.
+  const before = xs.map((s) => s.isPaused());
+  advance(100);
+  g.observe(20);
+  t.deepEqual(
+    xs.map((s) => s.isPaused()),
+    before,
+  );
+});
+
+test("a stream added while the limit is reached waits; an ended stream is neither counted nor resumed; stop lets all flow", (t) => {
+  const { g } = governor({ minFlowing: 2 });
+  const xs = streams(4);
+  const done = xs.map((s) => g.add(s));
+  for (let i = 0; i < 3; i++) g.observe(300);
+  t.like(g.counts, { flowing: 2, waiting: 2 });
+  const late = new PassThrough({ objectMode: true });
+  g.add(late);
+  t.true(late.isPaused());
+  const waitingOne = xs.find((s) => s.isPaused())!;
+  done[xs.indexOf(waitingOne)]!();
+  t.like(g.counts, { flowing: 2, waiting: 2 });
+  for (let i = 0; i < 20; i++) g.observe(1);
+  t.true(waitingOne.isPaused(), "an ended stream is left alone");
+  t.false(late.isPaused());
+  for (let i = 0; i < 3; i++) g.observe(300);
+  g.stop();
+  t.deepEqual(g.counts, { flowing: 4, waiting: 0, limit: Number.POSITIVE_INFINITY });
+  t.is([...xs, late].filter((s) => s !== waitingOne && s.isPaused()).length, 0);
+});
