@@ -3,7 +3,15 @@
  * the CLI bundled, as `npm run build` makes it), a real server process on it, and reading child processes.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
@@ -129,11 +137,16 @@ export async function benchServer(
       `-db=${join(dir, "data.db")}`,
       "-listen-grpc=127.0.0.1:0",
       "-listen-http=127.0.0.1:0",
+      // A free port unless the bench names one: the default (9703) may be taken by another server here.
+      ...(flags.some((f) => f.startsWith("-listen-url=")) ? [] : ["-listen-url=127.0.0.1:0"]),
       ...flags,
     ],
     { stdio: ["ignore", "ignore", "pipe"], env: cleanEnv() },
   );
   children.push(server);
+  // WAYPOINT_BENCH_SERVER_LOG=FILE keeps the server's log, to see what it did under the load.
+  const keep = process.env.WAYPOINT_BENCH_SERVER_LOG;
+  if (keep) server.stderr!.pipe(createWriteStream(keep, { flags: "a" }));
   const address = String((await logLine(server, "server ready")).grpc);
   const settings = { address, tls: false, tlsSkipVerify: false, source: "bench" };
   const boot = new Connection(settings, clientIdentity("cli", "bench", BUILD_VERSION_INFO));

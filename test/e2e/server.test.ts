@@ -220,6 +220,7 @@ test("a second server on the same database exits 10 and the first keeps serving"
     `-db=${first.dbPath}`,
     "-listen-grpc=127.0.0.1:0",
     "-listen-http=127.0.0.1:0",
+    "-listen-url=127.0.0.1:0",
   ]);
   t.is(second.code, EXIT.serverStart, second.stderr);
   t.regex(second.stderr, /locked by another process/);

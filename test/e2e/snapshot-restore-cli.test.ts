@@ -221,7 +221,14 @@ test("a bad staged file at start stops the server with exit 10 and leaves data.d
   writeFileSync(staged, good.subarray(0, good.length - 200));
   const before = sha256File(db);
 
-  const args = ["server", "run", `-db=${db}`, "-listen-grpc=127.0.0.1:0", "-listen-http=127.0.0.1:0"];
+  const args = [
+    "server",
+    "run",
+    `-db=${db}`,
+    "-listen-grpc=127.0.0.1:0",
+    "-listen-http=127.0.0.1:0",
+    "-listen-url=127.0.0.1:0",
+  ];
   const r = await runCli(t, args);
   t.is(r.code, EXIT.serverStart, r.stderr);
   t.true(r.stderr.includes(`Error: the staged restore ${staged} failed verification: truncated`), r.stderr);

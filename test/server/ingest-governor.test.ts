@@ -30,15 +30,18 @@ test("a quick event loop leaves every stream flowing and sets no limit", (t) => 
   t.deepEqual(g.counts, { flowing: 100, waiting: 0, limit: Number.POSITIVE_INFINITY });
 });
 
-test("a slow loop halves the streams that flow, down to the minimum, and a quick one lets them all flow again", (t) => {
+test("a slow loop halves the streams that flow, or cuts more the slower it was, down to the minimum; a quick one lets them all flow again", (t) => {
   const { g } = governor();
   const xs = streams(100);
   for (const s of xs) g.add(s);
-  g.observe(300);
+  g.observe(80);
   t.is(paused(xs), 50);
   t.like(g.counts, { flowing: 50, waiting: 50 });
-  g.observe(300);
+  g.observe(80);
   t.is(paused(xs), 75);
+  // Five times too slow (200 ms against 40): a fifth of the 25 flowing keep flowing.
+  g.observe(200);
+  t.like(g.counts, { flowing: 5, waiting: 95 });
   for (let i = 0; i < 10; i++) g.observe(300);
   t.like(g.counts, { flowing: 4, waiting: 96, limit: 4 });
   // Between the thresholds the limit holds.

@@ -25,6 +25,7 @@ test("before migrating an older database the server writes a snapshot of it besi
       dbPath,
       listenGrpc: "127.0.0.1:0",
       listenHttp: "127.0.0.1:0",
+      listenUrl: "127.0.0.1:0",
       logLevel: "info",
       versionInfo: BUILD_VERSION_INFO,
     }),

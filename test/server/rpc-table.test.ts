@@ -381,6 +381,7 @@ test("BootstrapToken without a token succeeds exactly once on a fresh server, ev
     dbPath: join(dir, "data.db"),
     listenGrpc: "127.0.0.1:0",
     listenHttp: "127.0.0.1:0",
+    listenUrl: "127.0.0.1:0",
     logLevel: "debug",
     versionInfo: BUILD_VERSION_INFO,
   });

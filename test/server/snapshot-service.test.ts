@@ -167,6 +167,7 @@ test("after a staged restore is applied at start, the last snapshot taken is sti
     dbPath: s.dbPath,
     listenGrpc: "127.0.0.1:0",
     listenHttp: "127.0.0.1:0",
+    listenUrl: "127.0.0.1:0",
     logLevel: "notice",
     versionInfo: BUILD_VERSION_INFO,
   });

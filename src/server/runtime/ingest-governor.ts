@@ -9,8 +9,8 @@ import type { ServerLogger } from "../logger.js";
  * flooding, one turn of the event loop took seconds (every ready connection's data decoded and
  * stored), and a unary call such as GetInventory waited that long for each of its turns. The
  * governor watches the loop's delay and lets only so many log streams flow at once: too slow a
- * loop halves that number, a quick one raises it again (additive increase, multiplicative decrease,
- * as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
+ * loop cuts that number (by half, or by as much as the loop was too slow), a quick one raises it
+ * again by an eighth (multiplicative decrease, additive increase, as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
  * it, its HTTP/2 window closes and the entrypoint holds its lines (its own buffer is bounded, and
  * it reports what it had to drop). Paused streams take turns: while some wait, those that flowed
  * longest give way to them every `quantumMs`. Without load every stream flows and the governor
@@ -112,7 +112,10 @@ export class IngestGovernor {
   observe(delayMs: number): void {
     const total = this.flowing.size + this.waiting.size;
     if (delayMs > this.o.highMs) {
-      this.limit = Math.max(this.o.minFlowing, Math.floor(Math.min(this.limit, this.flowing.size) / 2));
+      // At least halved, and more the slower the loop was: a turn that took seconds is seen only once
+      // in those seconds, and halving each time would take many of them to get the loop back.
+      const factor = Math.min(0.5, this.o.highMs / delayMs);
+      this.limit = Math.max(this.o.minFlowing, Math.floor(Math.min(this.limit, this.flowing.size) * factor));
     } else if (delayMs < this.o.lowMs && Number.isFinite(this.limit)) {
       this.limit += Math.max(this.o.minFlowing, Math.ceil(this.limit / 8));
       // Every stream fits: back to no limit at all.
