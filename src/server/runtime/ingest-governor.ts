@@ -1,4 +1,3 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { ServerLogger } from "../logger.js";
 
 /**
@@ -10,10 +9,10 @@ import type { ServerLogger } from "../logger.js";
  * stored), and a unary call such as GetInventory waited that long for each of its turns. The
  * governor watches the loop's delay and lets only so many log streams flow at once: too slow a
  * loop cuts that number (by half, or by as much as the loop was too slow), a quick one raises it
- * again by an eighth (multiplicative decrease, additive increase, as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
+ * again by a few (multiplicative decrease, additive increase, as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
  * it, its HTTP/2 window closes and the entrypoint holds its lines (its own buffer is bounded, and
  * it reports what it had to drop). Paused streams take turns: while some wait, those that flowed
- * longest give way to them every `quantumMs`. Without load every stream flows and the governor
+ * for `quantumMs` give way to them, an eighth of those flowing (at least `minFlowing`) at a time. Without load every stream flows and the governor
  * does nothing but sample the loop.
  */
 
@@ -47,7 +46,8 @@ export class IngestGovernor {
   /** How many may flow; Infinity until the loop is first found slow. */
   private limit = Number.POSITIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
-  private histogram: ReturnType<typeof monitorEventLoopDelay> | undefined;
+  /** When the loop was last looked at. */
+  private lastLook = 0;
   /** Whether the last report said streams were held back (one log line per episode). */
   private holding = false;
   private readonly o: Required<Omit<IngestGovernorOptions, "logger">> & { logger?: ServerLogger };
@@ -64,30 +64,38 @@ export class IngestGovernor {
     };
   }
 
-  /** Starts sampling the event loop's delay. */
+  /** Starts looking at the event loop's delay every `sampleMs`. */
   start(): void {
     if (this.timer) return;
-    this.histogram = monitorEventLoopDelay({ resolution: 10 });
-    this.histogram.enable();
-    this.timer = setInterval(() => {
-      const h = this.histogram!;
-      // The worst delay since the last look, less the sampling resolution (nanoseconds).
-      const delayMs = Math.max(0, h.max / 1e6 - 10);
-      h.reset();
-      this.observe(delayMs);
-    }, this.o.sampleMs);
+    this.lastLook = this.o.now();
+    this.timer = setInterval(() => this.look(), this.o.sampleMs);
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.histogram?.disable();
-    this.histogram = undefined;
     for (const s of this.waiting) s.resume();
     for (const s of this.waiting) this.flowing.set(s, this.o.now());
     this.waiting.clear();
     this.limit = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Called as log data is taken. The timer alone is not enough: under a flood one poll phase of the
+   * loop can read sockets for seconds (libuv takes up to 48 × 1024 ready events before it runs
+   * timers), so the data path itself notices that the timer is overdue.
+   */
+  taking(): void {
+    if (this.timer && this.o.now() - this.lastLook > this.o.sampleMs + this.o.highMs) this.look();
+  }
+
+  /** How late this look is against the timer's period: the loop's delay since the last one. */
+  private look(): void {
+    const now = this.o.now();
+    const delayMs = Math.max(0, now - this.lastLook - this.o.sampleMs);
+    this.lastLook = now;
+    this.observe(delayMs);
   }
 
   /** A stream to govern; returns the function to call once it ended (or failed). */
@@ -117,7 +125,8 @@ export class IngestGovernor {
       const factor = Math.min(0.5, this.o.highMs / delayMs);
       this.limit = Math.max(this.o.minFlowing, Math.floor(Math.min(this.limit, this.flowing.size) * factor));
     } else if (delayMs < this.o.lowMs && Number.isFinite(this.limit)) {
-      this.limit += Math.max(this.o.minFlowing, Math.ceil(this.limit / 8));
+      // A few more at a time: each stream let go brings what it holds at once.
+      this.limit += this.o.minFlowing;
       // Every stream fits: back to no limit at all.
       if (this.limit >= total) this.limit = Number.POSITIVE_INFINITY;
     }
@@ -126,11 +135,13 @@ export class IngestGovernor {
       if (this.flowing.size <= this.limit) break;
       this.hold(s);
     }
-    // Turns: those that flowed for a quantum give way to as many waiting ones.
+    // Turns: those that flowed for a quantum give way to as many waiting ones, a few a look (each
+    // stream let go brings what it holds at once).
     const now = this.o.now();
     const due: Governed[] = [];
+    const turns = Math.min(this.waiting.size, Math.max(this.o.minFlowing, Math.ceil(this.flowing.size / 8)));
     for (const [s, since] of this.flowing) {
-      if (due.length >= this.waiting.size || now - since < this.o.quantumMs) break;
+      if (due.length >= turns || now - since < this.o.quantumMs) break;
       due.push(s);
     }
     const released = [...this.take(due.length)];

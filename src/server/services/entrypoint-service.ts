@@ -133,6 +133,7 @@ export function entrypointService(d: {
             reject(err);
           };
           const onBatch = (batch: EntrypointLogBatch__Output) => {
+            d.ingest.taking();
             try {
               if (!origin) origin = registered(d.store, batch.instanceId, ctx.facts?.deployment);
               else if (batch.instanceId && batch.instanceId !== origin.instance)
