@@ -92,6 +92,14 @@ export const serverRun: Command = {
       placeholder: "SIZE",
     },
     {
+      name: "log-buffer-total",
+      type: "string",
+      usage:
+        "app log output kept in memory for all instances together, at least -log-buffer-bytes (the default rises to it); over it the largest buffers drop their oldest lines first",
+      default: SERVER_DEFAULTS.logBufferTotal,
+      placeholder: "SIZE",
+    },
+    {
       name: "job-lease-timeout",
       type: "string",
       usage:
@@ -168,6 +176,8 @@ export const serverRun: Command = {
       insecurePlaintext: flags.bool("insecure-plaintext"),
       activeWindow: flags.string("active-window")!,
       logBufferBytes: flags.string("log-buffer-bytes")!,
+      // Not given: the config raises the default to -log-buffer-bytes when that is larger.
+      ...(flags.has("log-buffer-total") ? { logBufferTotal: flags.string("log-buffer-total")! } : {}),
       jobLeaseTimeout: flags.string("job-lease-timeout")!,
       urlResponseTimeout: flags.string("url-response-timeout")!,
       maxMessageSize: flags.string("max-message-size")!,

@@ -42,6 +42,13 @@ export const SERVER_DEFAULTS = Object.freeze({
   httpMaxHeaderBytes: 16 * 1024,
   /** Log output kept in memory per instance (oldest dropped first): 512 KiB. */
   logBufferBytes: "512KiB",
+  /**
+   * -log-buffer-total: log output kept in memory for all instances together (the largest buffers give up
+   * their oldest chunks first). 256 MiB: every one of 512 instances can fill its 512 KiB, and 10,000
+   * flooding instances keep ~26 KiB each (a few hundred lines) instead of the 5 GiB their buffers hold
+   * otherwise. When not given it is at least -log-buffer-bytes.
+   */
+  logBufferTotal: "256MiB",
   /** A job whose runner says nothing about it for this long is taken back (DESIGN §10). */
   jobLeaseTimeout: "30s",
   urlResponseTimeout: "60s",
@@ -49,6 +56,9 @@ export const SERVER_DEFAULTS = Object.freeze({
 
 /** Bounds of -log-buffer-bytes. */
 const LOG_BUFFER_BOUNDS = { min: 1024, max: 1024 * 1024 * 1024 } as const;
+
+/** Bounds of -log-buffer-total before it is compared with -log-buffer-bytes (it must be at least that). */
+const LOG_TOTAL_BOUNDS = { min: LOG_BUFFER_BOUNDS.min, max: 64 * 1024 * 1024 * 1024 } as const;
 
 /**
  * Bounds of -max-message-size. Below: the largest messages waypoint itself sends are 1 MiB chunks
@@ -98,6 +108,8 @@ export interface ServerConfig {
   readonly httpMaxHeaderBytes: number;
   /** Bytes of log output kept in memory per instance. */
   readonly logBufferBytes: number;
+  /** Bytes of log output kept in memory for all instances together; at least logBufferBytes. */
+  readonly logBufferTotalBytes: number;
   /** How long a job's lease lasts without word from its runner. */
   readonly jobLeaseMs: number;
   /** -url-response-timeout: how long the URL service waits for an app's response head. */
@@ -143,6 +155,11 @@ export interface ServerConfigInput {
   readonly shutdownGraceMs?: number;
   /** Bytes, as a number or text: "524288", "512KiB", "2MiB" (K/M/G are read as KiB/MiB/GiB). */
   readonly logBufferBytes?: number | string;
+  /**
+   * -log-buffer-total: bytes as for logBufferBytes, at least those and at most 64GiB. Absent: the default,
+   * or logBufferBytes when that is larger.
+   */
+  readonly logBufferTotal?: number | string;
   /** -max-message-size: bytes as for logBufferBytes, 2MiB to 16MiB. */
   readonly maxMessageSize?: number | string;
   readonly maxStreamsPerToken?: number | string;
@@ -196,6 +213,11 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
       ? undefined
       : parseListen(input.listenUrl ?? SERVER_DEFAULTS.listenUrl, "-listen-url");
   const insecurePlaintext = input.insecurePlaintext ?? false;
+  const logBufferBytes = parseByteSize(
+    input.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
+    "-log-buffer-bytes",
+  );
+  const logBufferTotalBytes = logBufferTotal(input.logBufferTotal, logBufferBytes);
   if (!tls) {
     checkPlaintextExposure(
       exposedListeners(listenersOf({ listenGrpc, listenHttp, ...(listenUrl ? { listenUrl } : {}) })),
@@ -238,15 +260,31 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     }),
     httpHeadersTimeoutMs: input.httpHeadersTimeoutMs ?? SERVER_DEFAULTS.httpHeadersTimeoutMs,
     httpMaxHeaderBytes: SERVER_DEFAULTS.httpMaxHeaderBytes,
-    logBufferBytes: parseByteSize(
-      input.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
-      "-log-buffer-bytes",
-    ),
+    logBufferBytes,
+    logBufferTotalBytes,
     jobLeaseMs,
     urlResponseTimeoutMs,
     versionInfo: input.versionInfo,
     ...(input.restorePassphrase ? { restorePassphrase: input.restorePassphrase } : {}),
   });
+}
+
+/** -log-buffer-total in bytes: as given (at least -log-buffer-bytes), else the default raised to the latter. */
+function logBufferTotal(given: number | string | undefined, perInstance: number): number {
+  if (given === undefined)
+    return Math.max(
+      parseByteSize(SERVER_DEFAULTS.logBufferTotal, "-log-buffer-total", LOG_TOTAL_BOUNDS),
+      perInstance,
+    );
+  const total = parseByteSize(given, "-log-buffer-total", LOG_TOTAL_BOUNDS);
+  if (total < perInstance) {
+    throw new AppError(
+      "CONFIG_INVALID",
+      `-log-buffer-total: ${JSON.stringify(String(given))} is less than -log-buffer-bytes (${sizeText(perInstance)}): all instances together must hold at least one instance's buffer`,
+      { hint: "Give -log-buffer-total at least -log-buffer-bytes, or a smaller -log-buffer-bytes." },
+    );
+  }
+  return total;
 }
 
 /** The TLS flags, checked: files (both), self-signed (alone, with its -tls-san), or none. */

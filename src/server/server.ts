@@ -156,7 +156,7 @@ export async function startServer(
   });
   // Bound below, once gRPC and HTTP are; the runtime service makes URLs from its address.
   let urlService: UrlService | undefined;
-  const logs = new LogHub({ bufferBytes: config.logBufferBytes });
+  const logs = new LogHub({ bufferBytes: config.logBufferBytes, totalBytes: config.logBufferTotalBytes });
   const exec = new ExecBroker({ hub, logger });
   const runtime = runtimeService({
     guard,

@@ -1,5 +1,6 @@
 import test from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
+import type { AppError } from "../../src/protocol/errors.js";
 import { parseByteSize, SERVER_DEFAULTS, serverConfig } from "../../src/server/config.js";
 
 test("-log-buffer-bytes defaults to 512 KiB and takes bytes, KiB, MiB and GiB", (t) => {
@@ -68,4 +69,33 @@ test("-max-message-size takes 2MiB to 16MiB; the stream and failure limits take 
     t.is((err as { code?: string }).code, "CONFIG_INVALID");
     t.regex(err!.message, message);
   }
+});
+
+test("-log-buffer-total defaults to 256 MiB, or -log-buffer-bytes when that is larger, and takes sizes as -log-buffer-bytes does", (t) => {
+  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO };
+  t.is(SERVER_DEFAULTS.logBufferTotal, "256MiB");
+  t.is(serverConfig(base).logBufferTotalBytes, 256 * 1024 * 1024);
+  t.is(serverConfig({ ...base, logBufferBytes: "512MiB" }).logBufferTotalBytes, 512 * 1024 * 1024);
+  t.is(serverConfig({ ...base, logBufferTotal: "1GiB" }).logBufferTotalBytes, 1024 ** 3);
+  t.is(serverConfig({ ...base, logBufferTotal: "64G" }).logBufferTotalBytes, 64 * 1024 ** 3);
+  t.is(
+    serverConfig({ ...base, logBufferBytes: "2MiB", logBufferTotal: "2MiB" }).logBufferTotalBytes,
+    2 * 1024 ** 2,
+  );
+  t.is(serverConfig({ ...base, logBufferBytes: 1024, logBufferTotal: 4096 }).logBufferTotalBytes, 4096);
+});
+
+test("-log-buffer-total refuses what is not a size up to 64 GiB, and less than -log-buffer-bytes with a hint naming both", (t) => {
+  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO };
+  for (const bad of ["", "lots", "-1", "65GiB", "0.5GiB", "1000000G"]) {
+    const err = t.throws(() => serverConfig({ ...base, logBufferTotal: bad }));
+    t.is((err as AppError).code, "CONFIG_INVALID", bad);
+    t.is((err as AppError).exitCode, 2);
+    t.true(err!.message.startsWith(`-log-buffer-total: ${JSON.stringify(bad)} is not a size`), err!.message);
+  }
+  const err = t.throws(() => serverConfig({ ...base, logBufferBytes: "2MiB", logBufferTotal: "1MiB" }));
+  t.is((err as AppError).code, "CONFIG_INVALID");
+  t.is((err as AppError).exitCode, 2);
+  t.regex(err!.message, /^-log-buffer-total: "1MiB" is less than -log-buffer-bytes \(2MiB\)/);
+  t.regex((err as AppError).hint, /-log-buffer-total at least -log-buffer-bytes/);
 });

@@ -2,14 +2,15 @@ import test, { type ExecutionContext } from "ava";
 import type { Connection } from "../../src/client/connection.js";
 import type { LogLineInfo } from "../../src/client/runtime.js";
 import { AppError } from "../../src/protocol/errors.js";
+import type { ServerConfigInput } from "../../src/server/config.js";
 import { entrypointRpc } from "../helpers/entrypoint-rpc.js";
 import { startTestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
 const at = (ms: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, 0, ms)).toISOString();
 
-async function setup(t: ExecutionContext) {
-  const s = await startTestServer(t);
+async function setup(t: ExecutionContext, config: Partial<ServerConfigInput> = {}) {
+  const s = await startTestServer(t, { config });
   const admin = s.connect({ id: "admin" });
   await admin.createApp("web");
   const v1 = await admin.createDeployment("web");
@@ -107,6 +108,36 @@ test("dropped lines are reported as a waypoint line before the batch's output", 
     },
     { instance: "inst-a", source: "stdout", line: "back again", at: at(500) },
   ]);
+});
+
+test("the server keeps all instances' output within -log-buffer-total: two floods share it, a quiet line stays", async (t) => {
+  // Each buffer alone could hold 8 KiB, and so can all of them together.
+  const { admin, register } = await setup(t, { logBufferBytes: "8KiB", logBufferTotal: "8KiB" });
+  const quiet = await register("inst-quiet");
+  await quiet.logs([
+    {
+      instanceId: "inst-quiet",
+      chunks: [{ source: "stdout", data: Buffer.from("still here\n"), at: at(0) }],
+    },
+  ]);
+  // 100 chunks of 100 bytes each (164 counted): 16 KB per flooding instance.
+  const flood = (id: string) =>
+    Array.from({ length: 100 }, (_, n) => ({
+      ...(n === 0 ? { instanceId: id } : {}),
+      chunks: [{ source: "stdout", data: Buffer.from(`${`${id} ${n}`.padEnd(99, ".")}\n`), at: at(1 + n) }],
+    }));
+  for (const id of ["inst-f1", "inst-f2"])
+    t.like(await (await register(id)).logs(flood(id)), { status: "OK" });
+  const lines = await readLogs(admin, {});
+  t.is(lines[0]?.line, "still here");
+  const floods = lines.slice(1);
+  t.true(floods.length * 164 + 75 <= 8192, `${floods.length} flood lines kept`);
+  t.true(floods.length >= 40, `${floods.length} flood lines kept`);
+  for (const id of ["inst-f1", "inst-f2"]) {
+    const own = floods.filter((l) => l.instance === id);
+    t.true(own.length >= 20, `${id}: ${own.length}`);
+    t.is(own.at(-1)?.line, `${id} 99`.padEnd(99, "."));
+  }
 });
 
 test("the first batch must name an instance registered under the token's deployment", async (t) => {
