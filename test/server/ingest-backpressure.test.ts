@@ -5,6 +5,7 @@
  */
 import test from "ava";
 import type { LogLineInfo } from "../../src/client/runtime.js";
+import { IngestGovernor } from "../../src/server/runtime/ingest-governor.js";
 import { entrypointRpc } from "../helpers/entrypoint-rpc.js";
 import { startTestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
@@ -23,7 +24,8 @@ function block(ms: number): void {
   }
 }
 
-test("a slow event loop holds log streams back in turns, and every line still arrives", async (t) => {
+// Serial: the second test catches the server's governor through its class.
+test.serial("a slow event loop holds log streams back in turns, and every line still arrives", async (t) => {
   const s = await startTestServer(t, { logLevel: "info" });
   const admin = s.connect({ id: "admin" });
   await admin.createApp("web");
@@ -85,3 +87,66 @@ test("a slow event loop holds log streams back in turns, and every line still ar
   });
   t.is(lines.length, INSTANCES * BATCHES * LINES, "no line lost");
 });
+
+test.serial(
+  "a held-back log stream keeps about one batch ahead on the server, not grpc-js's sixteen",
+  async (t) => {
+    // The server's governor, caught as it starts (its timer left off: the test decides when streams wait).
+    const governors: IngestGovernor[] = [];
+    const start = IngestGovernor.prototype.start;
+    IngestGovernor.prototype.start = function (this: IngestGovernor) {
+      governors.push(this);
+    };
+    t.teardown(() => {
+      IngestGovernor.prototype.start = start;
+    });
+    const s = await startTestServer(t, { logLevel: "info" });
+    IngestGovernor.prototype.start = start;
+    const admin = s.connect({ id: "admin" });
+    await admin.createApp("web");
+    const v1 = await admin.createDeployment("web");
+    const eps = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const ep = entrypointRpc(t, {
+          address: s.address,
+          token: v1.token,
+          id: `inst-${i}`,
+          deployment: v1.deployment.id,
+          channel: { "grpc.use_local_subchannel_pool": 1 },
+        });
+        await ep.config().message(0);
+        return ep;
+      }),
+    );
+    const streams = eps.map((ep) => ep.logStream());
+    for (const [i, st] of streams.entries()) st.write({ instanceId: eps[i]!.id, chunks: [] });
+    const governor = governors[0]!;
+    await waitFor(() => governor.counts.flowing === 20, "every log stream to be governed");
+    // Cut to the minimum (16): the 4 that flowed longest wait.
+    governor.observe(100_000);
+    t.is(governor.counts.waiting, 4);
+    // The grpc-js calls the governor holds back (its own bookkeeping, read for this test).
+    const held = [...(governor as unknown as { waiting: Set<NodeJS.ReadableStream> }).waiting];
+    // 64 KiB batches written on every stream, each writer waiting a moment whenever its stream pushes back.
+    const data = Buffer.alloc(64 * 1024, 0x61);
+    await Promise.all(
+      streams.map(async (st) => {
+        for (let n = 0; n < 40; n++) {
+          if (!st.write({ chunks: [{ source: "stdout", data, at: new Date().toISOString() }] }))
+            await new Promise((r) => setTimeout(r, 10));
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const ahead = held.map((c) => (c as unknown as { readableLength: number }).readableLength);
+    t.log(`batches read ahead by the held streams: ${ahead.join(", ")}`);
+    t.true(
+      ahead.every((n) => n <= 1),
+      `held streams read ${ahead.join(", ")} batches ahead`,
+    );
+    // Let go, every batch of every stream is taken.
+    governor.stop();
+    const endings = await Promise.all(streams.map((st) => st.end()));
+    t.true(endings.every((e) => e.status === "OK"));
+  },
+);

@@ -160,6 +160,7 @@ export function entrypointService(d: {
             }
           };
           call.on("data", onBatch);
+          holdOneBatch(call);
           ungoverned = d.ingest.add(call);
           call.on("end", () => {
             ungoverned();
@@ -191,6 +192,18 @@ export function entrypointService(d: {
       d.tunnels.accept(call, first.open, ctx.facts?.deployment ?? "");
     }),
   };
+}
+
+/**
+ * grpc-js reads up to 16 messages ahead into a call's stream (Node's default for object streams)
+ * even while it is paused. A log batch is up to 256 KiB, so 10,000 streams the ingest governor holds
+ * back would keep up to 40 GB decoded in memory, and every collection of V8's heap walks them. One
+ * message ahead is enough: the HTTP/2 window holds the rest back in the entrypoint. grpc-js makes the
+ * stream, so its high-water mark is set on Node's readable state (a field Node has kept since 0.10).
+ */
+function holdOneBatch(call: NodeJS.ReadableStream): void {
+  const state = (call as { _readableState?: { highWaterMark?: number } })._readableState;
+  if (state && typeof state.highWaterMark === "number") state.highWaterMark = 1;
 }
 
 /** The origin of an instance's logs: it must be registered under the token's deployment. */
