@@ -32,6 +32,8 @@ export interface Latencies {
   readonly p99: number;
   readonly max: number;
   readonly failed: number;
+  /** How many took longer than 200 ms (the `versions` target). */
+  readonly over200: number;
 }
 
 export const now = () => performance.timeOrigin + performance.now();
@@ -59,7 +61,14 @@ export function percentiles(xs: readonly number[], failed = 0): Latencies {
   const s = [...xs].sort((a, b) => a - b);
   const at = (q: number) =>
     s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s.at(-1) ?? Number.NaN, failed };
+  return {
+    n: s.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    max: s.at(-1) ?? Number.NaN,
+    failed,
+    over200: s.filter((x) => x > 200).length,
+  };
 }
 
 /** A simulator process and its reports, taken in order by type. */

@@ -20,6 +20,7 @@ import { RPC_TABLE } from "./rpc-table.js";
 import { EntrypointHub } from "./runtime/entrypoint-hub.js";
 import { ExecBroker } from "./runtime/exec-broker.js";
 import { IngestGovernor } from "./runtime/ingest-governor.js";
+import { InstanceRows } from "./runtime/instance-rows.js";
 import { JobBroker } from "./runtime/job-broker.js";
 import { LogHub } from "./runtime/log-hub.js";
 import { entrypointService } from "./services/entrypoint-service.js";
@@ -137,12 +138,19 @@ export async function startServer(
     logger,
   });
   const hub = new EntrypointHub();
+  const instanceRows = new InstanceRows(store, logger);
   const broker = new JobBroker({ store, tokens, logger, leaseMs: config.jobLeaseMs });
   const snapshots = new SnapshotControl({
     store,
     tokens,
     recorder,
-    entrypoints: hub,
+    entrypoints: {
+      // Registrations queued for the old database are moot: the instances register again.
+      endAll: () => {
+        instanceRows.clear();
+        return hub.endAll();
+      },
+    },
     jobs: broker,
     dbPath: config.dbPath,
     versionInfo: config.versionInfo,
@@ -175,7 +183,18 @@ export async function startServer(
   const jobs = jobService({ guard, store, broker, recorder, logger });
   const tunnels = new TunnelBroker({ hub });
   const ingest = new IngestGovernor({ logger });
-  const entrypoint = entrypointService({ guard, store, recorder, hub, logs, exec, tunnels, ingest, logger });
+  const entrypoint = entrypointService({
+    guard,
+    store,
+    recorder,
+    hub,
+    rows: instanceRows,
+    logs,
+    exec,
+    tunnels,
+    ingest,
+    logger,
+  });
   // Log buffers of instances gone for longer than the active window are dropped.
   const pruneTimer = setInterval(
     () => logs.prune((id) => hub.isConnected(id), config.activeWindowMs),
@@ -296,6 +315,7 @@ export async function startServer(
       watch.stop();
       broker.stop();
       clearInterval(pruneTimer);
+      instanceRows.flush();
       try {
         recorder.stop();
       } catch (err) {

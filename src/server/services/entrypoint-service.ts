@@ -11,6 +11,7 @@ import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { ExecBroker } from "../runtime/exec-broker.js";
 import { firstMessage } from "../runtime/first-message.js";
 import type { IngestGovernor } from "../runtime/ingest-governor.js";
+import type { InstanceRows } from "../runtime/instance-rows.js";
 import type { LogHub, LogOrigin } from "../runtime/log-hub.js";
 import type { Store } from "../store/store.js";
 import type { TunnelBroker } from "../url/tunnel-broker.js";
@@ -24,6 +25,8 @@ export function entrypointService(d: {
   readonly store: Store;
   readonly recorder: InventoryRecorder;
   readonly hub: EntrypointHub;
+  /** Instance rows, written behind a turn at a time. */
+  readonly rows: InstanceRows;
   readonly logs: LogHub;
   readonly exec: ExecBroker;
   readonly tunnels: TunnelBroker;
@@ -49,7 +52,7 @@ export function entrypointService(d: {
           hint: "The server's data may have been restored from a snapshot taken before it was created: deploy again to get a new deployment and token.",
         });
       }
-      const existing = d.store.getInstance(req.instanceId);
+      const existing = d.rows.get(req.instanceId);
       if (existing && existing.deployment !== deployment.id) {
         throw new AppError(
           "PERMISSION_DENIED",
@@ -60,7 +63,7 @@ export function entrypointService(d: {
         );
       }
       const now = new Date().toISOString();
-      d.store.upsertInstance({
+      d.rows.upsert({
         id: req.instanceId,
         app: deployment.app,
         deployment: deployment.id,
@@ -105,11 +108,7 @@ export function entrypointService(d: {
         disconnect();
         if (!detach()) return; // replaced by a newer stream of the same instance
         d.logs.touch(req.instanceId);
-        try {
-          d.store.touchInstance(req.instanceId, new Date().toISOString());
-        } catch (err) {
-          d.logger.debug({ err, instance: req.instanceId }, "could not record the instance's disconnection");
-        }
+        d.rows.touch(req.instanceId, new Date().toISOString());
         d.logger.info({ instance: req.instanceId, deployment: req.deploymentId }, "entrypoint disconnected");
       };
       call.on("cancelled", close);
@@ -135,7 +134,7 @@ export function entrypointService(d: {
           const onBatch = (batch: EntrypointLogBatch__Output) => {
             d.ingest.taking();
             try {
-              if (!origin) origin = registered(d.store, batch.instanceId, ctx.facts?.deployment);
+              if (!origin) origin = registered(d.rows, batch.instanceId, ctx.facts?.deployment);
               else if (batch.instanceId && batch.instanceId !== origin.instance)
                 throw new AppError(
                   "INVALID_ARGUMENT",
@@ -207,10 +206,10 @@ function holdOneBatch(call: NodeJS.ReadableStream): void {
 }
 
 /** The origin of an instance's logs: it must be registered under the token's deployment. */
-function registered(store: Store, instanceId: string, deployment: string | undefined): LogOrigin {
+function registered(rows: InstanceRows, instanceId: string, deployment: string | undefined): LogOrigin {
   if (!isComponentId(instanceId))
     throw new AppError("INVALID_ARGUMENT", "the first log batch must carry the instance_id");
-  const row = store.getInstance(instanceId);
+  const row = rows.get(instanceId);
   if (!row || row.deployment !== deployment) {
     throw new AppError(
       "PERMISSION_DENIED",

@@ -12,6 +12,7 @@ import {
   type DeploymentRecord,
   FINAL_JOB_STATES,
   type InstanceRecord,
+  type InstanceWrite,
   type JobRecord,
   type JobState,
   type RejectedRecord,
@@ -380,27 +381,39 @@ export class SqliteStore implements Store {
   }
 
   upsertInstance(i: InstanceRecord): void {
-    this.write(() =>
-      this.stmts.upsertInstance.run({
-        id: i.id,
-        app: i.app,
-        deployment: i.deployment,
-        version: i.version,
-        epMin: i.entrypoint.min,
-        epCurrent: i.entrypoint.current,
-        emulated: i.emulated ? 1 : 0,
-        hostname: i.hostname,
-        pid: i.pid,
-        startedAt: i.startedAt,
-        execDisabled: i.execDisabled ? 1 : 0,
-        firstSeen: i.firstSeen,
-        lastSeen: i.lastSeen,
-      }),
-    );
+    this.write(() => this.runUpsertInstance(i));
   }
 
   touchInstance(id: string, lastSeen: string): void {
     this.write(() => this.stmts.touchInstance.run(lastSeen, id));
+  }
+
+  writeInstances(ops: readonly InstanceWrite[]): void {
+    if (ops.length === 0) return;
+    this.write(() => {
+      for (const w of ops) {
+        if (w.op === "upsert") this.runUpsertInstance(w.instance);
+        else this.stmts.touchInstance.run(w.lastSeen, w.id);
+      }
+    });
+  }
+
+  private runUpsertInstance(i: InstanceRecord): void {
+    this.stmts.upsertInstance.run({
+      id: i.id,
+      app: i.app,
+      deployment: i.deployment,
+      version: i.version,
+      epMin: i.entrypoint.min,
+      epCurrent: i.entrypoint.current,
+      emulated: i.emulated ? 1 : 0,
+      hostname: i.hostname,
+      pid: i.pid,
+      startedAt: i.startedAt,
+      execDisabled: i.execDisabled ? 1 : 0,
+      firstSeen: i.firstSeen,
+      lastSeen: i.lastSeen,
+    });
   }
 
   getInstance(id: string): InstanceRecord | undefined {

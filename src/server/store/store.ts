@@ -120,6 +120,11 @@ export interface ConfigRecord {
 }
 
 /** An instance an entrypoint registered. Times are RFC 3339. */
+/** One write of `writeInstances`: upsertInstance or touchInstance. */
+export type InstanceWrite =
+  | { readonly op: "upsert"; readonly instance: InstanceRecord }
+  | { readonly op: "touch"; readonly id: string; readonly lastSeen: string };
+
 export interface InstanceRecord {
   readonly id: string;
   readonly app: string;
@@ -257,6 +262,8 @@ export interface Store {
   upsertInstance(instance: InstanceRecord): void;
   /** Moves an instance's lastSeen forward (never back). */
   touchInstance(id: string, lastSeen: string): void;
+  /** Registrations and disconnections in order, in one transaction (one state index step). */
+  writeInstances(ops: readonly InstanceWrite[]): void;
   getInstance(id: string): InstanceRecord | undefined;
   /** By app, deployment, id. */
   listInstances(): InstanceRecord[];
