@@ -201,24 +201,21 @@ split it into the RPC (until grpc-js has decoded the answer) and the client's co
 phase's end, VmHWM at the end. The server is ended while the fleet is still connected. \`--profile=DIR\` runs the
 server under \`--cpu-prof\` (and records nothing here).
 
-**Where the time goes** (\`--cpu-prof\` of the server at 2,000 entrypoints, taken while other work shared the machine). *Registration*: every EntrypointConfig
-writes the instance row in a transaction of its own (\`upsertInstance\`, \`synchronous=FULL\`: one WAL fsync each,
-~3–4 ms here), on the event loop; that was ~60% of the server's wall time during the ramp, and is why ours takes
-longer than the bare server to register the fleet while its CPU stays low. A disconnection writes again
-(\`touchInstance\`), so a fleet that drops and comes back at once pays it twice. Batching those writes (one
-transaction per turn of the event loop, or write-behind as the inventory recorder does) is the fix; it belongs to
-\`src/server/services/entrypoint-service.ts\` and the store. *\`versions\`*: the inventory used to be read from SQLite
-and converted row by row on every call (10,000 components: ~0.5–1 s of the server's event loop on this machine);
-the recorder now keeps the components table in memory (\`src/server/inventory-recorder.ts\`), so what is left is the
-answer itself, ~1.5 MB for 10,000 components: protobufjs encoding it on the server (~55–80 ms), decoding it on the
-client (~50–90 ms) and \`inventoryFromProto\` (~90–115 ms of object spreads; a plain loop building the same objects
-takes ~3–15 ms) — see the split row — and HTTP/2 flow control — grpc-js's client window
-is 64 KiB, so the server sends the answer in ~23 windows, each waiting for the client's WINDOW_UPDATE, which is one
-more turn of the server's event loop when the loop is busy with the fleet (with
-\`grpc-node.flow_control_window\` = 16 MiB on the client, the median during the log flood fell ~2.5× at 2,000
-entrypoints, for both servers). *Log flood*: every instance sends as fast as its stream takes data, so the server's
-event loop is full of HTTP/2 reads (grpc-js concatenating frames into messages, decoding them) and the simulators
-compete for the same two cores; every unary call waits behind that, on the bare server too.${
+**What the server does about it** (ARCHITECTURE.md, "One server, a fleet"; found with \`--profile\` and the
+\`WAYPOINT_BENCH_SERVER_LOG\` of the server). The server is one event loop shared by every stream and call, so what
+counts is how long one turn of it takes. *Registration*: instance rows are written behind, one transaction per
+turn (each registration used to be an fsync'd transaction of its own, ~3–4 ms, on the loop). *Fan-out*: a
+configuration is encoded once per app and queued, 500 streams a turn, so \`SetConfig\` answers at once and other
+calls interleave (it used to encode per stream and write all 10,000 in one turn). *\`versions\`*: the recorder keeps
+the components in memory, each one's answer bytes made once per change, so an answer is joined, not encoded (the
+bare server encodes ~1.9 MB with protobufjs on every call, 50–120 ms); the CLI's connection has a 4 MiB HTTP/2 window,
+so the answer is not ~30 window updates each waiting for a turn of a busy loop. *Log flood*: every instance sends as
+fast as its stream takes data; the server lets only as many log streams flow as keep its loop quick (the others
+take turns, and a held stream reads one batch ahead, not grpc-js's sixteen). What still shows in the log phase:
+the data already in flight when 10,000 streams start at once (64 KiB of HTTP/2 window each, ~640 MB) is read
+before the streams are held, a few seconds in which a call waits; and the simulators, the bench's client and the
+server share two cores, so the client's own decoding of the answer waits for a core too (the bare server, with
+no governor, shows the same). The bare server keeps no log buffers: its RSS in the log phase is grpc-js's alone.${
     errors.length > 0
       ? `\n\nFirst errors the simulators saw: ${errors.map((e) => `\`${e}\``).join("; ")}.`
       : ""
