@@ -74,6 +74,8 @@ const waypoint = new Proxy(
           { id: "bare", app: "fleet", sequence: 1, createdAt: "", connectedInstances: streams.size },
         ],
       }),
+    GetVersionInfo: (_call: unknown, cb: grpc.sendUnaryData<object>) =>
+      cb(null, { info: { ...BUILD_VERSION_INFO } }),
     GetInventory: (_call: unknown, cb: grpc.sendUnaryData<object>) => {
       const v = BUILD_VERSION_INFO;
       const components: Component[] = [];

@@ -171,8 +171,14 @@ export async function versionsSplit(
   return { rpcMs: percentiles(rpc).p50, convertMs: percentiles(convert).p50, components };
 }
 
-/** `waypoint versions`' RPC (GetInventory, src/cli/versions.ts) back to back, 100 ms apart, until stopped. */
-export function versionsLoop(conn: Connection): { stop(): Promise<Latencies> } {
+/**
+ * `waypoint versions`' RPC (GetInventory, src/cli/versions.ts) back to back, 100 ms apart, until stopped;
+ * `call` another RPC in its place (GetVersionInfo, the smallest, to tell the size of the answer from the rest).
+ */
+export function versionsLoop(
+  conn: Connection,
+  call: () => Promise<unknown> = () => conn.inventory(),
+): { stop(): Promise<Latencies> } {
   let running = true;
   const xs: number[] = [];
   let failed = 0;
@@ -180,7 +186,7 @@ export function versionsLoop(conn: Connection): { stop(): Promise<Latencies> } {
     while (running) {
       const t = now();
       try {
-        await conn.inventory();
+        await call();
         xs.push(now() - t);
       } catch {
         failed += 1;

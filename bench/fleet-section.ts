@@ -156,6 +156,12 @@ export function fleetTable(f: FleetBench): string {
       ratio(w.versions.logs.p99, b.versions.logs.p99),
       `≤ 200 ms (${meets(v.versionsLogs)})`,
     ),
+    row(
+      `of which, the smallest call meanwhile: \`GetVersionInfo\` on a connection of its own, p50 / p99 (${w.pingsDuringLogs.n} calls)`,
+      latV(w.pingsDuringLogs),
+      latV(b.pingsDuringLogs),
+      ratio(w.pingsDuringLogs.p99, b.pingsDuringLogs.p99),
+    ),
   ].join("\n");
 }
 

@@ -79,6 +79,8 @@ export interface TargetResult {
     readonly failed: number;
   };
   readonly versions: { readonly idle: Latencies; readonly fanout: Latencies; readonly logs: Latencies };
+  /** GetVersionInfo (the smallest answer) on a connection of its own, during the log phase. */
+  readonly pingsDuringLogs: Latencies;
   /**
    * At idle, `versions` split (medians of 5): the RPC until grpc-js has decoded the answer, and the
    * client's conversion of it (`inventoryFromProto`), which `Connection.inventory` adds.
@@ -134,6 +136,11 @@ async function runTarget(
         "grpc-node.flow_control_window": READ_WINDOW_BYTES,
       },
     },
+  );
+  const pingConn = new Connection(
+    { ...settings, token: target.token },
+    clientIdentity("cli", "fleet-ping", BUILD_VERSION_INFO),
+    { channel: { "grpc.use_local_subchannel_pool": 1 } },
   );
   const n = o.entrypoints;
   const simCount = Math.ceil(n / 5000);
@@ -237,6 +244,7 @@ async function runTarget(
 
     // Log ingestion: every instance sends on its open log stream for logSeconds, then ends it.
     const logLoop = versionsLoop(versionsConn);
+    const pingLoop = versionsLoop(pingConn, () => pingConn.versionInfo());
     for (const s of sims)
       s.send({
         t: "logs",
@@ -246,6 +254,7 @@ async function runTarget(
       });
     const logReports = await Promise.all(sims.map((s) => s.next("logs", o.logSeconds * 1000 + 150_000)));
     const logVersions = await logLoop.stop();
+    const logPings = await pingLoop.stop();
     const s5 = procStat(target.pid);
     const lines = logReports.reduce((a, r) => a + r.lines, 0);
     const logMs =
@@ -274,6 +283,7 @@ async function runTarget(
         failed: logReports.reduce((a, r) => a + r.failed, 0),
       },
       versions: { idle: percentiles(idleVersions, idleFailed), fanout: fanoutVersions, logs: logVersions },
+      pingsDuringLogs: logPings,
       versionsSplit: split,
       errors: after.flatMap((s) => s.errors).slice(0, 10),
     };
@@ -282,6 +292,7 @@ async function runTarget(
     for (const s of sims) s.stop();
     mgmt.close();
     versionsConn.close();
+    pingConn.close();
   }
 }
 
