@@ -2,8 +2,9 @@
  * What bench/fleet.ts measures with: a server process's CPU and memory from /proc, latency
  * percentiles, the simulator processes (bench/fleet-sim.ts) and `waypoint versions`' RPC.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
@@ -169,6 +170,29 @@ export async function versionsSplit(
     client.close();
   }
   return { rpcMs: percentiles(rpc).p50, convertMs: percentiles(convert).p50, components };
+}
+
+/**
+ * Where the processes run, so that the simulators' load is not taken from the server's core (a fleet's
+ * entrypoints run on other machines): the server alone on CPU 0; the simulators at nice 19 on CPU 1 with
+ * the bench, whose `versions` client then gets that core when it needs it. Says what it did, or undefined
+ * (all share every core) with fewer than 2 CPUs or without taskset and renice.
+ */
+export function placeProcesses(server: number, simulators: readonly number[]): string | undefined {
+  if (availableParallelism() < 2) return undefined;
+  const run = (cmd: string, args: readonly (string | number)[]) =>
+    execFileSync(cmd, args.map(String), { stdio: "ignore" });
+  try {
+    run("taskset", ["-a", "-p", "-c", 0, server]);
+    for (const pid of simulators) {
+      run("taskset", ["-a", "-p", "-c", 1, pid]);
+      run("renice", ["-n", 19, "-p", pid]);
+    }
+    run("taskset", ["-a", "-p", "-c", 1, process.pid]);
+    return "the server alone on CPU 0; the simulators at nice 19 and the bench (its `versions` client) on CPU 1 (`taskset`, `renice`)";
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -174,7 +174,7 @@ export function fleetSection(f: FleetBench): string {
 
 ${fleetTable(f)}
 
-Ratio: waypoint ÷ bare. Machine: ${f.machine.nproc} × ${f.machine.model} (\`nproc\`, \`lscpu\`); load average
+Ratio: waypoint ÷ bare. Cores: ${w.placement ?? "every process on every core"}. Machine: ${f.machine.nproc} × ${f.machine.model} (\`nproc\`, \`lscpu\`); load average
 ${f.loadBefore.map((x) => x.toFixed(2)).join(" ")} before, ${f.loadAfter.map((x) => x.toFixed(2)).join(" ")} after; the
 whole run took ${ms(f.totalMs)}.
 
@@ -187,7 +187,8 @@ server on the same descriptor (\`bench/fleet-bare-server.ts\`): no auth, no vers
 inventory, no log buffers — it sends an empty configuration and keeps the stream, consumes logs, pushes a
 configuration to every stream on \`SetConfig\`, counts the streams for \`ListDeployments\`, and answers \`GetInventory\` from
 memory with one component per stream (the same size of answer as ours). The simulators, the bench and the server
-share the machine's cores.
+share the machine: the server gets a core of its own (Cores, above), the simulators yield the other to the bench's
+client, as a fleet on other machines would leave the server's; \`--shared-cores\` measures with all on every core.
 
 **Method.** *Ramp*: each simulator keeps at most ${o.window} connections establishing at once (the listen backlog is
 bounded), the next starting when one is registered; a failed attempt is retried after 0.2–1 s. *Registered*: the

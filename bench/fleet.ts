@@ -6,7 +6,8 @@
  * we add. The simulated entrypoints run in child processes (bench/fleet-sim.ts), 5,000 at most
  * each. `node --import=tsx bench/fleet.ts` runs it alone and rewrites its section of
  * BENCHMARKS.md; `--quick` (500 entrypoints) only prints; `--entrypoints=N`;
- * `--profile=DIR` starts the server with `--cpu-prof` and writes its profile to DIR.
+ * `--profile=DIR` starts the server with `--cpu-prof` and writes its profile to DIR; `--shared-cores` lets
+ * every process use every core (by default the server has a core of its own: placeProcesses).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { loadavg } from "node:os";
@@ -22,6 +23,7 @@ import {
   type Latencies,
   now,
   percentiles,
+  placeProcesses,
   procStat,
   Simulator,
   sleep,
@@ -45,9 +47,13 @@ export interface FleetOptions {
   readonly batchLines?: number;
   /** Profile the real server (`--cpu-prof`) into this directory. */
   readonly profileDir?: string;
+  /** Every process on every core, instead of the server on a core of its own (placeProcesses). */
+  readonly sharedCores?: boolean;
 }
 
 export interface TargetResult {
+  /** Where the processes ran (placeProcesses); undefined: all shared every core. */
+  readonly placement: string | undefined;
   readonly entrypoints: number;
   readonly sims: number;
   /** First connection to the last first config message, as the simulators saw it. */
@@ -145,6 +151,12 @@ async function runTarget(
   const n = o.entrypoints;
   const simCount = Math.ceil(n / 5000);
   const sims = Array.from({ length: simCount }, () => new Simulator());
+  const placement = o.sharedCores
+    ? undefined
+    : placeProcesses(
+        target.pid,
+        sims.map((s) => s.child.pid!),
+      );
   const connected = async () => {
     try {
       return (await mgmt.listDeployments()).reduce((a, d) => a + d.connectedInstances, 0);
@@ -262,6 +274,7 @@ async function runTarget(
 
     const after = await Promise.all(sims.map((s) => s.ask({ t: "status" }, "status")));
     return {
+      placement,
       entrypoints: n,
       sims: simCount,
       registerSimMs: Math.max(...registered.map((r) => r.allAt)) - firstConnectAt,
@@ -316,6 +329,7 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
     idleSeconds: opts.idleSeconds ?? 5,
     logSeconds: opts.logSeconds ?? 10,
     batchLines: opts.batchLines ?? 100,
+    sharedCores: opts.sharedCores ?? false,
   };
   const began = now();
   const loadBefore = loadavg();
@@ -393,9 +407,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(quick ? { entrypoints: 500, rounds: 3, idleSeconds: 2, logSeconds: 5 } : {}),
     ...(entrypoints ? { entrypoints: Number(entrypoints) } : {}),
     ...(profileDir ? { profileDir } : {}),
+    ...(process.argv.includes("--shared-cores") ? { sharedCores: true } : {}),
   });
   const section = fleetSection(b);
   process.stdout.write(`${section}\n`);
-  // A quick, resized or profiled run is not for the record.
-  if (!quick && !entrypoints && !profileDir) writeBenchSection(FLEET_HEADING, section);
+  // A quick, resized, profiled or shared-cores run is not for the record.
+  if (!quick && !entrypoints && !profileDir && !process.argv.includes("--shared-cores"))
+    writeBenchSection(FLEET_HEADING, section);
 }

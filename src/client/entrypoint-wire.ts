@@ -60,24 +60,31 @@ export function encodeLogBatch(m: EntrypointLogBatch): Buffer {
   return w.uint(3, toCount(m.droppedLines)).finish();
 }
 
+/** The oneof member to send: the one `request` names, else the first that is set, as protobufjs picks it. */
+function oneofMember<K extends string>(
+  request: K | undefined,
+  members: readonly (readonly [K, boolean])[],
+): K | undefined {
+  return request ?? members.find(([, set]) => set)?.[0];
+}
+
+/** The `open` message both the exec and the tunnel call start with (field 1: instance id, session). */
+function writeOpen(w: ProtoWriter, open: { instanceId?: string; session?: string } | null | undefined): void {
+  w.message(1, (o) => o.string(1, open?.instanceId ?? "").string(2, open?.session ?? ""));
+}
+
 export function encodeExecRequest(m: EntrypointExecRequest): Buffer {
   const w = new ProtoWriter(64 + toBytes(m.stdout).length + toBytes(m.stderr).length);
-  const which =
-    m.request ??
-    (m.open
-      ? "open"
-      : m.stdout !== undefined
-        ? "stdout"
-        : m.stderr !== undefined
-          ? "stderr"
-          : m.exitCode !== undefined
-            ? "exitCode"
-            : m.error !== undefined
-              ? "error"
-              : undefined);
+  const which = oneofMember(m.request, [
+    ["open", Boolean(m.open)],
+    ["stdout", m.stdout !== undefined],
+    ["stderr", m.stderr !== undefined],
+    ["exitCode", m.exitCode !== undefined],
+    ["error", m.error !== undefined],
+  ]);
   switch (which) {
     case "open":
-      w.message(1, (o) => o.string(1, m.open?.instanceId ?? "").string(2, m.open?.session ?? ""));
+      writeOpen(w, m.open);
       break;
     case "stdout":
       w.bytes(2, toBytes(m.stdout), true);
@@ -146,22 +153,16 @@ export function decodeConfigResponse(buf: Buffer): EntrypointConfigResponse__Out
 export function encodeTunnelRequest(m: EntrypointTunnelRequest): Buffer {
   const body = toBytes(m.body);
   const w = new ProtoWriter(64 + body.length);
-  const which =
-    m.request ??
-    (m.open
-      ? "open"
-      : m.head
-        ? "head"
-        : m.body !== undefined
-          ? "body"
-          : m.end !== undefined
-            ? "end"
-            : m.error !== undefined
-              ? "error"
-              : undefined);
+  const which = oneofMember(m.request, [
+    ["open", Boolean(m.open)],
+    ["head", Boolean(m.head)],
+    ["body", m.body !== undefined],
+    ["end", m.end !== undefined],
+    ["error", m.error !== undefined],
+  ]);
   switch (which) {
     case "open":
-      w.message(1, (o) => o.string(1, m.open?.instanceId ?? "").string(2, m.open?.session ?? ""));
+      writeOpen(w, m.open);
       break;
     case "head":
       w.message(2, (h) => {

@@ -3,7 +3,8 @@
  * unknown fields) for the few messages the entrypoint speaks. The
  * entrypoint sits beside every app process, so it does without protobufjs
  * and grpc-js (ARCHITECTURE "The entrypoint's transport"); the CLI, the
- * console and the server keep using them.
+ * console and the server keep using them, except that the server writes the
+ * inventory's components with ProtoWriter (src/server/inventory-wire.ts).
  */
 
 const WIRE_VARINT = 0;
