@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
@@ -179,7 +179,8 @@ export async function versionsSplit(
  * (all share every core) with fewer than 2 CPUs or without taskset and renice.
  */
 export function placeProcesses(server: number, simulators: readonly number[]): string | undefined {
-  if (availableParallelism() < 2) return undefined;
+  // All the machine's CPUs: the bench itself is pinned to one after the first placement.
+  if (cpus().length < 2) return undefined;
   const run = (cmd: string, args: readonly (string | number)[]) =>
     execFileSync(cmd, args.map(String), { stdio: "ignore" });
   try {

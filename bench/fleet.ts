@@ -392,7 +392,8 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
 }
 
 function machine(): { nproc: number; model: string } {
-  const nproc = Number(execFileSync("nproc", { encoding: "utf8" }).trim());
+  // --all: the bench may be pinned to one CPU by then (placeProcesses).
+  const nproc = Number(execFileSync("nproc", ["--all"], { encoding: "utf8" }).trim());
   const model =
     /Model name:\s*(.+)/.exec(execFileSync("lscpu", { encoding: "utf8" }))?.[1]?.trim() ?? "unknown";
   return { nproc, model };
