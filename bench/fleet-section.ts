@@ -218,11 +218,12 @@ the components in memory, each one's answer bytes made once per change, so an an
 bare server encodes ~1.9 MB with protobufjs on every call, 50–120 ms); the CLI's connection has a 4 MiB HTTP/2 window,
 so the answer is not ~30 window updates each waiting for a turn of a busy loop. *Log flood*: every instance sends as
 fast as its stream takes data; the server lets only as many log streams flow as keep its loop quick (the others
-take turns, and a held stream reads one batch ahead, not grpc-js's sixteen). What still shows in the log phase:
-the data already in flight when 10,000 streams start at once (64 KiB of HTTP/2 window each, ~640 MB) is read
-before the streams are held, a few seconds in which a call waits; and the simulators, the bench's client and the
-server share two cores, so the client's own decoding of the answer waits for a core too (the bare server, with
-no governor, shows the same). The bare server keeps no log buffers: its RSS in the log phase is grpc-js's alone.${
+take turns, and a held stream reads one batch ahead, not grpc-js's sixteen). What still shows in the log phase is its start: when 10,000
+streams start sending at once, each already has 64 KiB of HTTP/2 window (~640 MB in all), and the server reads all
+of it, the streams it holds back included (Node buffers it for them), before the loop is quick again: some seconds
+in which every call waits, the smallest (\`GetVersionInfo\`, the row under \`versions\`) as long as \`versions\`. The
+window is Node's default, which grpc-js has no option to change, and a smaller one would slow uploads and the URL
+service's responses over long links. The bare server keeps no log buffers: its RSS in the log phase is grpc-js's alone.${
     errors.length > 0
       ? `\n\nFirst errors the simulators saw: ${errors.map((e) => `\`${e}\``).join("; ")}.`
       : ""

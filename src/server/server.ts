@@ -171,6 +171,7 @@ export async function startServer(
     store,
     tokens,
     hub,
+    rows: instanceRows,
     logs,
     exec,
     activeWindowMs: config.activeWindowMs,

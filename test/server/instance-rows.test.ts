@@ -8,7 +8,7 @@ import { LogSink } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
 
-const turn = () => new Promise((r) => setImmediate(r));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function setup(t: ExecutionContext, wrap?: (real: SqliteStore) => Store) {
   const store = SqliteStore.open(join(tempDir(t), "data.db"));
@@ -24,7 +24,10 @@ function setup(t: ExecutionContext, wrap?: (real: SqliteStore) => Store) {
     deployment: d.id,
   }));
   const logs = new LogSink();
-  const rows = new InstanceRows(wrap ? wrap(store) : store, createLogger("info", logs), 50);
+  const rows = new InstanceRows(wrap ? wrap(store) : store, createLogger("info", logs), {
+    delayMs: 30,
+    retryMs: 50,
+  });
   return { store, rows, logs, deployment: dep.id };
 }
 
@@ -45,19 +48,28 @@ function instance(id: string, deployment: string, lastSeen = "2026-12-01T10:00:0
   };
 }
 
-test("registrations of one turn are written together, in one step of the state index, and seen before they are", async (t) => {
+test("registrations are written together after the delay, in one step of the state index, and seen before they are", async (t) => {
   const { store, rows, deployment } = setup(t);
   const before = store.stateIndex();
   for (let i = 0; i < 500; i++) rows.upsert(instance(`i-${i}`, deployment));
-  t.is(store.listInstances().length, 0, "nothing written within the turn");
+  await sleep(5);
+  t.is(store.listInstances().length, 0, "nothing written before the delay");
   t.is(rows.get("i-7")?.deployment, deployment, "a queued registration is seen");
-  await turn();
-  t.is(store.listInstances().length, 500);
+  await waitFor(() => store.listInstances().length === 500, "the group commit");
   t.is(store.stateIndex(), before + 1);
   rows.touch("i-7", "2026-12-01T11:00:00.000Z");
-  await turn();
-  t.is(store.getInstance("i-7")?.lastSeen, "2026-12-01T11:00:00.000Z");
+  await waitFor(() => store.getInstance("i-7")?.lastSeen === "2026-12-01T11:00:00.000Z", "the touch");
   t.is(store.getInstance("i-8")?.lastSeen, "2026-12-01T10:00:00.000Z");
+});
+
+test("list writes what is queued first, so a reader never sees the delay", (t) => {
+  const { store, rows, deployment } = setup(t);
+  rows.upsert(instance("now", deployment));
+  t.deepEqual(
+    rows.list().map((i) => i.id),
+    ["now"],
+  );
+  t.is(store.listInstances().length, 1);
 });
 
 test("a failed write keeps every queued write in order, says so once, and writes them once it can", async (t) => {
@@ -78,8 +90,7 @@ test("a failed write keeps every queued write in order, says so once, and writes
   );
   rows.upsert(instance("a", deployment));
   rows.touch("a", "2026-12-01T12:00:00.000Z");
-  await turn();
-  await new Promise((r) => setTimeout(r, 120)); // two retries
+  await sleep(160); // the commit and two retries
   rows.upsert(instance("b", deployment));
   t.is(store.listInstances().length, 0);
   t.is(rows.get("a")?.id, "a", "still seen while it cannot be written");
@@ -95,6 +106,6 @@ test("clear drops what is queued (the database was replaced)", async (t) => {
   rows.upsert(instance("gone", deployment));
   rows.clear();
   t.is(rows.get("gone"), undefined);
-  await turn();
+  await sleep(60);
   t.is(store.listInstances().length, 0);
 });

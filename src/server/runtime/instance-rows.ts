@@ -2,12 +2,12 @@ import type { ServerLogger } from "../logger.js";
 import type { InstanceRecord, InstanceWrite, Store } from "../store/store.js";
 
 /**
- * Instance rows written behind, a transaction per turn of the event loop. Each registration wrote
- * its row in a transaction of its own, and each disconnection again: one fsync each (a few
- * milliseconds here), on the loop every call shares, so a fleet of 10,000 registering at once
- * spent most of its time waiting for the disk. Writes queued in one turn are written together at
- * the end of it (setImmediate runs before the loop reads more requests, so the next call already
- * sees them). `get` sees a queued registration before it is written.
+ * Instance rows written behind, in group commits. Each registration wrote its row in a transaction
+ * of its own, and each disconnection again: one fsync each (a few milliseconds here), on the loop
+ * every call shares, so a fleet registering at once waited on the disk. Writes are queued and
+ * written together `delayMs` after the first of them, in order, in one transaction. Reads go
+ * through here: `get` sees a queued registration, and `list` writes what is queued first, so no
+ * caller sees the delay.
  *
  * A write that fails (a full disk) is kept, in order, and tried again every `retryMs`, with one
  * error logged per episode: the entrypoints are connected all the same, and their rows appear once
@@ -18,19 +18,24 @@ export class InstanceRows {
   private queue: InstanceWrite[] = [];
   /** The latest queued registration of each instance. */
   private readonly queued = new Map<string, InstanceRecord>();
-  private scheduled = false;
-  private retry: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private failing = false;
 
   constructor(
     private readonly store: Store,
     private readonly logger: ServerLogger,
-    private readonly retryMs = 1000,
+    private readonly opts: { readonly delayMs?: number; readonly retryMs?: number } = {},
   ) {}
 
   /** The instance's row, queued or stored. */
   get(id: string): InstanceRecord | undefined {
     return this.queued.get(id) ?? this.store.getInstance(id);
+  }
+
+  /** Every stored row, after writing what is queued (if it cannot be written, what is stored). */
+  list(): InstanceRecord[] {
+    this.flush();
+    return this.store.listInstances();
   }
 
   upsert(instance: InstanceRecord): void {
@@ -47,6 +52,8 @@ export class InstanceRows {
   /** Writes what is queued now; false when the write failed (it stays queued). */
   flush(): boolean {
     if (this.queue.length === 0) return true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     const batch = this.queue;
     try {
       this.store.writeInstances(batch);
@@ -57,19 +64,14 @@ export class InstanceRows {
           "could not record instances' registrations; will retry",
         );
       this.failing = true;
-      this.retry ??= setTimeout(() => {
-        this.retry = undefined;
-        this.flush();
-      }, this.retryMs);
-      this.retry.unref();
+      this.arm(this.opts.retryMs ?? 1000);
       return false;
     }
     if (this.failing) this.logger.info({ written: batch.length }, "instances' registrations recorded again");
     this.failing = false;
     this.queue = [];
     for (const w of batch)
-      if (w.op === "upsert" && this.queued.get(w.instance.id) === w.instance)
-        this.queued.delete(w.instance.id);
+      if (w.op === "upsert" && this.queued.get(w.instance.id) === w.instance) this.queued.delete(w.instance.id);
     return true;
   }
 
@@ -77,17 +79,22 @@ export class InstanceRows {
   clear(): void {
     this.queue = [];
     this.queued.clear();
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.failing = false;
   }
 
   private schedule(): void {
-    if (this.scheduled || this.failing) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
+    this.arm(this.opts.delayMs ?? 50);
+  }
+
+  /** One timer at a time: the group commit's, or the retry's. */
+  private arm(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
       this.flush();
-    });
+    }, ms);
+    this.timer.unref();
   }
 }

@@ -21,6 +21,7 @@ import type { Guard } from "../guard.js";
 import type { ServerLogger } from "../logger.js";
 import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { ExecBroker } from "../runtime/exec-broker.js";
+import type { InstanceRows } from "../runtime/instance-rows.js";
 import { firstMessage } from "../runtime/first-message.js";
 import { type InstanceFilter, type LogHub, type LogLineOut, lineBytes } from "../runtime/log-hub.js";
 import type {
@@ -46,6 +47,8 @@ export interface RuntimeServiceDeps {
   readonly store: Store;
   readonly tokens: TokenCache;
   readonly hub: EntrypointHub;
+  /** Instance rows (written behind: read them here, not from the store). */
+  readonly rows: InstanceRows;
   readonly logs: LogHub;
   readonly exec: ExecBroker;
   readonly activeWindowMs: number;
@@ -231,8 +234,8 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
     ListInstances: d.guard.unary((req) => {
       if (req.app) requireApp(d.store, req.app);
       const cutoff = Date.now() - d.activeWindowMs;
-      const instances = d.store
-        .listInstances()
+      const instances = d.rows
+        .list()
         .filter(
           (i) => (!req.app || i.app === req.app) && (!req.deployment || i.deployment === req.deployment),
         )
@@ -351,7 +354,7 @@ function logFilter(d: RuntimeServiceDeps, req: GetLogsRequest__Output): Instance
   if (given > 1)
     throw new AppError("INVALID_ARGUMENT", "name at most one of an app, a deployment and an instance");
   if (req.instance) {
-    if (!d.store.getInstance(req.instance) && !d.hub.isConnected(req.instance))
+    if (!d.rows.get(req.instance) && !d.hub.isConnected(req.instance))
       throw new AppError("NOT_FOUND", `no instance ${JSON.stringify(req.instance)}`, {
         hint: "See `waypoint instances -all` for the instances there are.",
       });
@@ -467,7 +470,7 @@ export class FollowingReader {
 function execTargetById(d: RuntimeServiceDeps, id: string): string {
   if (!isComponentId(id))
     throw new AppError("INVALID_ARGUMENT", `${JSON.stringify(id)} is not an instance id`);
-  const row = d.store.getInstance(id);
+  const row = d.rows.get(id);
   const conn = d.hub.get(id);
   if (!row && !conn)
     throw new AppError("NOT_FOUND", `no instance ${JSON.stringify(id)}`, {
