@@ -71,7 +71,8 @@ export class InstanceRows {
     this.failing = false;
     this.queue = [];
     for (const w of batch)
-      if (w.op === "upsert" && this.queued.get(w.instance.id) === w.instance) this.queued.delete(w.instance.id);
+      if (w.op === "upsert" && this.queued.get(w.instance.id) === w.instance)
+        this.queued.delete(w.instance.id);
     return true;
   }
 

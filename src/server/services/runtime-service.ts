@@ -21,8 +21,8 @@ import type { Guard } from "../guard.js";
 import type { ServerLogger } from "../logger.js";
 import type { EntrypointHub } from "../runtime/entrypoint-hub.js";
 import type { ExecBroker } from "../runtime/exec-broker.js";
-import type { InstanceRows } from "../runtime/instance-rows.js";
 import { firstMessage } from "../runtime/first-message.js";
+import type { InstanceRows } from "../runtime/instance-rows.js";
 import { type InstanceFilter, type LogHub, type LogLineOut, lineBytes } from "../runtime/log-hub.js";
 import type {
   AppRecord,
