@@ -331,17 +331,26 @@ export function flagValue(args: readonly string[], name: string): string | undef
   return undefined;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (for servers that must be told a port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (for servers that must be told a port). Taken
+ * below Linux's ephemeral range (32768-60999): a port the kernel handed out for `listen(0)` is one
+ * it may give the next outgoing connection of any process, and a concurrent test's client took one
+ * before the server it was meant for could listen on it.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const server = createServer();
+        server.once("error", reject);
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
+      });
+      return port;
+    } catch (err) {
+      if (attempt >= 50 || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+    }
+  }
 }
 
 /** The last non-empty line of `text` ("" if none). */
