@@ -144,13 +144,8 @@ export async function startServer(
     store,
     tokens,
     recorder,
-    entrypoints: {
-      // Registrations queued for the old database are moot: the instances register again.
-      endAll: () => {
-        instanceRows.clear();
-        return hub.endAll();
-      },
-    },
+    entrypoints: hub,
+    instances: instanceRows,
     jobs: broker,
     dbPath: config.dbPath,
     versionInfo: config.versionInfo,
@@ -285,7 +280,7 @@ export async function startServer(
   const close = () => {
     closing ??= (async () => {
       draining = true;
-      // Every log stream flows again, so that what the entrypoints hold can be taken before the end.
+      // Held log streams stay held: their entrypoints send what they hold to the next server.
       ingest.stop();
       health.setStatus("", "NOT_SERVING");
       await urlService?.close();
@@ -316,7 +311,7 @@ export async function startServer(
       watch.stop();
       broker.stop();
       clearInterval(pruneTimer);
-      instanceRows.flush();
+      instanceRows.close();
       try {
         recorder.stop();
       } catch (err) {

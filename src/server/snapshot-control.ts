@@ -71,6 +71,8 @@ export class SnapshotControl {
       readonly recorder?: InventoryRecorder;
       /** Told to end every entrypoint's config stream after a live restore. */
       readonly entrypoints?: { endAll(): number };
+      /** Told to drop instance rows queued for the replaced database (they register again). */
+      readonly instances?: { clear(): void };
       /** Told that the jobs are the restored ones (leases start over, runners reconnect). */
       readonly jobs?: { restored(): void };
       readonly dbPath: string;
@@ -135,6 +137,7 @@ export class SnapshotControl {
         const restored = await restoreLive(this.d.store, input, {
           dbPath: this.d.dbPath,
           onSwapped: () => {
+            this.d.instances?.clear();
             if (lastTaken) this.recordTaken(lastTaken);
             this.reloadTokens();
             this.d.recorder?.resync();

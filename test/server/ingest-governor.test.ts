@@ -81,7 +81,7 @@ test("waiting streams take turns: those that flowed a quantum give way, so every
   );
 });
 
-test("a stream added while the limit is reached waits; an ended stream is neither counted nor resumed; stop lets all flow", (t) => {
+test("a stream added while the limit is reached waits; an ended stream is neither counted nor resumed; stop leaves held streams held", (t) => {
   const { g } = governor({ minFlowing: 2 });
   const xs = streams(4);
   const done = xs.map((s) => g.add(s));
@@ -97,7 +97,9 @@ test("a stream added while the limit is reached waits; an ended stream is neithe
   t.true(waitingOne.isPaused(), "an ended stream is left alone");
   t.false(late.isPaused());
   for (let i = 0; i < 3; i++) g.observe(300);
+  // Stopping (the server is) leaves held streams held: their entrypoints keep what they hold.
+  const held = g.counts.waiting;
+  t.true(held > 0);
   g.stop();
-  t.deepEqual(g.counts, { flowing: 4, waiting: 0, limit: Number.POSITIVE_INFINITY });
-  t.is([...xs, late].filter((s) => s !== waitingOne && s.isPaused()).length, 0);
+  t.is(g.counts.waiting, held);
 });

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
+import { AppError } from "../../src/protocol/errors.js";
 import { createLogger } from "../../src/server/logger.js";
 import { InstanceRows } from "../../src/server/runtime/instance-rows.js";
 import { SqliteStore } from "../../src/server/store/sqlite-store.js";
@@ -81,7 +82,7 @@ test("a failed write keeps every queued write in order, says so once, and writes
         get: (target, key) => {
           if (key === "writeInstances" && failing)
             return () => {
-              throw new Error("disk full");
+              throw new AppError("STORAGE_FULL", "the server's disk is full: the change was not made");
             };
           const v = Reflect.get(target, key);
           return typeof v === "function" ? v.bind(target) : v;
@@ -108,4 +109,92 @@ test("clear drops what is queued (the database was replaced)", async (t) => {
   t.is(rows.get("gone"), undefined);
   await sleep(60);
   t.is(store.listInstances().length, 0);
+});
+
+test("a write that fails for another reason than a full disk is dropped alone; the others are written", async (t) => {
+  const { store, rows, logs, deployment } = setup(
+    t,
+    (real) =>
+      new Proxy(real, {
+        get: (target, key) => {
+          if (key === "writeInstances")
+            return (ops: Parameters<Store["writeInstances"]>[0]) => {
+              if (ops.some((w) => w.op === "upsert" && w.instance.id === "bad"))
+                throw new Error("constraint");
+              real.writeInstances(ops);
+            };
+          const v = Reflect.get(target, key);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      }),
+  );
+  rows.upsert(instance("a", deployment));
+  rows.upsert(instance("bad", deployment));
+  rows.upsert(instance("c", deployment));
+  t.deepEqual(
+    rows
+      .list()
+      .map((i) => i.id)
+      .sort(),
+    ["a", "c"],
+  );
+  t.is(rows.get("bad"), undefined, "not kept queued");
+  t.true(
+    logs.lines.some(
+      (l) => l.msg === "could not record an instance's registration; dropped" && l.instance === "bad",
+    ),
+  );
+  t.is(store.listInstances().length, 2);
+});
+
+test("close writes what is queued and takes no more; what it could not write is reported, not retried", async (t) => {
+  let full = false;
+  const { store, rows, logs, deployment } = setup(
+    t,
+    (real) =>
+      new Proxy(real, {
+        get: (target, key) => {
+          if (key === "writeInstances" && full)
+            return () => {
+              throw new AppError("STORAGE_FULL", "full");
+            };
+          const v = Reflect.get(target, key);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      }),
+  );
+  rows.upsert(instance("kept", deployment));
+  rows.close();
+  t.is(store.listInstances().length, 1);
+  rows.touch("kept", "2026-12-01T13:00:00.000Z");
+  rows.upsert(instance("late", deployment));
+  await sleep(80);
+  t.is(store.listInstances().length, 1, "nothing is taken after close");
+
+  const second = new InstanceRows(
+    new Proxy(store, {
+      get: (target, key) => {
+        if (key === "writeInstances")
+          return () => {
+            full = true;
+            throw new AppError("STORAGE_FULL", "full");
+          };
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }),
+    createLogger("info", logs),
+    { delayMs: 10, retryMs: 10 },
+  );
+  second.upsert(instance("lost", deployment));
+  second.close();
+  t.true(
+    logs.lines.some(
+      (l) =>
+        l.msg?.toString().startsWith("instances' registrations not recorded at shutdown") && l.lost === 1,
+    ),
+  );
+  const attempts = logs.lines.length;
+  await sleep(60);
+  t.is(logs.lines.length, attempts, "no retry after close");
 });

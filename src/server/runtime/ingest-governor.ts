@@ -68,17 +68,21 @@ export class IngestGovernor {
   start(): void {
     if (this.timer) return;
     this.lastLook = this.o.now();
-    this.timer = setInterval(() => this.look(), this.o.sampleMs);
+    this.timer = setInterval(() => {
+      const now = this.o.now();
+      // Just after a look from the data path the timer's lateness is that same long turn: no news.
+      if (now - this.lastLook >= this.o.sampleMs) this.look(now);
+    }, this.o.sampleMs);
     this.timer.unref();
   }
 
+  /**
+   * Stops looking. Held streams stay held: the server is stopping, and what their entrypoints still
+   * hold goes to the server they reconnect to, where lines taken now would be lost with this one's memory.
+   */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    for (const s of this.waiting) s.resume();
-    for (const s of this.waiting) this.flowing.set(s, this.o.now());
-    this.waiting.clear();
-    this.limit = Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -87,12 +91,13 @@ export class IngestGovernor {
    * timers), so the data path itself notices that the timer is overdue.
    */
   taking(): void {
-    if (this.timer && this.o.now() - this.lastLook > this.o.sampleMs + this.o.highMs) this.look();
+    if (!this.timer) return;
+    const now = this.o.now();
+    if (now - this.lastLook > this.o.sampleMs + this.o.highMs) this.look(now);
   }
 
   /** How late this look is against the timer's period: the loop's delay since the last one. */
-  private look(): void {
-    const now = this.o.now();
+  private look(now: number): void {
     const delayMs = Math.max(0, now - this.lastLook - this.o.sampleMs);
     this.lastLook = now;
     this.observe(delayMs);

@@ -1,3 +1,4 @@
+import { AppError } from "../../protocol/errors.js";
 import type { ServerLogger } from "../logger.js";
 import type { InstanceRecord, InstanceWrite, Store } from "../store/store.js";
 
@@ -20,6 +21,7 @@ export class InstanceRows {
   private readonly queued = new Map<string, InstanceRecord>();
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
+  private closed = false;
 
   constructor(
     private readonly store: Store,
@@ -39,17 +41,23 @@ export class InstanceRows {
   }
 
   upsert(instance: InstanceRecord): void {
+    if (this.dropped("registration", instance.id)) return;
     this.queue.push({ op: "upsert", instance });
     this.queued.set(instance.id, instance);
     this.schedule();
   }
 
   touch(id: string, lastSeen: string): void {
+    if (this.dropped("disconnection", id)) return;
     this.queue.push({ op: "touch", id, lastSeen });
     this.schedule();
   }
 
-  /** Writes what is queued now; false when the write failed (it stays queued). */
+  /**
+   * Writes what is queued now; false when the write failed for want of room (it stays queued and is
+   * tried again). Any other failure is not the disk's: the writes are tried one by one, and those
+   * that still fail are dropped and logged, so that one bad write cannot hold back every later one.
+   */
   flush(): boolean {
     if (this.queue.length === 0) return true;
     if (this.timer) clearTimeout(this.timer);
@@ -58,22 +66,63 @@ export class InstanceRows {
     try {
       this.store.writeInstances(batch);
     } catch (err) {
+      if (!isStorageFull(err)) {
+        this.writeOneByOne(batch);
+        return true;
+      }
       if (!this.failing)
         this.logger.error(
           { err, queued: batch.length },
           "could not record instances' registrations; will retry",
         );
       this.failing = true;
-      this.arm(this.opts.retryMs ?? 1000);
+      if (!this.closed) this.arm(this.opts.retryMs ?? 1000);
       return false;
     }
     if (this.failing) this.logger.info({ written: batch.length }, "instances' registrations recorded again");
+    this.done(batch);
+    return true;
+  }
+
+  /** Writes what is queued and takes no more (the server is stopping). */
+  close(): void {
+    this.flush();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.queue.length > 0)
+      this.logger.warn(
+        { lost: this.queue.length },
+        "instances' registrations not recorded at shutdown; the instances register again when they reconnect",
+      );
+    this.closed = true;
+  }
+
+  private writeOneByOne(batch: readonly InstanceWrite[]): void {
+    for (const w of batch) {
+      try {
+        this.store.writeInstances([w]);
+      } catch (err) {
+        this.logger.error(
+          { err, instance: w.op === "upsert" ? w.instance.id : w.id, op: w.op },
+          "could not record an instance's registration; dropped",
+        );
+      }
+    }
+    this.done(batch);
+  }
+
+  private done(batch: readonly InstanceWrite[]): void {
     this.failing = false;
     this.queue = [];
     for (const w of batch)
       if (w.op === "upsert" && this.queued.get(w.instance.id) === w.instance)
         this.queued.delete(w.instance.id);
-    return true;
+  }
+
+  private dropped(what: string, id: string): boolean {
+    if (this.closed)
+      this.logger.debug({ instance: id }, `the server is stopping: an instance's ${what} is not recorded`);
+    return this.closed;
   }
 
   /** Drops what is queued (the database was replaced). */
@@ -98,4 +147,8 @@ export class InstanceRows {
     }, ms);
     this.timer.unref();
   }
+}
+
+function isStorageFull(err: unknown): boolean {
+  return err instanceof AppError && err.code === "STORAGE_FULL";
 }

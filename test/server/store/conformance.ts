@@ -491,6 +491,22 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     t.deepEqual(store.listConfig(""), [{ scope: "", name: "DB_PASSWORD", value: "three", secret: false }]);
   });
 
+  test(`${f.name}: writeInstances applies registrations and disconnections in order, in one step`, (t) => {
+    const { store } = open(t);
+    const before = store.stateIndex();
+    store.writeInstances([
+      { op: "upsert", instance: instance("i1") },
+      { op: "touch", id: "i1", lastSeen: "2026-11-22T12:00:00.000Z" },
+      { op: "upsert", instance: instance("i2", { deployment: "web-v2" }) },
+      { op: "touch", id: "i2", lastSeen: "2026-11-22T09:00:00.000Z" },
+    ]);
+    t.is(store.stateIndex(), before + 1);
+    t.is(store.getInstance("i1")?.lastSeen, "2026-11-22T12:00:00.000Z");
+    t.is(store.getInstance("i2")?.lastSeen, instance("i2").lastSeen, "last seen never moves back");
+    store.writeInstances([]);
+    t.is(store.stateIndex(), before + 1, "nothing to write is no step");
+  });
+
   test(`${f.name}: instances keep their first-seen time and never move last-seen back`, (t) => {
     const { store } = open(t);
     store.upsertInstance(instance("i1", { execDisabled: true, emulated: true }));
