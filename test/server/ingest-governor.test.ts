@@ -1,6 +1,8 @@
 import { PassThrough } from "node:stream";
 import test from "ava";
+import { createLogger } from "../../src/server/logger.js";
 import { IngestGovernor } from "../../src/server/runtime/ingest-governor.js";
+import { LogSink } from "../helpers/server.js";
 
 /** Real readable streams: the governor pauses and resumes them as it does grpc-js calls. */
 function streams(n: number): PassThrough[] {
@@ -102,4 +104,29 @@ test("a stream added while the limit is reached waits; an ended stream is neithe
   t.true(held > 0);
   g.stop();
   t.is(g.counts.waiting, held);
+});
+
+test("one warning per episode and at most one a minute; the all-clear follows only a reported episode", (t) => {
+  let now = 0;
+  const logs = new LogSink();
+  const g = new IngestGovernor({ minFlowing: 4, now: () => now, logger: createLogger("info", logs) });
+  for (const s of streams(20)) g.add(s);
+  const episode = () => {
+    g.observe(300);
+    for (let i = 0; i < 10; i++) g.observe(1);
+  };
+  const count = (msg: string) => logs.lines.filter((l) => l.msg === msg).length;
+  const WARN = "the event loop is busy: log streams take turns until it is not";
+  const CLEAR = "log streams all flow again";
+  episode();
+  t.is(count(WARN), 1);
+  t.is(count(CLEAR), 1);
+  now += 30_000;
+  episode();
+  t.is(count(WARN), 1, "a second episode within the minute is not reported");
+  t.is(count(CLEAR), 1);
+  now += 31_000;
+  episode();
+  t.is(count(WARN), 2);
+  t.is(count(CLEAR), 2);
 });

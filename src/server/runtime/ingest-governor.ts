@@ -50,6 +50,9 @@ export class IngestGovernor {
   private lastLook = 0;
   /** Whether the last report said streams were held back (one log line per episode). */
   private holding = false;
+  /** When the last warning was logged, and whether its episode's end is yet to be. */
+  private warnedAt: number | undefined;
+  private reported = false;
   private readonly o: Required<Omit<IngestGovernorOptions, "logger">> & { logger?: ServerLogger };
 
   constructor(opts: IngestGovernorOptions = {}) {
@@ -178,15 +181,27 @@ export class IngestGovernor {
     s.resume();
   }
 
+  /**
+   * One warning per episode, and at most one a minute: a mid-size fleet holds streams back for a
+   * moment at every long collection or snapshot, which is not worth a warning each time. The info
+   * line that all flow again follows only an episode that was reported.
+   */
   private report(): void {
     const holding = this.waiting.size > 0;
     if (holding === this.holding) return;
     this.holding = holding;
-    if (holding)
+    const now = this.o.now();
+    if (holding) {
+      if (this.warnedAt !== undefined && now - this.warnedAt < 60_000) return;
+      this.warnedAt = now;
+      this.reported = true;
       this.o.logger?.warn(
         { flowing: this.flowing.size, waiting: this.waiting.size },
         "the event loop is busy: log streams take turns until it is not",
       );
-    else this.o.logger?.info("log streams all flow again");
+    } else if (this.reported) {
+      this.reported = false;
+      this.o.logger?.info("log streams all flow again");
+    }
   }
 }
