@@ -3,7 +3,7 @@
  * server's event loop is made slow (blocked on purpose, as a flood of logs would): streams are
  * held back and take turns, every line still arrives, and they all flow again once the loop is quick.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import type { LogLineInfo } from "../../src/client/runtime.js";
 import { IngestGovernor } from "../../src/server/runtime/ingest-governor.js";
 import { entrypointRpc } from "../helpers/entrypoint-rpc.js";
@@ -24,14 +24,14 @@ function block(ms: number): void {
   }
 }
 
-// Serial: the second test catches the server's governor through its class.
-test.serial("a slow event loop holds log streams back in turns, and every line still arrives", async (t) => {
+/** A real server with app `web` and `n` registered instances, each on a connection of its own. */
+async function fleet(t: ExecutionContext, n: number) {
   const s = await startTestServer(t, { logLevel: "info" });
   const admin = s.connect({ id: "admin" });
   await admin.createApp("web");
   const v1 = await admin.createDeployment("web");
   const eps = await Promise.all(
-    Array.from({ length: INSTANCES }, async (_, i) => {
+    Array.from({ length: n }, async (_, i) => {
       const ep = entrypointRpc(t, {
         address: s.address,
         token: v1.token,
@@ -43,6 +43,12 @@ test.serial("a slow event loop holds log streams back in turns, and every line s
       return ep;
     }),
   );
+  return { s, admin, eps };
+}
+
+// Serial: the second test catches the server's governor through its class.
+test.serial("a slow event loop holds log streams back in turns, and every line still arrives", async (t) => {
+  const { s, admin, eps } = await fleet(t, INSTANCES);
   const writers = eps.map(async (ep) => {
     const stream = ep.logStream();
     for (let b = 0; b < BATCHES; b++) {
@@ -100,24 +106,8 @@ test.serial(
     t.teardown(() => {
       IngestGovernor.prototype.start = start;
     });
-    const s = await startTestServer(t, { logLevel: "info" });
+    const { eps } = await fleet(t, 20);
     IngestGovernor.prototype.start = start;
-    const admin = s.connect({ id: "admin" });
-    await admin.createApp("web");
-    const v1 = await admin.createDeployment("web");
-    const eps = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => {
-        const ep = entrypointRpc(t, {
-          address: s.address,
-          token: v1.token,
-          id: `inst-${i}`,
-          deployment: v1.deployment.id,
-          channel: { "grpc.use_local_subchannel_pool": 1 },
-        });
-        await ep.config().message(0);
-        return ep;
-      }),
-    );
     const streams = eps.map((ep) => ep.logStream());
     for (const [i, st] of streams.entries()) st.write({ instanceId: eps[i]!.id, chunks: [] });
     const governor = governors[0]!;

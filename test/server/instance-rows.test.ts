@@ -4,10 +4,23 @@ import { AppError } from "../../src/protocol/errors.js";
 import { createLogger } from "../../src/server/logger.js";
 import { InstanceRows } from "../../src/server/runtime/instance-rows.js";
 import { SqliteStore } from "../../src/server/store/sqlite-store.js";
-import type { InstanceRecord, Store } from "../../src/server/store/store.js";
+import type { InstanceRecord, InstanceWrite, Store } from "../../src/server/store/store.js";
 import { LogSink } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
+
+const storageFull = () => new AppError("STORAGE_FULL", "the server's disk is full: the change was not made");
+
+/** `real` with its writeInstances replaced by `write` (a full disk, a bad write). */
+function writingWith(real: Store, write: (ops: readonly InstanceWrite[]) => void): Store {
+  return new Proxy(real, {
+    get: (target, key) => {
+      if (key === "writeInstances") return write;
+      const v = Reflect.get(target, key);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,19 +88,11 @@ test("list writes what is queued first, so a reader never sees the delay", (t) =
 
 test("a failed write keeps every queued write in order, says so once, and writes them once it can", async (t) => {
   let failing = true;
-  const { store, rows, logs, deployment } = setup(
-    t,
-    (real) =>
-      new Proxy(real, {
-        get: (target, key) => {
-          if (key === "writeInstances" && failing)
-            return () => {
-              throw new AppError("STORAGE_FULL", "the server's disk is full: the change was not made");
-            };
-          const v = Reflect.get(target, key);
-          return typeof v === "function" ? v.bind(target) : v;
-        },
-      }),
+  const { store, rows, logs, deployment } = setup(t, (real) =>
+    writingWith(real, (ops) => {
+      if (failing) throw storageFull();
+      real.writeInstances(ops);
+    }),
   );
   rows.upsert(instance("a", deployment));
   rows.touch("a", "2026-12-01T12:00:00.000Z");
@@ -112,21 +117,11 @@ test("clear drops what is queued (the database was replaced)", async (t) => {
 });
 
 test("a write that fails for another reason than a full disk is dropped alone; the others are written", async (t) => {
-  const { store, rows, logs, deployment } = setup(
-    t,
-    (real) =>
-      new Proxy(real, {
-        get: (target, key) => {
-          if (key === "writeInstances")
-            return (ops: Parameters<Store["writeInstances"]>[0]) => {
-              if (ops.some((w) => w.op === "upsert" && w.instance.id === "bad"))
-                throw new Error("constraint");
-              real.writeInstances(ops);
-            };
-          const v = Reflect.get(target, key);
-          return typeof v === "function" ? v.bind(target) : v;
-        },
-      }),
+  const { store, rows, logs, deployment } = setup(t, (real) =>
+    writingWith(real, (ops) => {
+      if (ops.some((w) => w.op === "upsert" && w.instance.id === "bad")) throw new Error("constraint");
+      real.writeInstances(ops);
+    }),
   );
   rows.upsert(instance("a", deployment));
   rows.upsert(instance("bad", deployment));
@@ -148,21 +143,7 @@ test("a write that fails for another reason than a full disk is dropped alone; t
 });
 
 test("close writes what is queued and takes no more; what it could not write is reported, not retried", async (t) => {
-  let full = false;
-  const { store, rows, logs, deployment } = setup(
-    t,
-    (real) =>
-      new Proxy(real, {
-        get: (target, key) => {
-          if (key === "writeInstances" && full)
-            return () => {
-              throw new AppError("STORAGE_FULL", "full");
-            };
-          const v = Reflect.get(target, key);
-          return typeof v === "function" ? v.bind(target) : v;
-        },
-      }),
-  );
+  const { store, rows, logs, deployment } = setup(t);
   rows.upsert(instance("kept", deployment));
   rows.close();
   t.is(store.listInstances().length, 1);
@@ -172,16 +153,8 @@ test("close writes what is queued and takes no more; what it could not write is 
   t.is(store.listInstances().length, 1, "nothing is taken after close");
 
   const second = new InstanceRows(
-    new Proxy(store, {
-      get: (target, key) => {
-        if (key === "writeInstances")
-          return () => {
-            full = true;
-            throw new AppError("STORAGE_FULL", "full");
-          };
-        const v = Reflect.get(target, key);
-        return typeof v === "function" ? v.bind(target) : v;
-      },
+    writingWith(store, () => {
+      throw storageFull();
     }),
     createLogger("info", logs),
     { delayMs: 10, retryMs: 10 },
