@@ -126,8 +126,10 @@ test("an upgrade the app never answers holds the client's bytes back, not in the
   t.is((await call(url, "web.localhost", "GET", "/echo")).status, 200);
 });
 
-test("an abandoned upload frees the entrypoint's request slot at once", async (t) => {
-  const { url } = await setup(t, { WAYPOINT_CEB_URL_MAX_REQUESTS: "1" });
+test("an abandoned upload frees the entrypoint's request slot: at once when its going is seen, at the latest after the response timeout", async (t) => {
+  // The server sees the client go only when it reads its socket, which it does not while the upload is
+  // held back (the client's FIN waits behind unread bytes): then the response timeout frees the slot.
+  const { url } = await setup(t, { WAYPOINT_CEB_URL_MAX_REQUESTS: "1" }, { urlResponseTimeout: "3s" });
   // The app reads nothing of this upload; its client writes until held back, then goes away.
   let req: import("node:http").ClientRequest | undefined;
   void open(url, "web.localhost", "POST", "/stall", (r) => {
@@ -146,6 +148,22 @@ test("an abandoned upload frees the entrypoint's request slot at once", async (t
     // the slot would stay taken for as long as the client is connected. 20 s leaves room for a loaded CI.
     "the slot to be free again",
     20_000,
+  );
+  t.pass();
+});
+
+test("a request body the app does not take is answered 504 after the response timeout, and its slot freed", async (t) => {
+  const { url } = await setup(t, { WAYPOINT_CEB_URL_MAX_REQUESTS: "1" }, { urlResponseTimeout: "2s" });
+  const res = await open(url, "web.localhost", "POST", "/stall", (req) => {
+    req.on("error", () => {});
+    req.write(Buffer.alloc(8 * MB, 1));
+  });
+  t.is(res.statusCode, 504);
+  t.regex((await readAll(res)).toString(), /did not take the request(&#39;|')s body for 2 s/);
+  res.socket?.destroy();
+  await waitFor(
+    async () => (await call(url, "web.localhost", "GET", "/echo")).status === 200,
+    "the slot to be free again",
   );
   t.pass();
 });

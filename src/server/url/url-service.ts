@@ -388,10 +388,13 @@ function relay(
   let appEnded = false;
   let clientEnded = false;
   let timer: NodeJS.Timeout | undefined;
+  /** Runs while the request's body is held back because the app does not take it. */
+  let stall: NodeJS.Timeout | undefined;
   const finish = () => {
     if (done) return;
     done = true;
     clearTimeout(timer);
+    clearTimeout(stall);
     if (!call.writableEnded && !call.cancelled) call.end();
   };
   const fail = (status: number, title: string, text: string, headers?: Record<string, string>) => {
@@ -490,7 +493,25 @@ function relay(
     if (done) return;
     if (!call.write({ body: chunk })) {
       up.pause();
-      call.once("drain", () => up.resume());
+      // A request body the app does not take fails after the response timeout. Without it a client that
+      // went away meanwhile would hold the instance's request slot for good: its socket is paused, so
+      // its FIN waits behind bytes nobody reads, and the response timeout starts only at the body's end.
+      // An upgraded connection may rest as long as it likes.
+      if (!up.upgrade && !stall)
+        stall = setTimeout(
+          () =>
+            fail(
+              504,
+              "Gateway timeout",
+              `The app (${o.what}) did not take the request's body for ${o.timeoutMs / 1000} s.`,
+            ),
+          o.timeoutMs,
+        );
+      call.once("drain", () => {
+        clearTimeout(stall);
+        stall = undefined;
+        up.resume();
+      });
     }
   };
   const clientEnd = () => {
