@@ -380,14 +380,6 @@ export class SqliteStore implements Store {
     return (this.stmts.resolvedConfig.all({ app }) as Row[]).map(configFromRow);
   }
 
-  upsertInstance(i: InstanceRecord): void {
-    this.write(() => this.runUpsertInstance(i));
-  }
-
-  touchInstance(id: string, lastSeen: string): void {
-    this.write(() => this.stmts.touchInstance.run(lastSeen, id));
-  }
-
   writeInstances(ops: readonly InstanceWrite[]): void {
     if (ops.length === 0) return;
     this.write(() => {

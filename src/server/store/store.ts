@@ -120,7 +120,7 @@ export interface ConfigRecord {
 }
 
 /** An instance an entrypoint registered. Times are RFC 3339. */
-/** One write of `writeInstances`: upsertInstance or touchInstance. */
+/** One write of `writeInstances`: a registration (upsert) or a disconnection (touch). */
 export type InstanceWrite =
   | { readonly op: "upsert"; readonly instance: InstanceRecord }
   | { readonly op: "touch"; readonly id: string; readonly lastSeen: string };
@@ -258,11 +258,11 @@ export interface Store {
   /** What an instance of `app` receives: the app's own variables and the global ones it does not override, by name. */
   resolvedConfig(app: string): ConfigRecord[];
 
-  /** Registers or refreshes an instance; an existing row keeps its firstSeen. */
-  upsertInstance(instance: InstanceRecord): void;
-  /** Moves an instance's lastSeen forward (never back). */
-  touchInstance(id: string, lastSeen: string): void;
-  /** Registrations and disconnections in order, in one transaction (one state index step). */
+  /**
+   * Registrations and disconnections in order, in one transaction (one state index step). An upsert
+   * registers or refreshes an instance (an existing row keeps its firstSeen); a touch moves its
+   * lastSeen forward, never back.
+   */
   writeInstances(ops: readonly InstanceWrite[]): void;
   getInstance(id: string): InstanceRecord | undefined;
   /** By app, deployment, id. */

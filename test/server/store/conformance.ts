@@ -80,6 +80,10 @@ const deploymentToken = (d: { id: string; app: string }): TokenRecord => ({
   deployment: d.id,
 });
 
+const upsert = (store: Store, i: InstanceRecord) => store.writeInstances([{ op: "upsert", instance: i }]);
+const touch = (store: Store, id: string, lastSeen: string) =>
+  store.writeInstances([{ op: "touch", id, lastSeen }]);
+
 export function storeConformance(test: TestFn, f: StoreFactory): void {
   const open = (t: ExecutionContext) => {
     const path = f.newPath(t);
@@ -509,10 +513,11 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
 
   test(`${f.name}: instances keep their first-seen time and never move last-seen back`, (t) => {
     const { store } = open(t);
-    store.upsertInstance(instance("i1", { execDisabled: true, emulated: true }));
-    store.upsertInstance(instance("i2", { deployment: "web-v2" }));
+    upsert(store, instance("i1", { execDisabled: true, emulated: true }));
+    upsert(store, instance("i2", { deployment: "web-v2" }));
     t.deepEqual(store.getInstance("i1"), instance("i1", { execDisabled: true, emulated: true }));
-    store.upsertInstance(
+    upsert(
+      store,
       instance("i1", {
         pid: 43,
         hostname: "host-2",
@@ -525,9 +530,9 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
       instance("i1", { pid: 43, hostname: "host-2", lastSeen: "2026-11-22T11:00:00.000Z" }),
     );
     const before = store.stateIndex();
-    store.touchInstance("i1", "2026-11-22T10:30:00.000Z");
+    touch(store, "i1", "2026-11-22T10:30:00.000Z");
     t.is(store.getInstance("i1")?.lastSeen, "2026-11-22T11:00:00.000Z");
-    store.touchInstance("i1", "2026-11-22T12:00:00.000Z");
+    touch(store, "i1", "2026-11-22T12:00:00.000Z");
     t.is(store.getInstance("i1")?.lastSeen, "2026-11-22T12:00:00.000Z");
     t.is(store.stateIndex(), before + 2);
     t.deepEqual(
@@ -547,7 +552,7 @@ export function storeConformance(test: TestFn, f: StoreFactory): void {
     first.createDeployment("web", T0, deploymentToken);
     first.setConfig("", [{ name: "G", value: "1" }], []);
     first.setConfig("web", [{ name: "A", value: "x\ny" }], []);
-    first.upsertInstance(instance("i1"));
+    upsert(first, instance("i1"));
     const index = first.stateIndex();
     first.close();
 
