@@ -50,6 +50,7 @@ import { writeSnapshot } from "../../src/server/snapshot/write.js";
 import { SqliteStore } from "../../src/server/store/sqlite-store.js";
 import type { ComponentRecord, TokenRecord } from "../../src/server/store/store.js";
 import { startServerProcess } from "../helpers/process.js";
+import { seeded } from "../helpers/seeded.js";
 
 const SEED = Number(process.env.WAYPOINT_CRASH_SEED ?? 20261122);
 /** Timed kills per scenario (step kills come on top). */
@@ -84,17 +85,6 @@ const pads = (version: string): ComponentRecord[] =>
     firstSeen: "2026-11-22T10:00:00.000Z",
     lastSeen: "2026-11-22T10:00:00.000Z",
   }));
-
-/** mulberry32: a small seeded generator, so a failing run can be repeated. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), a | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Images {
   readonly root: string;
@@ -530,7 +520,7 @@ async function pool<T>(jobs: readonly (() => Promise<T>)[], width: number): Prom
 for (const [index, sc] of SCENARIOS.entries()) {
   test.serial(sc.name, async (t) => {
     const base = mkdtempSync(join(images!.root, "trials-"));
-    const rnd = random(SEED + index);
+    const rnd = seeded(SEED + index);
     // Without a kill, twice: the operation works (and is warmed up), and the faster run's duration
     // bounds the random kill delays (the slower one mostly measures a busy machine).
     const dry = [
