@@ -6,6 +6,8 @@
  */
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
 import { EntrypointConnection, type LogStream } from "../src/client/entrypoint-connection.js";
+import { LogAllowance } from "../src/entrypoint/log-allowance.js";
+import { countNewlines } from "../src/entrypoint/log-buffer.js";
 import { clientIdentity } from "../src/protocol/headers.js";
 
 /** The variable whose value marks a fan-out round. */
@@ -62,6 +64,10 @@ interface Sim {
   configOpen: boolean;
   logs: LogStream | undefined;
   logsOpen: boolean;
+  /** Whether the server paces log streams (its first config message says), as the entrypoint reads it. */
+  paced: boolean;
+  /** The log stream's credit when paced. */
+  allowance: LogAllowance | undefined;
   /** Set during the log phase: sends until the stream pushes back. */
   pump: (() => void) | undefined;
   /** Set during the log phase: the stream's answer. */
@@ -99,6 +105,8 @@ function register(
     configOpen: false,
     logs: undefined,
     logsOpen: false,
+    paced: false,
+    allowance: undefined,
     pump: undefined,
     onLogsEnd: undefined,
   };
@@ -115,11 +123,16 @@ function register(
       if (!registered) {
         registered = true;
         sim.configOpen = true;
+        sim.paced = m.pacesLogs;
         sims.push(sim);
         registeredCount += 1;
         openLogs(sim);
         onRegistered(true);
         return;
+      }
+      if (m.logCredit && m.logCredit.stream === sim.allowance?.stream) {
+        sim.allowance.grant(m.logCredit.limit);
+        sim.pump?.();
       }
       if (
         expected &&
@@ -148,9 +161,10 @@ function register(
   );
 }
 
-/** The log stream as the entrypoint opens it: an empty batch naming the instance at once. */
+/** The log stream as the entrypoint opens it: an empty batch naming the instance (and, paced, the stream) at once. */
 function openLogs(sim: Sim): void {
   sim.logsOpen = true;
+  sim.allowance = sim.paced ? new LogAllowance(1) : undefined;
   sim.logs = sim.conn.logs(
     () => sim.pump?.(),
     (err) => {
@@ -159,7 +173,7 @@ function openLogs(sim: Sim): void {
       sim.onLogsEnd?.(err);
     },
   );
-  sim.logs.write({ instanceId: sim.id, chunks: [] });
+  sim.logs.write({ instanceId: sim.id, chunks: [], stream: sim.allowance?.stream ?? 0 });
 }
 
 function start(cmd: Extract<SimCommand, { t: "start" }>): void {
@@ -183,6 +197,12 @@ function start(cmd: Extract<SimCommand, { t: "start" }>): void {
     }
   };
   more();
+}
+
+/** The length of the whole lines of `data` that fit in `room` bytes, or of its first line. */
+function wholeLines(data: Buffer, room: number): number {
+  const last = data.lastIndexOf(10, room - 1);
+  return last >= 0 ? last + 1 : data.indexOf(10) + 1;
 }
 
 /** One pino-style line of ~110 bytes. */
@@ -215,12 +235,13 @@ function logs(cmd: Extract<SimCommand, { t: "logs" }>): void {
     const stream = sim.logs;
     if (!stream || !sim.logsOpen) continue;
     open += 1;
-    let sent = 0;
+    let sentLines = 0;
+    let sentBytes = 0;
     sim.onLogsEnd = (err) => {
       if (err) failed += 1;
       else {
-        lines += sent * cmd.batchLines;
-        bytes += sent * data.length;
+        lines += sentLines;
+        bytes += sentBytes;
       }
       lastAnswerAt = now();
       open -= 1;
@@ -237,8 +258,18 @@ function logs(cmd: Extract<SimCommand, { t: "logs" }>): void {
           stream.end();
           return;
         }
-        sent += 1;
-        if (!stream.write({ chunks: [{ source: "stdout", data, at: new Date().toISOString() }] })) return;
+        // Paced: as many whole lines as the credit allows (at least one), as the entrypoint's LogBuffer takes them.
+        let batch = data;
+        const allowance = sim.allowance;
+        if (allowance) {
+          if (allowance.room <= 0) return; // the next credit pumps again
+          if (allowance.room < data.length) batch = data.subarray(0, wholeLines(data, allowance.room));
+          allowance.spend(batch.length);
+        }
+        sentLines += batch === data ? cmd.batchLines : countNewlines(batch);
+        sentBytes += batch.length;
+        if (!stream.write({ chunks: [{ source: "stdout", data: batch, at: new Date().toISOString() }] }))
+          return;
       }
       setImmediate(() => sim.pump?.());
     };

@@ -57,7 +57,10 @@ export function encodeLogBatch(m: EntrypointLogBatch): Buffer {
       data.length + 64,
     );
   }
-  return w.uint(3, toCount(m.droppedLines)).finish();
+  return w
+    .uint(3, toCount(m.droppedLines))
+    .uint(4, m.stream ?? 0)
+    .finish();
 }
 
 /** The oneof member to send: the one `request` names, else the first that is set, as protobufjs picks it. */
@@ -112,7 +115,14 @@ function read(buf: Buffer, field: (r: ProtoReader, n: number, wire: number) => b
 }
 
 export function decodeConfigResponse(buf: Buffer): EntrypointConfigResponse__Output {
-  const out: EntrypointConfigResponse__Output = { config: [], exec: null, hasConfig: false, tunnel: null };
+  const out: EntrypointConfigResponse__Output = {
+    config: [],
+    exec: null,
+    hasConfig: false,
+    tunnel: null,
+    pacesLogs: false,
+    logCredit: null,
+  };
   read(buf, (r, n, wire) => {
     if (n === 1) {
       // The server never sets `secret` on the config stream (the app gets every value alike); read as
@@ -144,6 +154,16 @@ export function decodeConfigResponse(buf: Buffer): EntrypointConfigResponse__Out
         return true;
       });
       out.tunnel = tunnel;
+    } else if (n === 5) out.pacesLogs = r.bool(wire);
+    else if (n === 6) {
+      const credit = { stream: 0, limit: 0 };
+      read(r.bytes(wire), (cr, cn, cw) => {
+        if (cn === 1) credit.stream = cr.uint(cw);
+        else if (cn === 2) credit.limit = cr.uint(cw);
+        else return false;
+        return true;
+      });
+      out.logCredit = credit;
     } else return false;
     return true;
   });

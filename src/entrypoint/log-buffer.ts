@@ -76,12 +76,26 @@ export class LogBuffer {
     return data.subarray(lost.length);
   }
 
-  /** Removes and returns the oldest chunks, up to `maxBytes` of data (at least one chunk if any). */
+  /**
+   * Removes and returns the oldest chunks, up to `maxBytes` of data. A first chunk larger than that is
+   * split after its last whole line that fits, or else after its first line, so something is always
+   * taken when anything is held: at most one line more than `maxBytes`.
+   */
   take(maxBytes: number): OutputChunk[] {
     const out: OutputChunk[] = [];
     let taken = 0;
     while (this.head < this.chunks.length) {
-      const next = this.chunks[this.head]!;
+      let next = this.chunks[this.head]!;
+      if (out.length === 0 && next.data.length > maxBytes) {
+        const cut = splitPoint(next.data, maxBytes);
+        if (cut < next.data.length) {
+          this.chunks[this.head] = { ...next, data: next.data.subarray(cut) };
+          next = { ...next, data: next.data.subarray(0, cut) };
+          this.size -= cut;
+          out.push(next);
+          return out;
+        }
+      }
       if (out.length > 0 && taken + next.data.length > maxBytes) break;
       out.push(next);
       this.chunks[this.head] = undefined as unknown as OutputChunk;
@@ -109,6 +123,14 @@ export class LogBuffer {
       this.head = 0;
     }
   }
+}
+
+/** Where to split `data` to take at most `maxBytes` of whole lines: after the last newline that fits, else after the first one (or nowhere). */
+function splitPoint(data: Buffer, maxBytes: number): number {
+  const last = maxBytes > 0 ? data.lastIndexOf(10, maxBytes - 1) : -1;
+  if (last >= 0) return last + 1;
+  const first = data.indexOf(10, Math.max(0, maxBytes));
+  return first < 0 ? data.length : first + 1;
 }
 
 /** Lines in a chunk: its newlines, plus one for a trailing piece without one. */

@@ -1,4 +1,5 @@
 import type { LogStream } from "../client/entrypoint-connection.js";
+import type { LogAllowance } from "./log-allowance.js";
 import type { DropReason, LogBuffer } from "./log-buffer.js";
 import type { EntrypointLogger } from "./logger.js";
 
@@ -9,11 +10,14 @@ export const BATCH_BYTES = 256 * 1024;
  * Moves chunks from the bounded LogBuffer to the current log stream: batches
  * of up to BATCH_BYTES when `flushMs` has passed since the first unsent
  * chunk, and only while the stream takes more (after a `false`
- * write it waits for drain). The child's output never waits for it: while the
+ * write it waits for drain) and, on a stream the server paces, only as far as
+ * its credit allows (LogAllowance). The child's output never waits for it: while the
  * stream is away or slow the buffer fills and drops its oldest lines.
  */
 export class LogShipper {
   private stream: LogStream | undefined;
+  /** The current stream's credit, when the server paces it. */
+  private allowance: LogAllowance | undefined;
   private first = true;
   private blocked = false;
   private timer: NodeJS.Timeout | undefined;
@@ -53,9 +57,13 @@ export class LogShipper {
     }, this.flushMs);
   }
 
-  /** A new log stream is open: the first batch on it names the instance. */
-  attach(stream: LogStream): void {
+  /**
+   * A new log stream is open: the first batch on it names the instance (and, when the server paces
+   * it, the stream's number; nothing more goes until its first credit).
+   */
+  attach(stream: LogStream, allowance?: LogAllowance): void {
     this.stream = stream;
+    this.allowance = allowance;
     this.first = true;
     this.blocked = false;
     // Tells the server the instance is here at once, and sends what waited during the outage.
@@ -66,8 +74,16 @@ export class LogShipper {
   /** The stream is gone; chunks wait in the buffer (bounded) for the next one. */
   detach(): void {
     this.stream = undefined;
+    this.allowance = undefined;
     this.blocked = false;
     this.clearTimers();
+  }
+
+  /** A LogCredit from the server: ignored unless it is for the current stream. */
+  credit(stream: number, limit: number): void {
+    if (!this.stream || this.allowance?.stream !== stream) return;
+    this.allowance.grant(limit);
+    if (!this.blocked) this.flush();
   }
 
   /** The stream drained: send what waits. */
@@ -81,7 +97,9 @@ export class LogShipper {
   flush(): void {
     this.clearTimers();
     while (this.stream && !this.blocked) {
-      const chunks = this.buffer.take(BATCH_BYTES);
+      const room = this.allowance ? this.allowance.room : BATCH_BYTES;
+      if (room <= 0) return;
+      const chunks = this.buffer.take(Math.min(room, BATCH_BYTES));
       if (chunks.length === 0 && this.buffer.droppedLines === 0) return;
       this.write(chunks);
     }
@@ -96,10 +114,15 @@ export class LogShipper {
       this.resetDropNotice();
     }
     const ok = stream.write({
-      ...(this.first ? { instanceId: this.instanceId } : {}),
+      ...(this.first ? { instanceId: this.instanceId, stream: this.allowance?.stream ?? 0 } : {}),
       chunks,
       droppedLines: dropped,
     });
+    if (this.allowance) {
+      let bytes = 0;
+      for (const c of chunks) bytes += c.data.length;
+      this.allowance.spend(bytes);
+    }
     this.first = false;
     if (!ok) this.blocked = true;
   }

@@ -8,6 +8,7 @@ import type { EntrypointConfigResponse__Output } from "../gen/waypoint/v1/Entryp
 import type { AppError } from "../protocol/errors.js";
 import type { ClientIdentity } from "../protocol/headers.js";
 import { backoffDelay } from "./backoff.js";
+import { LogAllowance } from "./log-allowance.js";
 import type { LogShipper } from "./log-shipper.js";
 import type { EntrypointLogger } from "./logger.js";
 import type { EntrypointSettings, ServerTarget } from "./settings.js";
@@ -50,6 +51,10 @@ export class ServerLink {
   private configAttempt = 0;
   private logsAttempt = 0;
   private registered = false;
+  /** Whether the server we are registered with paces log streams (its first config message says). */
+  private pacesLogs = false;
+  /** The number of the last log stream opened (paced streams are numbered). */
+  private logStreams = 0;
   private stopped = false;
   private configTimer: NodeJS.Timeout | undefined;
   private logsTimer: NodeJS.Timeout | undefined;
@@ -104,6 +109,7 @@ export class ServerLink {
           if (first) {
             first = false;
             this.registered = true;
+            this.pacesLogs = m.pacesLogs;
             this.configAttempt = 0;
             this.logger.info(
               { address: this.target.address, instance: this.instanceId },
@@ -129,6 +135,7 @@ export class ServerLink {
     }
     if (m.exec?.session) this.events.onExec(m.exec.session);
     if (m.tunnel?.session) this.events.onTunnel(m.tunnel.session, m.tunnel.cancel);
+    if (m.logCredit) this.shipper.credit(m.logCredit.stream, m.logCredit.limit);
   }
 
   private configEnded(err: AppError | undefined): void {
@@ -189,7 +196,7 @@ export class ServerLink {
       },
     );
     this.logs = stream;
-    this.shipper.attach(stream);
+    this.shipper.attach(stream, this.pacesLogs ? new LogAllowance(++this.logStreams) : undefined);
     this.logsAttempt = 0;
   }
 

@@ -1649,6 +1649,26 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "tunnel": {
                   "type": "TunnelNotice",
                   "id": 4
+                },
+                "pacesLogs": {
+                  "type": "bool",
+                  "id": 5
+                },
+                "logCredit": {
+                  "type": "LogCredit",
+                  "id": 6
+                }
+              }
+            },
+            "LogCredit": {
+              "fields": {
+                "stream": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "limit": {
+                  "type": "uint64",
+                  "id": 2
                 }
               }
             },
@@ -1682,6 +1702,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "droppedLines": {
                   "type": "uint64",
                   "id": 3
+                },
+                "stream": {
+                  "type": "uint32",
+                  "id": 4
                 }
               }
             },

@@ -62,6 +62,7 @@ import type { ListJobsRequest as _waypoint_v1_ListJobsRequest, ListJobsRequest__
 import type { ListJobsResponse as _waypoint_v1_ListJobsResponse, ListJobsResponse__Output as _waypoint_v1_ListJobsResponse__Output } from './waypoint/v1/ListJobsResponse.js';
 import type { LogBatch as _waypoint_v1_LogBatch, LogBatch__Output as _waypoint_v1_LogBatch__Output } from './waypoint/v1/LogBatch.js';
 import type { LogChunk as _waypoint_v1_LogChunk, LogChunk__Output as _waypoint_v1_LogChunk__Output } from './waypoint/v1/LogChunk.js';
+import type { LogCredit as _waypoint_v1_LogCredit, LogCredit__Output as _waypoint_v1_LogCredit__Output } from './waypoint/v1/LogCredit.js';
 import type { LogLine as _waypoint_v1_LogLine, LogLine__Output as _waypoint_v1_LogLine__Output } from './waypoint/v1/LogLine.js';
 import type { NewToken as _waypoint_v1_NewToken, NewToken__Output as _waypoint_v1_NewToken__Output } from './waypoint/v1/NewToken.js';
 import type { ProtocolRange as _waypoint_v1_ProtocolRange, ProtocolRange__Output as _waypoint_v1_ProtocolRange__Output } from './waypoint/v1/ProtocolRange.js';
@@ -160,6 +161,7 @@ export interface ProtoGrpcType {
       ListJobsResponse: MessageTypeDefinition<_waypoint_v1_ListJobsResponse, _waypoint_v1_ListJobsResponse__Output>
       LogBatch: MessageTypeDefinition<_waypoint_v1_LogBatch, _waypoint_v1_LogBatch__Output>
       LogChunk: MessageTypeDefinition<_waypoint_v1_LogChunk, _waypoint_v1_LogChunk__Output>
+      LogCredit: MessageTypeDefinition<_waypoint_v1_LogCredit, _waypoint_v1_LogCredit__Output>
       LogLine: MessageTypeDefinition<_waypoint_v1_LogLine, _waypoint_v1_LogLine__Output>
       NewToken: MessageTypeDefinition<_waypoint_v1_NewToken, _waypoint_v1_NewToken__Output>
       ProtocolRange: MessageTypeDefinition<_waypoint_v1_ProtocolRange, _waypoint_v1_ProtocolRange__Output>

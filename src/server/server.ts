@@ -23,7 +23,8 @@ import { IngestGovernor } from "./runtime/ingest-governor.js";
 import { InstanceRows } from "./runtime/instance-rows.js";
 import { JobBroker } from "./runtime/job-broker.js";
 import { LogHub } from "./runtime/log-hub.js";
-import { entrypointService } from "./services/entrypoint-service.js";
+import { LogPacer } from "./runtime/log-pacer.js";
+import { creditSender, entrypointService } from "./services/entrypoint-service.js";
 import { jobService } from "./services/job-service.js";
 import { runtimeService } from "./services/runtime-service.js";
 import { snapshotService } from "./services/snapshot-service.js";
@@ -179,6 +180,7 @@ export async function startServer(
   const jobs = jobService({ guard, store, broker, recorder, logger });
   const tunnels = new TunnelBroker({ hub });
   const ingest = new IngestGovernor({ logger });
+  const pacer = new LogPacer(creditSender(hub));
   const entrypoint = entrypointService({
     guard,
     store,
@@ -189,6 +191,7 @@ export async function startServer(
     exec,
     tunnels,
     ingest,
+    pacer,
     logger,
   });
   // Log buffers of instances gone for longer than the active window are dropped.
@@ -273,6 +276,7 @@ export async function startServer(
   recorder.start();
   broker.start();
   ingest.start();
+  pacer.start();
   const httpAddr = http.address();
   const httpPort = typeof httpAddr === "object" && httpAddr ? httpAddr.port : config.listenHttp.port;
 
@@ -282,6 +286,7 @@ export async function startServer(
       draining = true;
       // Held log streams stay held: their entrypoints send what they hold to the next server.
       ingest.stop();
+      pacer.stop();
       health.setStatus("", "NOT_SERVING");
       await urlService?.close();
       logger.notice("shutting down: no new calls; waiting for calls in flight");

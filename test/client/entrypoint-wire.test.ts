@@ -78,6 +78,7 @@ test("EntrypointLogBatch: what the entrypoint writes, protobufjs reads", (t) => 
           },
         ),
         droppedLines: fc.maxSafeNat(),
+        stream: uint32,
       }),
       (m) => {
         t.deepEqual(plain(method("EntrypointLogs").requestDeserialize(encodeLogBatch(m))), plain(m));
@@ -121,6 +122,8 @@ test("EntrypointConfigResponse: what the server writes, the entrypoint reads as 
           exec: fc.record({ session: text }),
           hasConfig: fc.boolean(),
           tunnel: fc.record({ session: text, cancel: fc.boolean() }),
+          pacesLogs: fc.boolean(),
+          logCredit: fc.record({ stream: uint32, limit: fc.maxSafeNat() }),
         },
         { requiredKeys: [] },
       ),

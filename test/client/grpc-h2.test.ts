@@ -132,8 +132,15 @@ test("the call carries the identity headers, the token and gRPC's content type; 
   t.is(seen["client-kind"], "entrypoint");
   t.is(seen["client-id"], "inst-1");
   t.deepEqual(messages, [
-    { config: [{ name: "A", value: "1", secret: false }], exec: null, hasConfig: true, tunnel: null },
-    { config: [], exec: { session: "s1" }, hasConfig: false, tunnel: null },
+    {
+      config: [{ name: "A", value: "1", secret: false }],
+      exec: null,
+      hasConfig: true,
+      tunnel: null,
+      pacesLogs: false,
+      logCredit: null,
+    },
+    { config: [], exec: { session: "s1" }, hasConfig: false, tunnel: null, pacesLogs: false, logCredit: null },
   ]);
 });
 

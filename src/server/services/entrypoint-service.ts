@@ -1,9 +1,12 @@
+import { ProtoWriter } from "../../client/protobuf.js";
 import type { EntrypointHandlers } from "../../gen/waypoint/v1/Entrypoint.js";
+import type { EntrypointConfigResponse } from "../../gen/waypoint/v1/EntrypointConfigResponse.js";
 import type { EntrypointExecRequest__Output } from "../../gen/waypoint/v1/EntrypointExecRequest.js";
 import type { EntrypointLogBatch__Output } from "../../gen/waypoint/v1/EntrypointLogBatch.js";
 import type { EntrypointTunnelRequest__Output } from "../../gen/waypoint/v1/EntrypointTunnelRequest.js";
 import { AppError } from "../../protocol/errors.js";
 import { isComponentId } from "../../protocol/validate.js";
+import { EncodedMessage } from "../encoded.js";
 import type { Guard } from "../guard.js";
 import type { InventoryRecorder } from "../inventory-recorder.js";
 import type { ServerLogger } from "../logger.js";
@@ -13,6 +16,7 @@ import { firstMessage } from "../runtime/first-message.js";
 import type { IngestGovernor } from "../runtime/ingest-governor.js";
 import type { InstanceRows } from "../runtime/instance-rows.js";
 import type { LogHub, LogOrigin } from "../runtime/log-hub.js";
+import type { LogPacer, PacedLog, SendCredit } from "../runtime/log-pacer.js";
 import type { Store } from "../store/store.js";
 import type { TunnelBroker } from "../url/tunnel-broker.js";
 import { configMessage } from "./runtime-service.js";
@@ -32,6 +36,8 @@ export function entrypointService(d: {
   readonly tunnels: TunnelBroker;
   /** Takes turns among the log streams while the event loop is busy. */
   readonly ingest: IngestGovernor;
+  /** Credit for the log streams of entrypoints that take it. */
+  readonly pacer: LogPacer;
   readonly logger: ServerLogger;
 }): EntrypointHandlers {
   return {
@@ -83,7 +89,8 @@ export function entrypointService(d: {
         ...(req.hostname ? { hostname: req.hostname.slice(0, 255) } : {}),
       });
       // The initial configuration goes out before the stream is listed, so a push never overtakes it.
-      call.write(configMessage(d.store.resolvedConfig(deployment.app)));
+      // It says that this server paces log streams (LogCredit).
+      call.write({ ...configMessage(d.store.resolvedConfig(deployment.app)), pacesLogs: true });
       const detach = d.hub.attach({
         instance: req.instanceId,
         app: deployment.app,
@@ -123,10 +130,32 @@ export function entrypointService(d: {
           let origin: LogOrigin | undefined;
           let failed = false;
           let ungoverned = () => {};
+          // Paced when the entrypoint numbered the stream; the governor's holds then stop its credit too.
+          let paced: PacedLog | undefined;
+          let flowing = true;
+          const governed = {
+            /** The grpc-js call governed (read by a test of holdOneBatch). */
+            call,
+            pause: () => {
+              flowing = false;
+              call.pause();
+              if (paced) d.pacer.hold(paced);
+            },
+            resume: () => {
+              flowing = true;
+              call.resume();
+              if (paced) d.pacer.release(paced);
+            },
+          };
+          const unpaced = () => {
+            if (paced) d.pacer.close(paced);
+            paced = undefined;
+          };
           const fail = (err: unknown) => {
             if (failed) return;
             failed = true;
             ungoverned();
+            unpaced();
             call.off("data", onBatch);
             call.pause();
             reject(err);
@@ -134,8 +163,10 @@ export function entrypointService(d: {
           const onBatch = (batch: EntrypointLogBatch__Output) => {
             d.ingest.taking();
             try {
-              if (!origin) origin = registered(d.rows, batch.instanceId, ctx.facts?.deployment);
-              else if (batch.instanceId && batch.instanceId !== origin.instance)
+              if (!origin) {
+                origin = registered(d.rows, batch.instanceId, ctx.facts?.deployment);
+                if (batch.stream > 0) paced = d.pacer.open(origin.instance, batch.stream, flowing);
+              } else if (batch.instanceId && batch.instanceId !== origin.instance)
                 throw new AppError(
                   "INVALID_ARGUMENT",
                   "one EntrypointLogs stream carries the output of one instance: instance_id changed",
@@ -153,16 +184,22 @@ export function entrypointService(d: {
                   batch.chunks[0]?.at || undefined,
                 );
               }
-              for (const c of batch.chunks) d.logs.append(origin, c.source, c.data, c.at);
+              let bytes = 0;
+              for (const c of batch.chunks) {
+                d.logs.append(origin, c.source, c.data, c.at);
+                bytes += c.data.length;
+              }
+              if (paced) d.pacer.took(paced, bytes);
             } catch (err) {
               fail(err);
             }
           };
           call.on("data", onBatch);
           holdOneBatch(call);
-          ungoverned = d.ingest.add(call);
+          ungoverned = d.ingest.add(governed);
           call.on("end", () => {
             ungoverned();
+            unpaced();
             if (!failed) resolve({});
           });
           call.on("error", fail);
@@ -220,4 +257,17 @@ function registered(rows: InstanceRows, instanceId: string, deployment: string |
     );
   }
   return { instance: row.id, app: row.app, deployment: row.deployment };
+}
+
+/**
+ * Sends a LogCredit on the instance's config stream, encoded here (the service passes
+ * EncodedMessage through for EntrypointConfig): false when the instance has no config stream.
+ */
+export function creditSender(hub: EntrypointHub): SendCredit {
+  return (p, limit) => {
+    const conn = hub.get(p.instance);
+    if (!conn) return false;
+    const bytes = new ProtoWriter(24).message(6, (w) => w.uint(1, p.stream).uint(2, limit)).finish();
+    return hub.send(conn, new EncodedMessage(bytes) as unknown as EntrypointConfigResponse);
+  };
 }

@@ -4,12 +4,15 @@
 import type { ConfigVar as _waypoint_v1_ConfigVar, ConfigVar__Output as _waypoint_v1_ConfigVar__Output } from '../../waypoint/v1/ConfigVar.js';
 import type { ExecNotice as _waypoint_v1_ExecNotice, ExecNotice__Output as _waypoint_v1_ExecNotice__Output } from '../../waypoint/v1/ExecNotice.js';
 import type { TunnelNotice as _waypoint_v1_TunnelNotice, TunnelNotice__Output as _waypoint_v1_TunnelNotice__Output } from '../../waypoint/v1/TunnelNotice.js';
+import type { LogCredit as _waypoint_v1_LogCredit, LogCredit__Output as _waypoint_v1_LogCredit__Output } from '../../waypoint/v1/LogCredit.js';
 
 export interface EntrypointConfigResponse {
   'config'?: (_waypoint_v1_ConfigVar)[];
   'exec'?: (_waypoint_v1_ExecNotice | null);
   'hasConfig'?: (boolean);
   'tunnel'?: (_waypoint_v1_TunnelNotice | null);
+  'pacesLogs'?: (boolean);
+  'logCredit'?: (_waypoint_v1_LogCredit | null);
 }
 
 export interface EntrypointConfigResponse__Output {
@@ -17,4 +20,6 @@ export interface EntrypointConfigResponse__Output {
   'exec': (_waypoint_v1_ExecNotice__Output | null);
   'hasConfig': (boolean);
   'tunnel': (_waypoint_v1_TunnelNotice__Output | null);
+  'pacesLogs': (boolean);
+  'logCredit': (_waypoint_v1_LogCredit__Output | null);
 }

@@ -8,10 +8,12 @@ export interface EntrypointLogBatch {
   'instanceId'?: (string);
   'chunks'?: (_waypoint_v1_LogChunk)[];
   'droppedLines'?: (number | string | Long);
+  'stream'?: (number);
 }
 
 export interface EntrypointLogBatch__Output {
   'instanceId': (string);
   'chunks': (_waypoint_v1_LogChunk__Output)[];
   'droppedLines': (number);
+  'stream': (number);
 }
