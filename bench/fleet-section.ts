@@ -199,7 +199,9 @@ instance's latency runs from just before the call to its config stream deliverin
 \`performance.timeOrigin + performance.now()\` in each process); p50/p99/max over all instances of all rounds (p99 per
 round: ${rounds(w)} ours, ${rounds(f.bare)} bare). *Logs*: every instance sends batches of ${o.batchLines}
 ~110-byte lines on its open log stream as fast as the stream takes them (write until it pushes back, then wait for
-drain) for ${o.logSeconds} s, then ends it; a stream's lines count once the server answered (it answers after taking
+drain) for ${o.logSeconds} s, then ends it; against our server, as far as its log credit allows too, as the entrypoint
+does (a batch then holds as many whole lines as the credit has room for, at least one, and the next credit sends
+more); the bare server gives none, and its streams send as before; a stream's lines count once the server answered (it answers after taking
 every batch); lines/s over the first write to the last answer. *\`versions\`*: \`GetInventory\`, the RPC \`waypoint
 versions\` calls (\`Connection.inventory\`, decoding included), on a connection of its own, back to back with 100 ms
 between calls through the fan-out and log phases (5 calls at idle); at idle, 5 more calls on a bare grpc-js client
@@ -218,12 +220,15 @@ the components in memory, each one's answer bytes made once per change, so an an
 bare server encodes ~1.9 MB with protobufjs on every call, 50–120 ms); the CLI's connection has a 4 MiB HTTP/2 window,
 so the answer is not ~30 window updates each waiting for a turn of a busy loop. *Log flood*: every instance sends as
 fast as its stream takes data; the server lets only as many log streams flow as keep its loop quick (the others
-take turns, and a held stream reads one batch ahead, not grpc-js's sixteen). What still shows in the log phase is its start: when 10,000
-streams start sending at once, each already has 64 KiB of HTTP/2 window (~640 MB in all), and the server reads all
-of it, the streams it holds back included (Node buffers it for them), before the loop is quick again: some seconds
-in which every call waits, the smallest (\`GetVersionInfo\`, the row under \`versions\`) as long as \`versions\`. The
-window is Node's default, which grpc-js has no option to change, and a smaller one would slow uploads and the URL
-service's responses over long links. The bare server keeps no log buffers: its RSS in the log phase is grpc-js's alone.${
+take turns, and a held stream reads one batch ahead, not grpc-js's sixteen), and each stream sends only what the
+server credited it: 1 KiB while idle, and out of a 2 MiB budget shared by those sending. Without the credit, the
+log phase's start was one turn of seconds: each of 10,000 streams had 64 KiB of HTTP/2 window open (~640 MB), and
+the server read it all before it could hold any back. What still shows in the log phase are V8's full collections:
+the data passing through (Node's socket reads, grpc-js's message buffers, the log buffers) starts one about every
+second ("external memory pressure", \`--trace-incremental-marking\`), and marking the ~250 MB heap of 20,000 streams
+takes ~300 ms of the server's one core, during which calls wait; the smallest (\`GetVersionInfo\`, the row under
+\`versions\`) as long as \`versions\`. The credit costs throughput: smaller batches, and fewer of them at once. The
+bare server keeps no log buffers: its RSS in the log phase is grpc-js's alone.${
     errors.length > 0
       ? `\n\nFirst errors the simulators saw: ${errors.map((e) => `\`${e}\``).join("; ")}.`
       : ""

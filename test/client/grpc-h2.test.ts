@@ -140,7 +140,14 @@ test("the call carries the identity headers, the token and gRPC's content type; 
       pacesLogs: false,
       logCredit: null,
     },
-    { config: [], exec: { session: "s1" }, hasConfig: false, tunnel: null, pacesLogs: false, logCredit: null },
+    {
+      config: [],
+      exec: { session: "s1" },
+      hasConfig: false,
+      tunnel: null,
+      pacesLogs: false,
+      logCredit: null,
+    },
   ]);
 });
 

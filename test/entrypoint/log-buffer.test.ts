@@ -57,6 +57,61 @@ test("take returns at most maxBytes, but always at least one chunk", (t) => {
   t.is(b.take(1).length, 0);
 });
 
+test("a first chunk larger than maxBytes is split after its last whole line that fits, or after its first line", (t) => {
+  const b = new LogBuffer(100);
+  b.push(chunk("aaa\nbbb\nccc\n"));
+  t.deepEqual(
+    b.take(9).map((c) => c.data.toString()),
+    ["aaa\nbbb\n"],
+  );
+  t.is(b.bytes, 4);
+  b.push(chunk("dddddd\ne"));
+  t.deepEqual(
+    b.take(2).map((c) => c.data.toString()),
+    ["ccc\n"],
+    "one line more than asked for, and no more",
+  );
+  t.deepEqual(
+    b.take(3).map((c) => c.data.toString()),
+    ["dddddd\n"],
+  );
+  t.deepEqual(
+    b.take(0).map((c) => c.data.toString()),
+    ["e"],
+    "a piece without a newline goes whole",
+  );
+  t.is(b.bytes, 0);
+});
+
+test("takes of any sizes give back every byte once, in order, split only after newlines", (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.stringMatching(/^[ab\n]{1,30}$/), { minLength: 1, maxLength: 10 }),
+      fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 60 }),
+      (pushed, sizes) => {
+        const b = new LogBuffer(10_000);
+        for (const p of pushed) b.push(chunk(p));
+        const pieces: string[] = [];
+        for (let i = 0; b.bytes > 0; i++) {
+          for (const c of b.take(sizes[i % sizes.length]!)) pieces.push(c.data.toString());
+        }
+        if (pieces.join("") !== pushed.join("")) return false;
+        // A piece ends where its chunk ended or after a newline.
+        let at = 0;
+        const ends = new Set(pushed.map((p) => (at += p.length)));
+        at = 0;
+        for (const p of pieces) {
+          at += p.length;
+          if (!ends.has(at) && !p.endsWith("\n")) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
 test("the rate limit lets a burst through, then refuses until time refills it", async (t) => {
   const r = new RateLimit(1000, 100);
   t.true(r.take(100));

@@ -116,9 +116,9 @@ test.serial(
     governor.observe(100_000);
     t.is(governor.counts.waiting, 4);
     // The grpc-js calls the governor holds back (its own bookkeeping, read for this test).
-    const held = [
-      ...(governor as unknown as { waiting: Set<{ call: NodeJS.ReadableStream }> }).waiting,
-    ].map((g) => g.call);
+    const held = [...(governor as unknown as { waiting: Set<{ call: NodeJS.ReadableStream }> }).waiting].map(
+      (g) => g.call,
+    );
     // 64 KiB batches written on every stream, each writer waiting a moment whenever its stream pushes back.
     const data = Buffer.alloc(64 * 1024, 0x61);
     await Promise.all(

@@ -18,6 +18,7 @@ function governor(opts: { minFlowing?: number } = {}) {
     lowMs: 15,
     quantumMs: 250,
     minFlowing: opts.minFlowing ?? 4,
+    growMs: 0,
     now: () => now,
   });
   return { g, advance: (ms: number) => (now += ms) };
@@ -109,7 +110,12 @@ test("a stream added while the limit is reached waits; an ended stream is neithe
 test("one warning per episode and at most one a minute; the all-clear follows only a reported episode", (t) => {
   let now = 0;
   const logs = new LogSink();
-  const g = new IngestGovernor({ minFlowing: 4, now: () => now, logger: createLogger("info", logs) });
+  const g = new IngestGovernor({
+    minFlowing: 4,
+    growMs: 0,
+    now: () => now,
+    logger: createLogger("info", logs),
+  });
   for (const s of streams(20)) g.add(s);
   const episode = () => {
     g.observe(300);
@@ -129,4 +135,23 @@ test("one warning per episode and at most one a minute; the all-clear follows on
   episode();
   t.is(count(WARN), 2);
   t.is(count(CLEAR), 2);
+});
+
+test("after a change the limit grows only once growMs has passed, so that what the change did can show first", (t) => {
+  let now = 0;
+  const g = new IngestGovernor({ minFlowing: 4, growMs: 100, now: () => now });
+  const xs = streams(40);
+  for (const s of xs) g.add(s);
+  g.observe(400); // cut to 4 (a tenth of 40)
+  t.is(g.counts.limit, 4);
+  for (let i = 0; i < 10; i++) g.observe(1);
+  t.is(g.counts.limit, 4, "quick looks right after the cut change nothing");
+  now += 100;
+  g.observe(1);
+  t.is(g.counts.limit, 8);
+  g.observe(1);
+  t.is(g.counts.limit, 8, "nor right after a rise");
+  now += 100;
+  g.observe(1);
+  t.is(g.counts.limit, 12);
 });

@@ -9,7 +9,7 @@ import type { ServerLogger } from "../logger.js";
  * stored), and a unary call such as GetInventory waited that long for each of its turns. The
  * governor watches the loop's delay and lets only so many log streams flow at once: too slow a
  * loop cuts that number (by half, or by as much as the loop was too slow), a quick one raises it
- * again by a few (multiplicative decrease, additive increase, as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
+ * again by a few, once what the last change did has had time to show (`growMs`; multiplicative decrease, additive increase, as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
  * it, its HTTP/2 window closes and the entrypoint holds its lines (its own buffer is bounded, and
  * it reports what it had to drop). Paused streams take turns: while some wait, those that flowed
  * for `quantumMs` give way to them, an eighth of those flowing (at least `minFlowing`) at a time. Without load every stream flows and the governor
@@ -33,6 +33,11 @@ export interface IngestGovernorOptions {
   readonly quantumMs?: number;
   /** The fewest streams that always flow. */
   readonly minFlowing?: number;
+  /**
+   * How long the limit stays put after it changed before it may grow again (ms): long enough for the
+   * streams let go last to show in the loop's delay, so that the limit does not overshoot.
+   */
+  readonly growMs?: number;
   readonly logger?: ServerLogger;
   /** For tests: the clock (ms). */
   readonly now?: () => number;
@@ -48,6 +53,8 @@ export class IngestGovernor {
   private timer: NodeJS.Timeout | undefined;
   /** When the loop was last looked at. */
   private lastLook = 0;
+  /** When the limit last changed. */
+  private lastChange = Number.NEGATIVE_INFINITY;
   /** Whether the last report said streams were held back (one log line per episode). */
   private holding = false;
   /** When the last warning was logged, and whether its episode's end is yet to be. */
@@ -62,6 +69,7 @@ export class IngestGovernor {
       sampleMs: opts.sampleMs ?? 25,
       quantumMs: opts.quantumMs ?? 250,
       minFlowing: opts.minFlowing ?? 16,
+      growMs: opts.growMs ?? 100,
       now: opts.now ?? (() => performance.now()),
       ...(opts.logger ? { logger: opts.logger } : {}),
     };
@@ -132,9 +140,15 @@ export class IngestGovernor {
       // in those seconds, and halving each time would take many of them to get the loop back.
       const factor = Math.min(0.5, this.o.highMs / delayMs);
       this.limit = Math.max(this.o.minFlowing, Math.floor(Math.min(this.limit, this.flowing.size) * factor));
-    } else if (delayMs < this.o.lowMs && Number.isFinite(this.limit)) {
-      // A few more at a time: each stream let go brings what it holds at once.
+      this.lastChange = this.o.now();
+    } else if (
+      delayMs < this.o.lowMs &&
+      Number.isFinite(this.limit) &&
+      this.o.now() - this.lastChange >= this.o.growMs
+    ) {
+      // A few more at a time, once what the last change did has shown: each stream let go brings what it holds at once.
       this.limit += this.o.minFlowing;
+      this.lastChange = this.o.now();
       // Every stream fits: back to no limit at all.
       if (this.limit >= total) this.limit = Number.POSITIVE_INFINITY;
     }

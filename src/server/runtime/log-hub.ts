@@ -11,6 +11,15 @@ import { type Sized, SizeHeap } from "./size-heap.js";
 /** Accounted per stored chunk on top of its bytes, so that many tiny chunks are bounded too. */
 const CHUNK_OVERHEAD_BYTES = 64;
 
+/**
+ * Small chunks are copied into blocks of their instance's (BLOCK_MIN_BYTES at first, each new one
+ * twice the last up to BLOCK_MAX_BYTES), not each into memory of its own: under a log flood of
+ * small batches the buffers held hundreds of thousands of ArrayBuffers, and the heap's collections,
+ * which visit each one, took a few hundred milliseconds each on the event loop.
+ */
+const BLOCK_MIN_BYTES = 1024;
+const BLOCK_MAX_BYTES = 8 * 1024;
+
 export interface LogLineOut {
   readonly instance: string;
   readonly source: string;
@@ -42,6 +51,9 @@ class InstanceBuffer implements Sized {
   bytes = 0;
   heapIndex = -1;
   lastActivity: number;
+  /** The block small chunks are copied into, and how much of it is used. */
+  private block: Buffer | undefined;
+  private blockUsed = 0;
 
   constructor(
     readonly origin: LogOrigin,
@@ -67,6 +79,23 @@ class InstanceBuffer implements Sized {
     this.chunks.push(c);
     this.bytes += c.data.length + CHUNK_OVERHEAD_BYTES;
     while (this.bytes > limit && this.head < this.chunks.length - 1) this.dropOldest();
+  }
+
+  /**
+   * `data` in memory of this buffer's own: small chunks copied into its current block, larger ones
+   * as `ownBytes` keeps them.
+   */
+  own(data: Buffer): Buffer {
+    if (data.length * 2 > BLOCK_MAX_BYTES) return ownBytes(data);
+    if (!this.block || this.block.length - this.blockUsed < data.length) {
+      const size = Math.min(BLOCK_MAX_BYTES, Math.max(BLOCK_MIN_BYTES, (this.block?.length ?? 0) * 2));
+      this.block = Buffer.allocUnsafeSlow(Math.max(size, data.length));
+      this.blockUsed = 0;
+    }
+    const view = this.block.subarray(this.blockUsed, this.blockUsed + data.length);
+    data.copy(view);
+    this.blockUsed += data.length;
+    return view;
   }
 
   /** Drops the oldest live chunk (the buffer must hold one); returns the bytes it accounted for. */
@@ -140,13 +169,13 @@ export class LogHub {
   append(origin: LogOrigin, source: string, data: Buffer, at: string): void {
     if (data.length === 0) return;
     const parsed = Date.parse(at);
+    const b = this.bufferOf(origin);
     const chunk: Chunk = {
       source,
-      data: ownBytes(data),
+      data: b.own(data),
       at: Number.isNaN(parsed) ? this.now() : parsed,
       seq: ++this.seq,
     };
-    const b = this.bufferOf(origin);
     const before = b.bytes;
     b.push(chunk, this.opts.bufferBytes);
     this.total += b.bytes - before;

@@ -8,8 +8,8 @@
  * at once, ~640 MB came in before any stream could be held, and Node read it all in turns of
  * seconds, every other call waiting behind them. With credit, an idle stream holds `baseBytes`
  * (1 KiB: a burst of a quiet app's lines goes at once), and only streams that use their credit
- * get more: their window doubles at each top-up, up to `maxBytes` and to a fair share of a budget
- * for the whole server (`budgetBytes` beyond every stream's base) among the streams that send. A
+ * get more: at each top-up their window is their fair share of a budget for the whole server
+ * (`budgetBytes` beyond every stream's base) among the streams that send, up to `maxBytes`. A
  * stream the governor holds gets no more credit until it flows again, and one that sent nothing
  * for a sweep (`sweepMs`) goes back to its base. So at most `budgetBytes` plus `baseBytes` per
  * stream can be on its way to the server, whatever the fleet does.
@@ -64,7 +64,7 @@ export class LogPacer {
     opts: LogPacerOptions = {},
   ) {
     this.o = {
-      budgetBytes: opts.budgetBytes ?? 4 * 1024 * 1024,
+      budgetBytes: opts.budgetBytes ?? 2 * 1024 * 1024,
       baseBytes: opts.baseBytes ?? 1024,
       maxBytes: opts.maxBytes ?? 1024 * 1024,
       sweepMs: opts.sweepMs ?? 1000,
@@ -143,12 +143,15 @@ export class LogPacer {
     this.flowingCount -= 1;
   }
 
-  /** The stream flows again: topped up if it needs it. */
+  /**
+   * The stream flows again: topped up if it needs it, at once to its fair share when it sent lately
+   * (it was let go to take its turn, and a turn is short: growing from the base would take most of it).
+   */
   release(p: PacedLog): void {
     if (!this.streams.has(p) || p.flowing) return;
     p.flowing = true;
     this.flowingCount += 1;
-    if (p.limit - p.taken <= p.window / 2) this.topUp(p);
+    if (p.limit - p.taken <= p.window / 2) this.topUp(p, p.sent || p.taken > 0);
   }
 
   /** The stream ended: its unused credit goes back to the budget. */
@@ -173,18 +176,19 @@ export class LogPacer {
   }
 
   /**
-   * Raises the stream's limit to `taken + window`. A stream that used its credit (`grow`) has its
-   * window doubled, up to `maxBytes`, to its fair share of the budget (among the streams that sent
-   * during the last sweep's period and flow), and to what the budget has left; never below the base.
+   * Raises the stream's limit to `taken + window`. The window stays, or (`share`: a stream that used its
+   * credit, or one the governor let go that had sent) becomes the fair share of the budget among the
+   * streams that sent during the last sweep's period and flow. It is at most `maxBytes` and what the
+   * budget has left, and never below the base.
    */
-  private topUp(p: PacedLog, grow = false): void {
+  private topUp(p: PacedLog, share = false): void {
     const { baseBytes, budgetBytes, maxBytes } = this.o;
     const mine = this.extraOf(p);
     const left = budgetBytes - (this.extra - mine);
-    const sharing = Math.max(1, Math.min(this.senders, this.flowingCount));
+    // Before a sweep has counted the senders, every flowing stream is counted as one.
+    const sharing = Math.max(1, Math.min(this.senders || this.flowingCount, this.flowingCount));
     const fair = Math.max(baseBytes, Math.floor(budgetBytes / sharing));
-    const wanted = grow ? p.window * 2 : p.window;
-    p.window = Math.max(baseBytes, Math.min(wanted, maxBytes, fair, baseBytes + left));
+    p.window = Math.max(baseBytes, Math.min(share ? fair : p.window, maxBytes, baseBytes + left));
     const limit = p.taken + p.window;
     if (limit <= p.limit) return;
     p.limit = limit;
