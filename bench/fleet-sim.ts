@@ -70,6 +70,8 @@ interface Sim {
   allowance: LogAllowance | undefined;
   /** Set during the log phase: sends until the stream pushes back. */
   pump: (() => void) | undefined;
+  /** The log stream pushed back: nothing more until it drains. */
+  blocked: boolean;
   /** Set during the log phase: the stream's answer. */
   onLogsEnd: ((err?: Error) => void) | undefined;
 }
@@ -108,6 +110,7 @@ function register(
     paced: false,
     allowance: undefined,
     pump: undefined,
+    blocked: false,
     onLogsEnd: undefined,
   };
   let registered = false;
@@ -166,7 +169,10 @@ function openLogs(sim: Sim): void {
   sim.logsOpen = true;
   sim.allowance = sim.paced ? new LogAllowance(1) : undefined;
   sim.logs = sim.conn.logs(
-    () => sim.pump?.(),
+    () => {
+      sim.blocked = false;
+      sim.pump?.();
+    },
     (err) => {
       sim.logsOpen = false;
       if (err) noteError(`${sim.id}: log stream failed: ${err.message}`);
@@ -258,6 +264,7 @@ function logs(cmd: Extract<SimCommand, { t: "logs" }>): void {
           stream.end();
           return;
         }
+        if (sim.blocked) return; // the drain pumps again
         // Paced: as many whole lines as the credit allows (at least one), as the entrypoint's LogBuffer takes them.
         let batch = data;
         const allowance = sim.allowance;
@@ -268,8 +275,10 @@ function logs(cmd: Extract<SimCommand, { t: "logs" }>): void {
         }
         sentLines += batch === data ? cmd.batchLines : countNewlines(batch);
         sentBytes += batch.length;
-        if (!stream.write({ chunks: [{ source: "stdout", data: batch, at: new Date().toISOString() }] }))
+        if (!stream.write({ chunks: [{ source: "stdout", data: batch, at: new Date().toISOString() }] })) {
+          sim.blocked = true;
           return;
+        }
       }
       setImmediate(() => sim.pump?.());
     };

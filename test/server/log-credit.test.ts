@@ -149,12 +149,20 @@ test.serial(
   async (t) => {
     const pacers: LogPacer[] = [];
     const startPacer = LogPacer.prototype.start;
+    const took = LogPacer.prototype.took;
+    // Every batch the server takes, against the credit its stream had then.
+    const batches: { bytes: number; over: number }[] = [];
     LogPacer.prototype.start = function (this: LogPacer) {
       pacers.push(this);
       startPacer.call(this);
     };
+    LogPacer.prototype.took = function (this: LogPacer, p: PacedLog, bytes: number) {
+      batches.push({ bytes, over: p.taken + bytes - p.limit });
+      took.call(this, p, bytes);
+    };
     t.teardown(() => {
       LogPacer.prototype.start = startPacer;
+      LogPacer.prototype.took = took;
     });
     const s = await startTestServer(t);
     LogPacer.prototype.start = startPacer;
@@ -162,7 +170,7 @@ test.serial(
     await conn.createApp("web");
     const created = await conn.createDeployment("web");
     const LINES = 8_000;
-    // ~360 KB at once (within the 512 KiB an instance keeps): hundreds of times the base credit.
+    // ~360 KB at once (within the 512 KiB an instance keeps): hundreds of times the base credit of 1 KiB.
     const app = `process.on('SIGTERM', () => process.exit(0)); let out = ''; for (let i = 0; i < ${LINES}; i++) out += 'burst line ' + String(i).padStart(8, '0') + ' of the app\\n'; process.stdout.write(out); setInterval(() => {}, 1000);`;
     const ep = spawnEntrypoint(t, [process.execPath, "-e", app], {
       env: { ...entrypointEnvFor(s.address, created), WAYPOINT_CEB_LOG_RATE_BYTES: "0" },
@@ -186,5 +194,12 @@ test.serial(
       got.every((l, i) => l.line === `burst line ${String(i).padStart(8, "0")} of the app`),
       "once each, in order",
     );
+    // The entrypoint kept to its credit: no batch went further than the part of one line (31 bytes).
+    t.true(batches.filter((b) => b.bytes > 0).length >= 2, `${batches.length} batches`);
+    t.true(
+      batches.every((b) => b.over < 31),
+      `over the credit by ${Math.max(...batches.map((b) => b.over))} bytes`,
+    );
+    t.true(pacers[0]!.counts.credits >= 2);
   },
 );

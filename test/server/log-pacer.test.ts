@@ -23,7 +23,7 @@ test("a flowing stream gets its base credit at once; a held one only once it flo
   t.is(credits.get(b), undefined);
   p.release(b);
   t.is(last(b), KiB);
-  t.deepEqual(p.counts, { streams: 2, extraBytes: 0, flowing: 2, senders: 0 });
+  t.deepEqual(p.counts, { streams: 2, extraBytes: 0, flowing: 2, senders: 0, credits: 2 });
 });
 
 test("a stream that uses its credit grows to its fair share at once, at most what one stream may hold", (t) => {
@@ -115,7 +115,7 @@ test("a closed stream's unused credit goes back to the budget", (t) => {
   for (let i = 0; i < 4; i++) p.took(s, last(s) - s.taken);
   t.true(p.counts.extraBytes > 0);
   p.close(s);
-  t.deepEqual(p.counts, { streams: 0, extraBytes: 0, flowing: 0, senders: 0 });
+  t.like(p.counts, { streams: 0, extraBytes: 0, flowing: 0, senders: 0 });
   p.took(s, 10); // late: ignored
   t.is(p.counts.extraBytes, 0);
 });
@@ -153,13 +153,56 @@ test("whatever the streams do, the credit not yet used stays within the budget p
           } else p[o.k](s);
         }
         let unused = 0;
-        for (const s of open) unused += Math.max(0, last(s) - s.taken);
+        let extra = 0;
+        for (const s of open) {
+          unused += Math.max(0, last(s) - s.taken);
+          extra += Math.max(0, last(s) - s.taken - base);
+          // Never stuck: a stream that flows always has credit left to send with.
+          if (s.flowing && last(s) <= s.taken) return false;
+        }
         if (unused > budget + base * open.length) return false;
-        if (p.counts.extraBytes > budget) return false;
+        if (p.counts.extraBytes > budget || p.counts.extraBytes !== extra) return false;
       }
       return true;
     }),
     { numRuns: 300 },
   );
   t.pass();
+});
+
+test("a sweep leaves a held stream's credit alone: what it was allowed may be on its way, unread", (t) => {
+  const { p, credits, last } = pacer({ baseBytes: KiB, maxBytes: 64 * KiB, budgetBytes: 1024 * KiB });
+  const s = p.open("a", 1, true);
+  p.took(s, last(s) - s.taken);
+  const granted = last(s);
+  t.true(granted - s.taken > KiB);
+  p.hold(s);
+  p.sweep();
+  p.sweep();
+  t.is(last(s), granted);
+  t.is(credits.get(s)!.length, 2);
+});
+
+test("a credit that cannot be sent is not counted as given, and a new config stream gets the credit again", (t) => {
+  let up = false;
+  const sent: number[] = [];
+  const p = new LogPacer(
+    (_s, limit) => {
+      if (up) sent.push(limit);
+      return up;
+    },
+    { baseBytes: KiB, maxBytes: 64 * KiB, budgetBytes: 1024 * KiB },
+  );
+  const s = p.open("a", 1, true); // the config stream is away: nothing given
+  t.is(s.limit, 0);
+  t.deepEqual(p.counts, { streams: 1, extraBytes: 0, flowing: 1, senders: 0, credits: 0 });
+  up = true;
+  p.reattached("a");
+  t.deepEqual(sent, [KiB]);
+  p.took(s, KiB);
+  t.is(sent.length, 2);
+  p.reattached("a"); // the same limit again, on the new stream
+  t.deepEqual(sent.slice(2), [sent[1]]);
+  p.reattached("nobody");
+  t.is(sent.length, 3);
 });

@@ -82,7 +82,14 @@ test("a deployment is numbered per app and comes with a working entrypoint token
 
   // The token registers an instance of web-v1, and only of web-v1.
   const ok = instance(t, s, created.token, "i-1").config();
-  t.deepEqual(await ok.message(0), { config: [], exec: null, hasConfig: true, tunnel: null });
+  t.deepEqual(await ok.message(0), {
+    config: [],
+    exec: null,
+    hasConfig: true,
+    tunnel: null,
+    pacesLogs: true,
+    logCredit: null,
+  });
   const other = instance(t, s, created.token, "i-2", "web-v2").config();
   t.like(await other.ended, { status: "PERMISSION_DENIED", code: "PERMISSION_DENIED" });
   await waitFor(
@@ -188,6 +195,8 @@ test("a config change is pushed to the connected entrypoints it affects", async 
     exec: null,
     hasConfig: true,
     tunnel: null,
+    pacesLogs: true,
+    logCredit: null,
   });
   t.deepEqual((await apiStream.message(0)).config, [{ name: "REGION", value: "eu", secret: false }]);
 
@@ -204,6 +213,8 @@ test("a config change is pushed to the connected entrypoints it affects", async 
     exec: null,
     hasConfig: true,
     tunnel: null,
+    pacesLogs: false,
+    logCredit: null,
   });
   // A global change reaches everyone, each with its own resolved view.
   t.deepEqual(await admin.setConfig({ set: [{ name: "REGION", value: "us" }] }), { notFound: [], pushed: 2 });

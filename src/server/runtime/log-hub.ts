@@ -12,10 +12,11 @@ import { type Sized, SizeHeap } from "./size-heap.js";
 const CHUNK_OVERHEAD_BYTES = 64;
 
 /**
- * Small chunks are copied into blocks of their instance's (BLOCK_MIN_BYTES at first, each new one
- * twice the last up to BLOCK_MAX_BYTES), not each into memory of its own: under a log flood of
- * small batches the buffers held hundreds of thousands of ArrayBuffers, and the heap's collections,
- * which visit each one, took a few hundred milliseconds each on the event loop.
+ * Small chunks (up to an eighth of BLOCK_MAX_BYTES) are copied into blocks of their instance's
+ * (BLOCK_MIN_BYTES at first, each new one twice the last up to BLOCK_MAX_BYTES), not each into
+ * memory of its own: under a log flood of small batches the buffers held hundreds of thousands of
+ * ArrayBuffers. What the bounds do not count: the end of a block the next chunk did not fit (at most
+ * an eighth of it), the free end of the newest block and the dropped start of the oldest.
  */
 const BLOCK_MIN_BYTES = 1024;
 const BLOCK_MAX_BYTES = 8 * 1024;
@@ -86,7 +87,8 @@ class InstanceBuffer implements Sized {
    * as `ownBytes` keeps them.
    */
   own(data: Buffer): Buffer {
-    if (data.length * 2 > BLOCK_MAX_BYTES) return ownBytes(data);
+    // Only small chunks: a block's end that the next chunk does not fit is lost, at most an eighth.
+    if (data.length * 8 > BLOCK_MAX_BYTES) return ownBytes(data);
     if (!this.block || this.block.length - this.blockUsed < data.length) {
       const size = Math.min(BLOCK_MAX_BYTES, Math.max(BLOCK_MIN_BYTES, (this.block?.length ?? 0) * 2));
       this.block = Buffer.allocUnsafeSlow(Math.max(size, data.length));
@@ -108,6 +110,9 @@ class InstanceBuffer implements Sized {
     if (this.head === this.chunks.length) {
       this.chunks = [];
       this.head = 0;
+      // Nothing refers to the block any more but the buffer: let it go with the rest.
+      this.block = undefined;
+      this.blockUsed = 0;
     } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);
       this.head = 0;

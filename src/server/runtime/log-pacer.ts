@@ -10,9 +10,9 @@
  * (1 KiB: a burst of a quiet app's lines goes at once), and only streams that use their credit
  * get more: at each top-up their window is their fair share of a budget for the whole server
  * (`budgetBytes` beyond every stream's base) among the streams that send, up to `maxBytes`. A
- * stream the governor holds gets no more credit until it flows again, and one that sent nothing
- * for a sweep (`sweepMs`) goes back to its base. So at most `budgetBytes` plus `baseBytes` per
- * stream can be on its way to the server, whatever the fleet does.
+ * stream the governor holds gets no more credit until it flows again, and a flowing one that sent
+ * nothing for a sweep (`sweepMs`) goes back to its base. So at most `budgetBytes` plus `baseBytes`
+ * per stream can be on its way to the server, whatever the fleet does.
  *
  * The credit is cumulative (a limit on bytes since the stream's start), which is robust to
  * messages crossing: the entrypoint always acts on the newest limit it has.
@@ -52,11 +52,17 @@ export type SendCredit = (p: PacedLog, limit: number) => boolean;
 export class LogPacer {
   private readonly o: Required<LogPacerOptions>;
   private readonly streams = new Set<PacedLog>();
+  /** The newest paced stream of each instance, to send its credit again on a new config stream. */
+  private readonly byInstance = new Map<string, PacedLog>();
   /** Credit granted beyond the streams' bases, not yet used (bytes). */
   private extra = 0;
   private flowingCount = 0;
   /** Streams that sent during the last sweep's period: the budget's fair share is among them. */
   private senders = 0;
+  /** Whether a sweep has counted the senders yet. */
+  private swept = false;
+  /** Credits sent (for tests and the bench). */
+  private sentCredits = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -83,9 +89,10 @@ export class LogPacer {
   }
 
   /**
-   * Counts the streams that sent since the last sweep, and lowers the credit of those that did not
-   * to their base (a lower limit is a credit too: the entrypoint acts on the newest), so that credit
-   * a burst left unused goes back to the budget.
+   * Counts the streams that sent since the last sweep, and lowers the credit of flowing ones that did
+   * not to their base (a lower limit is a credit too: the entrypoint acts on the newest), so that credit
+   * a burst left unused goes back to the budget. A held stream is left as it is: what it was allowed
+   * may be on its way already, unread because it is held.
    */
   sweep(): void {
     const { baseBytes } = this.o;
@@ -96,15 +103,28 @@ export class LogPacer {
         p.sent = false;
         continue;
       }
-      if (p.window <= baseBytes) continue;
-      p.window = baseBytes;
+      if (!p.flowing || p.window <= baseBytes) continue;
       const limit = p.taken + baseBytes;
-      if (limit >= p.limit) continue;
-      this.extra -= this.extraOf(p);
-      p.limit = limit;
-      this.send(p, limit);
+      if (limit >= p.limit) {
+        p.window = baseBytes;
+        continue;
+      }
+      this.setLimit(p, limit);
+      p.window = baseBytes;
     }
     this.senders = senders;
+    this.swept = true;
+  }
+
+  /**
+   * The instance has a new config stream (its entrypoint reconnected it): the credit of its paced log
+   * stream is sent again there, in case the last one was lost with the old stream.
+   */
+  reattached(instance: string): void {
+    const p = this.byInstance.get(instance);
+    if (!p || !this.streams.has(p)) return;
+    if (p.limit > 0 && this.send(p, p.limit)) this.sentCredits += 1;
+    if (p.flowing && p.limit - p.taken <= p.window / 2) this.topUp(p, p.taken > 0);
   }
 
   /** A paced stream opened; it gets its base credit at once when it flows. */
@@ -119,6 +139,7 @@ export class LogPacer {
       sent: false,
     };
     this.streams.add(p);
+    this.byInstance.set(instance, p);
     if (flowing) {
       this.flowingCount += 1;
       this.topUp(p);
@@ -131,7 +152,7 @@ export class LogPacer {
     if (!this.streams.has(p)) return;
     const before = this.extraOf(p);
     p.taken += bytes;
-    p.sent = true;
+    if (bytes > 0) p.sent = true;
     this.extra += this.extraOf(p) - before;
     if (p.flowing && p.limit - p.taken <= p.window / 2) this.topUp(p, true);
   }
@@ -157,17 +178,19 @@ export class LogPacer {
   /** The stream ended: its unused credit goes back to the budget. */
   close(p: PacedLog): void {
     if (!this.streams.delete(p)) return;
+    if (this.byInstance.get(p.instance) === p) this.byInstance.delete(p.instance);
     this.extra -= this.extraOf(p);
     if (p.flowing) this.flowingCount -= 1;
   }
 
   /** For tests and the bench: the streams, the credit beyond their bases, those flowing and the last sweep's senders. */
-  get counts(): { streams: number; extraBytes: number; flowing: number; senders: number } {
+  get counts(): { streams: number; extraBytes: number; flowing: number; senders: number; credits: number } {
     return {
       streams: this.streams.size,
       extraBytes: this.extra,
       flowing: this.flowingCount,
       senders: this.senders,
+      credits: this.sentCredits,
     };
   }
 
@@ -186,13 +209,19 @@ export class LogPacer {
     const mine = this.extraOf(p);
     const left = budgetBytes - (this.extra - mine);
     // Before a sweep has counted the senders, every flowing stream is counted as one.
-    const sharing = Math.max(1, Math.min(this.senders || this.flowingCount, this.flowingCount));
+    const sharing = Math.max(1, Math.min(this.swept ? this.senders : this.flowingCount, this.flowingCount));
     const fair = Math.max(baseBytes, Math.floor(budgetBytes / sharing));
     p.window = Math.max(baseBytes, Math.min(share ? fair : p.window, maxBytes, baseBytes + left));
     const limit = p.taken + p.window;
-    if (limit <= p.limit) return;
+    if (limit > p.limit) this.setLimit(p, limit);
+  }
+
+  /** Sends `limit` as the stream's credit and counts it as given, unless it could not be sent. */
+  private setLimit(p: PacedLog, limit: number): void {
+    if (!this.send(p, limit)) return;
+    this.sentCredits += 1;
+    const before = this.extraOf(p);
     p.limit = limit;
-    this.extra += this.extraOf(p) - mine;
-    this.send(p, limit);
+    this.extra += this.extraOf(p) - before;
   }
 }

@@ -98,6 +98,8 @@ export function entrypointService(d: {
         execDisabled: req.execDisabled,
         stream: call,
       });
+      // A paced log stream that outlived the instance's previous config stream gets its credit here again.
+      d.pacer.reattached(req.instanceId);
       d.logger.info(
         {
           instance: req.instanceId,
