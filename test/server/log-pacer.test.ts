@@ -170,17 +170,22 @@ test("whatever the streams do, the credit not yet used stays within the budget p
   t.pass();
 });
 
-test("a sweep leaves a held stream's credit alone: what it was allowed may be on its way, unread", (t) => {
-  const { p, credits, last } = pacer({ baseBytes: KiB, maxBytes: 64 * KiB, budgetBytes: 1024 * KiB });
-  const s = p.open("a", 1, true);
-  p.took(s, last(s) - s.taken);
-  const granted = last(s);
-  t.true(granted - s.taken > KiB);
-  p.hold(s);
+test("a sweep lowers a held stream that sent nothing to its base too, so that the budget goes to those that flow", (t) => {
+  const { p, credits, last } = pacer({ baseBytes: KiB, maxBytes: 64 * KiB, budgetBytes: 64 * KiB });
+  const held = p.open("held", 1, true);
+  const other = p.open("other", 1, true);
+  p.took(held, last(held) - held.taken); // topped up to its share: half the budget
+  t.is(last(held) - held.taken, 32 * KiB);
+  p.hold(held);
+  p.sweep(); // it sent in this period: left alone
+  t.is(credits.get(held)!.length, 2);
   p.sweep();
+  t.is(last(held), held.taken + KiB);
+  // The other is alone in flowing and sending: it gets the whole budget.
+  p.took(other, last(other) - other.taken);
   p.sweep();
-  t.is(last(s), granted);
-  t.is(credits.get(s)!.length, 2);
+  p.took(other, last(other) - other.taken);
+  t.is(last(other) - other.taken, 64 * KiB);
 });
 
 test("a credit that cannot be sent is not counted as given, and a new config stream gets the credit again", (t) => {

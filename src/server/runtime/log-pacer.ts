@@ -10,9 +10,10 @@
  * (1 KiB: a burst of a quiet app's lines goes at once), and only streams that use their credit
  * get more: at each top-up their window is their fair share of a budget for the whole server
  * (`budgetBytes` beyond every stream's base) among the streams that send, up to `maxBytes`. A
- * stream the governor holds gets no more credit until it flows again, and a flowing one that sent
- * nothing for a sweep (`sweepMs`) goes back to its base. So at most `budgetBytes` plus `baseBytes`
- * per stream can be on its way to the server, whatever the fleet does.
+ * stream the governor holds gets no more credit until it flows again, and one that sent nothing for
+ * a sweep (`sweepMs`) goes back to its base. So the credit not yet used is at most `budgetBytes` plus
+ * `baseBytes` per stream, whatever the fleet does; what a held stream sent before it was held, and
+ * the server has not read, stays bounded by its HTTP/2 window, as before.
  *
  * The credit is cumulative (a limit on bytes since the stream's start), which is robust to
  * messages crossing: the entrypoint always acts on the newest limit it has.
@@ -89,10 +90,11 @@ export class LogPacer {
   }
 
   /**
-   * Counts the streams that sent since the last sweep, and lowers the credit of flowing ones that did
-   * not to their base (a lower limit is a credit too: the entrypoint acts on the newest), so that credit
-   * a burst left unused goes back to the budget. A held stream is left as it is: what it was allowed
-   * may be on its way already, unread because it is held.
+   * Counts the streams that sent since the last sweep, and lowers the credit of those that did not to
+   * their base (a lower limit is a credit too: the entrypoint acts on the newest), so that credit a
+   * burst left unused goes back to the budget. Held streams too: a held stream's credit would otherwise
+   * keep the budget from the streams that flow. What it had sent before it was held is not taken back;
+   * that stays bounded by its HTTP/2 window.
    */
   sweep(): void {
     const { baseBytes } = this.o;
@@ -103,7 +105,7 @@ export class LogPacer {
         p.sent = false;
         continue;
       }
-      if (!p.flowing || p.window <= baseBytes) continue;
+      if (p.window <= baseBytes) continue;
       const limit = p.taken + baseBytes;
       if (limit >= p.limit) {
         p.window = baseBytes;
