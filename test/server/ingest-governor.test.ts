@@ -155,3 +155,23 @@ test("after a change the limit grows only once growMs has passed, so that what t
   g.observe(1);
   t.is(g.counts.limit, 12);
 });
+
+test("the limit grows by a quarter when that is more than minFlowing, so a long cut is not a minute of turns", (t) => {
+  let now = 0;
+  const g = new IngestGovernor({ minFlowing: 4, growMs: 100, now: () => now });
+  for (const s of streams(400)) g.add(s);
+  g.observe(80); // halved
+  t.is(g.counts.limit, 200);
+  now += 100;
+  g.observe(1);
+  t.is(g.counts.limit, 250);
+  now += 100;
+  g.observe(1);
+  t.is(g.counts.limit, 312);
+  now += 100;
+  g.observe(1);
+  t.is(g.counts.limit, 390);
+  now += 100;
+  g.observe(1);
+  t.is(g.counts.limit, Number.POSITIVE_INFINITY, "every stream fits: no limit");
+});

@@ -9,7 +9,7 @@ import type { ServerLogger } from "../logger.js";
  * stored), and a unary call such as GetInventory waited that long for each of its turns. The
  * governor watches the loop's delay and lets only so many log streams flow at once: too slow a
  * loop cuts that number (by half, or by as much as the loop was too slow), a quick one raises it
- * again by a few, once what the last change did has had time to show (`growMs`; multiplicative decrease, additive increase, as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
+ * again by a few (or a quarter), once what the last change did has had time to show (`growMs`; multiplicative decrease, slower increase, as TCP does with its window). A paused stream is a paused grpc-js call: nothing more is read from
  * it, its HTTP/2 window closes and the entrypoint holds its lines (its own buffer is bounded, and
  * it reports what it had to drop). Paused streams take turns: while some wait, those that flowed
  * for `quantumMs` give way to them, an eighth of those flowing (at least `minFlowing`) at a time. Without load every stream flows and the governor
@@ -146,8 +146,11 @@ export class IngestGovernor {
       Number.isFinite(this.limit) &&
       this.o.now() - this.lastChange >= this.o.growMs
     ) {
-      // A few more at a time, once what the last change did has shown: each stream let go brings what it holds at once.
-      this.limit += this.o.minFlowing;
+      // More once what the last change did has shown: `minFlowing`, or a quarter more when that is more.
+      // Each stream let go brings what it holds at once (with log credit, little); after a long cut,
+      // growing by `minFlowing` alone took a minute to let 10,000 idle streams flow, turning them all
+      // the while.
+      this.limit += Math.max(this.o.minFlowing, Math.floor(this.limit / 4));
       this.lastChange = this.o.now();
       // Every stream fits: back to no limit at all.
       if (this.limit >= total) this.limit = Number.POSITIVE_INFINITY;
