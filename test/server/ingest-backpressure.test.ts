@@ -4,10 +4,8 @@
  * held back and take turns, every line still arrives, and they all flow again once the loop is quick.
  */
 import test, { type ExecutionContext } from "ava";
-import type { LogLineInfo } from "../../src/client/runtime.js";
 import { IngestGovernor } from "../../src/server/runtime/ingest-governor.js";
-import { entrypointRpc } from "../helpers/entrypoint-rpc.js";
-import { startTestServer } from "../helpers/server.js";
+import { registeredFleet } from "../helpers/fleet.js";
 import { waitFor } from "../helpers/wait.js";
 
 const INSTANCES = 40;
@@ -24,31 +22,15 @@ function block(ms: number): void {
   }
 }
 
-/** A real server with app `web` and `n` registered instances, each on a connection of its own. */
+/** `registeredFleet`'s server and instances. */
 async function fleet(t: ExecutionContext, n: number) {
-  const s = await startTestServer(t, { logLevel: "info" });
-  const admin = s.connect({ id: "admin" });
-  await admin.createApp("web");
-  const v1 = await admin.createDeployment("web");
-  const eps = await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const ep = entrypointRpc(t, {
-        address: s.address,
-        token: v1.token,
-        id: `inst-${i}`,
-        deployment: v1.deployment.id,
-        channel: { "grpc.use_local_subchannel_pool": 1 },
-      });
-      await ep.config().message(0);
-      return ep;
-    }),
-  );
-  return { s, admin, eps };
+  const f = await registeredFleet(t, n);
+  return { ...f, eps: f.eps.map((e) => e.ep) };
 }
 
 // Serial: the second test catches the server's governor through its class.
 test.serial("a slow event loop holds log streams back in turns, and every line still arrives", async (t) => {
-  const { s, admin, eps } = await fleet(t, INSTANCES);
+  const { s, eps, readLogs } = await fleet(t, INSTANCES);
   const writers = eps.map(async (ep) => {
     const stream = ep.logStream();
     for (let b = 0; b < BATCHES; b++) {
@@ -83,14 +65,7 @@ test.serial("a slow event loop holds log streams back in turns, and every line s
     () => s.logs.lines.some((l) => l.msg === "log streams all flow again"),
     "every stream to flow again once the loop is quick",
   );
-  const lines = await new Promise<LogLineInfo[]>((resolve, reject) => {
-    const out: LogLineInfo[] = [];
-    admin.logs(
-      { app: "web" },
-      (l) => out.push(...l),
-      (err) => (err ? reject(err) : resolve(out)),
-    );
-  });
+  const lines = await readLogs();
   t.is(lines.length, INSTANCES * BATCHES * LINES, "no line lost");
 });
 

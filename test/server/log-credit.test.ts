@@ -3,12 +3,12 @@
  * its instance's config stream, more as it uses it, none while the ingest governor holds it back;
  * an unnumbered one (an older entrypoint) is not paced.
  */
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import type { LogLineInfo } from "../../src/client/runtime.js";
 import { IngestGovernor } from "../../src/server/runtime/ingest-governor.js";
 import { LogPacer, type PacedLog } from "../../src/server/runtime/log-pacer.js";
 import { spawnEntrypoint } from "../helpers/entrypoint.js";
-import { entrypointRpc } from "../helpers/entrypoint-rpc.js";
+import { registeredFleet } from "../helpers/fleet.js";
 import { entrypointEnvFor, startTestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -20,41 +20,10 @@ const lines = (id: string, from: number, n: number) =>
     Array.from({ length: n }, (_, i) => `${id.padEnd(8)} line ${String(from + i).padStart(17)}\n`).join(""),
   );
 
-async function fleet(t: ExecutionContext, n: number) {
-  const s = await startTestServer(t, { logLevel: "info" });
-  const admin = s.connect({ id: "admin" });
-  await admin.createApp("web");
-  const v1 = await admin.createDeployment("web");
-  const eps = await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const ep = entrypointRpc(t, {
-        address: s.address,
-        token: v1.token,
-        id: `inst-${i}`,
-        deployment: v1.deployment.id,
-        channel: { "grpc.use_local_subchannel_pool": 1 },
-      });
-      const config = ep.config();
-      const first = await config.message(0);
-      return { ep, config, first };
-    }),
-  );
-  const read = () =>
-    new Promise<LogLineInfo[]>((resolve, reject) => {
-      const out: LogLineInfo[] = [];
-      admin.logs(
-        { app: "web" },
-        (l) => out.push(...l),
-        (err) => (err ? reject(err) : resolve(out)),
-      );
-    });
-  return { s, eps, read };
-}
-
 test.serial(
   "a numbered log stream is credited on its config stream, more as it uses it; an unnumbered one is not paced",
   async (t) => {
-    const { eps, read } = await fleet(t, 2);
+    const { eps, readLogs: read } = await registeredFleet(t, 2);
     const [paced, old] = eps as [(typeof eps)[0], (typeof eps)[0]];
     t.true(paced.first.pacesLogs, "the first config message says the server paces log streams");
     t.true(paced.first.hasConfig);
@@ -103,7 +72,7 @@ test.serial("a stream the governor holds back gets no credit until it flows agai
     IngestGovernor.prototype.start = startGovernor;
     LogPacer.prototype.start = startPacer;
   });
-  const { eps } = await fleet(t, 20);
+  const { eps } = await registeredFleet(t, 20);
   IngestGovernor.prototype.start = startGovernor;
   LogPacer.prototype.start = startPacer;
   const governor = governors[0]!;
