@@ -7,7 +7,7 @@
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
 import { EntrypointConnection, type LogStream } from "../src/client/entrypoint-connection.js";
 import { LogAllowance } from "../src/entrypoint/log-allowance.js";
-import { countNewlines } from "../src/entrypoint/log-buffer.js";
+import { countNewlines, wholeLinesCut } from "../src/entrypoint/log-buffer.js";
 import { clientIdentity } from "../src/protocol/headers.js";
 
 /** The variable whose value marks a fan-out round. */
@@ -205,12 +205,6 @@ function start(cmd: Extract<SimCommand, { t: "start" }>): void {
   more();
 }
 
-/** The length of the whole lines of `data` that fit in `room` bytes, or of its first line. */
-function wholeLines(data: Buffer, room: number): number {
-  const last = data.lastIndexOf(10, room - 1);
-  return last >= 0 ? last + 1 : data.indexOf(10) + 1;
-}
-
 /** One pino-style line of ~110 bytes. */
 function line(i: number): string {
   return `{"level":30,"time":${1_790_000_000_000 + i},"pid":4242,"msg":"request completed","req":${i},"status":200}\n`;
@@ -270,7 +264,7 @@ function logs(cmd: Extract<SimCommand, { t: "logs" }>): void {
         const allowance = sim.allowance;
         if (allowance) {
           if (allowance.room <= 0) return; // the next credit pumps again
-          if (allowance.room < data.length) batch = data.subarray(0, wholeLines(data, allowance.room));
+          if (allowance.room < data.length) batch = data.subarray(0, wholeLinesCut(data, allowance.room));
           allowance.spend(batch.length);
         }
         sentLines += batch === data ? cmd.batchLines : countNewlines(batch);

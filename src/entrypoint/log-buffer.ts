@@ -87,7 +87,7 @@ export class LogBuffer {
     while (this.head < this.chunks.length) {
       let next = this.chunks[this.head]!;
       if (out.length === 0 && next.data.length > maxBytes) {
-        const cut = splitPoint(next.data, maxBytes);
+        const cut = wholeLinesCut(next.data, maxBytes);
         if (cut < next.data.length) {
           this.chunks[this.head] = { ...next, data: next.data.subarray(cut) };
           next = { ...next, data: next.data.subarray(0, cut) };
@@ -125,8 +125,11 @@ export class LogBuffer {
   }
 }
 
-/** Where to split `data` to take at most `maxBytes` of whole lines: after the last newline that fits, else after the first one (or nowhere). */
-function splitPoint(data: Buffer, maxBytes: number): number {
+/**
+ * Where to cut `data` to take at most `maxBytes` of whole lines: after the last newline that fits, else
+ * after the first one, else at its end.
+ */
+export function wholeLinesCut(data: Buffer, maxBytes: number): number {
   const last = maxBytes > 0 ? data.lastIndexOf(10, maxBytes - 1) : -1;
   if (last >= 0) return last + 1;
   const first = data.indexOf(10, Math.max(0, maxBytes));
