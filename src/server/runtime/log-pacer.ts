@@ -167,14 +167,15 @@ export class LogPacer {
   }
 
   /**
-   * The stream flows again: topped up if it needs it, at once to its fair share when it sent lately
+   * The stream flows again: topped up if it needs it, at once to its fair share when it has sent
    * (it was let go to take its turn, and a turn is short: growing from the base would take most of it).
    */
   release(p: PacedLog): void {
     if (!this.streams.has(p) || p.flowing) return;
     p.flowing = true;
     this.flowingCount += 1;
-    if (p.limit - p.taken <= p.window / 2) this.topUp(p, p.sent || p.taken > 0);
+    // `sent` is set only with data taken, so `taken > 0` covers it.
+    if (p.limit - p.taken <= p.window / 2) this.topUp(p, p.taken > 0);
   }
 
   /** The stream ended: its unused credit goes back to the budget. */
