@@ -211,6 +211,48 @@ test("a kept chunk does not share memory with the larger buffer it was a view of
   t.deepEqual(texts(hub.read(all)), ["one", "two"]);
 });
 
+test("lines read back are each line's bytes decoded as UTF-8: multi-byte, invalid and binary bytes alike", (t) => {
+  const hub = new LogHub({ bufferBytes: 4096 });
+  const lines = [
+    Buffer.from("héllo wörld ✓ 日本 🚀"),
+    Buffer.from([0x61, 0xe2, 0x82]), // a three-byte sequence cut short
+    Buffer.from([0xff, 0xfe, 0x00, 0x7f, 0x80]),
+    Buffer.from("plain"),
+  ];
+  hub.append(A, "stdout", Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")])), at(0));
+  t.deepEqual(
+    texts(hub.read(all)),
+    lines.map((l) => l.toString("utf8")),
+  );
+  t.true(texts(hub.read(all))[1]!.endsWith("\ufffd"));
+  // Followers get the same.
+  const got: string[] = [];
+  hub.follow({ deliver: (ls) => got.push(...texts(ls)) }, all);
+  hub.append(A, "stdout", Buffer.concat([lines[0]!, Buffer.from("\n"), lines[1]!]), at(1));
+  t.deepEqual(got, [lines[0]!.toString("utf8"), lines[1]!.toString("utf8")]);
+});
+
+test("property: any bytes read back as their lines decoded one by one", (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), (bytes) => {
+      const hub = new LogHub({ bufferBytes: 4096 });
+      const data = Buffer.from(bytes);
+      hub.append(A, "stdout", data, at(0));
+      const expected: string[] = [];
+      for (let start = 0; start < data.length; ) {
+        let end = data.indexOf(0x0a, start);
+        if (end < 0) end = data.length;
+        expected.push(data.toString("utf8", start, end));
+        start = end + 1;
+      }
+      t.deepEqual(texts(hub.read(all)), expected);
+      // Bytes count as bytes, one character each.
+      t.is(hub.bufferedBytes("a"), data.length + 64);
+    }),
+    { numRuns: 500 },
+  );
+});
+
 test("property: after any appends, redeployments and prunes the total is the sum of the buffers and within the bound, and only the largest lose lines", (t) => {
   const op = fc.oneof(
     {

@@ -12,14 +12,13 @@ import { type Sized, SizeHeap } from "./size-heap.js";
 const CHUNK_OVERHEAD_BYTES = 64;
 
 /**
- * Small chunks (up to an eighth of BLOCK_MAX_BYTES) are copied into blocks of their instance's
- * (BLOCK_MIN_BYTES at first, each new one twice the last up to BLOCK_MAX_BYTES), not each into
- * memory of its own: under a log flood of small batches the buffers held hundreds of thousands of
- * ArrayBuffers. What the bounds do not count: the end of a block the next chunk did not fit (at most
- * an eighth of it), the free end of the newest block and the dropped start of the oldest.
+ * How a stored chunk keeps its bytes: as a string, one character per byte (latin1, lossless), in V8's heap,
+ * not as an ArrayBuffer. V8 starts a full collection whenever ArrayBuffer memory has grown by 64 MB since the
+ * last; log data kept in ArrayBuffers did that every second or two under a fleet's log flood, and each full
+ * collection marks the whole heap (its streams' state) on the one core. A string is data V8 need not trace,
+ * counted in the heap, whose limit grows with it. It is decoded as UTF-8 when read, line by line as before.
  */
-const BLOCK_MIN_BYTES = 1024;
-const BLOCK_MAX_BYTES = 8 * 1024;
+const toStored = (data: Buffer): string => data.toString("latin1");
 
 export interface LogLineOut {
   readonly instance: string;
@@ -31,7 +30,8 @@ export interface LogLineOut {
 
 interface Chunk {
   readonly source: string;
-  readonly data: Buffer;
+  /** The chunk's bytes, one character each (`toStored`): its length is its size in bytes. */
+  readonly data: string;
   /** Milliseconds since the epoch. */
   readonly at: number;
   /** Arrival order across every buffer: ties of `at` keep it. */
@@ -52,9 +52,6 @@ class InstanceBuffer implements Sized {
   bytes = 0;
   heapIndex = -1;
   lastActivity: number;
-  /** The block small chunks are copied into, and how much of it is used. */
-  private block: Buffer | undefined;
-  private blockUsed = 0;
 
   constructor(
     readonly origin: LogOrigin,
@@ -63,41 +60,11 @@ class InstanceBuffer implements Sized {
     this.lastActivity = now;
   }
 
+  /** Adds a chunk of at most `limit` bytes, accounting included, then drops the oldest until within it. */
   push(chunk: Chunk, limit: number): void {
-    let c = chunk;
-    const cost = c.data.length + CHUNK_OVERHEAD_BYTES;
-    if (cost > limit) {
-      // One chunk larger than the whole buffer: keep its end, from a line start where there is one.
-      const keep = limit - CHUNK_OVERHEAD_BYTES;
-      let start = c.data.length - keep;
-      const nl = c.data.indexOf(0x0a, start - 1);
-      if (nl >= start - 1 && nl + 1 < c.data.length) start = nl + 1;
-      c = { ...c, data: ownBytes(c.data.subarray(start)) };
-      this.chunks = [];
-      this.head = 0;
-      this.bytes = 0;
-    }
-    this.chunks.push(c);
-    this.bytes += c.data.length + CHUNK_OVERHEAD_BYTES;
+    this.chunks.push(chunk);
+    this.bytes += chunk.data.length + CHUNK_OVERHEAD_BYTES;
     while (this.bytes > limit && this.head < this.chunks.length - 1) this.dropOldest();
-  }
-
-  /**
-   * `data` in memory of this buffer's own: small chunks copied into its current block, larger ones
-   * as `ownBytes` keeps them.
-   */
-  own(data: Buffer): Buffer {
-    // Only small chunks: a block's end that the next chunk does not fit is lost, at most an eighth.
-    if (data.length * 8 > BLOCK_MAX_BYTES) return ownBytes(data);
-    if (!this.block || this.block.length - this.blockUsed < data.length) {
-      const size = Math.min(BLOCK_MAX_BYTES, Math.max(BLOCK_MIN_BYTES, (this.block?.length ?? 0) * 2));
-      this.block = Buffer.allocUnsafeSlow(Math.max(size, data.length));
-      this.blockUsed = 0;
-    }
-    const view = this.block.subarray(this.blockUsed, this.blockUsed + data.length);
-    data.copy(view);
-    this.blockUsed += data.length;
-    return view;
   }
 
   /** Drops the oldest live chunk (the buffer must hold one); returns the bytes it accounted for. */
@@ -110,9 +77,6 @@ class InstanceBuffer implements Sized {
     if (this.head === this.chunks.length) {
       this.chunks = [];
       this.head = 0;
-      // Nothing refers to the block any more but the buffer: let it go with the rest.
-      this.block = undefined;
-      this.blockUsed = 0;
     } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);
       this.head = 0;
@@ -177,7 +141,7 @@ export class LogHub {
     const b = this.bufferOf(origin);
     const chunk: Chunk = {
       source,
-      data: b.own(data),
+      data: toStored(endOf(data, this.opts.bufferBytes - CHUNK_OVERHEAD_BYTES)),
       at: Number.isNaN(parsed) ? this.now() : parsed,
       seq: ++this.seq,
     };
@@ -289,30 +253,31 @@ export class LogHub {
 }
 
 /**
- * `data`, copied into memory of its own when it is a view into something more than twice its size. A chunk
- * decoded from a gRPC message is a view into the whole message (an entrypoint's batch, up to 256 KiB, or a
- * shared 8 KiB pool slab for a small message), which one kept chunk would hold entirely: the buffers held
- * several times the bytes the bounds count (measured: 123 MiB held for 32 MiB counted, 2,000 instances
- * sent 64 KiB batches of 16 chunks). With the copy a kept chunk holds at most twice its bytes; a chunk that
- * is most of its message (a batch of one chunk) is kept as is. allocUnsafeSlow: not from the shared pool.
+ * `data` when it fits in `keep` bytes; else its end, from a line start where there is one (a chunk larger than
+ * a whole buffer).
  */
-function ownBytes(data: Buffer): Buffer {
-  if (data.length * 2 >= data.buffer.byteLength) return data;
-  const copy = Buffer.allocUnsafeSlow(data.length);
-  data.copy(copy);
-  return copy;
+function endOf(data: Buffer, keep: number): Buffer {
+  if (data.length <= keep) return data;
+  let start = data.length - keep;
+  const nl = data.indexOf(0x0a, start - 1);
+  if (nl >= start - 1 && nl + 1 < data.length) start = nl + 1;
+  return data.subarray(start);
 }
 
-/** The chunk's lines: split at "\n"; a final line without "\n" is a line too. */
+/** Any byte past ASCII: the stored chunk is UTF-8 to decode, not text already. */
+const NOT_ASCII = /[\u0080-\u00ff]/;
+
+/** The chunk's lines: split at "\n"; a final line without "\n" is a line too. Decoded as UTF-8. */
 function linesOf(instance: string, chunk: Chunk): LogLineOut[] {
   const at = new Date(chunk.at).toISOString();
+  // "\n" is never part of a multi-byte sequence, so decoding the chunk whole gives each line as decoding it alone would.
+  const text = NOT_ASCII.test(chunk.data) ? Buffer.from(chunk.data, "latin1").toString("utf8") : chunk.data;
   const out: LogLineOut[] = [];
-  const data = chunk.data;
   let start = 0;
-  while (start < data.length) {
-    let end = data.indexOf(0x0a, start);
-    if (end < 0) end = data.length;
-    out.push({ instance, source: chunk.source, line: data.toString("utf8", start, end), at });
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    out.push({ instance, source: chunk.source, line: text.slice(start, end), at });
     start = end + 1;
   }
   return out;
