@@ -224,10 +224,11 @@ take turns, and a held stream reads one batch ahead, not grpc-js's sixteen), and
 server credited it: 1 KiB while idle, and out of a 2 MiB budget shared by those sending. Without the credit, the
 log phase's start was one turn of seconds: each of 10,000 streams had 64 KiB of HTTP/2 window open (~640 MB), and
 the server read it all before it could hold any back. What still shows in the log phase are V8's full collections:
-the data passing through (Node's socket reads, grpc-js's message buffers, the log buffers) starts one about every
-second ("external memory pressure", \`--trace-incremental-marking\`), and marking the ~250 MB heap of 20,000 streams
-takes ~300 ms of the server's one core, during which calls wait; the smallest (\`GetVersionInfo\`, the row under
-\`versions\`) as long as \`versions\`. The credit costs throughput: smaller batches, and fewer of them at once. The
+the ArrayBuffers the data passes through (Node's socket reads, grpc-js's message buffers) start one every second or
+two ("external memory pressure", \`--trace-incremental-marking\`), and marking the ~250 MB heap of 20,000 streams
+takes ~300 ms of the server's one core, during which each turn of the loop is slower and calls wait; the smallest
+(\`GetVersionInfo\`, the row under \`versions\`) as long as \`versions\`. (The log buffers keep their data as strings in
+V8's heap, so that they add none.) The credit costs throughput: smaller batches, and fewer of them at once. The
 bare server keeps no log buffers: its RSS in the log phase is grpc-js's alone.${
     errors.length > 0
       ? `\n\nFirst errors the simulators saw: ${errors.map((e) => `\`${e}\``).join("; ")}.`

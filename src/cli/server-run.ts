@@ -95,7 +95,7 @@ export const serverRun: Command = {
       name: "log-buffer-total",
       type: "string",
       usage:
-        "app log output kept in memory for all instances together, at least -log-buffer-bytes (the default rises to it); over it the largest buffers drop their oldest lines first",
+        "app log output kept in memory for all instances together, at least -log-buffer-bytes (the default rises to it) and at most half of Node's heap limit; over it the largest buffers drop their oldest lines first",
       default: SERVER_DEFAULTS.logBufferTotal,
       placeholder: "SIZE",
     },

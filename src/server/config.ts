@@ -1,3 +1,4 @@
+import { getHeapStatistics } from "node:v8";
 import { AppError } from "../protocol/errors.js";
 import { parseGoDuration } from "../protocol/inventory.js";
 import type { VersionInfo } from "../protocol/version-info.js";
@@ -160,6 +161,8 @@ export interface ServerConfigInput {
    * or logBufferBytes when that is larger.
    */
   readonly logBufferTotal?: number | string;
+  /** Node's heap limit, for tests; absent: this process's (`v8.getHeapStatistics().heap_size_limit`). */
+  readonly heapLimitBytes?: number;
   /** -max-message-size: bytes as for logBufferBytes, 2MiB to 16MiB. */
   readonly maxMessageSize?: number | string;
   readonly maxStreamsPerToken?: number | string;
@@ -217,7 +220,11 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     input.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
     "-log-buffer-bytes",
   );
-  const logBufferTotalBytes = logBufferTotal(input.logBufferTotal, logBufferBytes);
+  const logBufferTotalBytes = logBufferTotal(
+    input.logBufferTotal,
+    logBufferBytes,
+    input.heapLimitBytes ?? getHeapStatistics().heap_size_limit,
+  );
   if (!tls) {
     checkPlaintextExposure(
       exposedListeners(listenersOf({ listenGrpc, listenHttp, ...(listenUrl ? { listenUrl } : {}) })),
@@ -269,19 +276,44 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
   });
 }
 
-/** -log-buffer-total in bytes: as given (at least -log-buffer-bytes), else the default raised to the latter. */
-function logBufferTotal(given: number | string | undefined, perInstance: number): number {
-  if (given === undefined)
-    return Math.max(
-      parseByteSize(SERVER_DEFAULTS.logBufferTotal, "-log-buffer-total", LOG_TOTAL_BOUNDS),
+/**
+ * -log-buffer-total in bytes: as given (at least -log-buffer-bytes), else the default raised to the latter, and
+ * at most half of Node's heap limit: the log buffers are kept in the heap (LogHub), and a total past the limit
+ * would end the server out of memory in a flood, not at start. A default the heap cannot take is lowered to half.
+ */
+function logBufferTotal(given: number | string | undefined, perInstance: number, heapLimit: number): number {
+  const MiB = 1024 ** 2;
+  // In whole MiB, as the hint gives it.
+  const room = Math.floor(heapLimit / 2 / MiB) * MiB;
+  const limitText = sizeText(Math.floor(heapLimit / MiB) * MiB);
+  const heapHint = (bytes: number) =>
+    `or raise Node's heap limit to twice it: NODE_OPTIONS=--max-old-space-size=${Math.ceil((2 * bytes) / MiB) + 256} (MiB) in the server's environment.`;
+  if (given === undefined) {
+    const total = Math.max(
+      Math.min(parseByteSize(SERVER_DEFAULTS.logBufferTotal, "-log-buffer-total", LOG_TOTAL_BOUNDS), room),
       perInstance,
     );
+    if (total > room)
+      throw new AppError(
+        "CONFIG_INVALID",
+        `-log-buffer-bytes: ${sizeText(perInstance)} is more than half of Node's heap limit (${limitText}), where log output is kept`,
+        { hint: `Give -log-buffer-bytes at most ${sizeText(room)}, ${heapHint(perInstance)}` },
+      );
+    return total;
+  }
   const total = parseByteSize(given, "-log-buffer-total", LOG_TOTAL_BOUNDS);
   if (total < perInstance) {
     throw new AppError(
       "CONFIG_INVALID",
       `-log-buffer-total: ${JSON.stringify(String(given))} is less than -log-buffer-bytes (${sizeText(perInstance)}): all instances together must hold at least one instance's buffer`,
       { hint: "Give -log-buffer-total at least -log-buffer-bytes, or a smaller -log-buffer-bytes." },
+    );
+  }
+  if (total > room) {
+    throw new AppError(
+      "CONFIG_INVALID",
+      `-log-buffer-total: ${JSON.stringify(String(given))} is more than half of Node's heap limit (${limitText}), where log output is kept`,
+      { hint: `Give -log-buffer-total at most ${sizeText(room)}, ${heapHint(total)}` },
     );
   }
   return total;

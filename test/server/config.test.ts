@@ -72,7 +72,12 @@ test("-max-message-size takes 2MiB to 16MiB; the stream and failure limits take 
 });
 
 test("-log-buffer-total defaults to 256 MiB, or -log-buffer-bytes when that is larger, and takes sizes as -log-buffer-bytes does", (t) => {
-  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO };
+  // A heap that takes 64 GiB of log output, whatever this machine's.
+  const base = {
+    logLevel: "notice" as const,
+    versionInfo: BUILD_VERSION_INFO,
+    heapLimitBytes: 256 * 1024 ** 3,
+  };
   t.is(SERVER_DEFAULTS.logBufferTotal, "256MiB");
   t.is(serverConfig(base).logBufferTotalBytes, 256 * 1024 * 1024);
   t.is(serverConfig({ ...base, logBufferBytes: "512MiB" }).logBufferTotalBytes, 512 * 1024 * 1024);
@@ -85,8 +90,47 @@ test("-log-buffer-total defaults to 256 MiB, or -log-buffer-bytes when that is l
   t.is(serverConfig({ ...base, logBufferBytes: 1024, logBufferTotal: 4096 }).logBufferTotalBytes, 4096);
 });
 
+test("log output is kept in Node's heap: -log-buffer-total over half its limit is refused with the NODE_OPTIONS that takes it, a default over it is lowered", (t) => {
+  const GiB = 1024 ** 3;
+  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO, heapLimitBytes: 4 * GiB };
+  t.is(serverConfig({ ...base, logBufferTotal: "2GiB" }).logBufferTotalBytes, 2 * GiB);
+  const err = t.throws(() => serverConfig({ ...base, logBufferTotal: "3GiB" }));
+  t.is((err as AppError).code, "CONFIG_INVALID");
+  t.is((err as AppError).exitCode, 2);
+  t.is(
+    err!.message,
+    `-log-buffer-total: "3GiB" is more than half of Node's heap limit (4GiB), where log output is kept`,
+  );
+  t.is(
+    (err as AppError).hint,
+    "Give -log-buffer-total at most 2GiB, or raise Node's heap limit to twice it: NODE_OPTIONS=--max-old-space-size=6400 (MiB) in the server's environment.",
+  );
+  // This process's own limit when none is given: 64 GiB is more than half of it on any machine that runs the tests.
+  const own = t.throws(() =>
+    serverConfig({ logLevel: "notice", versionInfo: BUILD_VERSION_INFO, logBufferTotal: "64GiB" }),
+  );
+  t.regex(own!.message, /is more than half of Node's heap limit \(\d+(MiB|GiB)\)/);
+  // A small heap: the default 256 MiB becomes half of it, still at least -log-buffer-bytes.
+  const small = { ...base, heapLimitBytes: 300 * 1024 ** 2 };
+  t.is(serverConfig(small).logBufferTotalBytes, 150 * 1024 ** 2);
+  t.is(serverConfig({ ...small, logBufferBytes: "100MiB" }).logBufferTotalBytes, 150 * 1024 ** 2);
+  const bytes = t.throws(() => serverConfig({ ...small, logBufferBytes: "200MiB" }));
+  t.is(
+    bytes!.message,
+    `-log-buffer-bytes: 200MiB is more than half of Node's heap limit (300MiB), where log output is kept`,
+  );
+  t.regex(
+    (bytes as AppError).hint,
+    /^Give -log-buffer-bytes at most 150MiB, or raise .*--max-old-space-size=656 /,
+  );
+});
+
 test("-log-buffer-total refuses what is not a size up to 64 GiB, and less than -log-buffer-bytes with a hint naming both", (t) => {
-  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO };
+  const base = {
+    logLevel: "notice" as const,
+    versionInfo: BUILD_VERSION_INFO,
+    heapLimitBytes: 256 * 1024 ** 3,
+  };
   for (const bad of ["", "lots", "-1", "65GiB", "0.5GiB", "1000000G"]) {
     const err = t.throws(() => serverConfig({ ...base, logBufferTotal: bad }));
     t.is((err as AppError).code, "CONFIG_INVALID", bad);
