@@ -5,7 +5,7 @@ import { writeLine } from "./command.js";
 import { CONNECTION_FLAGS, connect, EMULATION_FLAGS } from "./common-flags.js";
 import { ago, table } from "./format.js";
 import { interruptible } from "./interrupt.js";
-import { followJob, jobExit } from "./job-follow.js";
+import { followJob, jobExit, writeOutput } from "./job-follow.js";
 
 const JSON_FLAG = { name: "json", type: "boolean", usage: "print JSON" } as const;
 const JOB_JSON = `{"id", "app", "operation", "command", "state", "target", "runner", "deployment", "queuedAt",
@@ -94,7 +94,7 @@ code (1 if it had none). Ctrl-C stops following (exit 130) and leaves the job al
       const ended = await interruptible((scope) =>
         followJob(conn, job.id, {
           signal: scope.signal,
-          onOutput: (stream, data) => (stream === "stdout" ? io.stdout : io.stderr).write(data),
+          onOutput: writeOutput(io),
           onState: (j) => {
             if (j.state !== job.state)
               writeLine(io.stderr, `==> ${j.id} ${stateWord(j)}${j.runner ? ` (runner ${j.runner})` : ""}`);

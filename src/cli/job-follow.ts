@@ -1,3 +1,4 @@
+import type { Writable } from "node:stream";
 import type { Connection } from "../client/connection.js";
 import type { JobInfo } from "../client/runtime.js";
 import { AppError } from "../protocol/errors.js";
@@ -8,8 +9,12 @@ const FINAL = new Set(["success", "error", "cancelled"]);
 const UNREACHABLE_LIMIT_MS = 60_000;
 
 export interface FollowOptions {
-  /** Each piece of output, in order (skip it to follow states only). */
-  readonly onOutput?: (stream: string, data: Buffer) => void;
+  /**
+   * Each piece of output, in order (skip it to follow states only). A promise back means the output
+   * takes no more for now (a full pipe): the stream is paused until it settles, so the server holds the
+   * output back (and skips what it no longer keeps) instead of this process buffering it all.
+   */
+  readonly onOutput?: (stream: string, data: Buffer) => undefined | Promise<void>;
   /** The job each time its state changes (and once at the start). */
   readonly onState?: (job: JobInfo) => void;
   readonly signal?: AbortSignal;
@@ -27,6 +32,16 @@ export async function followJob(conn: Connection, id: string, opts: FollowOption
   let delay = 250;
   for (;;) {
     const outcome = await new Promise<{ err?: Error }>((resolve) => {
+      // Output not yet taken (pending promises from onOutput): the stream stays paused while any is.
+      let pending = 0;
+      const paced = (taken: undefined | Promise<void>) => {
+        if (!taken) return;
+        if (pending++ === 0) handle.pause();
+        const done = () => {
+          if (--pending === 0) handle.resume();
+        };
+        taken.then(done, done);
+      };
       const handle = conn.watchJob(
         id,
         (e) => {
@@ -34,14 +49,16 @@ export async function followJob(conn: Connection, id: string, opts: FollowOption
           delay = 250;
           if (e.kind === "output") {
             printed += e.data.length;
-            opts.onOutput?.(e.stream, e.data);
+            paced(opts.onOutput?.(e.stream, e.data));
             return;
           }
           if (e.kind === "skipped") {
             printed += e.bytes;
-            opts.onOutput?.(
-              "stderr",
-              Buffer.from(`[waypoint: ${e.bytes} earlier bytes of output are no longer kept]\n`),
+            paced(
+              opts.onOutput?.(
+                "stderr",
+                Buffer.from(`[waypoint: ${e.bytes} earlier bytes of output are no longer kept]\n`),
+              ),
             );
             return;
           }
@@ -78,4 +95,30 @@ export function jobExit(job: JobInfo): number {
   if (job.state === "success") return 0;
   if (job.state === "cancelled") return 130;
   return job.exitCode !== null && job.exitCode !== 0 ? job.exitCode : 1;
+}
+
+/**
+ * `onOutput` for followJob that writes a job's output to `out.stdout` or `out.stderr`: when the stream
+ * takes no more for now, a promise that settles once it drains (or fails, or closes: following then stops
+ * waiting on it, and the stream's own error ends the command).
+ */
+export function writeOutput(out: {
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+}): (stream: string, data: Buffer) => undefined | Promise<void> {
+  return (stream, data) => {
+    const to = stream === "stdout" ? out.stdout : out.stderr;
+    if (to.write(data)) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        to.off("drain", done);
+        to.off("error", done);
+        to.off("close", done);
+        resolve();
+      };
+      to.on("drain", done);
+      to.on("error", done);
+      to.on("close", done);
+    });
+  };
 }

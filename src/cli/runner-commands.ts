@@ -17,7 +17,7 @@ import {
   versionInfoFrom,
 } from "./common-flags.js";
 import { interruptible } from "./interrupt.js";
-import { followJob, jobExit } from "./job-follow.js";
+import { followJob, jobExit, writeOutput } from "./job-follow.js";
 
 const GRACE_FLAG = {
   name: "grace",
@@ -293,7 +293,7 @@ async function runRemote(
     try {
       job = await followJob(conn, queued.id, {
         signal,
-        onOutput: (stream, data) => (stream === "stdout" ? io.stdout : io.stderr).write(data),
+        onOutput: writeOutput(io),
         onState: (j) => {
           if (j.state === "running") status(io, `${describeStart(j)} (runner ${j.runner})`);
         },

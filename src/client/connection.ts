@@ -570,7 +570,7 @@ export class Connection {
     onEvent: (e: JobEventInfo) => void,
     onEnd: (err?: Error) => void,
     opts: { readonly skipBytes?: number } = {},
-  ): StreamHandle {
+  ): PausableStream {
     const call = this.waypoint.WatchJob({ id, skipBytes: opts.skipBytes ?? 0 }, this.metadata());
     return this.follow(
       call,

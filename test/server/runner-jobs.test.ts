@@ -5,7 +5,15 @@
  */
 import { Readable } from "node:stream";
 import test, { type ExecutionContext } from "ava";
-import type { Connection, JobEventInfo, RunnerEvent, RunnerStream } from "../../src/client/connection.js";
+import { BUILD_VERSION_INFO } from "../../src/build-info.js";
+import {
+  Connection,
+  type JobEventInfo,
+  type PausableStream,
+  type RunnerEvent,
+  type RunnerStream,
+} from "../../src/client/connection.js";
+import { clientIdentity } from "../../src/client/identity.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -414,5 +422,89 @@ test("output the server no longer keeps is counted as skipped, so a follower tha
   t.deepEqual(
     second.map((e) => e.kind),
     ["job"],
+  );
+});
+
+test("a watcher that stops reading is written no more than its call takes; the rest waits, what was dropped meanwhile comes as skipped, and a reading watcher gets it all", async (t) => {
+  const { s, admin } = await setup(t);
+  const r = openRunner(await runnerConn(s, admin, "r1"));
+  const job = await admin.queueJob({ app: "web", operation: "build" });
+  await r.nextAssignment();
+  r.stream.started(job.id);
+  await waitFor(async () => (await state(admin, job.id)) === "running", "running");
+  // 16 MiB of output, each 32 KiB chunk numbered: far more than the 256 KiB the server keeps, and than
+  // the 4 MiB HTTP/2 window of the watcher's connection.
+  const CHUNK = 32 * 1024;
+  const chunks = Array.from({ length: 512 }, (_, i) => Buffer.alloc(CHUNK, `chunk ${i} `));
+  const all = Buffer.concat(chunks);
+  /** Checks each event against `all`: output at the position reached, skipped bytes counted. */
+  const reader = () => {
+    const r = { at: 0, received: 0, skipped: 0, states: [] as string[], ok: true };
+    return {
+      r,
+      on: (e: JobEventInfo) => {
+        if (e.kind === "job") r.states.push(e.job.state);
+        else if (e.kind === "skipped") {
+          r.skipped += e.bytes;
+          r.at += e.bytes;
+        } else {
+          if (!e.data.equals(all.subarray(r.at, r.at + e.data.length))) r.ok = false;
+          r.at += e.data.length;
+          r.received += e.data.length;
+        }
+      },
+    };
+  };
+  // The stuck watcher on a TCP connection of its own (a subchannel pool of its own), so that only its
+  // stream stops being read; it pauses at each event until it reads again: what grpc-js has decoded it still hands over.
+  const own = new Connection(
+    { address: s.address, token: s.token, tls: false, tlsSkipVerify: false, source: "test" },
+    clientIdentity("cli", "stuck-watcher", BUILD_VERSION_INFO),
+    { channel: { "grpc.use_local_subchannel_pool": 1 } },
+  );
+  t.teardown(() => own.close());
+  const stuck = reader();
+  let stuckHandle: PausableStream | undefined;
+  let resumed = false;
+  const stuckEnded = new Promise<Error | undefined>((resolve) => {
+    stuckHandle = own.watchJob(
+      job.id,
+      (e) => {
+        stuck.on(e);
+        if (!resumed) stuckHandle?.pause();
+      },
+      resolve,
+    );
+  });
+  await waitFor(() => stuck.r.states.length === 1, "the stuck watcher's first event");
+  const reading = reader();
+  const readingEnded = new Promise<Error | undefined>((resolve) =>
+    admin.watchJob(job.id, reading.on, resolve),
+  );
+  await waitFor(() => reading.r.states.length === 1, "the reading watcher's first event");
+
+  for (const c of chunks) if (!r.stream.output(job.id, "stdout", c)) await r.stream.drained();
+  r.stream.done(job.id, { exitCode: 0 });
+  t.is(await readingEnded, undefined);
+  t.true(reading.r.ok, "the reading watcher's output is the job's, in order");
+  t.is(reading.r.received, all.length);
+  t.is(reading.r.skipped, 0);
+  t.deepEqual(reading.r.states, ["running", "success"]);
+
+  // The stuck watcher got at most what its window and buffers hold, then resumes.
+  const beforeResume = stuck.r.received;
+  t.true(
+    beforeResume < 8 * 1024 * 1024,
+    `${beforeResume} bytes reached the stuck watcher before it read again`,
+  );
+  resumed = true;
+  stuckHandle!.resume();
+  t.is(await stuckEnded, undefined);
+  t.true(stuck.r.ok, "the stuck watcher's output is the job's, in order, with the skipped bytes counted");
+  t.true(stuck.r.skipped > 0, "the server dropped output while the watcher was stuck, and says so");
+  t.is(stuck.r.skipped + stuck.r.received, all.length);
+  t.deepEqual(stuck.r.states, ["running", "success"]);
+  t.log(
+    `stuck watcher: ${beforeResume} bytes before it read again, ${stuck.r.skipped} skipped, ${stuck.r.received} received in all`,
   );
 });

@@ -101,40 +101,86 @@ export function jobService(d: JobServiceDeps): JobHandlers {
 
     WatchJob: d.guard.serverStream((call) => {
       const job = requireJob(call.request.id);
-      const send = (e: JobEvent) => {
-        if (!call.cancelled && !call.writableEnded) call.write(e);
+      // Where the caller is in the job's output: bytes since its start, skipped ones counted. While the
+      // call pushes back (a caller that stopped reading), nothing more is written: the output waits in the
+      // broker's bounded log, and what that drops meanwhile reaches the caller as `skipped`, so a stuck
+      // watcher costs the server no more than the job's kept output.
+      let at = Number(call.request.skipBytes ?? 0);
+      let waiting = false;
+      /** Job changes held back while waiting: sent after the output that came before them. */
+      let heldJobs: JobEvent[] = [];
+      let stop = () => {};
+      /** End the call once caught up (the job had ended when the watch began). */
+      let ending = false;
+      const isFinal = (state: string | undefined) =>
+        (FINAL_JOB_STATES as ReadonlySet<string>).has(state ?? "");
+      const writable = () => !call.cancelled && !call.writableEnded;
+      const send = (e: JobEvent): boolean => (writable() ? call.write(e) : true);
+      const finish = () => {
+        stop();
+        if (!call.writableEnded) call.end();
       };
-      send({ job: jobOut(job) });
+      const waitForDrain = () => {
+        waiting = true;
+        call.once("drain", catchUp);
+      };
+      /** Sends the kept output from `at` on, then the held job changes, until done or the call pushes back. */
+      const catchUp = () => {
+        waiting = false;
+        if (!writable()) return;
+        const so = d.broker.outputSoFar(job.id);
+        if (at < so.dropped) {
+          send({ skipped: so.dropped - at });
+          at = so.dropped;
+        }
+        let start = so.dropped;
+        for (const c of so.chunks) {
+          const end = start + c.data.length;
+          if (end > at) {
+            const more = send({
+              output: { job: job.id, stream: c.stream, data: c.data.subarray(at - start) },
+            });
+            at = end;
+            if (!more) {
+              waitForDrain();
+              return;
+            }
+          }
+          start = end;
+        }
+        const jobs = heldJobs;
+        heldJobs = [];
+        for (const e of jobs) {
+          send(e);
+          if (isFinal(e.job?.state)) ending = true;
+        }
+        if (ending) finish();
+      };
       const so = d.broker.outputSoFar(job.id);
       const kept = so.dropped + so.chunks.reduce((n, c) => n + c.data.length, 0);
       // A caller that already has more than this server kept watched a server that has since restarted.
-      let skip = Number(call.request.skipBytes ?? 0);
-      if (!Number.isSafeInteger(skip) || skip < 0 || skip > kept) skip = 0;
-      if (skip < so.dropped) {
-        send({ skipped: so.dropped - skip });
-        skip = 0;
-      } else skip -= so.dropped;
-      for (const c of so.chunks) {
-        if (skip >= c.data.length) {
-          skip -= c.data.length;
-          continue;
-        }
-        send({ output: { job: job.id, stream: c.stream, data: c.data.subarray(skip) } });
-        skip = 0;
-      }
-      if (FINAL_JOB_STATES.has(job.state)) {
-        call.end();
-        return;
-      }
-      const stop = d.broker.watch(job.id, {
+      if (!Number.isSafeInteger(at) || at < 0 || at > kept) at = 0;
+      // The job as it is, then its kept output, then changes and output as they come.
+      ending = isFinal(job.state);
+      if (send({ job: jobOut(job) })) catchUp();
+      else waitForDrain();
+      if (ending) return;
+      stop = d.broker.watch(job.id, {
         job: (j) => {
-          send({ job: jobOut(j) });
-          if (FINAL_JOB_STATES.has(j.state)) {
-            stop();
-            if (!call.writableEnded) call.end();
+          const e = { job: jobOut(j) };
+          if (waiting) {
+            heldJobs.push(e);
+            return;
           }
+          send(e);
+          if (isFinal(j.state)) finish();
         },
-        output: (stream, data) => send({ output: { job: job.id, stream, data } }),
+        output: (stream, data) => {
+          // Not waiting: everything before this chunk was sent, so it is the next.
+          if (waiting) return;
+          at += data.length;
+          if (!send({ output: { job: job.id, stream, data } })) waitForDrain();
+        },
         gone: () => {
           stop();
           if (!call.writableEnded && !call.cancelled)
