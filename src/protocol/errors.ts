@@ -190,6 +190,11 @@ export const ERROR_CODES = {
     exit: 4,
     hint: "Too many calls from this address presented a token the server does not know. Fix the token (-server-token, WAYPOINT_SERVER_TOKEN or the context) and try again once the wait is over.",
   },
+  UPLOAD_STALLED: {
+    grpc: "UNAVAILABLE",
+    exit: 1,
+    hint: "Upload the snapshot again, from a file rather than a pipe that may pause (`waypoint server restore FILE`). The server gives up on an upload that sends nothing for a minute, so that a stalled one does not hold back snapshots and other restores.",
+  },
   INTERNAL: { grpc: "INTERNAL", exit: 1, hint: "This is a bug; the server log has the details." },
 } as const satisfies Record<string, { grpc: GrpcStatusName; exit: number; hint: string }>;
 

@@ -39,6 +39,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   authFailureTrackedAddresses: 10_000,
   /** HTTP and URL service: the request head must arrive within this long (slow-header clients are cut). */
   httpHeadersTimeoutMs: 30_000,
+  /** A snapshot upload (restore) that sends nothing for this long is abandoned (UPLOAD_STALLED). */
+  uploadIdleMs: 60_000,
   /** HTTP and URL service: the largest request head (Node's own default, made explicit). */
   httpMaxHeaderBytes: 16 * 1024,
   /** Log output kept in memory per instance (oldest dropped first): 512 KiB. */
@@ -106,6 +108,8 @@ export interface ServerConfig {
   readonly authFailures: AuthFailureLimits;
   /** Request-head limits of the HTTP listener and the URL service. */
   readonly httpHeadersTimeoutMs: number;
+  /** How long a snapshot upload may send nothing before the restore is abandoned. */
+  readonly uploadIdleMs: number;
   readonly httpMaxHeaderBytes: number;
   /** Bytes of log output kept in memory per instance. */
   readonly logBufferBytes: number;
@@ -176,6 +180,8 @@ export interface ServerConfigInput {
   readonly authFailureCountLoopback?: boolean;
   /** For tests: the HTTP request-head timeout. */
   readonly httpHeadersTimeoutMs?: number;
+  /** For tests (no flag): how long a snapshot upload may send nothing. */
+  readonly uploadIdleMs?: number;
   /** A Go duration, e.g. "30s". */
   readonly jobLeaseTimeout?: string;
   readonly urlResponseTimeout?: string;
@@ -266,6 +272,7 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
       countLoopback: input.authFailureCountLoopback ?? false,
     }),
     httpHeadersTimeoutMs: input.httpHeadersTimeoutMs ?? SERVER_DEFAULTS.httpHeadersTimeoutMs,
+    uploadIdleMs: input.uploadIdleMs ?? SERVER_DEFAULTS.uploadIdleMs,
     httpMaxHeaderBytes: SERVER_DEFAULTS.httpMaxHeaderBytes,
     logBufferBytes,
     logBufferTotalBytes,

@@ -76,7 +76,12 @@ export function createHttpServer(deps: HttpDeps): Server {
     if (url.pathname === "/v1/snapshot") {
       snapshotEndpoint(req, res, url, deps).catch((err: unknown) => {
         if (res.headersSent) res.destroy();
-        else sendError(res, err, deps.logger, `${req.method} ${url.pathname}`);
+        else {
+          // A body not read to its end (a refused or stalled upload): answer, then close the connection
+          // rather than wait for the rest.
+          if (!req.complete) res.setHeader("connection", "close");
+          sendError(res, err, deps.logger, `${req.method} ${url.pathname}`);
+        }
       });
       return;
     }
@@ -296,7 +301,8 @@ function sendJson(
 function sendError(res: ServerResponse, err: unknown, logger: ServerLogger, route: string): void {
   if (err instanceof AppError && err.code !== "INTERNAL") {
     logger.debug({ route, code: err.code, msg: err.message }, "request refused");
-    const status = err.code === "AUTH_THROTTLED" ? 429 : HTTP_STATUS[err.grpcStatus];
+    const status =
+      err.code === "AUTH_THROTTLED" ? 429 : err.code === "UPLOAD_STALLED" ? 408 : HTTP_STATUS[err.grpcStatus];
     sendJson(
       res,
       status,

@@ -150,6 +150,7 @@ export async function startServer(
     jobs: broker,
     dbPath: config.dbPath,
     versionInfo: config.versionInfo,
+    uploadIdleMs: config.uploadIdleMs,
     logger,
   });
   const snapshotHandlers = snapshotService({

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import { type Readable, Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { AppError } from "../protocol/errors.js";
 import type { VersionInfo } from "../protocol/version-info.js";
 import type { TokenCache } from "./auth.js";
@@ -77,9 +77,16 @@ export class SnapshotControl {
       readonly jobs?: { restored(): void };
       readonly dbPath: string;
       readonly versionInfo: VersionInfo;
+      /** How long an upload may send nothing before the restore is abandoned (default 60 s). */
+      readonly uploadIdleMs?: number;
       readonly logger: ServerLogger;
     },
   ) {}
+
+  /** `input` as a restore reads it: failing with UPLOAD_STALLED when it sends nothing for too long. */
+  private upload(input: Readable): Readable {
+    return Readable.from(stallLimited(input, this.d.uploadIdleMs ?? 60_000), { objectMode: false });
+  }
 
   /**
    * Writes a snapshot into `sink`, respecting its backpressure. `signal` aborts when the receiver
@@ -119,7 +126,7 @@ export class SnapshotControl {
   /** Verifies `input` and stages it as waypoint-restore.db for the next start. */
   stage(input: Readable, by?: string): Promise<{ meta: SnapshotMeta; path: string }> {
     return this.stageFile.exclusive(async () => {
-      const staged = await stageSnapshot(input, this.d.dbPath);
+      const staged = await stageSnapshot(this.upload(input), this.d.dbPath);
       this.d.logger.notice(
         { snapshot: staged.meta.id, index: staged.meta.index, path: staged.path, by },
         "restore staged; it is applied at the next start",
@@ -134,7 +141,7 @@ export class SnapshotControl {
       // The last snapshot taken stays the last one taken: the restored data only knows of older ones.
       const lastTaken = this.d.store.lastSnapshot();
       try {
-        const restored = await restoreLive(this.d.store, input, {
+        const restored = await restoreLive(this.d.store, this.upload(input), {
           dbPath: this.d.dbPath,
           onSwapped: () => {
             this.d.instances?.clear();
@@ -238,4 +245,37 @@ function throttled(send: (p: SnapshotProgress) => void): (p: SnapshotProgress) =
     lastPhase = p.phase;
     send(p);
   };
+}
+
+/**
+ * The chunks of `input`, failing with UPLOAD_STALLED when one does not come within `ms` of being asked
+ * for. The time runs only while the restore waits for data: a restore slow to take it (a disk, a key
+ * derivation) is not the uploader's stall. On a stall the input is left as it is, not destroyed: an HTTP
+ * request's socket stays open for the answer that says so.
+ */
+export async function* stallLimited(input: Readable, ms: number): AsyncGenerator<Buffer> {
+  const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new AppError(
+              "UPLOAD_STALLED",
+              `the upload sent nothing for ${ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`}, so the restore was abandoned; nothing was changed`,
+            ),
+          ),
+        ms,
+      );
+    });
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await Promise.race([chunks.next(), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
 }

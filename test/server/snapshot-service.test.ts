@@ -5,8 +5,9 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { dirname, join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import test, { type ExecutionContext } from "ava";
 import { BUILD_VERSION_INFO } from "../../src/build-info.js";
@@ -19,6 +20,7 @@ import { AppError } from "../../src/protocol/errors.js";
 import { encodeClientHeaders, HEADERS } from "../../src/protocol/headers.js";
 import { mintToken } from "../../src/server/auth.js";
 import { createLogger, serverConfig, startServer } from "../../src/server/main.js";
+import { stallLimited } from "../../src/server/snapshot-control.js";
 import { webV1 } from "../helpers/entrypoint-rpc.js";
 import { LogSink, startTestServer, type TestServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
@@ -444,6 +446,84 @@ test("a damaged archive is refused by every restore path and changes nothing", a
     "no previous database was set aside",
   );
   t.true(s.server.store.stateIndex() >= before);
+});
+
+test("an upload that sends nothing for the idle limit is abandoned (UPLOAD_STALLED, HTTP 408): nothing changes and the snapshot it held back goes on", async (t) => {
+  const s = await startTestServer(t, { config: { uploadIdleMs: 400 } });
+  const admin = s.connect();
+  const archive = await collect(admin.takeSnapshot());
+  const later = (await admin.createToken({ kind: "readonly" })).token;
+
+  for (const mode of ["live", "stage"] as const) {
+    // Part of the archive, then nothing, the stream left open.
+    const input = new PassThrough();
+    input.write(archive.subarray(0, 1000));
+    const restore = codeOf(admin.restoreSnapshot(input, { mode }));
+    // A live restore holds the database: a snapshot asked for meanwhile waits for it, then is taken.
+    const taken = mode === "live" ? collect(admin.takeSnapshot()) : undefined;
+    t.is(await restore, "UPLOAD_STALLED", mode);
+    if (taken) t.true((await taken).length > 0, "the snapshot held back by the stalled restore was taken");
+    input.destroy();
+  }
+
+  for (const query of ["", "?stage"]) {
+    const answer = await new Promise<{ status: number; connection?: string; body: string }>(
+      (resolve, reject) => {
+        const req = request(url(s, query), {
+          method: "PUT",
+          headers: { ...bearer(s.token), "content-length": String(archive.length) },
+        });
+        req.on("response", (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => {
+            body += c;
+          });
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              ...(res.headers.connection ? { connection: res.headers.connection } : {}),
+              body,
+            }),
+          );
+        });
+        req.on("error", reject);
+        req.write(archive.subarray(0, 1000));
+      },
+    );
+    t.is(answer.status, 408, `PUT${query}`);
+    t.is(answer.connection, "close");
+    const body = JSON.parse(answer.body) as { code: string; error: string; hint: string };
+    t.is(body.code, "UPLOAD_STALLED");
+    t.is(body.error, "the upload sent nothing for 400 ms, so the restore was abandoned; nothing was changed");
+    t.regex(body.hint, /^Upload the snapshot again/);
+  }
+  t.is(await codeOf(s.connect({ token: later }).inventory()), "OK", "the live data was not replaced");
+  t.deepEqual(await admin.stagedRestore(), { staged: false });
+  t.deepEqual(
+    dataDirFiles(s).filter((f) => f.includes("pre-restore") || f.includes("restore")),
+    [],
+    "nothing set aside or staged",
+  );
+});
+
+test("the upload's idle time runs only while the restore waits for data: a slow reader is not a stall", async (t) => {
+  const chunks = [Buffer.from("a"), Buffer.from("b"), Buffer.from("c")];
+  const got: string[] = [];
+  for await (const c of stallLimited(Readable.from(chunks), 50)) {
+    got.push(c.toString());
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  t.deepEqual(got, ["a", "b", "c"]);
+  const stuck = new PassThrough();
+  stuck.write("x");
+  const read: string[] = [];
+  await t.throwsAsync(
+    (async () => {
+      for await (const c of stallLimited(stuck, 50)) read.push(c.toString());
+    })(),
+    { message: "the upload sent nothing for 50 ms, so the restore was abandoned; nothing was changed" },
+  );
+  t.deepEqual(read, ["x"]);
 });
 
 // --- the RestoreSnapshot stream -----------------------------------------------------------------
