@@ -99,8 +99,8 @@ export function jobExit(job: JobInfo): number {
 
 /**
  * `onOutput` for followJob that writes a job's output to `out.stdout` or `out.stderr`: when the stream
- * takes no more for now, a promise that settles once it drains (or fails, or closes: following then stops
- * waiting on it, and the stream's own error ends the command).
+ * takes no more for now, a promise that settles once it drains, fails or closes. Output to a stream
+ * that failed or closed is dropped, so following still ends with the job.
  */
 export function writeOutput(out: {
   readonly stdout: Writable;
@@ -108,6 +108,8 @@ export function writeOutput(out: {
 }): (stream: string, data: Buffer) => undefined | Promise<void> {
   return (stream, data) => {
     const to = stream === "stdout" ? out.stdout : out.stderr;
+    // Gone (a closed pipe): nothing will drain it, and following goes on to the job's end.
+    if (to.destroyed || to.writableEnded) return undefined;
     if (to.write(data)) return undefined;
     return new Promise<void>((resolve) => {
       const done = () => {

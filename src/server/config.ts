@@ -295,19 +295,17 @@ function logBufferTotal(given: number | string | undefined, perInstance: number,
   const limitText = sizeText(Math.floor(heapLimit / MiB) * MiB);
   const heapHint = (bytes: number) =>
     `or raise Node's heap limit to twice it: NODE_OPTIONS=--max-old-space-size=${Math.ceil((2 * bytes) / MiB) + 256} (MiB) in the server's environment.`;
-  if (given === undefined) {
-    const total = Math.max(
+  if (perInstance > room)
+    throw new AppError(
+      "CONFIG_INVALID",
+      `-log-buffer-bytes: ${sizeText(perInstance)} is more than half of Node's heap limit (${limitText}), where log output is kept`,
+      { hint: `Give -log-buffer-bytes at most ${sizeText(room)}, ${heapHint(perInstance)}` },
+    );
+  if (given === undefined)
+    return Math.max(
       Math.min(parseByteSize(SERVER_DEFAULTS.logBufferTotal, "-log-buffer-total", LOG_TOTAL_BOUNDS), room),
       perInstance,
     );
-    if (total > room)
-      throw new AppError(
-        "CONFIG_INVALID",
-        `-log-buffer-bytes: ${sizeText(perInstance)} is more than half of Node's heap limit (${limitText}), where log output is kept`,
-        { hint: `Give -log-buffer-bytes at most ${sizeText(room)}, ${heapHint(perInstance)}` },
-      );
-    return total;
-  }
   const total = parseByteSize(given, "-log-buffer-total", LOG_TOTAL_BOUNDS);
   if (total < perInstance) {
     throw new AppError(

@@ -114,6 +114,11 @@ test("log output is kept in Node's heap: -log-buffer-total over half its limit i
   const small = { ...base, heapLimitBytes: 300 * 1024 ** 2 };
   t.is(serverConfig(small).logBufferTotalBytes, 150 * 1024 ** 2);
   t.is(serverConfig({ ...small, logBufferBytes: "100MiB" }).logBufferTotalBytes, 150 * 1024 ** 2);
+  // -log-buffer-bytes over half is named first, a -log-buffer-total given or not.
+  const withTotal = t.throws(() =>
+    serverConfig({ ...small, logBufferBytes: "200MiB", logBufferTotal: "100MiB" }),
+  );
+  t.regex(withTotal!.message, /^-log-buffer-bytes: 200MiB is more than half/);
   const bytes = t.throws(() => serverConfig({ ...small, logBufferBytes: "200MiB" }));
   t.is(
     bytes!.message,

@@ -48,6 +48,12 @@ test("a chunk larger than the whole buffer keeps its end, from a line start", (t
   hub.append(A, "stdout", Buffer.from(big), at(1));
   t.deepEqual(texts(hub.read(all)), ["b".repeat(20), "c".repeat(10)]);
   t.true(hub.bufferedBytes("a") <= 100);
+  // A follower gets such a chunk whole: only what is kept is cut.
+  const got: string[] = [];
+  hub.follow({ deliver: (ls) => got.push(...texts(ls)) }, all);
+  hub.append(A, "stdout", Buffer.from(big), at(2));
+  t.deepEqual(got, ["a".repeat(30), "b".repeat(20), "c".repeat(10)]);
+  t.deepEqual(texts(hub.read(all)), ["b".repeat(20), "c".repeat(10)]);
 });
 
 test("lines of several instances are ordered by time; tail takes the last N", (t) => {

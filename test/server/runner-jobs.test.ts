@@ -430,8 +430,6 @@ test("a watcher that stops reading is written no more than its call takes; the r
   const r = openRunner(await runnerConn(s, admin, "r1"));
   const job = await admin.queueJob({ app: "web", operation: "build" });
   await r.nextAssignment();
-  r.stream.started(job.id);
-  await waitFor(async () => (await state(admin, job.id)) === "running", "running");
   // 16 MiB of output, each 32 KiB chunk numbered: far more than the 256 KiB the server keeps, and than
   // the 4 MiB HTTP/2 window of the watcher's connection.
   const CHUNK = 32 * 1024;
@@ -439,15 +437,30 @@ test("a watcher that stops reading is written no more than its call takes; the r
   const all = Buffer.concat(chunks);
   /** Checks each event against `all`: output at the position reached, skipped bytes counted. */
   const reader = () => {
-    const r = { at: 0, received: 0, skipped: 0, states: [] as string[], ok: true };
+    const r = {
+      at: 0,
+      received: 0,
+      skipped: 0,
+      states: [] as string[],
+      ok: true,
+      /** Where the output stood when "running" came, and where the first output after it started. */
+      atRunning: -1,
+      firstAfterRunning: -1,
+      /** The end of the output received before "running". */
+      outputBeforeRunning: 0,
+    };
     return {
       r,
       on: (e: JobEventInfo) => {
-        if (e.kind === "job") r.states.push(e.job.state);
-        else if (e.kind === "skipped") {
+        if (e.kind === "job") {
+          r.states.push(e.job.state);
+          if (e.job.state === "running") r.atRunning = r.at;
+        } else if (e.kind === "skipped") {
           r.skipped += e.bytes;
           r.at += e.bytes;
         } else {
+          if (r.atRunning >= 0 && r.firstAfterRunning < 0) r.firstAfterRunning = r.at;
+          if (r.atRunning < 0) r.outputBeforeRunning = r.at + e.data.length;
           if (!e.data.equals(all.subarray(r.at, r.at + e.data.length))) r.ok = false;
           r.at += e.data.length;
           r.received += e.data.length;
@@ -483,13 +496,20 @@ test("a watcher that stops reading is written no more than its call takes; the r
   );
   await waitFor(() => reading.r.states.length === 1, "the reading watcher's first event");
 
-  for (const c of chunks) if (!r.stream.output(job.id, "stdout", c)) await r.stream.drained();
+  // Half the output before the runner says the job started (a runner may send output while the job is
+  // assigned), half after: the stuck watcher's "running" must come between the two.
+  const half = chunks.length / 2;
+  for (const c of chunks.slice(0, half)) if (!r.stream.output(job.id, "stdout", c)) await r.stream.drained();
+  r.stream.started(job.id);
+  await waitFor(async () => (await state(admin, job.id)) === "running", "running");
+  for (const c of chunks.slice(half)) if (!r.stream.output(job.id, "stdout", c)) await r.stream.drained();
   r.stream.done(job.id, { exitCode: 0 });
   t.is(await readingEnded, undefined);
   t.true(reading.r.ok, "the reading watcher's output is the job's, in order");
   t.is(reading.r.received, all.length);
   t.is(reading.r.skipped, 0);
-  t.deepEqual(reading.r.states, ["running", "success"]);
+  t.deepEqual(reading.r.states, ["assigned", "running", "success"]);
+  t.is(reading.r.atRunning, half * CHUNK, "the reading watcher got running between the halves");
 
   // The stuck watcher got at most what its window and buffers hold, then resumes.
   const beforeResume = stuck.r.received;
@@ -503,7 +523,16 @@ test("a watcher that stops reading is written no more than its call takes; the r
   t.true(stuck.r.ok, "the stuck watcher's output is the job's, in order, with the skipped bytes counted");
   t.true(stuck.r.skipped > 0, "the server dropped output while the watcher was stuck, and says so");
   t.is(stuck.r.skipped + stuck.r.received, all.length);
-  t.deepEqual(stuck.r.states, ["running", "success"]);
+  t.deepEqual(stuck.r.states, ["assigned", "running", "success"]);
+  // The change held back for the stuck watcher came after the output before it and before the output after it.
+  t.true(
+    stuck.r.outputBeforeRunning <= half * CHUNK,
+    `output up to ${stuck.r.outputBeforeRunning} came before running`,
+  );
+  t.true(
+    stuck.r.firstAfterRunning >= half * CHUNK,
+    `first output after running at ${stuck.r.firstAfterRunning}`,
+  );
   t.log(
     `stuck watcher: ${beforeResume} bytes before it read again, ${stuck.r.skipped} skipped, ${stuck.r.received} received in all`,
   );

@@ -31,7 +31,8 @@ export interface JobOutcome {
 /** A WatchJob subscriber: each change of the job, and each piece of its output. */
 export interface JobWatcher {
   job(job: JobRecord): void;
-  output(stream: string, data: Buffer): void;
+  /** A chunk of output, ending at `end` bytes into output log `log` (see `outputSoFar`). */
+  output(stream: string, data: Buffer, at: OutputPosition): void;
   /** The job is not in the data any more (a live restore replaced it). */
   gone(): void;
 }
@@ -54,9 +55,17 @@ interface Lease {
 }
 
 interface OutputLog {
+  /** Distinct for every log the broker makes: a job's log that was let go (or replaced by a restore) and made again is another. */
+  readonly id: number;
   chunks: { stream: string; data: Buffer }[];
   bytes: number;
   dropped: number;
+}
+
+/** A place in a job's output: bytes since the start of output log `log` (0: the job has none). */
+export interface OutputPosition {
+  readonly log: number;
+  readonly end: number;
 }
 
 /**
@@ -90,6 +99,8 @@ export class JobBroker {
   /** Targeted-only runners gone, by id: the timer that fails their queued jobs. */
   private readonly absent = new Map<string, NodeJS.Timeout>();
   private readonly outputs = new Map<string, OutputLog>();
+  /** Output logs made so far (their ids). */
+  private outputLogs = 0;
   private readonly watchers = new Map<string, Set<JobWatcher>>();
   private readonly outputBytes: number;
   private readonly outputJobs: number;
@@ -256,7 +267,8 @@ export class JobBroker {
       log.bytes -= gone.data.length;
       log.dropped += gone.data.length;
     }
-    for (const w of this.watchers.get(jobId) ?? []) w.output(stream, data);
+    const at = { log: log.id, end: log.dropped + log.bytes };
+    for (const w of this.watchers.get(jobId) ?? []) w.output(stream, data, at);
   }
 
   /** The runner ended the job: success on exit code 0, cancelled when it stopped it on request, else error. */
@@ -324,10 +336,23 @@ export class JobBroker {
     return marked;
   }
 
-  /** The output kept for a job, oldest first, and how many bytes were dropped before it. */
-  outputSoFar(jobId: string): { chunks: readonly { stream: string; data: Buffer }[]; dropped: number } {
+  /**
+   * The output kept for a job, oldest first, how many bytes were dropped before it, and which log it is
+   * (0: none). Positions count from the start of that log: when it changes, positions start again.
+   */
+  outputSoFar(jobId: string): {
+    chunks: readonly { stream: string; data: Buffer }[];
+    dropped: number;
+    log: number;
+  } {
     const log = this.outputs.get(jobId);
-    return { chunks: log ? [...log.chunks] : [], dropped: log?.dropped ?? 0 };
+    return { chunks: log ? [...log.chunks] : [], dropped: log?.dropped ?? 0, log: log?.id ?? 0 };
+  }
+
+  /** Where a job's output ends now. */
+  outputEnd(jobId: string): OutputPosition {
+    const log = this.outputs.get(jobId);
+    return { log: log?.id ?? 0, end: log ? log.dropped + log.bytes : 0 };
   }
 
   watch(jobId: string, watcher: JobWatcher): () => void {
@@ -503,7 +528,7 @@ export class JobBroker {
   private outputLog(jobId: string): OutputLog {
     let log = this.outputs.get(jobId);
     if (!log) {
-      log = { chunks: [], bytes: 0, dropped: 0 };
+      log = { id: ++this.outputLogs, chunks: [], bytes: 0, dropped: 0 };
       this.outputs.set(jobId, log);
       // Maps keep insertion order: the first key is the oldest job with output.
       while (this.outputs.size > this.outputJobs) this.outputs.delete(this.outputs.keys().next().value!);

@@ -17,6 +17,8 @@ const CHUNK_OVERHEAD_BYTES = 64;
  * last; log data kept in ArrayBuffers did that every second or two under a fleet's log flood, and each full
  * collection marks the whole heap (its streams' state) on the one core. A string is data V8 need not trace,
  * counted in the heap, whose limit grows with it. It is decoded as UTF-8 when read, line by line as before.
+ * (Node keeps a string of more than ~1 MB outside the heap, as external memory again; a chunk is that large
+ * only with a -log-buffer-bytes and a batch of that size, not under a fleet of entrypoints.)
  */
 const toStored = (data: Buffer): string => data.toString("latin1");
 
@@ -139,9 +141,11 @@ export class LogHub {
     if (data.length === 0) return;
     const parsed = Date.parse(at);
     const b = this.bufferOf(origin);
+    // A chunk larger than the whole buffer is stored cut; followers still get all of it (below).
+    const kept = endOf(data, this.opts.bufferBytes - CHUNK_OVERHEAD_BYTES);
     const chunk: Chunk = {
       source,
-      data: toStored(endOf(data, this.opts.bufferBytes - CHUNK_OVERHEAD_BYTES)),
+      data: toStored(kept),
       at: Number.isNaN(parsed) ? this.now() : parsed,
       seq: ++this.seq,
     };
@@ -154,7 +158,7 @@ export class LogHub {
       let lines: LogLineOut[] | undefined;
       for (const [f, filter] of this.followers) {
         if (!filter(origin)) continue;
-        lines ??= linesOf(origin.instance, chunk);
+        lines ??= linesOf(origin.instance, kept === data ? chunk : { ...chunk, data: toStored(data) });
         f.deliver(lines);
       }
     }

@@ -101,16 +101,18 @@ export function jobService(d: JobServiceDeps): JobHandlers {
 
     WatchJob: d.guard.serverStream((call) => {
       const job = requireJob(call.request.id);
-      // Where the caller is in the job's output: bytes since its start, skipped ones counted. While the
-      // call pushes back (a caller that stopped reading), nothing more is written: the output waits in the
-      // broker's bounded log, and what that drops meanwhile reaches the caller as `skipped`, so a stuck
-      // watcher costs the server no more than the job's kept output.
+      // Where the caller is in the job's output: `at` bytes into the broker's output log `log`, skipped
+      // ones counted. While the call pushes back (a caller that stopped reading), nothing more is written:
+      // the output waits in the broker's bounded log, and what that drops meanwhile reaches the caller as
+      // `skipped`, so a stuck watcher costs the server no more than the job's kept output. Job changes
+      // that come meanwhile wait too, each sent after the output that came before it.
+      const initial = d.broker.outputSoFar(job.id);
+      let log = initial.log;
       let at = Number(call.request.skipBytes ?? 0);
       let waiting = false;
-      /** Job changes held back while waiting: sent after the output that came before them. */
-      let heldJobs: JobEvent[] = [];
+      const held: { e: JobEvent; log: number; end: number }[] = [];
       let stop = () => {};
-      /** End the call once caught up (the job had ended when the watch began). */
+      /** End the call once caught up (the job has ended). */
       let ending = false;
       const isFinal = (state: string | undefined) =>
         (FINAL_JOB_STATES as ReadonlySet<string>).has(state ?? "");
@@ -124,11 +126,26 @@ export function jobService(d: JobServiceDeps): JobHandlers {
         waiting = true;
         call.once("drain", catchUp);
       };
-      /** Sends the kept output from `at` on, then the held job changes, until done or the call pushes back. */
+      /** Sends the held job changes that came before `upTo` in log `log` (all that came in another log). */
+      const sendHeld = (upTo: number) => {
+        while (held.length > 0 && (held[0]!.log !== log || held[0]!.end <= upTo)) {
+          const h = held.shift()!;
+          send(h.e);
+          if (isFinal(h.e.job?.state)) ending = true;
+        }
+      };
+      /** Sends the kept output from `at` on, with the held job changes in place, until done or the call pushes back. */
       const catchUp = () => {
         waiting = false;
         if (!writable()) return;
         const so = d.broker.outputSoFar(job.id);
+        if (so.log !== log) {
+          // Another log (the job's was let go among older jobs', or a restore replaced it): all it holds is new.
+          sendHeld(Number.POSITIVE_INFINITY);
+          log = so.log;
+          at = 0;
+        }
+        sendHeld(at);
         if (at < so.dropped) {
           send({ skipped: so.dropped - at });
           at = so.dropped;
@@ -137,6 +154,7 @@ export function jobService(d: JobServiceDeps): JobHandlers {
         for (const c of so.chunks) {
           const end = start + c.data.length;
           if (end > at) {
+            sendHeld(Math.max(start, at));
             const more = send({
               output: { job: job.id, stream: c.stream, data: c.data.subarray(at - start) },
             });
@@ -148,16 +166,10 @@ export function jobService(d: JobServiceDeps): JobHandlers {
           }
           start = end;
         }
-        const jobs = heldJobs;
-        heldJobs = [];
-        for (const e of jobs) {
-          send(e);
-          if (isFinal(e.job?.state)) ending = true;
-        }
+        sendHeld(Number.POSITIVE_INFINITY);
         if (ending) finish();
       };
-      const so = d.broker.outputSoFar(job.id);
-      const kept = so.dropped + so.chunks.reduce((n, c) => n + c.data.length, 0);
+      const kept = initial.dropped + initial.chunks.reduce((n, c) => n + c.data.length, 0);
       // A caller that already has more than this server kept watched a server that has since restarted.
       if (!Number.isSafeInteger(at) || at < 0 || at > kept) at = 0;
       // The job as it is, then its kept output, then changes and output as they come.
@@ -169,16 +181,17 @@ export function jobService(d: JobServiceDeps): JobHandlers {
         job: (j) => {
           const e = { job: jobOut(j) };
           if (waiting) {
-            heldJobs.push(e);
+            held.push({ e, ...d.broker.outputEnd(job.id) });
             return;
           }
           send(e);
           if (isFinal(j.state)) finish();
         },
-        output: (stream, data) => {
-          // Not waiting: everything before this chunk was sent, so it is the next.
+        output: (stream, data, pos) => {
+          // Not waiting: everything before this chunk was sent, so it is the next (or the first of a new log).
           if (waiting) return;
-          at += data.length;
+          log = pos.log;
+          at = pos.end;
           if (!send({ output: { job: job.id, stream, data } })) waitForDrain();
         },
         gone: () => {
