@@ -537,3 +537,63 @@ test("a watcher that stops reading is written no more than its call takes; the r
     `stuck watcher: ${beforeResume} bytes before it read again, ${stuck.r.skipped} skipped, ${stuck.r.received} received in all`,
   );
 });
+
+test("a stuck watcher whose job's output log is let go among 100 newer jobs' gets the new log's output whole once it reads again", async (t) => {
+  // A lease long enough for the job to stay its runner's while 100 others run.
+  const { s, admin } = await setup(t, "60s");
+  const r1 = openRunner(await runnerConn(s, admin, "r1"));
+  const job = await admin.queueJob({ app: "web", operation: "build" });
+  await r1.nextAssignment();
+  r1.stream.started(job.id);
+  await waitFor(async () => (await state(admin, job.id)) === "running", "running");
+  const own = new Connection(
+    { address: s.address, token: s.token, tls: false, tlsSkipVerify: false, source: "test" },
+    clientIdentity("cli", "stuck-watcher", BUILD_VERSION_INFO),
+    { channel: { "grpc.use_local_subchannel_pool": 1 } },
+  );
+  t.teardown(() => own.close());
+  const events: JobEventInfo[] = [];
+  let resumed = false;
+  let handle: PausableStream | undefined;
+  const ended = new Promise<Error | undefined>((resolve) => {
+    handle = own.watchJob(
+      job.id,
+      (e) => {
+        events.push(e);
+        if (!resumed) handle?.pause();
+      },
+      resolve,
+    );
+  });
+  await waitFor(() => events.length === 1, "the first event");
+  // 8 MiB the watcher does not read: the server stops writing to it.
+  const chunk = Buffer.alloc(32 * 1024, "o");
+  for (let i = 0; i < 256; i++) if (!r1.stream.output(job.id, "stdout", chunk)) await r1.stream.drained();
+  // 100 newer jobs with output, on another runner: the job's log is let go (the broker keeps 100).
+  const r2 = openRunner(await runnerConn(s, admin, "r2"));
+  for (let i = 0; i < 100; i++) {
+    const other = await admin.queueJob({ app: "web", operation: "build" });
+    await r2.nextAssignment();
+    r2.stream.started(other.id);
+    r2.stream.output(other.id, "stdout", Buffer.from(`other ${i}\n`));
+    r2.stream.done(other.id, { exitCode: 0 });
+    await waitFor(async () => (await state(admin, other.id)) === "success", "the other job's end");
+  }
+  // The job writes on, into a new log, and ends.
+  r1.stream.output(job.id, "stdout", Buffer.from("after the log was let go\n"));
+  r1.stream.done(job.id, { exitCode: 0 });
+  await waitFor(async () => (await state(admin, job.id)) === "success", "success");
+  resumed = true;
+  handle!.resume();
+  t.is(await ended, undefined);
+  const outputs = events.flatMap((e) => (e.kind === "output" ? [e.data.toString()] : []));
+  t.is(outputs.at(-1), "after the log was let go\n", "the new log's output, whole, at the end");
+  t.true(
+    outputs.slice(0, -1).every((o) => /^o+$/.test(o)),
+    "before it, only the first log's output, never a piece of the new one",
+  );
+  t.deepEqual(
+    events.flatMap((e) => (e.kind === "job" ? [e.job.state] : [])),
+    ["running", "success"],
+  );
+});
