@@ -81,6 +81,44 @@ async function runnerConn(s: TestServer, admin: Connection, id: string): Promise
 
 const state = async (admin: Connection, id: string) => (await admin.getJob(id)).state;
 
+/**
+ * A watcher of `jobId` that stops reading: on a TCP connection of its own (a subchannel pool of its own),
+ * so that only its stream stops being read, it pauses at each event until `resume` (what grpc-js has
+ * decoded it still hands over). `ended` settles when the server ends the stream.
+ */
+function stuckWatcher(
+  t: ExecutionContext,
+  s: TestServer,
+  jobId: string,
+  onEvent: (e: JobEventInfo) => void,
+): { ended: Promise<Error | undefined>; resume(): void } {
+  const own = new Connection(
+    { address: s.address, token: s.token, tls: false, tlsSkipVerify: false, source: "test" },
+    clientIdentity("cli", "stuck-watcher", BUILD_VERSION_INFO),
+    { channel: { "grpc.use_local_subchannel_pool": 1 } },
+  );
+  t.teardown(() => own.close());
+  let resumed = false;
+  let handle: PausableStream | undefined;
+  const ended = new Promise<Error | undefined>((resolve) => {
+    handle = own.watchJob(
+      jobId,
+      (e) => {
+        onEvent(e);
+        if (!resumed) handle?.pause();
+      },
+      resolve,
+    );
+  });
+  return {
+    ended,
+    resume: () => {
+      resumed = true;
+      handle!.resume();
+    },
+  };
+}
+
 test("a runner is welcomed, gets queued jobs one at a time oldest first, and its reports move them to their end", async (t) => {
   const { s, admin } = await setup(t);
   const b1 = await admin.queueJob({ app: "web", operation: "build" });
@@ -468,27 +506,8 @@ test("a watcher that stops reading is written no more than its call takes; the r
       },
     };
   };
-  // The stuck watcher on a TCP connection of its own (a subchannel pool of its own), so that only its
-  // stream stops being read; it pauses at each event until it reads again: what grpc-js has decoded it still hands over.
-  const own = new Connection(
-    { address: s.address, token: s.token, tls: false, tlsSkipVerify: false, source: "test" },
-    clientIdentity("cli", "stuck-watcher", BUILD_VERSION_INFO),
-    { channel: { "grpc.use_local_subchannel_pool": 1 } },
-  );
-  t.teardown(() => own.close());
   const stuck = reader();
-  let stuckHandle: PausableStream | undefined;
-  let resumed = false;
-  const stuckEnded = new Promise<Error | undefined>((resolve) => {
-    stuckHandle = own.watchJob(
-      job.id,
-      (e) => {
-        stuck.on(e);
-        if (!resumed) stuckHandle?.pause();
-      },
-      resolve,
-    );
-  });
+  const stuckWatch = stuckWatcher(t, s, job.id, stuck.on);
   await waitFor(() => stuck.r.states.length === 1, "the stuck watcher's first event");
   const reading = reader();
   const readingEnded = new Promise<Error | undefined>((resolve) =>
@@ -517,9 +536,8 @@ test("a watcher that stops reading is written no more than its call takes; the r
     beforeResume < 8 * 1024 * 1024,
     `${beforeResume} bytes reached the stuck watcher before it read again`,
   );
-  resumed = true;
-  stuckHandle!.resume();
-  t.is(await stuckEnded, undefined);
+  stuckWatch.resume();
+  t.is(await stuckWatch.ended, undefined);
   t.true(stuck.r.ok, "the stuck watcher's output is the job's, in order, with the skipped bytes counted");
   t.true(stuck.r.skipped > 0, "the server dropped output while the watcher was stuck, and says so");
   t.is(stuck.r.skipped + stuck.r.received, all.length);
@@ -546,25 +564,8 @@ test("a stuck watcher whose job's output log is let go among 100 newer jobs' get
   await r1.nextAssignment();
   r1.stream.started(job.id);
   await waitFor(async () => (await state(admin, job.id)) === "running", "running");
-  const own = new Connection(
-    { address: s.address, token: s.token, tls: false, tlsSkipVerify: false, source: "test" },
-    clientIdentity("cli", "stuck-watcher", BUILD_VERSION_INFO),
-    { channel: { "grpc.use_local_subchannel_pool": 1 } },
-  );
-  t.teardown(() => own.close());
   const events: JobEventInfo[] = [];
-  let resumed = false;
-  let handle: PausableStream | undefined;
-  const ended = new Promise<Error | undefined>((resolve) => {
-    handle = own.watchJob(
-      job.id,
-      (e) => {
-        events.push(e);
-        if (!resumed) handle?.pause();
-      },
-      resolve,
-    );
-  });
+  const watcher = stuckWatcher(t, s, job.id, (e) => events.push(e));
   await waitFor(() => events.length === 1, "the first event");
   // 8 MiB the watcher does not read: the server stops writing to it.
   const chunk = Buffer.alloc(32 * 1024, "o");
@@ -583,9 +584,8 @@ test("a stuck watcher whose job's output log is let go among 100 newer jobs' get
   r1.stream.output(job.id, "stdout", Buffer.from("after the log was let go\n"));
   r1.stream.done(job.id, { exitCode: 0 });
   await waitFor(async () => (await state(admin, job.id)) === "success", "success");
-  resumed = true;
-  handle!.resume();
-  t.is(await ended, undefined);
+  watcher.resume();
+  t.is(await watcher.ended, undefined);
   const outputs = events.flatMap((e) => (e.kind === "output" ? [e.data.toString()] : []));
   t.is(outputs.at(-1), "after the log was let go\n", "the new log's output, whole, at the end");
   t.true(
