@@ -68,6 +68,11 @@ export interface OutputPosition {
   readonly end: number;
 }
 
+/** Where `log` ends: every byte it was given, dropped ones included. */
+function endOf(log: OutputLog): OutputPosition {
+  return { log: log.id, end: log.dropped + log.bytes };
+}
+
 /**
  * Hands queued jobs to connected runners and takes them back from runners that went away
  * (DESIGN §10, ARCHITECTURE "Jobs and runners").
@@ -267,7 +272,7 @@ export class JobBroker {
       log.bytes -= gone.data.length;
       log.dropped += gone.data.length;
     }
-    const at = { log: log.id, end: log.dropped + log.bytes };
+    const at = endOf(log);
     for (const w of this.watchers.get(jobId) ?? []) w.output(stream, data, at);
   }
 
@@ -352,7 +357,7 @@ export class JobBroker {
   /** Where a job's output ends now. */
   outputEnd(jobId: string): OutputPosition {
     const log = this.outputs.get(jobId);
-    return { log: log?.id ?? 0, end: log ? log.dropped + log.bytes : 0 };
+    return log ? endOf(log) : { log: 0, end: 0 };
   }
 
   watch(jobId: string, watcher: JobWatcher): () => void {

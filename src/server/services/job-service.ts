@@ -106,7 +106,7 @@ export function jobService(d: JobServiceDeps): JobHandlers {
       // the output waits in the broker's bounded log, and what that drops meanwhile reaches the caller as
       // `skipped`, so a stuck watcher costs the server no more than the job's kept output. Job changes
       // that come meanwhile wait too, each sent after the output that came before it.
-      const initial = d.broker.outputSoFar(job.id);
+      const initial = d.broker.outputEnd(job.id);
       let log = initial.log;
       let at = Number(call.request.skipBytes ?? 0);
       let waiting = false;
@@ -169,9 +169,8 @@ export function jobService(d: JobServiceDeps): JobHandlers {
         sendHeld(Number.POSITIVE_INFINITY);
         if (ending) finish();
       };
-      const kept = initial.dropped + initial.chunks.reduce((n, c) => n + c.data.length, 0);
       // A caller that already has more than this server kept watched a server that has since restarted.
-      if (!Number.isSafeInteger(at) || at < 0 || at > kept) at = 0;
+      if (!Number.isSafeInteger(at) || at < 0 || at > initial.end) at = 0;
       // The job as it is, then its kept output, then changes and output as they come.
       ending = isFinal(job.state);
       if (send({ job: jobOut(job) })) catchUp();
