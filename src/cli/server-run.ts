@@ -40,6 +40,14 @@ export const serverRun: Command = {
       placeholder: "ADDR",
     },
     {
+      name: "listen-entrypoint",
+      type: "string",
+      usage:
+        "a listener for entrypoints only, served by a thread of its own so that a fleet's traffic does not slow operators' calls (off: entrypoints use -listen-grpc)",
+      default: "off",
+      placeholder: "ADDR",
+    },
+    {
       name: "url-domain",
       type: "string",
       usage: "the domain of the URL service's hostnames (<app>.DOMAIN, <app>--<deployment>.DOMAIN)",
@@ -168,6 +176,7 @@ export const serverRun: Command = {
       listenGrpc: flags.string("listen-grpc")!,
       listenHttp: flags.string("listen-http")!,
       listenUrl: flags.string("listen-url")!,
+      listenEntrypoint: flags.string("listen-entrypoint")!,
       urlDomain: flags.string("url-domain")!,
       ...(flags.string("tls-cert-file") ? { tlsCertFile: flags.string("tls-cert-file") } : {}),
       ...(flags.string("tls-key-file") ? { tlsKeyFile: flags.string("tls-key-file") } : {}),

@@ -90,6 +90,8 @@ export interface ServerConfig {
   readonly listenHttp: ListenAddress;
   /** The URL service's listener; absent when it is switched off (-listen-url=off). */
   readonly listenUrl?: ListenAddress;
+  /** -listen-entrypoint: a listener for entrypoints only, served by a thread of its own; absent when off. */
+  readonly listenEntrypoint?: ListenAddress;
   readonly urlDomain: string;
   /** Absent: every listener serves plain text. */
   readonly tls?: TlsSource;
@@ -145,6 +147,8 @@ export interface ServerConfigInput {
   readonly listenHttp?: string;
   /** "off" switches the URL service off. */
   readonly listenUrl?: string;
+  /** Absent or "off": no entrypoint listener of its own. */
+  readonly listenEntrypoint?: string;
   readonly urlDomain?: string;
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
@@ -221,6 +225,10 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     (input.listenUrl ?? SERVER_DEFAULTS.listenUrl) === "off"
       ? undefined
       : parseListen(input.listenUrl ?? SERVER_DEFAULTS.listenUrl, "-listen-url");
+  const listenEntrypoint =
+    (input.listenEntrypoint ?? "off") === "off"
+      ? undefined
+      : parseListen(input.listenEntrypoint ?? "", "-listen-entrypoint");
   const insecurePlaintext = input.insecurePlaintext ?? false;
   const logBufferBytes = parseByteSize(
     input.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
@@ -233,7 +241,14 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
   );
   if (!tls) {
     checkPlaintextExposure(
-      exposedListeners(listenersOf({ listenGrpc, listenHttp, ...(listenUrl ? { listenUrl } : {}) })),
+      exposedListeners(
+        listenersOf({
+          listenGrpc,
+          listenHttp,
+          ...(listenUrl ? { listenUrl } : {}),
+          ...(listenEntrypoint ? { listenEntrypoint } : {}),
+        }),
+      ),
       insecurePlaintext,
     );
   }
@@ -242,6 +257,7 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
     listenGrpc,
     listenHttp,
     ...(listenUrl ? { listenUrl } : {}),
+    ...(listenEntrypoint ? { listenEntrypoint } : {}),
     urlDomain: parseDomain(input.urlDomain ?? SERVER_DEFAULTS.urlDomain),
     ...(tls ? { tls } : {}),
     insecurePlaintext,
@@ -350,12 +366,15 @@ function tlsSource(input: ServerConfigInput): TlsSource | undefined {
 
 /** The server's listeners with their flags (the URL service's only when it is on). */
 export function listenersOf(
-  config: Pick<ServerConfig, "listenGrpc" | "listenHttp" | "listenUrl">,
+  config: Pick<ServerConfig, "listenGrpc" | "listenHttp" | "listenUrl" | "listenEntrypoint">,
 ): NamedListener[] {
   return [
     { flag: "-listen-grpc", address: config.listenGrpc },
     { flag: "-listen-http", address: config.listenHttp },
     ...(config.listenUrl ? [{ flag: "-listen-url" as const, address: config.listenUrl }] : []),
+    ...(config.listenEntrypoint
+      ? [{ flag: "-listen-entrypoint" as const, address: config.listenEntrypoint }]
+      : []),
   ];
 }
 

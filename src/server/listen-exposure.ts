@@ -8,7 +8,7 @@ interface ListenAddress {
 
 /** One listener of the server, named by its flag. */
 export interface NamedListener {
-  readonly flag: "-listen-grpc" | "-listen-http" | "-listen-url";
+  readonly flag: "-listen-grpc" | "-listen-http" | "-listen-url" | "-listen-entrypoint";
   readonly address: ListenAddress;
 }
 

@@ -72,6 +72,7 @@ export async function runServer(config: ServerConfig, logger: ServerLogger): Pro
         grpc: server.grpcAddress,
         http: server.httpAddress,
         url: server.urlAddress ?? "off",
+        entrypoints: server.entrypointAddress ?? "off",
         urlDomain: config.urlDomain,
         db: config.dbPath,
         tls: Boolean(config.tls),

@@ -38,8 +38,15 @@ import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store, TokenRecord } from "./store/store.js";
 import { StreamLimits } from "./stream-limits.js";
 import { resolveTls, type TlsPair } from "./tls.js";
+import { EntrypointListener } from "./entrypoint-listener.js";
 import { TunnelBroker } from "./url/tunnel-broker.js";
 import { startUrlService, type UrlService } from "./url/url-service.js";
+
+/**
+ * The entrypoint listener's thread runs at this nice value (Linux): when both want the CPU, the main
+ * thread, which answers operators, goes first.
+ */
+const ENTRYPOINT_THREAD_NICE = 10;
 
 /** A started server. close() is the graceful shutdown; it is idempotent. */
 export interface RunningServer {
@@ -47,6 +54,8 @@ export interface RunningServer {
   readonly httpAddress: string;
   /** The URL service's address; absent when it is switched off. */
   readonly urlAddress?: string;
+  /** The entrypoint listener's address (-listen-entrypoint); absent when it is off. */
+  readonly entrypointAddress?: string;
   readonly store: Store;
   /**
    * Stores a token and makes it valid at once (the server's token cache learns it): the first token
@@ -206,10 +215,8 @@ export async function startServer(
     passEncoded(proto.grpc.waypoint.v1.Waypoint.service, ["GetInventory"]),
     waypointHandlers,
   );
-  grpcServer.addService(
-    passEncoded(proto.grpc.waypoint.v1.Entrypoint.service, ["EntrypointConfig"]),
-    entrypoint,
-  );
+  const entrypointDefinition = passEncoded(proto.grpc.waypoint.v1.Entrypoint.service, ["EntrypointConfig"]);
+  grpcServer.addService(entrypointDefinition, entrypoint);
   const health = new HealthImplementation({
     "": "SERVING",
     "waypoint.v1.Waypoint": "SERVING",
@@ -251,8 +258,19 @@ export async function startServer(
   });
 
   let grpcPort: number;
+  let entrypointListener: EntrypointListener | undefined;
   try {
     grpcPort = await bindGrpc(grpcServer, config, tlsPair);
+    if (config.listenEntrypoint)
+      entrypointListener = await EntrypointListener.start({
+        server: grpcServer,
+        service: entrypointDefinition,
+        address: formatAddress(config.listenEntrypoint),
+        ...(tlsPair ? { tls: tlsPair } : {}),
+        maxMessageBytes: config.maxMessageBytes,
+        logger,
+        nice: ENTRYPOINT_THREAD_NICE,
+      });
     await listenHttp(http, config.listenHttp);
     if (config.listenUrl)
       urlService = await startUrlService(formatAddress(config.listenUrl), {
@@ -268,6 +286,7 @@ export async function startServer(
       });
   } catch (err) {
     grpcServer.forceShutdown();
+    await entrypointListener?.close(0);
     http.close();
     await urlService?.close();
     clearInterval(pruneTimer);
@@ -307,6 +326,7 @@ export async function startServer(
           resolve();
         });
       });
+      await entrypointListener?.close(config.shutdownGraceMs);
       await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeAllConnections();
@@ -334,6 +354,11 @@ export async function startServer(
     grpcAddress: formatAddress({ host: config.listenGrpc.host, port: grpcPort }),
     httpAddress: formatAddress({ host: config.listenHttp.host, port: httpPort }),
     ...(urlService ? { urlAddress: urlService.address } : {}),
+    ...(entrypointListener && config.listenEntrypoint
+      ? {
+          entrypointAddress: formatAddress({ host: config.listenEntrypoint.host, port: entrypointListener.port }),
+        }
+      : {}),
     store,
     addToken: (record) => {
       if (store.isBootstrapped()) store.insertToken(record);

@@ -28,8 +28,15 @@ console.error("warming up");
 setInterval(() => {}, 1000);
 `;
 
-test("deployment create → entrypoint from the env file → instances, logs, exec, config change, stop", async (t) => {
-  const server = await startServerProcess(t);
+const journey = test.macro(async (t, listener: "grpc" | "entrypoint") => {
+  const server = await startServerProcess(
+    t,
+    listener === "entrypoint" ? { args: ["-listen-entrypoint=127.0.0.1:0"] } : {},
+  );
+  // With -listen-entrypoint, the entrypoint reaches the server only through that listener's thread.
+  const entrypointAddr = listener === "entrypoint" ? String(server.ready?.entrypoints) : undefined;
+  if (entrypointAddr) t.regex(entrypointAddr, /^127\.0\.0\.1:\d+$/);
+  else t.is(server.ready?.entrypoints, "off");
   const env = { WAYPOINT_SERVER_ADDR: server.grpcAddress };
   const token = lastLine((await runCli(t, ["server", "bootstrap"], { env })).stdout);
   const withToken = { ...env, WAYPOINT_SERVER_TOKEN: token };
@@ -41,11 +48,17 @@ test("deployment create → entrypoint from the env file → instances, logs, ex
 
   await wp("app", "create", "web");
   await wp("config", "set", "-app=web", "GREETING=hello world");
-  const created = await wp("deployment", "create", "-app=web");
+  const created = await wp(
+    "deployment",
+    "create",
+    "-app=web",
+    ...(entrypointAddr ? [`-entrypoint-addr=${entrypointAddr}`] : []),
+  );
   const dir = tempDir(t);
   writeFileSync(join(dir, "web.env"), created.stdout);
   t.regex(created.stdout, /^WAYPOINT_CEB_INVITE_TOKEN=/m);
   t.regex(created.stdout, /^WAYPOINT_DEPLOYMENT_ID='?web-v1'?$/m);
+  t.regex(created.stdout, new RegExp(`^WAYPOINT_SERVER_ADDR='?${entrypointAddr ?? server.grpcAddress}'?$`, "m"));
 
   const appFile = join(dir, "app.cjs");
   writeFileSync(appFile, APP);
@@ -116,3 +129,10 @@ test("deployment create → entrypoint from the env file → instances, logs, ex
     return list.length === 1 && list[0]!.connected === false;
   }, "the instance to show disconnected");
 });
+
+test(
+  "deployment create → entrypoint from the env file → instances, logs, exec, config change, stop",
+  journey,
+  "grpc",
+);
+test("the same journey with the entrypoint on -listen-entrypoint (its own thread)", journey, "entrypoint");
