@@ -126,7 +126,12 @@ const inkWithoutDevMode = {
 
 rmSync(join(dist, "chunks"), { recursive: true, force: true });
 await build({
-  entryPoints: { "bin/waypoint": join(root, "src", "bin", "waypoint.ts") },
+  entryPoints: {
+    "bin/waypoint": join(root, "src", "bin", "waypoint.ts"),
+    // The entrypoint listener's thread (-listen-entrypoint), loaded by path: its own entry, at the
+    // place src/server/entrypoint-listener.ts looks for it (two levels below the root, like every file here).
+    "server/entrypoint-thread": join(root, "src", "server", "entrypoint-thread.ts"),
+  },
   outdir: dist,
   chunkNames: "chunks/[name]-[hash]",
   bundle: true,
@@ -156,5 +161,6 @@ await build({
   logLevel: "warning",
 });
 chmodSync(join(dist, "bin", "waypoint.js"), 0o755);
-// What tsc wrote for the file this replaces.
+// What tsc wrote for the files this replaces.
 rmSync(join(dist, "bin", "waypoint.js.map"), { force: true });
+rmSync(join(dist, "server", "entrypoint-thread.js.map"), { force: true });

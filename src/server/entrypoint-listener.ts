@@ -20,12 +20,16 @@ type ConnectionInfo = ReturnType<ServerInterceptingCallInterface["getConnectionI
 import { AppError } from "../protocol/errors.js";
 import { bindError } from "./bind-error.js";
 import {
+  BatchWriter,
   type CallKind,
-  type FromThread,
+  type Control,
   type Headers,
-  LATIN1,
+  Op,
+  type OpenInfo,
+  type OpKind,
+  readBatch,
+  type StatusInfo,
   type ThreadSetup,
-  type ToThread,
 } from "./entrypoint-thread-wire.js";
 import type { ServerLogger } from "./logger.js";
 import type { TlsPair } from "./tls.js";
@@ -59,15 +63,14 @@ export interface EntrypointListenerOptions {
 
 export class EntrypointListener {
   private readonly calls = new Map<number, RemoteCall>();
-  private out: ToThread[] = [];
-  private flushing = false;
+  private readonly out = new BatchWriter();
+  private scheduled = false;
   private closed: (() => void) | undefined;
   private exited = false;
 
   private constructor(
     private readonly worker: Worker,
     private readonly runner: HandlerRunner,
-    private readonly logger: ServerLogger,
     readonly port: number,
   ) {}
 
@@ -78,6 +81,8 @@ export class EntrypointListener {
         "INTERNAL",
         "this version of @grpc/grpc-js has no _retrieveHandler/_runHandlerForCall: -listen-entrypoint cannot run its calls",
       );
+    if (Object.values(opts.service).some((m) => !m.requestStream && !m.responseStream))
+      throw new AppError("INTERNAL", "-listen-entrypoint serves streaming methods only");
     const setup: ThreadSetup = {
       address: opts.address,
       ...(opts.tls ? { tls: { cert: opts.tls.cert.toString(), key: opts.tls.key.toString() } } : {}),
@@ -89,14 +94,12 @@ export class EntrypointListener {
       })),
       nice: opts.nice ?? 0,
     };
-    if (Object.values(opts.service).some((m) => !m.requestStream && !m.responseStream))
-      throw new AppError("INTERNAL", "-listen-entrypoint serves streaming methods only");
     const worker = threadWorker(setup);
-    let onMessage: (batch: FromThread[]) => void = () => {};
+    let onMessage: (m: Control) => void = () => {};
     let onError: (err: Error) => void = () => {};
     let onExit: (code: number) => void = () => {};
-    const first = await new Promise<FromThread>((resolve, reject) => {
-      onMessage = (batch) => resolve(batch[0]!);
+    const first = await new Promise<Control>((resolve, reject) => {
+      onMessage = resolve;
       onError = reject;
       onExit = (code) => reject(new Error(`the entrypoint listener's thread exited (${code})`));
       worker.once("message", onMessage);
@@ -107,17 +110,17 @@ export class EntrypointListener {
       worker.off("error", onError);
       worker.off("exit", onExit);
     });
-    if (first.op !== "listening") {
+    if (first.t !== "listening") {
       await worker.terminate();
-      const message = first.op === "failed" ? first.message : `unexpected ${first.op}`;
+      const message = first.t === "failed" ? first.message : `unexpected ${first.t}`;
       throw bindError(
-        Object.assign(new Error(message), first.op === "failed" && first.code ? { code: first.code } : {}),
+        Object.assign(new Error(message), first.t === "failed" && first.code ? { code: first.code } : {}),
         opts.address,
         "-listen-entrypoint",
       );
     }
-    const listener = new EntrypointListener(worker, runner as HandlerRunner, opts.logger, first.port);
-    worker.on("message", (batch: FromThread[]) => listener.received(batch));
+    const listener = new EntrypointListener(worker, runner as HandlerRunner, first.port);
+    worker.on("message", (m: Control) => listener.received(m));
     worker.on("error", (err) => opts.logger.error({ err }, "the entrypoint listener's thread failed"));
     worker.on("exit", () => listener.gone());
     return listener;
@@ -127,7 +130,8 @@ export class EntrypointListener {
   close(graceMs: number): Promise<void> {
     if (this.exited) return Promise.resolve();
     const done = new Promise<void>((resolve) => (this.closed = resolve));
-    this.send({ op: "shutdown", graceMs });
+    this.flush();
+    this.worker.postMessage({ t: "shutdown", graceMs } satisfies Control);
     const timer = setTimeout(() => void this.worker.terminate(), graceMs + 2_000);
     return done.then(async () => {
       clearTimeout(timer);
@@ -135,56 +139,55 @@ export class EntrypointListener {
     });
   }
 
-  send(op: ToThread): void {
-    this.out.push(op);
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(() => {
-        this.flushing = false;
-        const batch = this.out;
-        this.out = [];
-        if (batch.length > 0 && !this.exited) this.worker.postMessage(batch);
-      });
-    }
+  send(kind: OpKind, id: number, payload?: Uint8Array | string): void {
+    this.out.op(kind, id, payload);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   forget(id: number): void {
     this.calls.delete(id);
   }
 
-  private received(batch: FromThread[]): void {
-    for (const m of batch) {
-      switch (m.op) {
-        case "open": {
-          const handler = this.runner._retrieveHandler(m.path);
-          if (!handler) {
-            this.send({ op: "status", id: m.id, code: grpc.status.UNIMPLEMENTED, details: `no handler for ${m.path}`, headers: null });
-            break;
-          }
-          const call = new RemoteCall(this, m.id, handler, m);
-          this.calls.set(m.id, call);
-          this.runner._runHandlerForCall(call, handler);
-          break;
-        }
-        case "message":
-          this.calls.get(m.id)?.message(m.data);
-          break;
-        case "halfClose":
-          this.calls.get(m.id)?.halfClose();
-          break;
-        case "cancel":
-          this.calls.get(m.id)?.cancel();
-          break;
-        case "written":
-          this.calls.get(m.id)?.written();
-          break;
-        case "closed":
-          this.closed?.();
-          break;
-        default:
-          break;
-      }
+  private flush(): void {
+    this.scheduled = false;
+    if (this.out.empty || this.exited) return;
+    const { buffer, length } = this.out.take();
+    this.worker.postMessage({ t: "batch", buffer, length } satisfies Control, [buffer]);
+  }
+
+  private received(m: Control): void {
+    if (m.t === "closed") {
+      this.closed?.();
+      return;
     }
+    if (m.t !== "batch") return;
+    readBatch(m.buffer, m.length, (kind, id, payload) => this.operation(kind, id, payload));
+    // Taken: the thread may send what it gathered meanwhile.
+    this.worker.postMessage({ t: "ack" } satisfies Control);
+  }
+
+  private operation(kind: OpKind, id: number, payload: Buffer): void {
+    if (kind === Op.Open) {
+      const info = JSON.parse(payload.toString()) as OpenInfo;
+      const handler = this.runner._retrieveHandler(info.path);
+      if (!handler) {
+        const status: StatusInfo = { code: grpc.status.UNIMPLEMENTED, details: `no handler for ${info.path}`, headers: null };
+        this.send(Op.Status, id, JSON.stringify(status));
+        return;
+      }
+      const call = new RemoteCall(this, id, handler, info);
+      this.calls.set(id, call);
+      this.runner._runHandlerForCall(call, handler);
+      return;
+    }
+    const call = this.calls.get(id);
+    if (!call) return;
+    if (kind === Op.Message) call.message(payload);
+    else if (kind === Op.HalfClose) call.halfClose();
+    else if (kind === Op.Cancel) call.cancel();
+    else if (kind === Op.Written) call.written();
   }
 
   private gone(): void {
@@ -203,7 +206,11 @@ const HALF_CLOSE = Symbol("half-close");
  */
 class RemoteCall implements ServerInterceptingCallInterface {
   private listener: InterceptingServerListener | undefined;
-  private readonly queue: (string | typeof HALF_CLOSE)[] = [];
+  /**
+   * Messages not yet read. A message read at once is deserialized from its view into the thread's
+   * batch; one that waits is kept as a latin1 string (in V8's heap, not pinning the batch's buffer).
+   */
+  private readonly queue: (Buffer | string | typeof HALF_CLOSE)[] = [];
   private readPending = false;
   /** Whether the thread was told to stop reading the call. */
   private paused = false;
@@ -216,11 +223,13 @@ class RemoteCall implements ServerInterceptingCallInterface {
     private readonly link: EntrypointListener,
     private readonly id: number,
     private readonly handler: Handler,
-    private readonly open: Extract<FromThread, { op: "open" }>,
+    private readonly open: OpenInfo,
   ) {
     this.metadata = grpc.Metadata.fromHttp2Headers(open.headers);
-    if (open.request !== undefined) this.queue.push(open.request, HALF_CLOSE);
+    this.serverStream = handler.type === "serverStream";
   }
+
+  private readonly serverStream: boolean;
 
   start(listener: InterceptingServerListener): void {
     this.listener = listener;
@@ -229,7 +238,7 @@ class RemoteCall implements ServerInterceptingCallInterface {
 
   sendMetadata(metadata: grpc.Metadata): void {
     if (this.ended) return;
-    this.link.send({ op: "metadata", id: this.id, headers: metadata.toHttp2Headers() as Headers });
+    this.link.send(Op.Metadata, this.id, JSON.stringify(metadata.toHttp2Headers() as Headers));
   }
 
   sendMessage(message: unknown, callback: () => void): void {
@@ -242,7 +251,7 @@ class RemoteCall implements ServerInterceptingCallInterface {
       return;
     }
     this.writeCallbacks.push(callback);
-    this.link.send({ op: "write", id: this.id, data: bytes.toString(LATIN1) });
+    this.link.send(Op.Write, this.id, bytes);
   }
 
   sendStatus(status: PartialStatus): void {
@@ -250,13 +259,12 @@ class RemoteCall implements ServerInterceptingCallInterface {
     this.ended = true;
     this.link.forget(this.id);
     if (this.cancelled) return;
-    this.link.send({
-      op: "status",
-      id: this.id,
+    const info: StatusInfo = {
       code: status.code,
       details: status.details,
       headers: status.metadata ? (status.metadata.toHttp2Headers() as Headers) : null,
-    });
+    };
+    this.link.send(Op.Status, this.id, JSON.stringify(info));
   }
 
   startRead(): void {
@@ -289,10 +297,14 @@ class RemoteCall implements ServerInterceptingCallInterface {
     return NO_METRICS;
   }
 
-  message(data: string): void {
+  /** `data` is a view into the thread's batch, valid while the batch is being read. */
+  message(data: Buffer): void {
     if (this.ended || this.cancelled) return;
     this.queue.push(data);
     this.deliver();
+    // Still waiting after this turn's reads: copied out of the batch.
+    const at = this.queue.indexOf(data);
+    if (at >= 0) this.queue[at] = data.toString("latin1");
   }
 
   halfClose(): void {
@@ -323,7 +335,7 @@ class RemoteCall implements ServerInterceptingCallInterface {
       }
       let message: unknown;
       try {
-        message = this.handler.deserialize(Buffer.from(next, LATIN1));
+        message = this.handler.deserialize(typeof next === "string" ? Buffer.from(next, "latin1") : next);
       } catch (err) {
         this.sendStatus({ code: grpc.status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
         return;
@@ -332,12 +344,12 @@ class RemoteCall implements ServerInterceptingCallInterface {
     }
     // One message waiting unread is enough: the rest stays with the client (HTTP/2's window).
     const waiting = this.queue.length > 0 && !this.readPending;
-    if (waiting && !this.paused && this.open.request === undefined) {
+    if (waiting && !this.paused && !this.serverStream) {
       this.paused = true;
-      this.link.send({ op: "pause", id: this.id });
+      this.link.send(Op.Pause, this.id);
     } else if (!waiting && this.paused) {
       this.paused = false;
-      this.link.send({ op: "resume", id: this.id });
+      this.link.send(Op.Resume, this.id);
     }
   }
 }

@@ -5,11 +5,20 @@
  * `-listen-grpc` run it; what they answer comes back as bytes. The fleet's connections, and the
  * collections of the heap that holds them, so stay off the loop that answers operators.
  */
-import * as grpc from "@grpc/grpc-js";
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
-import { type FromThread, LATIN1, type ThreadSetup, type ToThread } from "./entrypoint-thread-wire.js";
+import * as grpc from "@grpc/grpc-js";
+import {
+  BatchWriter,
+  type Control,
+  type Headers,
+  Op,
+  type OpenInfo,
+  readBatch,
+  type StatusInfo,
+  type ThreadSetup,
+} from "./entrypoint-thread-wire.js";
 
 type AnyCall =
   | grpc.ServerWritableStream<Buffer, Buffer>
@@ -22,7 +31,6 @@ interface Open {
   /** A client stream's answer, kept until its status. */
   answer?: Buffer;
   callback?: grpc.sendUnaryData<Buffer>;
-  done: boolean;
 }
 
 const port = parentPort;
@@ -35,21 +43,27 @@ lowerPriority(setup.nice);
 
 const calls = new Map<number, Open>();
 let nextId = 1;
-let out: FromThread[] = [];
-let flushing = false;
-const send = (op: FromThread) => {
-  out.push(op);
-  if (!flushing) {
-    flushing = true;
-    setImmediate(flush);
-  }
-};
-function flush(): void {
-  flushing = false;
-  const batch = out;
-  out = [];
-  if (batch.length > 0) port!.postMessage(batch);
+const out = new BatchWriter();
+let scheduled = false;
+/** A batch the main thread has not taken yet: the next waits (and grows) until it has. */
+let inFlight = false;
+const post = (m: Control, transfer?: ArrayBuffer[]) => port!.postMessage(m, transfer ?? []);
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flush);
 }
+function flush(): void {
+  scheduled = false;
+  if (inFlight || out.empty) return;
+  inFlight = true;
+  const { buffer, length } = out.take();
+  post({ t: "batch", buffer, length }, [buffer]);
+}
+const send = (kind: Parameters<BatchWriter["op"]>[0], id: number, payload?: Uint8Array | string) => {
+  out.op(kind, id, payload);
+  schedule();
+};
 
 const identity = (b: Buffer) => b;
 const server = new grpc.Server({
@@ -79,39 +93,37 @@ server.addService(service as grpc.ServiceDefinition, handlers);
 
 function opened(call: AnyCall, kind: Open["kind"], path: string, callback?: grpc.sendUnaryData<Buffer>): void {
   const id = nextId++;
-  const open: Open = { call, kind, done: false, ...(callback ? { callback } : {}) };
+  const open: Open = { call, kind, ...(callback ? { callback } : {}) };
   calls.set(id, open);
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  send({
-    op: "open",
-    id,
+  const info: OpenInfo = {
     path,
-    headers: call.metadata.toHttp2Headers() as Record<string, string | string[]>,
+    headers: call.metadata.toHttp2Headers() as Headers,
     peer: call.getPeer(),
     deadline: Number.isFinite(at) ? at : null,
     host: call.getHost(),
-    ...("request" in call && kind === "serverStream" ? { request: (call.request as Buffer).toString(LATIN1) } : {}),
-  });
-  const gone = () => {
-    if (open.done) return;
-    open.done = true;
-    calls.delete(id);
-    send({ op: "cancel", id });
   };
-  call.on("cancelled", gone);
+  send(Op.Open, id, JSON.stringify(info));
+  if (kind === "serverStream") {
+    send(Op.Message, id, (call as grpc.ServerWritableStream<Buffer, Buffer>).request);
+    send(Op.HalfClose, id);
+  }
+  call.on("cancelled", () => {
+    if (calls.delete(id)) send(Op.Cancel, id);
+  });
   call.on("error", () => {});
   if (kind !== "serverStream") {
     const readable = call as grpc.ServerReadableStream<Buffer, Buffer>;
-    readable.on("data", (b: Buffer) => send({ op: "message", id, data: b.toString(LATIN1) }));
-    readable.on("end", () => send({ op: "halfClose", id }));
+    readable.on("data", (b: Buffer) => send(Op.Message, id, b));
+    readable.on("end", () => send(Op.HalfClose, id));
   }
 }
 
-function finish(id: number, o: Open, code: number, details: string, headers: Record<string, string | string[]> | null): void {
-  o.done = true;
+function finish(id: number, o: Open, status: StatusInfo): void {
   calls.delete(id);
-  const metadata = headers ? grpc.Metadata.fromHttp2Headers(headers) : new grpc.Metadata();
+  const metadata = status.headers ? grpc.Metadata.fromHttp2Headers(status.headers) : new grpc.Metadata();
+  const { code, details } = status;
   if (o.kind === "clientStream") {
     if (code === grpc.status.OK) o.callback!(null, o.answer ?? Buffer.alloc(0), metadata);
     else o.callback!({ code, details, metadata });
@@ -123,58 +135,70 @@ function finish(id: number, o: Open, code: number, details: string, headers: Rec
   else w.emit("error", { code, details, metadata });
 }
 
-port.on("message", (batch: ToThread[]) => {
-  for (const m of batch) {
-    if (m.op === "shutdown") {
+port.on("message", (m: Control) => {
+  switch (m.t) {
+    case "batch":
+      readBatch(m.buffer, m.length, operation);
+      break;
+    case "ack":
+      inFlight = false;
+      flush();
+      break;
+    case "shutdown":
       shutdown(m.graceMs);
-      continue;
-    }
-    const o = calls.get(m.id);
-    if (!o) {
-      // A write to a call that is gone still completes: the main side waits for it.
-      if (m.op === "write") send({ op: "written", id: m.id });
-      continue;
-    }
-    switch (m.op) {
-      case "write": {
-        const data = Buffer.from(m.data, LATIN1);
-        if (o.kind === "clientStream") {
-          o.answer = data;
-          send({ op: "written", id: m.id });
-        } else (o.call as grpc.ServerWritableStream<Buffer, Buffer>).write(data, () => send({ op: "written", id: m.id }));
-        break;
-      }
-      case "metadata":
-        o.call.sendMetadata(grpc.Metadata.fromHttp2Headers(m.headers));
-        break;
-      case "status":
-        finish(m.id, o, m.code, m.details, m.headers);
-        break;
-      case "pause":
-        (o.call as grpc.ServerReadableStream<Buffer, Buffer>).pause();
-        break;
-      case "resume":
-        (o.call as grpc.ServerReadableStream<Buffer, Buffer>).resume();
-        break;
-    }
+      break;
+    default:
+      break;
   }
 });
+
+function operation(kind: number, id: number, payload: Buffer): void {
+  const o = calls.get(id);
+  if (!o) {
+    // A write to a call that is gone still completes: the main side counts its writes.
+    if (kind === Op.Write) send(Op.Written, id);
+    return;
+  }
+  switch (kind) {
+    case Op.Write:
+      if (o.kind === "clientStream") {
+        o.answer = Buffer.from(payload);
+        send(Op.Written, id);
+      } else (o.call as grpc.ServerWritableStream<Buffer, Buffer>).write(payload, () => send(Op.Written, id));
+      break;
+    case Op.Metadata:
+      o.call.sendMetadata(grpc.Metadata.fromHttp2Headers(JSON.parse(payload.toString()) as Headers));
+      break;
+    case Op.Status:
+      finish(id, o, JSON.parse(payload.toString()) as StatusInfo);
+      break;
+    case Op.Pause:
+      (o.call as grpc.ServerReadableStream<Buffer, Buffer>).pause();
+      break;
+    case Op.Resume:
+      (o.call as grpc.ServerReadableStream<Buffer, Buffer>).resume();
+      break;
+  }
+}
 
 function shutdown(graceMs: number): void {
   const timer = setTimeout(() => server.forceShutdown(), graceMs);
   server.tryShutdown(() => {
     clearTimeout(timer);
-    flush();
-    port!.postMessage([{ op: "closed" }] satisfies FromThread[]);
+    post({ t: "closed" });
   });
 }
 
 const credentials = setup.tls
-  ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(setup.tls.cert), private_key: Buffer.from(setup.tls.key) }], false)
+  ? grpc.ServerCredentials.createSsl(
+      null,
+      [{ cert_chain: Buffer.from(setup.tls.cert), private_key: Buffer.from(setup.tls.key) }],
+      false,
+    )
   : grpc.ServerCredentials.createInsecure();
 server.bindAsync(setup.address, credentials, (err, bound) => {
-  if (err) port!.postMessage([{ op: "failed", message: err.message, code: (err as NodeJS.ErrnoException).code ?? "" }] satisfies FromThread[]);
-  else port!.postMessage([{ op: "listening", port: bound }] satisfies FromThread[]);
+  if (err) post({ t: "failed", message: err.message, code: (err as NodeJS.ErrnoException).code ?? "" });
+  else post({ t: "listening", port: bound });
 });
 
 function lowerPriority(nice: number): void {
