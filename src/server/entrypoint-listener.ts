@@ -17,9 +17,11 @@ import type {
 type PartialStatus = Parameters<ServerInterceptingCallInterface["sendStatus"]>[0];
 type AuthContext = ReturnType<ServerInterceptingCallInterface["getAuthContext"]>;
 type ConnectionInfo = ReturnType<ServerInterceptingCallInterface["getConnectionInfo"]>;
+
 import { AppError } from "../protocol/errors.js";
 import { bindError } from "./bind-error.js";
 import {
+  BatchReader,
   BatchWriter,
   type CallKind,
   type Control,
@@ -27,11 +29,11 @@ import {
   Op,
   type OpenInfo,
   type OpKind,
-  readBatch,
   type StatusInfo,
   type ThreadSetup,
 } from "./entrypoint-thread-wire.js";
-import type { ServerLogger } from "./logger.js";
+import { type ServerLogger, scrubTokens } from "./logger.js";
+import { niceOtherThreads } from "./thread-priority.js";
 import type { TlsPair } from "./tls.js";
 
 /** grpc-js's record of a registered method (Server's private `handlers` map). */
@@ -57,8 +59,13 @@ export interface EntrypointListenerOptions {
   readonly tls?: TlsPair;
   readonly maxMessageBytes: number;
   readonly logger: ServerLogger;
-  /** The thread's nice value (Linux); 0 leaves it at the process's. */
+  /**
+   * The nice value (Linux) of the listener's thread and of the process's other helper threads (V8's
+   * and libuv's): above 0, the calling thread, which answers operators, goes first. 0 changes nothing.
+   */
   readonly nice?: number;
+  /** The thread ended without close(): entrypoints can no longer connect through the listener. */
+  readonly onFailure?: (err: Error) => void;
 }
 
 export class EntrypointListener {
@@ -67,10 +74,15 @@ export class EntrypointListener {
   private scheduled = false;
   private closed: (() => void) | undefined;
   private exited = false;
+  /** close() was called: the thread's end is expected. */
+  closing = false;
+  /** The batch being read, a slice a turn. */
+  private reading: BatchReader | undefined;
 
   private constructor(
     private readonly worker: Worker,
     private readonly runner: HandlerRunner,
+    private readonly logger: ServerLogger,
     readonly port: number,
   ) {}
 
@@ -99,10 +111,14 @@ export class EntrypointListener {
     let onError: (err: Error) => void = () => {};
     let onExit: (code: number) => void = () => {};
     const first = await new Promise<Control>((resolve, reject) => {
-      onMessage = resolve;
+      onMessage = (m) => {
+        if (m.t === "log")
+          opts.logger[m.level]({ source: "grpc", listener: "-listen-entrypoint" }, scrubTokens(m.text));
+        else resolve(m);
+      };
       onError = reject;
       onExit = (code) => reject(new Error(`the entrypoint listener's thread exited (${code})`));
-      worker.once("message", onMessage);
+      worker.on("message", onMessage);
       worker.once("error", onError);
       worker.once("exit", onExit);
     }).finally(() => {
@@ -119,15 +135,26 @@ export class EntrypointListener {
         "-listen-entrypoint",
       );
     }
-    const listener = new EntrypointListener(worker, runner as HandlerRunner, first.port);
+    const listener = new EntrypointListener(worker, runner as HandlerRunner, opts.logger, first.port);
+    let failure: Error | undefined;
     worker.on("message", (m: Control) => listener.received(m));
-    worker.on("error", (err) => opts.logger.error({ err }, "the entrypoint listener's thread failed"));
-    worker.on("exit", () => listener.gone());
+    worker.on("error", (err) => (failure = err));
+    worker.on("exit", (code) => {
+      const unexpected = !listener.closing;
+      listener.gone();
+      if (unexpected)
+        opts.onFailure?.(failure ?? new Error(`the entrypoint listener's thread exited with code ${code}`));
+    });
+    if ((opts.nice ?? 0) > 0) {
+      const lowered = niceOtherThreads(opts.nice!);
+      opts.logger.debug({ threads: lowered, nice: opts.nice }, "helper threads run below the main thread");
+    }
     return listener;
   }
 
   /** Stops taking calls and waits for those in flight (ended by the server first), at most graceMs. */
   close(graceMs: number): Promise<void> {
+    this.closing = true;
     if (this.exited) return Promise.resolve();
     const done = new Promise<void>((resolve) => (this.closed = resolve));
     this.flush();
@@ -158,22 +185,48 @@ export class EntrypointListener {
   }
 
   private received(m: Control): void {
+    if (m.t === "log") {
+      this.logger[m.level]({ source: "grpc", listener: "-listen-entrypoint" }, scrubTokens(m.text));
+      return;
+    }
     if (m.t === "closed") {
       this.closed?.();
       return;
     }
     if (m.t !== "batch") return;
-    readBatch(m.buffer, m.length, (kind, id, payload) => this.operation(kind, id, payload));
-    // Taken: the thread may send what it gathered meanwhile.
-    this.worker.postMessage({ t: "ack" } satisfies Control);
+    this.reading = new BatchReader(m.buffer, m.length);
+    this.readSome();
   }
 
-  private operation(kind: OpKind, id: number, payload: Buffer): void {
+  /**
+   * Reads the batch for at most SLICE_MS a turn: a batch holds what the thread took from the whole fleet
+   * while the last one was read, and read in one go it would hold up every other call on this loop.
+   * Once it is read, the thread may send what it gathered meanwhile (one batch at a time: that is the
+   * back-pressure between the threads).
+   */
+  private readSome(): void {
+    const reading = this.reading;
+    if (!reading) return;
+    const until = performance.now() + SLICE_MS;
+    reading.read(this.operation, () => performance.now() < until);
+    if (!reading.done) {
+      setImmediate(() => this.readSome());
+      return;
+    }
+    this.reading = undefined;
+    if (!this.exited) this.worker.postMessage({ t: "ack" } satisfies Control);
+  }
+
+  private readonly operation = (kind: OpKind, id: number, payload: Buffer): void => {
     if (kind === Op.Open) {
       const info = JSON.parse(payload.toString()) as OpenInfo;
       const handler = this.runner._retrieveHandler(info.path);
       if (!handler) {
-        const status: StatusInfo = { code: grpc.status.UNIMPLEMENTED, details: `no handler for ${info.path}`, headers: null };
+        const status: StatusInfo = {
+          code: grpc.status.UNIMPLEMENTED,
+          details: `no handler for ${info.path}`,
+          headers: null,
+        };
         this.send(Op.Status, id, JSON.stringify(status));
         return;
       }
@@ -188,7 +241,7 @@ export class EntrypointListener {
     else if (kind === Op.HalfClose) call.halfClose();
     else if (kind === Op.Cancel) call.cancel();
     else if (kind === Op.Written) call.written();
-  }
+  };
 
   private gone(): void {
     this.exited = true;
@@ -196,6 +249,12 @@ export class EntrypointListener {
     this.closed?.();
   }
 }
+
+/** How long one turn of the main loop reads the thread's batch before it lets other work run. */
+const SLICE_MS = 10;
+
+/** Unread bytes of a call past which the thread stops reading it. */
+const PAUSE_BYTES = 64 * 1024;
 
 const HALF_CLOSE = Symbol("half-close");
 
@@ -211,6 +270,8 @@ class RemoteCall implements ServerInterceptingCallInterface {
    * batch; one that waits is kept as a latin1 string (in V8's heap, not pinning the batch's buffer).
    */
   private readonly queue: (Buffer | string | typeof HALF_CLOSE)[] = [];
+  /** The bytes of the messages in `queue`. */
+  private queuedBytes = 0;
   private readPending = false;
   /** Whether the thread was told to stop reading the call. */
   private paused = false;
@@ -247,7 +308,10 @@ class RemoteCall implements ServerInterceptingCallInterface {
     try {
       bytes = this.handler.serialize(message);
     } catch (err) {
-      this.sendStatus({ code: grpc.status.INTERNAL, details: "Error serializing response" });
+      this.sendStatus({
+        code: grpc.status.INTERNAL,
+        details: `Error serializing response: ${(err as Error).message}`,
+      });
       return;
     }
     this.writeCallbacks.push(callback);
@@ -290,7 +354,10 @@ class RemoteCall implements ServerInterceptingCallInterface {
 
   getConnectionInfo(): ConnectionInfo {
     const at = this.open.peer.lastIndexOf(":");
-    return { remoteAddress: this.open.peer.slice(0, at), remotePort: Number(this.open.peer.slice(at + 1)) } as ConnectionInfo;
+    return {
+      remoteAddress: this.open.peer.slice(0, at),
+      remotePort: Number(this.open.peer.slice(at + 1)),
+    } as ConnectionInfo;
   }
 
   getMetricsRecorder(): ReturnType<ServerInterceptingCallInterface["getMetricsRecorder"]> {
@@ -301,6 +368,7 @@ class RemoteCall implements ServerInterceptingCallInterface {
   message(data: Buffer): void {
     if (this.ended || this.cancelled) return;
     this.queue.push(data);
+    this.queuedBytes += data.length;
     this.deliver();
     // Still waiting after this turn's reads: copied out of the batch.
     const at = this.queue.indexOf(data);
@@ -333,21 +401,27 @@ class RemoteCall implements ServerInterceptingCallInterface {
         this.listener.onReceiveHalfClose();
         continue;
       }
+      this.queuedBytes -= next.length;
       let message: unknown;
       try {
         message = this.handler.deserialize(typeof next === "string" ? Buffer.from(next, "latin1") : next);
       } catch (err) {
-        this.sendStatus({ code: grpc.status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+        this.sendStatus({
+          code: grpc.status.INTERNAL,
+          details: `Error deserializing request: ${(err as Error).message}`,
+        });
         return;
       }
       this.listener.onReceiveMessage(message);
     }
-    // One message waiting unread is enough: the rest stays with the client (HTTP/2's window).
-    const waiting = this.queue.length > 0 && !this.readPending;
-    if (waiting && !this.paused && !this.serverStream) {
+    // Enough waits unread: the rest stays with the client (HTTP/2's window) until the call reads again.
+    // Less than that keeps a call that reads steadily from being paused between two of its messages
+    // in one batch (grpc-js asks for the next message a tick after the last).
+    const full = this.queuedBytes >= PAUSE_BYTES && !this.readPending;
+    if (full && !this.paused && !this.serverStream) {
       this.paused = true;
       this.link.send(Op.Pause, this.id);
-    } else if (!waiting && this.paused) {
+    } else if (!full && this.paused) {
       this.paused = false;
       this.link.send(Op.Resume, this.id);
     }

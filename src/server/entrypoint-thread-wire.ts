@@ -67,6 +67,8 @@ export type Control =
   | { readonly t: "listening"; readonly port: number }
   | { readonly t: "failed"; readonly message: string; readonly code: string }
   | { readonly t: "shutdown"; readonly graceMs: number }
+  /** Thread → main: a line of grpc-js's log, for the server's log. */
+  | { readonly t: "log"; readonly level: "warn" | "debug" | "trace"; readonly text: string }
   | { readonly t: "closed" };
 
 const HEAD = 9; // kind (1) + id (4) + payload length (4)
@@ -111,19 +113,34 @@ export class BatchWriter {
   }
 }
 
-/** Calls `each` for every operation of a batch; a payload is a view into the batch's buffer. */
-export function readBatch(
-  buffer: ArrayBuffer,
-  length: number,
-  each: (kind: OpKind, id: number, payload: Buffer) => void,
-): void {
-  const buf = Buffer.from(buffer, 0, length);
-  let at = 0;
-  while (at + HEAD <= length) {
-    const kind = buf.readUInt8(at) as OpKind;
-    const id = buf.readUInt32LE(at + 1);
-    const size = buf.readUInt32LE(at + 5);
-    each(kind, id, buf.subarray(at + HEAD, at + HEAD + size));
-    at += HEAD + size;
+/** A batch's operations, read in order, as many at a time as the reader likes. */
+export class BatchReader {
+  private readonly buf: Buffer;
+  private at = 0;
+
+  constructor(buffer: ArrayBuffer, length: number) {
+    this.buf = Buffer.from(buffer, 0, length);
+  }
+
+  get done(): boolean {
+    return this.at + HEAD > this.buf.length;
+  }
+
+  /**
+   * Calls `each` for the next operations until the batch ends or `more()` (asked every few
+   * operations) says to stop. A payload is a view into the batch's buffer.
+   */
+  read(each: (kind: OpKind, id: number, payload: Buffer) => void, more: () => boolean = () => true): void {
+    const buf = this.buf;
+    let n = 0;
+    while (!this.done) {
+      if ((++n & 31) === 0 && !more()) return;
+      const kind = buf.readUInt8(this.at) as OpKind;
+      const id = buf.readUInt32LE(this.at + 1);
+      const size = buf.readUInt32LE(this.at + 5);
+      const start = this.at + HEAD;
+      this.at = start + size;
+      each(kind, id, buf.subarray(start, start + size));
+    }
   }
 }

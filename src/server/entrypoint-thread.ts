@@ -5,20 +5,19 @@
  * `-listen-grpc` run it; what they answer comes back as bytes. The fleet's connections, and the
  * collections of the heap that holds them, so stay off the loop that answers operators.
  */
-import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import * as grpc from "@grpc/grpc-js";
 import {
+  BatchReader,
   BatchWriter,
   type Control,
   type Headers,
   Op,
   type OpenInfo,
-  readBatch,
   type StatusInfo,
   type ThreadSetup,
 } from "./entrypoint-thread-wire.js";
+import { currentThreadId, niceThread } from "./thread-priority.js";
 
 type AnyCall =
   | grpc.ServerWritableStream<Buffer, Buffer>
@@ -38,8 +37,16 @@ if (!port) throw new Error("entrypoint-thread.ts runs as a worker thread of the 
 const setup = workerData as ThreadSetup;
 
 // Operators' calls on the main thread go first: this thread's work has its own back-pressure (HTTP/2
-// windows, the log credit), theirs has none. Linux: a thread's nice value is per thread.
-lowerPriority(setup.nice);
+// windows, the log credit, one batch at a time), theirs has none.
+const tid = setup.nice > 0 ? currentThreadId() : undefined;
+if (tid !== undefined) niceThread(tid, setup.nice);
+
+// grpc-js's log goes to the server's log, through the main thread (as its own does there).
+const logLine =
+  (level: "warn" | "debug" | "trace") =>
+  (...args: unknown[]) =>
+    post({ t: "log", level, text: args.map(String).join(" ") });
+grpc.setLogger({ error: logLine("warn"), info: logLine("debug"), debug: logLine("trace") });
 
 const calls = new Map<number, Open>();
 let nextId = 1;
@@ -91,7 +98,12 @@ for (const m of setup.methods) {
 }
 server.addService(service as grpc.ServiceDefinition, handlers);
 
-function opened(call: AnyCall, kind: Open["kind"], path: string, callback?: grpc.sendUnaryData<Buffer>): void {
+function opened(
+  call: AnyCall,
+  kind: Open["kind"],
+  path: string,
+  callback?: grpc.sendUnaryData<Buffer>,
+): void {
   const id = nextId++;
   const open: Open = { call, kind, ...(callback ? { callback } : {}) };
   calls.set(id, open);
@@ -138,7 +150,7 @@ function finish(id: number, o: Open, status: StatusInfo): void {
 port.on("message", (m: Control) => {
   switch (m.t) {
     case "batch":
-      readBatch(m.buffer, m.length, operation);
+      new BatchReader(m.buffer, m.length).read(operation);
       break;
     case "ack":
       inFlight = false;
@@ -200,14 +212,3 @@ server.bindAsync(setup.address, credentials, (err, bound) => {
   if (err) post({ t: "failed", message: err.message, code: (err as NodeJS.ErrnoException).code ?? "" });
   else post({ t: "listening", port: bound });
 });
-
-function lowerPriority(nice: number): void {
-  if (nice === 0 || process.platform !== "linux") return;
-  try {
-    // /proc/thread-self is "<pid>/task/<tid>": setpriority on a thread id sets that thread's nice value.
-    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
-  } catch {
-    // Best effort: the listener works the same at the process's priority.
-  }
-}

@@ -11,6 +11,7 @@ import { AuthThrottle } from "./auth-throttle.js";
 import { bindError } from "./bind-error.js";
 import { formatAddress, type ListenAddress, listenersOf, type ServerConfig } from "./config.js";
 import { passEncoded } from "./encoded.js";
+import { EntrypointListener } from "./entrypoint-listener.js";
 import { Guard } from "./guard.js";
 import { createHttpServer } from "./http.js";
 import { InventoryRecorder } from "./inventory-recorder.js";
@@ -38,7 +39,6 @@ import { SqliteStore } from "./store/sqlite-store.js";
 import type { Store, TokenRecord } from "./store/store.js";
 import { StreamLimits } from "./stream-limits.js";
 import { resolveTls, type TlsPair } from "./tls.js";
-import { EntrypointListener } from "./entrypoint-listener.js";
 import { TunnelBroker } from "./url/tunnel-broker.js";
 import { startUrlService, type UrlService } from "./url/url-service.js";
 
@@ -270,6 +270,13 @@ export async function startServer(
         maxMessageBytes: config.maxMessageBytes,
         logger,
         nice: ENTRYPOINT_THREAD_NICE,
+        onFailure: (err) => {
+          health.setStatus("waypoint.v1.Entrypoint", "NOT_SERVING");
+          logger.error(
+            { err, listener: formatAddress(config.listenEntrypoint!) },
+            "the entrypoint listener's thread ended: entrypoints cannot connect through -listen-entrypoint until the server restarts (those on -listen-grpc are not affected)",
+          );
+        },
       });
     await listenHttp(http, config.listenHttp);
     if (config.listenUrl)
@@ -356,7 +363,10 @@ export async function startServer(
     ...(urlService ? { urlAddress: urlService.address } : {}),
     ...(entrypointListener && config.listenEntrypoint
       ? {
-          entrypointAddress: formatAddress({ host: config.listenEntrypoint.host, port: entrypointListener.port }),
+          entrypointAddress: formatAddress({
+            host: config.listenEntrypoint.host,
+            port: entrypointListener.port,
+          }),
         }
       : {}),
     store,

@@ -58,7 +58,10 @@ const journey = test.macro(async (t, listener: "grpc" | "entrypoint") => {
   writeFileSync(join(dir, "web.env"), created.stdout);
   t.regex(created.stdout, /^WAYPOINT_CEB_INVITE_TOKEN=/m);
   t.regex(created.stdout, /^WAYPOINT_DEPLOYMENT_ID='?web-v1'?$/m);
-  t.regex(created.stdout, new RegExp(`^WAYPOINT_SERVER_ADDR='?${entrypointAddr ?? server.grpcAddress}'?$`, "m"));
+  t.regex(
+    created.stdout,
+    new RegExp(`^WAYPOINT_SERVER_ADDR='?${entrypointAddr ?? server.grpcAddress}'?$`, "m"),
+  );
 
   const appFile = join(dir, "app.cjs");
   writeFileSync(appFile, APP);

@@ -35,6 +35,20 @@ test("-listen-url defaults to 127.0.0.1:9703, `off` switches the URL service off
   }
 });
 
+test("-listen-entrypoint is off unless given; it takes a listen address, checked as the others are", (t) => {
+  const base = { logLevel: "notice" as const, versionInfo: BUILD_VERSION_INFO };
+  t.is(serverConfig(base).listenEntrypoint, undefined);
+  t.is(serverConfig({ ...base, listenEntrypoint: "off" }).listenEntrypoint, undefined);
+  t.deepEqual(serverConfig({ ...base, listenEntrypoint: "127.0.0.1:9704" }).listenEntrypoint, {
+    host: "127.0.0.1",
+    port: 9704,
+  });
+  for (const bad of ["", "nope", "127.0.0.1:99999"]) {
+    const err = t.throws(() => serverConfig({ ...base, listenEntrypoint: bad }), undefined, bad);
+    t.regex(err!.message, /-listen-entrypoint/, bad);
+  }
+});
+
 test("the limits default to 4MiB messages, 100000 streams per token, 1000 per connection and 10 failed authentications a minute", (t) => {
   const c = serverConfig({ logLevel: "notice", versionInfo: BUILD_VERSION_INFO });
   t.is(c.maxMessageBytes, 4 * 1024 * 1024);

@@ -43,7 +43,11 @@ test("plain text on a non-loopback listener is refused, naming each such listene
   const hint = String((err as { hint?: string }).hint);
   t.regex(hint, /-tls-self-signed/);
   t.regex(hint, /-insecure-plaintext/);
-  for (const listen of [{ listenHttp: "10.1.2.3:80" }, { listenUrl: "wp.example.com:80" }]) {
+  for (const listen of [
+    { listenHttp: "10.1.2.3:80" },
+    { listenUrl: "wp.example.com:80" },
+    { listenEntrypoint: "0.0.0.0:9704" },
+  ]) {
     t.throws(() => serverConfig({ ...base, ...listen }), { message: /refusing to serve plain text/ });
   }
 });
@@ -59,6 +63,9 @@ test("plain text on a non-loopback listener is allowed with -insecure-plaintext 
     serverConfig({ ...base, listenGrpc: "[::1]:1", listenHttp: "localhost:2", listenUrl: "127.0.0.2:3" }),
   );
   t.notThrows(() => serverConfig({ ...base, listenUrl: "off" }));
+  t.like(serverConfig({ ...base, listenEntrypoint: "0.0.0.0:9704", tlsSelfSigned: true }), {
+    listenEntrypoint: { host: "0.0.0.0", port: 9704 },
+  });
 });
 
 test("-tls-self-signed is refused with -tls-cert-file or -tls-key-file, and -tls-san without -tls-self-signed; -tls-san names are checked", (t) => {
