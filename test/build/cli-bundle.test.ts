@@ -93,9 +93,10 @@ async function bundledServer(
 /** A raw unary or bidi call: request and response bytes as they are on the wire. */
 const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
 
-test("the bundle is one entry file and chunks, all two levels below the package root", (t) => {
-  t.deepEqual(readdirSync(join(pkg, "dist")).sort(), ["bin", "chunks"]);
+test("the bundle is the entry file, the entrypoint listener's thread and chunks, all two levels below the package root", (t) => {
+  t.deepEqual(readdirSync(join(pkg, "dist")).sort(), ["bin", "chunks", "server"]);
   t.deepEqual(readdirSync(join(pkg, "dist", "bin")), ["waypoint.js"]);
+  t.deepEqual(readdirSync(join(pkg, "dist", "server")), ["entrypoint-thread.js"]);
   const chunks = readdirSync(join(pkg, "dist", "chunks"));
   t.true(chunks.length > 0 && chunks.every((f) => f.endsWith(".js")), chunks.join(", "));
   t.true(readFileSync(BIN, "utf8").startsWith("#!/usr/bin/env node\n"));
@@ -103,6 +104,7 @@ test("the bundle is one entry file and chunks, all two levels below the package 
   const depth = (dir: string) => relative(pkg, dir).split("/").length;
   t.is(depth(join(pkg, "dist", "bin")), 2);
   t.is(depth(join(pkg, "dist", "chunks")), 2);
+  t.is(depth(join(pkg, "dist", "server")), 2);
 });
 
 test("`version -json` reports this build's version, written into the bundle", async (t) => {
@@ -152,6 +154,33 @@ test("`server run` from the bundle: JSON log, the API, gRPC health and reflectio
   t.is(answers.length, 2);
   t.true(answers[0]!.includes("waypoint.v1.Waypoint") && answers[0]!.includes("waypoint.v1.Entrypoint"));
   t.true(answers[1]!.includes("GetVersionInfo"), "the file descriptor of the service");
+});
+
+test("`server run -listen-entrypoint` from the bundle: its thread loads from the bundle and its calls reach the server's handlers", async (t) => {
+  const { run } = await bundledServer(t, { args: ["-listen-entrypoint=127.0.0.1:0"] });
+  const ready = run
+    .stderr()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .find((r) => r.msg === "server ready")!;
+  const address = String(ready.entrypoints);
+  t.regex(address, /^127\.0\.0\.1:\d+$/);
+  const Client = grpc.makeGenericClientConstructor({}, "");
+  const client = new Client(address, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const status = (path: string) =>
+    new Promise<grpc.StatusObject>((resolve) => {
+      const call = client.makeServerStreamRequest(path, raw.serialize, raw.deserialize, Buffer.alloc(0));
+      call.on("error", () => {});
+      call.on("status", resolve);
+    });
+  // No identity headers: the server's guard, on the main thread, refuses the call and says why.
+  const config = await status("/waypoint.v1.Entrypoint/EntrypointConfig");
+  t.is(config.code, grpc.status.INVALID_ARGUMENT);
+  t.regex(config.details, /missing metadata header/);
+  // The listener serves the Entrypoint service only.
+  t.is((await status("/waypoint.v1.Waypoint/WatchState")).code, grpc.status.UNIMPLEMENTED);
 });
 
 test("`server run -tls-self-signed` from the bundle makes its certificate (the X.509 library loads from its chunk)", async (t) => {

@@ -14,7 +14,7 @@ import { tempDir } from "../helpers/temp.js";
 
 const APP = `console.log('up'); setInterval(() => {}, 1000);`;
 
-test("-tls-self-signed: made on first start and reused on the next; the CLI and the entrypoint trust it only when told", async (t) => {
+test("-tls-self-signed: made on first start and reused on the next; the CLI and the entrypoint (on -listen-entrypoint) trust it only when told", async (t) => {
   t.timeout(150_000);
   const dir = tempDir(t);
   const db = join(dir, "data.db");
@@ -37,7 +37,9 @@ test("-tls-self-signed: made on first start and reused on the next; the CLI and 
   t.like(first.ready, { tls: true });
   t.is(await first.stop(), 0);
 
-  const server = await startServerProcess(t, { db, args });
+  // This time with an entrypoint listener: it serves the same certificate (its own thread's TLS).
+  const server = await startServerProcess(t, { db, args: [...args, "-listen-entrypoint=127.0.0.1:0"] });
+  const entrypointAddr = String(server.ready?.entrypoints);
   t.like(
     server.records().find((r) => r.msg === `reusing the self-signed TLS certificate ${cert}`),
     { sha256, reused: true },
@@ -60,15 +62,20 @@ test("-tls-self-signed: made on first start and reused on the next; the CLI and 
     env: { ...trusted, WAYPOINT_SERVER_ADDR: `localhost:${port}`, WAYPOINT_SERVER_TOKEN: token },
   });
   t.is(byName.code, 0, byName.stderr);
-  const skipping = await runCli(t, ["deployment", "create", "-app=web", "-json"], {
-    env: { ...base, WAYPOINT_SERVER_TLS_SKIP_VERIFY: "true", WAYPOINT_SERVER_TOKEN: token },
-  });
+  const skipping = await runCli(
+    t,
+    ["deployment", "create", "-app=web", "-json", `-entrypoint-addr=${entrypointAddr}`],
+    {
+      env: { ...base, WAYPOINT_SERVER_TLS_SKIP_VERIFY: "true", WAYPOINT_SERVER_TOKEN: token },
+    },
+  );
   t.is(skipping.code, 0, skipping.stderr);
 
   // The entrypoint, with the deployment's env (TLS, no skip: the CLI that made it was told to skip,
   // so the env says so too; take it out) and the certificate trusted.
   const env = (JSON.parse(skipping.stdout) as { env: Record<string, string> }).env;
   t.is(env.WAYPOINT_SERVER_TLS, "true");
+  t.is(env.WAYPOINT_SERVER_ADDR, entrypointAddr);
   const verifying = { ...env, WAYPOINT_SERVER_TLS_SKIP_VERIFY: undefined };
   const untrustedEntrypoint = spawnEntrypoint(t, [process.execPath, "-e", APP], {
     env: { ...verifying, WAYPOINT_CEB_STARTUP_TIMEOUT_MS: "300" },
