@@ -1,4 +1,4 @@
-import { entrypointEnv, envLines, isLocalOnlyAddress } from "../protocol/entrypoint-env.js";
+import { entrypointEnv, envLines, isLocalOnlyAddress, withPort } from "../protocol/entrypoint-env.js";
 import { AppError } from "../protocol/errors.js";
 import type { Command } from "./command.js";
 import { writeLine } from "./command.js";
@@ -14,7 +14,8 @@ export const deploymentCreate: Command = {
     "this connection uses them), WAYPOINT_CEB_INVITE_TOKEN and WAYPOINT_DEPLOYMENT_ID. The token is shown\n" +
     "once: keep the output, e.g. `waypoint deployment create -app=web > web.env`, then start the app with\n" +
     "`set -a; . ./web.env; set +a; waypoint-entrypoint ./server` (or systemd EnvironmentFile=web.env).\n" +
-    "WAYPOINT_SERVER_ADDR is the address this command used unless -entrypoint-addr says where the app's\n" +
+    "WAYPOINT_SERVER_ADDR is the address this command used, with the port of the server's entrypoint\n" +
+    "listener when it has one (server run -listen-entrypoint), unless -entrypoint-addr says where the app's\n" +
     'hosts reach the server. -json prints {"id", "app", "sequence", "createdAt", "token", "tokenId", "env", "url"}\n' +
     "(url left out when the deployment has none; see the URL service).",
   flags: [
@@ -22,7 +23,8 @@ export const deploymentCreate: Command = {
     {
       name: "entrypoint-addr",
       type: "string",
-      usage: "the server address as the app's hosts reach it (default: the one this command uses)",
+      usage:
+        "the server address as the app's hosts reach it (default: the one this command uses, with the port of the server's entrypoint listener if it has one)",
       placeholder: "ADDR",
     },
     { name: "json", type: "boolean", usage: "print JSON" },
@@ -41,7 +43,11 @@ export const deploymentCreate: Command = {
     try {
       const created = await conn.createDeployment(app);
       const d = created.deployment;
-      const address = given ?? conn.settings.address;
+      // A server with an entrypoint listener (-listen-entrypoint) wants its entrypoints there.
+      const listener = created.entrypointPort
+        ? withPort(conn.settings.address, created.entrypointPort)
+        : undefined;
+      const address = given ?? listener ?? conn.settings.address;
       const env = entrypointEnv({
         address,
         tls: conn.settings.tls,
@@ -69,6 +75,12 @@ export const deploymentCreate: Command = {
         `Created deployment ${d.id} of app ${d.app}. Its entrypoint token (id ${created.tokenId}) is shown only once: keep this output.`,
       );
       if (d.url) writeLine(io.stderr, `Once an instance connects, it is served at ${d.url}`);
+      if (given === undefined && created.entrypointPort && !listener) {
+        writeLine(
+          io.stderr,
+          `Warning: the server serves entrypoints on port ${created.entrypointPort} (-listen-entrypoint), which ${conn.settings.address} does not say how to reach: WAYPOINT_SERVER_ADDR is ${address}. Pass -entrypoint-addr=HOST:${created.entrypointPort}.`,
+        );
+      }
       if (isLocalOnlyAddress(address)) {
         writeLine(
           io.stderr,

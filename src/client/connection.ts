@@ -481,7 +481,12 @@ export class Connection {
       this.waypoint.CreateDeployment.bind(this.waypoint),
       { app },
     );
-    return { deployment: deploymentFromProto(res.deployment), token: res.token, tokenId: res.tokenId };
+    return {
+      deployment: deploymentFromProto(res.deployment),
+      token: res.token,
+      tokenId: res.tokenId,
+      ...(res.entrypointPort > 0 ? { entrypointPort: res.entrypointPort } : {}),
+    };
   }
 
   async listDeployments(app = ""): Promise<DeploymentInfo[]> {

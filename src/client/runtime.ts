@@ -50,6 +50,8 @@ export interface CreatedDeploymentInfo {
   /** The deployment's entrypoint token: shown once. */
   readonly token: string;
   readonly tokenId: string;
+  /** The port of the server's entrypoint listener (-listen-entrypoint); absent when it has none. */
+  readonly entrypointPort?: number;
 }
 
 /**

@@ -629,6 +629,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "tokenId": {
                   "type": "string",
                   "id": 3
+                },
+                "entrypointPort": {
+                  "type": "uint32",
+                  "id": 4
                 }
               }
             },

@@ -56,6 +56,24 @@ export function targetHost(address: string): string | undefined {
 }
 
 /**
+ * `address` (a gRPC target, as targetHost reads them) with its port replaced by `port`: where the
+ * server's entrypoint listener is, seen from the same host name. Undefined for targets without a host
+ * (unix sockets).
+ */
+export function withPort(address: string, port: number): string | undefined {
+  const trimmed = address.trim();
+  const host = targetHost(trimmed);
+  if (host === undefined) return undefined;
+  const scheme = /^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/.exec(trimmed)?.[0] ?? "";
+  const rest = trimmed.slice(scheme.length);
+  const bracketed = /^(\[[^\]]+\])(:\d+)?$/.exec(rest);
+  if (bracketed) return `${scheme}${bracketed[1]}:${port}`;
+  if (rest.split(":").length - 1 > 1) return `${scheme}[${rest}]:${port}`;
+  const at = rest.lastIndexOf(":");
+  return `${scheme}${at >= 0 ? rest.slice(0, at) : rest}:${port}`;
+}
+
+/**
  * True when an entrypoint on another host could not reach `address`: a
  * loopback address (127/8, ::1, localhost) or the unspecified one (0.0.0.0, ::),
  * which is a listen address, not one to connect to.

@@ -170,6 +170,8 @@ export async function startServer(
   });
   // Bound below, once gRPC and HTTP are; the runtime service makes URLs from its address.
   let urlService: UrlService | undefined;
+  // Started below, once gRPC is bound; deployments are told its port.
+  let entrypointListener: EntrypointListener | undefined;
   const logs = new LogHub({ bufferBytes: config.logBufferBytes, totalBytes: config.logBufferTotalBytes });
   const exec = new ExecBroker({ hub, logger });
   const runtime = runtimeService({
@@ -181,6 +183,7 @@ export async function startServer(
     logs,
     exec,
     activeWindowMs: config.activeWindowMs,
+    entrypointPort: () => entrypointListener?.port,
     urls: () =>
       urlService
         ? { address: urlService.address, domain: config.urlDomain, tls: Boolean(tlsPair) }
@@ -258,7 +261,6 @@ export async function startServer(
   });
 
   let grpcPort: number;
-  let entrypointListener: EntrypointListener | undefined;
   try {
     grpcPort = await bindGrpc(grpcServer, config, tlsPair);
     if (config.listenEntrypoint)

@@ -48,12 +48,8 @@ const journey = test.macro(async (t, listener: "grpc" | "entrypoint") => {
 
   await wp("app", "create", "web");
   await wp("config", "set", "-app=web", "GREETING=hello world");
-  const created = await wp(
-    "deployment",
-    "create",
-    "-app=web",
-    ...(entrypointAddr ? [`-entrypoint-addr=${entrypointAddr}`] : []),
-  );
+  // Without -entrypoint-addr: the server says where its entrypoint listener is.
+  const created = await wp("deployment", "create", "-app=web");
   const dir = tempDir(t);
   writeFileSync(join(dir, "web.env"), created.stdout);
   t.regex(created.stdout, /^WAYPOINT_CEB_INVITE_TOKEN=/m);

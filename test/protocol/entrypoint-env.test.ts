@@ -6,6 +6,7 @@ import {
   isLocalOnlyAddress,
   shellQuote,
   targetHost,
+  withPort,
 } from "../../src/protocol/entrypoint-env.js";
 
 test("the entrypoint env names the server, token and deployment; TLS only when on", (t) => {
@@ -51,6 +52,19 @@ test("the host of a gRPC target", (t) => {
   t.is(targetHost("dns:///localhost:9701"), "localhost");
   t.is(targetHost("ipv4:10.0.0.1:9701"), "10.0.0.1");
   t.is(targetHost("unix:/run/wp.sock"), undefined);
+});
+
+test("a gRPC target with another port: the same host, the entrypoint listener's port", (t) => {
+  t.is(withPort("127.0.0.1:9701", 9704), "127.0.0.1:9704");
+  t.is(withPort("wp.example.com:443", 9704), "wp.example.com:9704");
+  t.is(withPort("wp.example.com", 9704), "wp.example.com:9704");
+  t.is(withPort("[::1]:9701", 9704), "[::1]:9704");
+  t.is(withPort("[2001:db8::1]", 9704), "[2001:db8::1]:9704");
+  t.is(withPort("2001:db8::1", 9704), "[2001:db8::1]:9704");
+  t.is(withPort("dns:///wp.internal:9701", 9704), "dns:///wp.internal:9704");
+  t.is(withPort("ipv4:10.0.0.1:9701", 9704), "ipv4:10.0.0.1:9704");
+  t.is(withPort(" wp:1 ", 2), "wp:2");
+  t.is(withPort("unix:/run/wp.sock", 9704), undefined);
 });
 
 test("loopback and unspecified addresses are local-only; others are not", (t) => {

@@ -57,6 +57,8 @@ export interface RuntimeServiceDeps {
    * URLs of apps and deployments are made of; undefined while it is off (or not yet listening).
    */
   readonly urls: () => UrlBase | undefined;
+  /** The entrypoint listener's port (-listen-entrypoint); undefined when it has none. */
+  readonly entrypointPort: () => number | undefined;
   readonly logger: ServerLogger;
 }
 
@@ -169,7 +171,12 @@ export function runtimeService(d: RuntimeServiceDeps): RuntimeHandlers {
       if (record) d.tokens.add(record);
       d.logger.info({ deployment: deployment.id, tokenId, by: ctx.token?.id }, "deployment created");
       const url = deploymentUrl(deployment, d.store.getApp(deployment.app), d.urls());
-      return { deployment: deploymentOut(deployment, 0, url), token: secret, tokenId };
+      return {
+        deployment: deploymentOut(deployment, 0, url),
+        token: secret,
+        tokenId,
+        entrypointPort: d.entrypointPort() ?? 0,
+      };
     }),
 
     ListDeployments: d.guard.unary((req) => {

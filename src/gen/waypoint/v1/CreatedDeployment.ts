@@ -7,10 +7,12 @@ export interface CreatedDeployment {
   'deployment'?: (_waypoint_v1_Deployment | null);
   'token'?: (string);
   'tokenId'?: (string);
+  'entrypointPort'?: (number);
 }
 
 export interface CreatedDeployment__Output {
   'deployment': (_waypoint_v1_Deployment__Output | null);
   'token': (string);
   'tokenId': (string);
+  'entrypointPort': (number);
 }
