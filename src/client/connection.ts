@@ -156,7 +156,13 @@ export type RunnerEvent =
       readonly leaseMs: number;
       readonly heartbeatMs: number;
     }
-  | { readonly kind: "assignment"; readonly job: JobInfo; readonly entrypointToken: string }
+  | {
+      readonly kind: "assignment";
+      readonly job: JobInfo;
+      readonly entrypointToken: string;
+      /** The server's entrypoint listener's port (-listen-entrypoint); 0 when it has none. */
+      readonly entrypointPort: number;
+    }
   | { readonly kind: "cancel"; readonly job: string; readonly reason: string };
 
 /** How a job ended, as its runner reports it. */
@@ -619,6 +625,7 @@ export class Connection {
           kind: "assignment",
           job: jobFromProto(m.assignment.job ?? null),
           entrypointToken: m.assignment.entrypointToken,
+          entrypointPort: m.assignment.entrypointPort,
         });
       else if (m.response === "cancel" && m.cancel)
         onEvent({ kind: "cancel", job: m.cancel.job, reason: m.cancel.reason });

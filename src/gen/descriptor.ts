@@ -1321,6 +1321,10 @@ export const WAYPOINT_DESCRIPTOR: object = {
                 "entrypointToken": {
                   "type": "string",
                   "id": 2
+                },
+                "entrypointPort": {
+                  "type": "uint32",
+                  "id": 3
                 }
               }
             },

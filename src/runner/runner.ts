@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Connection, RunnerEvent, RunnerStream } from "../client/connection.js";
 import type { JobInfo } from "../client/runtime.js";
-import { entrypointEnv } from "../protocol/entrypoint-env.js";
+import { entrypointEnv, withPort } from "../protocol/entrypoint-env.js";
 import { AppError } from "../protocol/errors.js";
 import { type JobProcess, type JobProcessResult, startJobProcess } from "./job-process.js";
 
@@ -176,7 +176,7 @@ export class Runner {
         return;
       }
       case "assignment":
-        this.run(e.job, e.entrypointToken);
+        this.run(e.job, e.entrypointToken, e.entrypointPort);
         return;
       case "cancel": {
         const cur = this.current;
@@ -212,7 +212,7 @@ export class Runner {
     this.retryTimer = setTimeout(() => this.connect(), wait);
   }
 
-  private run(job: JobInfo, entrypointToken: string): void {
+  private run(job: JobInfo, entrypointToken: string, entrypointPort: number): void {
     const stream = this.stream;
     // A new job means the server has the report of the finished one.
     if (this.current?.result) this.current = undefined;
@@ -232,7 +232,8 @@ export class Runner {
       Object.assign(
         env,
         entrypointEnv({
-          address: s.address,
+          // The server's entrypoint listener when it has one (-listen-entrypoint), on the host called.
+          address: (entrypointPort > 0 ? withPort(s.address, entrypointPort) : undefined) ?? s.address,
           tls: s.tls,
           tlsSkipVerify: s.tlsSkipVerify,
           token: entrypointToken,

@@ -149,7 +149,13 @@ export async function startServer(
   });
   const hub = new EntrypointHub();
   const instanceRows = new InstanceRows(store, logger);
-  const broker = new JobBroker({ store, tokens, logger, leaseMs: config.jobLeaseMs });
+  const broker = new JobBroker({
+    store,
+    tokens,
+    logger,
+    leaseMs: config.jobLeaseMs,
+    entrypointPort: () => entrypointListener?.port,
+  });
   const snapshots = new SnapshotControl({
     store,
     tokens,

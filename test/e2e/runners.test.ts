@@ -70,8 +70,9 @@ const exited = (child: ChildProcess) =>
     else child.once("exit", (code, signal) => resolve(code ?? (signal === "SIGKILL" ? 137 : 143)));
   });
 
-test("waypoint up runs the example's build, deploy and release here; its instance and logs show; the jobs are recorded", async (t) => {
-  const s = await startTestServer(t);
+test("waypoint up runs the example's build, deploy and release here; its instance (on -listen-entrypoint) and logs show; the jobs are recorded", async (t) => {
+  // The deploy's entrypoint connects through the server's entrypoint listener (the runner is told its port).
+  const s = await startTestServer(t, { config: { listenEntrypoint: "127.0.0.1:0" } });
   const dir = tempDir(t);
   cpSync(join(REPO_ROOT, "examples", "hello"), dir, { recursive: true });
   const base = (await freePort()) - 1;

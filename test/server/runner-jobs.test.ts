@@ -14,6 +14,7 @@ import {
   type RunnerStream,
 } from "../../src/client/connection.js";
 import { clientIdentity } from "../../src/client/identity.js";
+import type { ServerConfigInput } from "../../src/server/config.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -65,8 +66,12 @@ function openRunner(
   return r;
 }
 
-async function setup(t: ExecutionContext, lease = "2s"): Promise<{ s: TestServer; admin: Connection }> {
-  const s = await startTestServer(t, { jobLeaseTimeout: lease });
+async function setup(
+  t: ExecutionContext,
+  lease = "2s",
+  config: Partial<ServerConfigInput> = {},
+): Promise<{ s: TestServer; admin: Connection }> {
+  const s = await startTestServer(t, { jobLeaseTimeout: lease, config });
   const admin = s.connect();
   await admin.createApp("web", {
     operations: { build: "make", deploy: "./deploy.sh", release: "./release.sh" },
@@ -156,6 +161,7 @@ test("a deploy gets a new deployment and an entrypoint token for it, unless the 
   t.is(a.job.id, job.id);
   t.is(a.job.deployment, "web-v1");
   t.regex(a.entrypointToken, /^wpe_/);
+  t.is(a.entrypointPort, 0, "no entrypoint listener");
   t.like((await admin.listDeployments("web"))[0], { id: "web-v1" });
   // The token is the deployment's: an entrypoint with it registers an instance of web-v1.
   const ep = s.connect({ kind: "entrypoint", id: "inst-1", token: a.entrypointToken });
@@ -185,6 +191,24 @@ test("a deploy gets a new deployment and an entrypoint token for it, unless the 
   t.is(b.job.id, plain.id);
   t.is(b.entrypointToken, "");
   t.is(b.job.deployment, null);
+});
+
+test("with an entrypoint listener, a deploy's assignment carries its port; other jobs' do not", async (t) => {
+  const { s, admin } = await setup(t, "2s", { listenEntrypoint: "127.0.0.1:0" });
+  const port = Number(s.server.entrypointAddress?.split(":").at(-1));
+  t.true(port > 0);
+  const r = openRunner(await runnerConn(s, admin, "r1"));
+  await admin.queueJob({ app: "web", operation: "build" });
+  const build = await r.nextAssignment();
+  t.is(build.entrypointPort, 0);
+  r.stream.started(build.job.id);
+  r.stream.done(build.job.id, { exitCode: 0 });
+  await admin.queueJob({ app: "web", operation: "deploy" });
+  const deploy = await r.nextAssignment();
+  t.regex(deploy.entrypointToken, /^wpe_/);
+  t.is(deploy.entrypointPort, port);
+  // And `deployment create`'s answer says the same.
+  t.is((await admin.createDeployment("web")).entrypointPort, port);
 });
 
 test("a lease that runs out: an unstarted job and a running build go back to the queue, a running deploy fails", async (t) => {

@@ -43,6 +43,8 @@ export interface JobBrokerOptions {
   readonly logger: ServerLogger;
   /** How long a job's lease lasts without word from its runner. */
   readonly leaseMs: number;
+  /** The entrypoint listener's port (-listen-entrypoint), for deploy jobs' entrypoints; undefined when none. */
+  readonly entrypointPort?: () => number | undefined;
   /** Output kept in memory per job (oldest dropped first). */
   readonly outputBytes?: number;
   /** Jobs whose output is kept (the oldest job's is dropped first). */
@@ -403,7 +405,11 @@ export class JobBroker {
     }
     this.holding.set(link.id, job.id);
     this.lease(job.id, link.id);
-    const assignment: JobAssignment = { job: jobMessage(job), entrypointToken };
+    const assignment: JobAssignment = {
+      job: jobMessage(job),
+      entrypointToken,
+      entrypointPort: entrypointToken ? (this.d.entrypointPort?.() ?? 0) : 0,
+    };
     this.d.logger.info(
       { job: job.id, runner: link.id, operation: job.operation, app: job.app },
       "job assigned",

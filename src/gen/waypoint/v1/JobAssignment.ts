@@ -6,9 +6,11 @@ import type { Job as _waypoint_v1_Job, Job__Output as _waypoint_v1_Job__Output }
 export interface JobAssignment {
   'job'?: (_waypoint_v1_Job | null);
   'entrypointToken'?: (string);
+  'entrypointPort'?: (number);
 }
 
 export interface JobAssignment__Output {
   'job': (_waypoint_v1_Job__Output | null);
   'entrypointToken': (string);
+  'entrypointPort': (number);
 }
