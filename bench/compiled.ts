@@ -122,6 +122,8 @@ export async function benchServer(
   nodeArgs: readonly string[] = [],
 ): Promise<{
   address: string;
+  /** The -listen-entrypoint address, when the flags name one. */
+  entrypointAddress: string | undefined;
   conn: Connection;
   entrypointEnv: NodeJS.ProcessEnv;
   token: string;
@@ -147,7 +149,10 @@ export async function benchServer(
   // WAYPOINT_BENCH_SERVER_LOG=FILE keeps the server's log, to see what it did under the load.
   const keep = process.env.WAYPOINT_BENCH_SERVER_LOG;
   if (keep) server.stderr!.pipe(createWriteStream(keep, { flags: "a" }));
-  const address = String((await logLine(server, "server ready")).grpc);
+  const ready = await logLine(server, "server ready");
+  const address = String(ready.grpc);
+  const entrypointAddress =
+    typeof ready.entrypoints === "string" && ready.entrypoints !== "off" ? ready.entrypoints : undefined;
   const settings = { address, tls: false, tlsSkipVerify: false, source: "bench" };
   const boot = new Connection(settings, clientIdentity("cli", "bench", BUILD_VERSION_INFO));
   const token = (await boot.bootstrap()).token;
@@ -157,6 +162,7 @@ export async function benchServer(
   const created = await conn.createDeployment(app);
   return {
     address,
+    entrypointAddress,
     conn,
     token: created.token,
     deployment: created.deployment.id,

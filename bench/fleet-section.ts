@@ -53,7 +53,7 @@ export function fleetTable(f: FleetBench): string {
   const held = (t: TargetResult) =>
     `${fmt(t.held.config)} config + ${fmt(t.held.logs)} log streams (server: ${fmt(t.held.server)}); after the log phase ${fmt(t.heldAfter.config)} (server: ${fmt(t.heldAfter.server)})`;
   return [
-    "| measure | waypoint server | bare grpc-js | ratio | target |",
+    "| measure | waypoint server (`-listen-entrypoint`) | bare grpc-js | ratio | target |",
     "| --- | ---: | ---: | ---: | --- |",
     row(`entrypoints held (of ${fmt(n)})`, held(w), held(b), "", `all ${fmt(n)} (${meets(v.held)})`),
     row(
@@ -165,11 +165,68 @@ export function fleetTable(f: FleetBench): string {
   ].join("\n");
 }
 
+/**
+ * The same server with every stream on -listen-grpc (no entrypoint listener), beside the first: what the
+ * listener's thread trades.
+ */
+export function oneListenerTable(f: FleetBench): string {
+  const w = f.waypoint;
+  const one = f.oneListener;
+  const r = (what: string, a: string, b: string, ratioOf = "") => `| ${what} | ${a} | ${b} | ${ratioOf} |`;
+  return [
+    "| measure | `-listen-entrypoint` (above) | one listener | ratio |",
+    "| --- | ---: | ---: | ---: |",
+    r(
+      "first connect → all registered (server)",
+      ms(w.registerServerMs),
+      ms(one.registerServerMs),
+      ratio(w.registerServerMs, one.registerServerMs),
+    ),
+    r(
+      "config fan-out, p50 / p99",
+      `${ms(w.fanout.p50)} / ${ms(w.fanout.p99)}`,
+      `${ms(one.fanout.p50)} / ${ms(one.fanout.p99)}`,
+      ratio(w.fanout.p99, one.fanout.p99),
+    ),
+    r(
+      "log ingestion",
+      `${fmt(w.logs.linesPerSec)} lines/s`,
+      `${fmt(one.logs.linesPerSec)} lines/s`,
+      ratio(w.logs.linesPerSec, one.logs.linesPerSec),
+    ),
+    r(
+      "server RSS / CPU during the log phase",
+      `${mib(w.usage.logs.rssMiB)} / ${pct(w.usage.logs)}`,
+      `${mib(one.usage.logs.rssMiB)} / ${pct(one.usage.logs)}`,
+      ratio(w.usage.logs.cpuMs, one.usage.logs.cpuMs),
+    ),
+    r("server peak RSS (VmHWM)", mib(w.hwmMiB), mib(one.hwmMiB), ratio(w.hwmMiB, one.hwmMiB)),
+    r(
+      "`versions` during the fan-out, p50 / p99",
+      latV(w.versions.fanout),
+      latV(one.versions.fanout),
+      ratio(w.versions.fanout.p99, one.versions.fanout.p99),
+    ),
+    r(
+      "`versions` during the log phase, p50 / p99",
+      latV(w.versions.logs),
+      latV(one.versions.logs),
+      ratio(w.versions.logs.p99, one.versions.logs.p99),
+    ),
+    r(
+      "`GetVersionInfo` during the log phase, p50 / p99",
+      latV(w.pingsDuringLogs),
+      latV(one.pingsDuringLogs),
+      ratio(w.pingsDuringLogs.p99, one.pingsDuringLogs.p99),
+    ),
+  ].join("\n");
+}
+
 export function fleetSection(f: FleetBench): string {
   const w = f.waypoint;
   const o = f.options;
   const rounds = (t: TargetResult) => t.fanoutRoundsMs.map((r) => `${ms(r.p99)}`).join(", ");
-  const errors = [...w.errors, ...f.bare.errors];
+  const errors = [...w.errors, ...f.oneListener.errors, ...f.bare.errors];
   return `${FLEET_HEADING}
 
 ${fleetTable(f)}
@@ -178,11 +235,22 @@ Ratio: waypoint ÷ bare. Cores: ${w.placement ?? "every process on every core"}.
 ${f.loadBefore.map((x) => x.toFixed(2)).join(" ")} before, ${f.loadAfter.map((x) => x.toFixed(2)).join(" ")} after; the
 whole run took ${ms(f.totalMs)}.
 
+**The entrypoint listener.** Above, the server runs with \`-listen-entrypoint=127.0.0.1:0\`: the simulated fleet
+connects there, \`versions\` and every other API call to \`-listen-grpc\`. The listener's thread holds the fleet's
+connections and does their TLS, HTTP/2 and gRPC framing; each call runs on the main thread, through the same
+handlers (ARCHITECTURE.md, "The entrypoint listener's thread"). In the same run, the same server without it, every
+stream on \`-listen-grpc\` beside the operators' calls, one loop for all:
+
+${oneListenerTable(f)}
+
+Ratio: with the listener ÷ without.
+
 **What is compared.** ${fmt(o.entrypoints)} simulated entrypoints in ${w.sims} child process${w.sims === 1 ? "" : "es"}
 (\`bench/fleet-sim.ts\`), each with its own \`EntrypointConnection\` — one HTTP/2 connection, as a real entrypoint —
 that registers on the config stream (distinct instance ids, the deployment's real entrypoint token) and then opens
 its log stream with the empty batch that names the instance, as the entrypoint does. First against the real server
-(\`waypoint server run\` on the compiled tree, SQLite in a temp dir), then, in the same run, against a bare grpc-js
+(\`waypoint server run\` on the compiled tree, SQLite in a temp dir), with and then without its entrypoint listener
+(two servers, one after the other), then, in the same run, against a bare grpc-js
 server on the same descriptor (\`bench/fleet-bare-server.ts\`): no auth, no version headers, no database, no
 inventory, no log buffers — it sends an empty configuration and keeps the stream, consumes logs, pushes a
 configuration to every stream on \`SetConfig\`, counts the streams for \`ListDeployments\`, and answers \`GetInventory\` from
@@ -223,13 +291,17 @@ fast as its stream takes data; the server lets only as many log streams flow as 
 take turns, and a held stream reads one batch ahead, not grpc-js's sixteen), and each stream sends only what the
 server credited it: 1 KiB while idle, and out of a 2 MiB budget shared by those sending. Without the credit, the
 log phase's start was one turn of seconds: each of 10,000 streams had 64 KiB of HTTP/2 window open (~640 MB), and
-the server read it all before it could hold any back. What still shows in the log phase are V8's full collections:
-the ArrayBuffers the data passes through (Node's socket reads, grpc-js's message buffers) start one every second or
-two ("external memory pressure", \`--trace-incremental-marking\`), and marking the ~250 MB heap of 20,000 streams
-takes ~300 ms of the server's one core, during which each turn of the loop is slower and calls wait; the smallest
-(\`GetVersionInfo\`, the row under \`versions\`) as long as \`versions\`. (The log buffers keep their data as strings in
-V8's heap, so that they add none.) The credit costs throughput: smaller batches, and fewer of them at once. The
-bare server keeps no log buffers: its RSS in the log phase is grpc-js's alone.${
+the server read it all before it could hold any back. *One loop for all*: without the entrypoint listener, what
+still shows in the log phase are V8's full collections: the ArrayBuffers the data passes through (Node's socket
+reads, grpc-js's message buffers) start one every second or two ("external memory pressure",
+\`--trace-incremental-marking\`), and marking the ~250 MB heap of 20,000 streams takes ~300 ms of the server's one
+core, during which each turn of the loop is slower and calls wait; the smallest (\`GetVersionInfo\`) as long as
+\`versions\`. With the listener, that heap and its collections are the thread's; the main thread's holds the log
+buffers and the calls' state, reads what the thread hands over 10 ms a turn, and runs above the thread and V8's
+helper threads (nice 10), so an operator's call waits for neither. The thread's work waits instead: fewer lines
+a second reach the server, since the fleet's side of one core goes to it only when the main thread does not need
+it. The credit costs throughput too: smaller batches, and fewer of them at once. The bare server keeps no log
+buffers: its RSS in the log phase is grpc-js's alone.${
     errors.length > 0
       ? `\n\nFirst errors the simulators saw: ${errors.map((e) => `\`${e}\``).join("; ")}.`
       : ""

@@ -1,13 +1,14 @@
 /**
  * Issue 9, load: 10,000 simulated entrypoints (config and log streams held open) against one
  * server — its RSS and CPU, the time until all are registered, config fan-out latency, log
- * ingestion and `waypoint versions` meanwhile — and the same simulation, in the same run, against
- * a bare grpc-js server holding the same streams (bench/fleet-bare-server.ts): the ratio is what
- * we add. The simulated entrypoints run in child processes (bench/fleet-sim.ts), 5,000 at most
- * each. `node --import=tsx bench/fleet.ts` runs it alone and rewrites its section of
- * BENCHMARKS.md; `--quick` (500 entrypoints) only prints; `--entrypoints=N`;
- * `--profile=DIR` starts the server with `--cpu-prof` and writes its profile to DIR; `--shared-cores` lets
- * every process use every core (by default the server has a core of its own: placeProcesses).
+ * ingestion and `waypoint versions` meanwhile — with the fleet on the server's entrypoint listener
+ * (-listen-entrypoint), then on -listen-grpc beside the API calls, and the same simulation, in the
+ * same run, against a bare grpc-js server holding the same streams (bench/fleet-bare-server.ts): the
+ * ratio is what we add. The simulated entrypoints run in child processes (bench/fleet-sim.ts), 5,000
+ * at most each. `node --import=tsx bench/fleet.ts` runs it alone and rewrites its section of
+ * BENCHMARKS.md; `--quick` (500 entrypoints) only prints; `--entrypoints=N`; `--profile=DIR` starts
+ * the first server with `--cpu-prof` and writes its profiles (one per thread) to DIR; `--shared-cores`
+ * lets every process use every core (by default the server has a core of its own: placeProcesses).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { loadavg } from "node:os";
@@ -96,7 +97,10 @@ export interface TargetResult {
 }
 
 export interface FleetBench {
+  /** Our server with the fleet on its entrypoint listener (-listen-entrypoint). */
   readonly waypoint: TargetResult;
+  /** Our server with the fleet on -listen-grpc, beside the operators' calls (no -listen-entrypoint). */
+  readonly oneListener: TargetResult;
   readonly bare: TargetResult;
   readonly machine: { readonly nproc: number; readonly model: string };
   readonly loadBefore: readonly number[];
@@ -110,6 +114,8 @@ async function runTarget(
   target: {
     readonly pid: number;
     readonly address: string;
+    /** Where the simulated entrypoints connect (ours: -listen-entrypoint; bare: address). */
+    readonly entrypointAddress: string;
     /** A management token, for the API calls. */
     readonly token: string;
     /** The deployment's entrypoint token, for the simulated entrypoints. */
@@ -172,7 +178,7 @@ async function runTarget(
     for (const [i, sim] of sims.entries())
       sim.send({
         t: "start",
-        address: target.address,
+        address: target.entrypointAddress,
         token: target.entrypointToken,
         deployment: target.deployment,
         first: i * per,
@@ -336,25 +342,34 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
   const tree = compiledTree("fleet");
   const children: ChildProcess[] = [];
   try {
-    // Ours first: a real server process on the compiled tree, a real deployment token.
-    const nodeArgs = opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`] : [];
-    const s = await benchServer(tree.bin, tree.dir, "fleet", children, [], nodeArgs);
-    s.conn.close();
-    const server = children[0]!;
-    // Nothing reads its log after "server ready"; a full pipe must never hold it up.
-    server.stderr!.resume();
-    const waypoint = await runTarget(
-      {
-        pid: server.pid!,
-        address: s.address,
-        token: s.conn.settings.token ?? "",
-        entrypointToken: s.token,
-        deployment: s.deployment,
-      },
-      o,
-      () => endChild(server, Boolean(opts.profileDir)),
-    );
-    // Ports in TIME_WAIT from the first half must not starve the second.
+    // Ours first: a real server process on the compiled tree, a real deployment token; the fleet on its
+    // entrypoint listener (-listen-entrypoint), then, as a second server, on -listen-grpc with the rest.
+    const ours = async (flags: string[], profile: boolean): Promise<TargetResult> => {
+      const nodeArgs = profile && opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`] : [];
+      const first = children.length;
+      const s = await benchServer(tree.bin, tree.dir, "fleet", children, flags, nodeArgs);
+      s.conn.close();
+      const server = children[first]!;
+      // Nothing reads its log after "server ready"; a full pipe must never hold it up.
+      server.stderr!.resume();
+      return runTarget(
+        {
+          pid: server.pid!,
+          address: s.address,
+          entrypointAddress: s.entrypointAddress ?? s.address,
+          token: s.conn.settings.token ?? "",
+          entrypointToken: s.token,
+          deployment: s.deployment,
+        },
+        o,
+        () => endChild(server, profile && Boolean(opts.profileDir)),
+      );
+    };
+    const waypoint = await ours(["-listen-entrypoint=127.0.0.1:0"], true);
+    // Ports in TIME_WAIT from one run must not starve the next.
+    await sleep(2000);
+    const oneListener = await ours([], false);
+    // Ports in TIME_WAIT from our runs must not starve the bare one.
     await sleep(2000);
 
     const bareChild = spawn(
@@ -369,6 +384,7 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
       {
         pid: bareChild.pid!,
         address: `127.0.0.1:${port}`,
+        entrypointAddress: `127.0.0.1:${port}`,
         token: "",
         entrypointToken: "",
         deployment: "bare",
@@ -378,6 +394,7 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
     );
     return {
       waypoint,
+      oneListener,
       bare,
       machine: machine(),
       loadBefore,
