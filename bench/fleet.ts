@@ -11,7 +11,9 @@
  * lets every process use every core (by default the server has a core of its own: placeProcesses).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { loadavg } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BUILD_VERSION_INFO } from "../src/build-info.js";
@@ -344,10 +346,11 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
   try {
     // Ours first: a real server process on the compiled tree, a real deployment token; the fleet on its
     // entrypoint listener (-listen-entrypoint), then, as a second server, on -listen-grpc with the rest.
-    const ours = async (flags: string[], profile: boolean): Promise<TargetResult> => {
+    const ours = async (flags: string[], profile: boolean, dir: string): Promise<TargetResult> => {
       const nodeArgs = profile && opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`] : [];
       const first = children.length;
-      const s = await benchServer(tree.bin, tree.dir, "fleet", children, flags, nodeArgs);
+      mkdirSync(dir, { recursive: true });
+      const s = await benchServer(tree.bin, dir, "fleet", children, flags, nodeArgs);
       s.conn.close();
       const server = children[first]!;
       // Nothing reads its log after "server ready"; a full pipe must never hold it up.
@@ -365,10 +368,10 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetBench> {
         () => endChild(server, profile && Boolean(opts.profileDir)),
       );
     };
-    const waypoint = await ours(["-listen-entrypoint=127.0.0.1:0"], true);
+    const waypoint = await ours(["-listen-entrypoint=127.0.0.1:0"], true, join(tree.dir, "listener"));
     // Ports in TIME_WAIT from one run must not starve the next.
     await sleep(2000);
-    const oneListener = await ours([], false);
+    const oneListener = await ours([], false, join(tree.dir, "one-listener"));
     // Ports in TIME_WAIT from our runs must not starve the bare one.
     await sleep(2000);
 
