@@ -57,11 +57,13 @@ export function targetHost(address: string): string | undefined {
 
 /**
  * `address` (a gRPC target, as targetHost reads them) with its port replaced by `port`: where the
- * server's entrypoint listener is, seen from the same host name. Undefined for targets without a host
- * (unix sockets).
+ * server's entrypoint listener is, seen from the same host name. Undefined for targets without one
+ * host (unix sockets, address lists).
  */
 export function withPort(address: string, port: number): string | undefined {
   const trimmed = address.trim();
+  // A unix socket has no host; a list of addresses (ipv4:a:1,b:2) is not one host.
+  if (/^unix(-abstract)?:/.test(trimmed) || trimmed.includes(",")) return undefined;
   const host = targetHost(trimmed);
   if (host === undefined) return undefined;
   const scheme = /^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/.exec(trimmed)?.[0] ?? "";

@@ -76,6 +76,7 @@ export class EntrypointListener {
   private exited = false;
   /** close() was called: the thread's end is expected. */
   closing = false;
+  private closeDone: Promise<void> | undefined;
   /** The batch being read, a slice a turn. */
   private reading: BatchReader | undefined;
 
@@ -152,18 +153,29 @@ export class EntrypointListener {
     return listener;
   }
 
-  /** Stops taking calls and waits for those in flight (ended by the server first), at most graceMs. */
+  /** Whether the thread serves: false once it ended, or was asked to. */
+  get serving(): boolean {
+    return !this.exited && !this.closing;
+  }
+
+  /**
+   * Stops taking calls, waits for those in flight to end (the server ends its streams meanwhile), at most
+   * graceMs, then ends the thread. Idempotent.
+   */
   close(graceMs: number): Promise<void> {
     this.closing = true;
-    if (this.exited) return Promise.resolve();
-    const done = new Promise<void>((resolve) => (this.closed = resolve));
-    this.flush();
-    this.worker.postMessage({ t: "shutdown", graceMs } satisfies Control);
-    const timer = setTimeout(() => void this.worker.terminate(), graceMs + 2_000);
-    return done.then(async () => {
-      clearTimeout(timer);
-      await this.worker.terminate();
-    });
+    this.closeDone ??= this.exited
+      ? Promise.resolve()
+      : (async () => {
+          const done = new Promise<void>((resolve) => (this.closed = resolve));
+          this.flush();
+          this.worker.postMessage({ t: "shutdown", graceMs } satisfies Control);
+          const timer = setTimeout(() => void this.worker.terminate(), graceMs + 2_000);
+          await done;
+          clearTimeout(timer);
+          await this.worker.terminate();
+        })();
+    return this.closeDone;
   }
 
   send(kind: OpKind, id: number, payload?: Uint8Array | string): void {
@@ -206,7 +218,7 @@ export class EntrypointListener {
    */
   private readSome(): void {
     const reading = this.reading;
-    if (!reading) return;
+    if (!reading || this.exited) return;
     const until = performance.now() + SLICE_MS;
     reading.read(this.operation, () => performance.now() < until);
     if (!reading.done) {
@@ -218,6 +230,7 @@ export class EntrypointListener {
   }
 
   private readonly operation = (kind: OpKind, id: number, payload: Buffer): void => {
+    if (this.exited) return;
     if (kind === Op.Open) {
       const info = JSON.parse(payload.toString()) as OpenInfo;
       const handler = this.runner._retrieveHandler(info.path);
@@ -245,6 +258,7 @@ export class EntrypointListener {
 
   private gone(): void {
     this.exited = true;
+    this.reading = undefined;
     for (const call of [...this.calls.values()]) call.cancel();
     this.closed?.();
   }
@@ -321,17 +335,24 @@ class RemoteCall implements ServerInterceptingCallInterface {
   sendStatus(status: PartialStatus): void {
     if (this.ended) return;
     this.ended = true;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
     this.link.forget(this.id);
-    if (this.cancelled) return;
-    const info: StatusInfo = {
-      code: status.code,
-      details: status.details,
-      headers: status.metadata ? (status.metadata.toHttp2Headers() as Headers) : null,
-    };
-    this.link.send(Op.Status, this.id, JSON.stringify(info));
+    if (!this.cancelled) {
+      const info: StatusInfo = {
+        code: status.code,
+        details: status.details,
+        headers: status.metadata ? (status.metadata.toHttp2Headers() as Headers) : null,
+      };
+      this.link.send(Op.Status, this.id, JSON.stringify(info));
+    }
+    // As grpc-js does once a call has its status: the handler's stream is told the call is over
+    // (cancelled, then destroyed), so that whatever waits on it lets go.
+    this.notifyCancel();
   }
 
   startRead(): void {
+    if (this.ended || this.cancelled) return;
     this.readPending = true;
     this.deliver();
   }
@@ -370,9 +391,9 @@ class RemoteCall implements ServerInterceptingCallInterface {
     this.queue.push(data);
     this.queuedBytes += data.length;
     this.deliver();
-    // Still waiting after this turn's reads: copied out of the batch.
-    const at = this.queue.indexOf(data);
-    if (at >= 0) this.queue[at] = data.toString("latin1");
+    // Still waiting after this turn's reads (it is the last in the queue): copied out of the batch.
+    const last = this.queue.length - 1;
+    if (last >= 0 && this.queue[last] === data) this.queue[last] = data.toString("latin1");
   }
 
   halfClose(): void {
@@ -385,16 +406,23 @@ class RemoteCall implements ServerInterceptingCallInterface {
     this.writeCallbacks.shift()?.();
   }
 
+  /** The call is gone on the thread's side (the client cancelled, or its connection ended). */
   cancel(): void {
     if (this.cancelled) return;
-    this.cancelled = true;
     this.queue.length = 0;
+    this.queuedBytes = 0;
     this.link.forget(this.id);
-    this.listener?.onCancel();
+    this.notifyCancel();
+  }
+
+  private notifyCancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    process.nextTick(() => this.listener?.onCancel());
   }
 
   private deliver(): void {
-    while (this.readPending && this.listener && this.queue.length > 0 && !this.cancelled) {
+    while (this.readPending && this.listener && this.queue.length > 0 && !this.cancelled && !this.ended) {
       this.readPending = false;
       const next = this.queue.shift()!;
       if (next === HALF_CLOSE) {
@@ -404,7 +432,11 @@ class RemoteCall implements ServerInterceptingCallInterface {
       this.queuedBytes -= next.length;
       let message: unknown;
       try {
-        message = this.handler.deserialize(typeof next === "string" ? Buffer.from(next, "latin1") : next);
+        // From a copy, not the batch: bytes fields are views into what they are decoded from, and a
+        // handler may keep them (an exec session's output waiting for a slow CLI) far longer than the batch.
+        message = this.handler.deserialize(
+          typeof next === "string" ? Buffer.from(next, "latin1") : Buffer.from(next),
+        );
       } catch (err) {
         this.sendStatus({
           code: grpc.status.INTERNAL,

@@ -49,7 +49,13 @@ const logLine =
 grpc.setLogger({ error: logLine("warn"), info: logLine("debug"), debug: logLine("trace") });
 
 const calls = new Map<number, Open>();
-let nextId = 1;
+let lastId = 0;
+/** A call id (the wire's 32 bits), not one in use: a long-lived server takes billions of calls (URL tunnels). */
+function newId(): number {
+  do lastId = lastId >= 0xffff_ffff ? 1 : lastId + 1;
+  while (calls.has(lastId));
+  return lastId;
+}
 const out = new BatchWriter();
 let scheduled = false;
 /** A batch the main thread has not taken yet: the next waits (and grows) until it has. */
@@ -104,7 +110,7 @@ function opened(
   path: string,
   callback?: grpc.sendUnaryData<Buffer>,
 ): void {
-  const id = nextId++;
+  const id = newId();
   const open: Open = { call, kind, ...(callback ? { callback } : {}) };
   calls.set(id, open);
   const deadline = call.getDeadline();
@@ -127,8 +133,9 @@ function opened(
   call.on("error", () => {});
   if (kind !== "serverStream") {
     const readable = call as grpc.ServerReadableStream<Buffer, Buffer>;
-    readable.on("data", (b: Buffer) => send(Op.Message, id, b));
-    readable.on("end", () => send(Op.HalfClose, id));
+    // Nothing more once the call has its status.
+    readable.on("data", (b: Buffer) => calls.has(id) && send(Op.Message, id, b));
+    readable.on("end", () => calls.has(id) && send(Op.HalfClose, id));
   }
 }
 

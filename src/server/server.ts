@@ -154,7 +154,7 @@ export async function startServer(
     tokens,
     logger,
     leaseMs: config.jobLeaseMs,
-    entrypointPort: () => entrypointListener?.port,
+    entrypointPort: () => (entrypointListener?.serving ? entrypointListener.port : undefined),
   });
   const snapshots = new SnapshotControl({
     store,
@@ -189,7 +189,7 @@ export async function startServer(
     logs,
     exec,
     activeWindowMs: config.activeWindowMs,
-    entrypointPort: () => entrypointListener?.port,
+    entrypointPort: () => (entrypointListener?.serving ? entrypointListener.port : undefined),
     urls: () =>
       urlService
         ? { address: urlService.address, domain: config.urlDomain, tls: Boolean(tlsPair) }
@@ -279,7 +279,6 @@ export async function startServer(
         logger,
         nice: ENTRYPOINT_THREAD_NICE,
         onFailure: (err) => {
-          health.setStatus("waypoint.v1.Entrypoint", "NOT_SERVING");
           logger.error(
             { err, listener: formatAddress(config.listenEntrypoint!) },
             "the entrypoint listener's thread ended: entrypoints cannot connect through -listen-entrypoint until the server restarts (those on -listen-grpc are not affected)",
@@ -326,6 +325,8 @@ export async function startServer(
       await urlService?.close();
       logger.notice("shutting down: no new calls; waiting for calls in flight");
       // Long-lived streams would hold tryShutdown open forever: end them; clients reconnect elsewhere.
+      // The entrypoint listener stops taking calls now too; its calls end with the streams below.
+      const entrypointsClosed = entrypointListener?.close(config.shutdownGraceMs);
       for (const s of guard.streams) if (!s.writableEnded) s.end();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -341,7 +342,7 @@ export async function startServer(
           resolve();
         });
       });
-      await entrypointListener?.close(config.shutdownGraceMs);
+      await entrypointsClosed;
       await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeAllConnections();

@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
+import { spawnEntrypoint } from "../helpers/entrypoint.js";
 import { childEnv, lastLine, runCli, startServerProcess } from "../helpers/process.js";
 import { tempDir } from "../helpers/temp.js";
 import { waitFor } from "../helpers/wait.js";
@@ -135,3 +136,22 @@ test(
   "grpc",
 );
 test("the same journey with the entrypoint on -listen-entrypoint (its own thread)", journey, "entrypoint");
+
+test("a server with -listen-entrypoint stops on SIGTERM with an entrypoint connected through it: the stream ends, the thread closes, exit 0 well within the grace", async (t) => {
+  const server = await startServerProcess(t, { args: ["-listen-entrypoint=127.0.0.1:0"] });
+  const env = { WAYPOINT_SERVER_ADDR: server.grpcAddress };
+  const token = lastLine((await runCli(t, ["server", "bootstrap"], { env })).stdout);
+  const withToken = { ...env, WAYPOINT_SERVER_TOKEN: token };
+  t.is((await runCli(t, ["app", "create", "web"], { env: withToken })).code, 0);
+  const created = await runCli(t, ["deployment", "create", "-app=web", "-json"], { env: withToken });
+  const epEnv = (JSON.parse(created.stdout) as { env: Record<string, string> }).env;
+  t.is(epEnv.WAYPOINT_SERVER_ADDR, String(server.ready?.entrypoints));
+  const ep = spawnEntrypoint(t, [process.execPath, "-e", "setInterval(() => {}, 1000)"], { env: epEnv });
+  await ep.waitForLog("registered with the server");
+  const began = Date.now();
+  t.is(await server.stop("SIGTERM"), 0);
+  t.true(Date.now() - began < 8000, `stopped in ${Date.now() - began} ms`);
+  t.true(server.records().some((r) => r.msg === "stopped; database checkpointed and closed"));
+  // The entrypoint saw its stream end and keeps its app running, retrying in the background.
+  await ep.waitForLog("lost the server connection; retrying in the background");
+});

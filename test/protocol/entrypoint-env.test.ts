@@ -65,6 +65,8 @@ test("a gRPC target with another port: the same host, the entrypoint listener's 
   t.is(withPort("ipv4:10.0.0.1:9701", 9704), "ipv4:10.0.0.1:9704");
   t.is(withPort(" wp:1 ", 2), "wp:2");
   t.is(withPort("unix:/run/wp.sock", 9704), undefined);
+  t.is(withPort("unix-abstract:wp", 9704), undefined);
+  t.is(withPort("ipv4:10.0.0.1:9701,10.0.0.2:9701", 9704), undefined);
 });
 
 test("loopback and unspecified addresses are local-only; others are not", (t) => {

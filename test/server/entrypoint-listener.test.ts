@@ -245,8 +245,32 @@ test("the thread ending without close() cancels its calls and is reported once",
   await (listener as unknown as { worker: import("node:worker_threads").Worker }).worker.terminate();
   await waitFor(() => seen.cancelled && failures.length === 1, "the call cancelled and the failure reported");
   t.regex(failures[0]!.message, /thread exited with code/);
+  t.false(listener.serving, "no longer serving: deployments are not given its port");
   // An orderly close reports nothing.
   const other = await setup(t, {}, { onFailure: (err) => failures.push(err) });
-  await other.listener.close(1000);
+  t.true(other.listener.serving);
+  // Twice, as a shutdown may: both resolve.
+  await Promise.all([other.listener.close(1000), other.listener.close(1000)]);
+  t.false(other.listener.serving);
   t.is(failures.length, 1);
+});
+
+test("a message that does not deserialize ends the call with INTERNAL, and the handler's stream is told it is over", async (t) => {
+  let handlerCancelled = false;
+  const { client } = await setup(t, {
+    Chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => {
+      call.on("data", () => {});
+      call.on("cancelled", () => (handlerCancelled = true));
+    },
+  });
+  const raw = (b: Buffer) => b;
+  const chat = client.makeBidiStreamRequest("/t.T/Chat", raw, raw);
+  chat.on("error", () => {});
+  const status = new Promise<grpc.StatusObject>((resolve) => chat.on("status", resolve));
+  chat.write(Buffer.from("not json"));
+  const s = await status;
+  t.is(s.code, grpc.status.INTERNAL);
+  t.regex(s.details, /Error deserializing request/);
+  await waitFor(() => handlerCancelled, "the handler's stream to be cancelled");
+  t.pass();
 });
