@@ -322,14 +322,16 @@ class RemoteCall implements ServerInterceptingCallInterface {
     try {
       bytes = this.handler.serialize(message);
     } catch (err) {
-      this.sendStatus({
-        code: grpc.status.INTERNAL,
-        details: `Error serializing response: ${(err as Error).message}`,
-      });
+      this.internalError("serializing response", err);
       return;
     }
     this.writeCallbacks.push(callback);
     this.link.send(Op.Write, this.id, bytes);
+  }
+
+  /** Ends the call as grpc-js does when a message cannot be (de)serialized. */
+  private internalError(doing: string, err: unknown): void {
+    this.sendStatus({ code: grpc.status.INTERNAL, details: `Error ${doing}: ${(err as Error).message}` });
   }
 
   sendStatus(status: PartialStatus): void {
@@ -438,10 +440,7 @@ class RemoteCall implements ServerInterceptingCallInterface {
           typeof next === "string" ? Buffer.from(next, "latin1") : Buffer.from(next),
         );
       } catch (err) {
-        this.sendStatus({
-          code: grpc.status.INTERNAL,
-          details: `Error deserializing request: ${(err as Error).message}`,
-        });
+        this.internalError("deserializing request", err);
         return;
       }
       this.listener.onReceiveMessage(message);
