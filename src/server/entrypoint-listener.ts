@@ -75,7 +75,7 @@ export class EntrypointListener {
   private closed: (() => void) | undefined;
   private exited = false;
   /** close() was called: the thread's end is expected. */
-  closing = false;
+  private closing = false;
   private closeDone: Promise<void> | undefined;
   /** The batch being read, a slice a turn. */
   private reading: BatchReader | undefined;
@@ -105,18 +105,13 @@ export class EntrypointListener {
         path: m.path,
         kind: m.requestStream ? (m.responseStream ? "bidi" : "clientStream") : "serverStream",
       })),
-      nice: opts.nice ?? 0,
     };
     const worker = threadWorker(setup);
     let onMessage: (m: Control) => void = () => {};
     let onError: (err: Error) => void = () => {};
     let onExit: (code: number) => void = () => {};
     const first = await new Promise<Control>((resolve, reject) => {
-      onMessage = (m) => {
-        if (m.t === "log")
-          opts.logger[m.level]({ source: "grpc", listener: "-listen-entrypoint" }, scrubTokens(m.text));
-        else resolve(m);
-      };
+      onMessage = (m) => (m.t === "log" ? logFromThread(opts.logger, m) : resolve(m));
       onError = reject;
       onExit = (code) => reject(new Error(`the entrypoint listener's thread exited (${code})`));
       worker.on("message", onMessage);
@@ -146,9 +141,10 @@ export class EntrypointListener {
       if (unexpected)
         opts.onFailure?.(failure ?? new Error(`the entrypoint listener's thread exited with code ${code}`));
     });
+    // The listener's thread, and V8's and libuv's helper threads, below this one.
     if ((opts.nice ?? 0) > 0) {
       const lowered = niceOtherThreads(opts.nice!);
-      opts.logger.debug({ threads: lowered, nice: opts.nice }, "helper threads run below the main thread");
+      opts.logger.debug({ threads: lowered, nice: opts.nice }, "other threads run below the main thread");
     }
     return listener;
   }
@@ -198,7 +194,7 @@ export class EntrypointListener {
 
   private received(m: Control): void {
     if (m.t === "log") {
-      this.logger[m.level]({ source: "grpc", listener: "-listen-entrypoint" }, scrubTokens(m.text));
+      logFromThread(this.logger, m);
       return;
     }
     if (m.t === "closed") {
@@ -469,6 +465,11 @@ const NO_METRICS = {
   recordQpsMetric() {},
   recordEpsMetric() {},
 } as unknown as ReturnType<ServerInterceptingCallInterface["getMetricsRecorder"]>;
+
+/** A line of grpc-js's log in the thread, into the server's log (tokens scrubbed, as for its own). */
+function logFromThread(logger: ServerLogger, m: Extract<Control, { t: "log" }>): void {
+  logger[m.level]({ source: "grpc", listener: "-listen-entrypoint" }, scrubTokens(m.text));
+}
 
 /**
  * The thread, from its script: built (.js, beside this module; the CLI bundle puts it at server/), or

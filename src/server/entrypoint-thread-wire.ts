@@ -13,8 +13,6 @@ export interface ThreadSetup {
   readonly tls?: { readonly cert: string; readonly key: string };
   readonly maxMessageBytes: number;
   readonly methods: readonly { readonly name: string; readonly path: string; readonly kind: CallKind }[];
-  /** The thread's nice value (Linux), above the main thread's so that operators' calls go first. */
-  readonly nice: number;
 }
 
 export type Headers = Record<string, string | string[]>;

@@ -17,7 +17,6 @@ import {
   type StatusInfo,
   type ThreadSetup,
 } from "./entrypoint-thread-wire.js";
-import { currentThreadId, niceThread } from "./thread-priority.js";
 
 type AnyCall =
   | grpc.ServerWritableStream<Buffer, Buffer>
@@ -35,11 +34,6 @@ interface Open {
 const port = parentPort;
 if (!port) throw new Error("entrypoint-thread.ts runs as a worker thread of the server");
 const setup = workerData as ThreadSetup;
-
-// Operators' calls on the main thread go first: this thread's work has its own back-pressure (HTTP/2
-// windows, the log credit, one batch at a time), theirs has none.
-const tid = setup.nice > 0 ? currentThreadId() : undefined;
-if (tid !== undefined) niceThread(tid, setup.nice);
 
 // grpc-js's log goes to the server's log, through the main thread (as its own does there).
 const logLine =

@@ -11,7 +11,7 @@ import { setPriority } from "node:os";
  */
 
 /** The calling thread's id (Linux), from /proc/thread-self ("<pid>/task/<tid>"). */
-export function currentThreadId(): number | undefined {
+function currentThreadId(): number | undefined {
   if (process.platform !== "linux") return undefined;
   try {
     const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
@@ -22,7 +22,7 @@ export function currentThreadId(): number | undefined {
 }
 
 /** Sets thread `tid`'s nice value; false where that cannot be done. */
-export function niceThread(tid: number, nice: number): boolean {
+function niceThread(tid: number, nice: number): boolean {
   try {
     setPriority(tid, nice);
     return true;

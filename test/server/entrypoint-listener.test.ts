@@ -4,6 +4,7 @@
  * covers each kind of streaming call, statuses and trailers, metadata, deadlines, cancellation, the
  * message limit and the thread's reading held back while a handler does not read.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import test, { type ExecutionContext } from "ava";
@@ -45,7 +46,7 @@ interface Seen {
 async function setup(
   t: ExecutionContext,
   handlers: Partial<grpc.UntypedServiceImplementation> = {},
-  opts: { maxMessageBytes?: number; onFailure?: (err: Error) => void } = {},
+  opts: { maxMessageBytes?: number; onFailure?: (err: Error) => void; nice?: number } = {},
 ) {
   const seen: Seen = { cancelled: false };
   const server = new grpc.Server();
@@ -85,6 +86,7 @@ async function setup(
     maxMessageBytes: opts.maxMessageBytes ?? 4 * 1024 * 1024,
     logger: createLogger("error", new LogSink()),
     ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+    ...(opts.nice !== undefined ? { nice: opts.nice } : {}),
   });
   t.teardown(() => listener.close(1000));
   const client = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure());
@@ -273,4 +275,35 @@ test("a message that does not deserialize ends the call with INTERNAL, and the h
   t.regex(s.details, /Error deserializing request/);
   await waitFor(() => handlerCancelled, "the handler's stream to be cancelled");
   t.pass();
+});
+
+/** Each thread of this process and its nice value (Linux: /proc/self/task/TID/stat, field 19). */
+function niceValues(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[16]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+// Serial (ava runs those first, alone): a listener another test starts meanwhile would be a thread at 0.
+test.serial("with a nice value, every thread but the calling one runs below it: the listener's thread and the helpers", async (t) => {
+  if (process.platform !== "linux") {
+    t.pass("thread priorities are set on Linux only");
+    return;
+  }
+  const before = niceValues().size;
+  const { client } = await setup(t, {}, { nice: 10 });
+  const threads = niceValues();
+  t.true(threads.size > before, "the listener's thread is one more");
+  t.is(threads.get(process.pid), 0, "the calling (main) thread keeps its priority");
+  for (const [tid, nice] of threads) if (tid !== process.pid) t.is(nice, 10, `thread ${tid}`);
+  // And it serves as before.
+  const { status } = await collect(serverStream(client, "/t.T/Watch", { n: 3 }));
+  t.is(status.code, grpc.status.OK);
 });
