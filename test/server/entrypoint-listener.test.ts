@@ -292,18 +292,21 @@ function niceValues(): Map<number, number> {
 }
 
 // Serial (ava runs those first, alone): a listener another test starts meanwhile would be a thread at 0.
-test.serial("with a nice value, every thread but the calling one runs below it: the listener's thread and the helpers", async (t) => {
-  if (process.platform !== "linux") {
-    t.pass("thread priorities are set on Linux only");
-    return;
-  }
-  const before = niceValues().size;
-  const { client } = await setup(t, {}, { nice: 10 });
-  const threads = niceValues();
-  t.true(threads.size > before, "the listener's thread is one more");
-  t.is(threads.get(process.pid), 0, "the calling (main) thread keeps its priority");
-  for (const [tid, nice] of threads) if (tid !== process.pid) t.is(nice, 10, `thread ${tid}`);
-  // And it serves as before.
-  const { status } = await collect(serverStream(client, "/t.T/Watch", { n: 3 }));
-  t.is(status.code, grpc.status.OK);
-});
+test.serial(
+  "with a nice value, every thread but the calling one runs below it: the listener's thread and the helpers",
+  async (t) => {
+    if (process.platform !== "linux") {
+      t.pass("thread priorities are set on Linux only");
+      return;
+    }
+    const before = niceValues().size;
+    const { client } = await setup(t, {}, { nice: 10 });
+    const threads = niceValues();
+    t.true(threads.size > before, "the listener's thread is one more");
+    t.is(threads.get(process.pid), 0, "the calling (main) thread keeps its priority");
+    for (const [tid, nice] of threads) if (tid !== process.pid) t.is(nice, 10, `thread ${tid}`);
+    // And it serves as before.
+    const { status } = await collect(serverStream(client, "/t.T/Watch", { n: 3 }));
+    t.is(status.code, grpc.status.OK);
+  },
+);
