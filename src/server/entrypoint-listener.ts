@@ -276,8 +276,8 @@ const HALF_CLOSE = Symbol("half-close");
 class RemoteCall implements ServerInterceptingCallInterface {
   private listener: InterceptingServerListener | undefined;
   /**
-   * Messages not yet read. A message read at once is deserialized from its view into the thread's
-   * batch; one that waits is kept as a latin1 string (in V8's heap, not pinning the batch's buffer).
+   * Messages not yet read: a view into the thread's batch while the batch is being read, then a latin1
+   * string (in V8's heap, not pinning the batch's buffer).
    */
   private readonly queue: (Buffer | string | typeof HALF_CLOSE)[] = [];
   /** The bytes of the messages in `queue`. */
@@ -297,10 +297,7 @@ class RemoteCall implements ServerInterceptingCallInterface {
     private readonly open: OpenInfo,
   ) {
     this.metadata = grpc.Metadata.fromHttp2Headers(open.headers);
-    this.serverStream = handler.type === "serverStream";
   }
-
-  private readonly serverStream: boolean;
 
   start(listener: InterceptingServerListener): void {
     this.listener = listener;
@@ -372,11 +369,11 @@ class RemoteCall implements ServerInterceptingCallInterface {
   }
 
   getConnectionInfo(): ConnectionInfo {
+    // grpc-js's peer is "<address>:<port>", or "unknown".
     const at = this.open.peer.lastIndexOf(":");
-    return {
-      remoteAddress: this.open.peer.slice(0, at),
-      remotePort: Number(this.open.peer.slice(at + 1)),
-    } as ConnectionInfo;
+    const port = Number(this.open.peer.slice(at + 1));
+    if (at < 0 || !Number.isInteger(port)) return {} as ConnectionInfo;
+    return { remoteAddress: this.open.peer.slice(0, at), remotePort: port } as ConnectionInfo;
   }
 
   getMetricsRecorder(): ReturnType<ServerInterceptingCallInterface["getMetricsRecorder"]> {
@@ -445,7 +442,8 @@ class RemoteCall implements ServerInterceptingCallInterface {
     // Less than that keeps a call that reads steadily from being paused between two of its messages
     // in one batch (grpc-js asks for the next message a tick after the last).
     const full = this.queuedBytes >= PAUSE_BYTES && !this.readPending;
-    if (full && !this.paused && !this.serverStream) {
+    // A server stream's one request is never paused for: there is nothing more to hold back.
+    if (full && !this.paused && this.handler.type !== "serverStream") {
       this.paused = true;
       this.link.send(Op.Pause, this.id);
     } else if (!full && this.paused) {

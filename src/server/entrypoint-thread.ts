@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   BatchReader,
   BatchWriter,
+  type CallKind,
   type Control,
   type Headers,
   Op,
@@ -25,7 +26,7 @@ type AnyCall =
 
 interface Open {
   readonly call: AnyCall;
-  readonly kind: "serverStream" | "clientStream" | "bidi";
+  readonly kind: CallKind;
   /** A client stream's answer, kept until its status. */
   answer?: Buffer;
   callback?: grpc.sendUnaryData<Buffer>;

@@ -149,12 +149,15 @@ export async function startServer(
   });
   const hub = new EntrypointHub();
   const instanceRows = new InstanceRows(store, logger);
+  // Started below, once gRPC is bound; deployments and deploy jobs are given its port while it serves.
+  let entrypointListener: EntrypointListener | undefined;
+  const entrypointPort = () => (entrypointListener?.serving ? entrypointListener.port : undefined);
   const broker = new JobBroker({
     store,
     tokens,
     logger,
     leaseMs: config.jobLeaseMs,
-    entrypointPort: () => (entrypointListener?.serving ? entrypointListener.port : undefined),
+    entrypointPort,
   });
   const snapshots = new SnapshotControl({
     store,
@@ -176,8 +179,6 @@ export async function startServer(
   });
   // Bound below, once gRPC and HTTP are; the runtime service makes URLs from its address.
   let urlService: UrlService | undefined;
-  // Started below, once gRPC is bound; deployments are told its port.
-  let entrypointListener: EntrypointListener | undefined;
   const logs = new LogHub({ bufferBytes: config.logBufferBytes, totalBytes: config.logBufferTotalBytes });
   const exec = new ExecBroker({ hub, logger });
   const runtime = runtimeService({
@@ -189,7 +190,7 @@ export async function startServer(
     logs,
     exec,
     activeWindowMs: config.activeWindowMs,
-    entrypointPort: () => (entrypointListener?.serving ? entrypointListener.port : undefined),
+    entrypointPort,
     urls: () =>
       urlService
         ? { address: urlService.address, domain: config.urlDomain, tls: Boolean(tlsPair) }
